@@ -1,0 +1,311 @@
+"""One `Settings` for the whole process, read from the environment and `.env`.
+
+Only this package reads the environment. main.py builds `Settings` once and passes the
+groups down, so every other package can be tested with plain constructed objects.
+Each group is its own BaseSettings with a flat env prefix (AMI_HOST, REDIS_URL, ...)
+because operators copy these names from `.env.example` and Asterisk docs, not from
+a nested JSON shape.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset(
+    {"change-me", "changeme", "secret", "password", "your-key-here", "sk-...", "xxx", "todo"}
+)
+
+
+def _config(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(
+        env_prefix=prefix,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+
+def _refuse_placeholder(value: SecretStr | None) -> SecretStr | None:
+    if value is not None and value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS:
+        raise ValueError("is a placeholder value; set a real secret")
+    return value
+
+
+Secret = Annotated[SecretStr | None, AfterValidator(_refuse_placeholder)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def _check_url(value: str | None, schemes: tuple[str, ...]) -> str | None:
+    if value is None or value == "":
+        return None
+    parts = urlsplit(value)
+    scheme = parts.scheme.split("+", 1)[0]
+    if scheme not in schemes:
+        raise ValueError(f"must start with one of {', '.join(s + '://' for s in schemes)}")
+    if scheme != "sqlite" and not parts.hostname:
+        raise ValueError("has no host")
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise ValueError(f"has an invalid port ({exc})") from None
+    return value
+
+
+class DatabaseSettings(BaseSettings):
+    """DATABASE_URL: unset means an SQLite file under DATA_DIR."""
+
+    model_config = _config("DATABASE_")
+
+    url: str | None = Field(default=None, description="SQLAlchemy async URL; unset = SQLite")
+    echo: bool = Field(default=False, description="log every SQL statement")
+
+    @field_validator("url")
+    @classmethod
+    def _valid_url(cls, value: str | None) -> str | None:
+        return _check_url(value, ("sqlite", "postgresql", "postgres"))
+
+
+class RedisSettings(BaseSettings):
+    """REDIS_URL: unset means the in-process command bus and concurrency limit."""
+
+    model_config = _config("REDIS_")
+
+    url: str | None = Field(default=None, description="redis://host:port/db; unset = in-process")
+
+    @field_validator("url")
+    @classmethod
+    def _valid_url(cls, value: str | None) -> str | None:
+        return _check_url(value, ("redis", "rediss", "unix"))
+
+
+class AmiSettings(BaseSettings):
+    """The Asterisk Manager Interface login (least privilege: see asterisk/manager.conf)."""
+
+    model_config = _config("AMI_")
+
+    host: str = Field(default="127.0.0.1", description="AMI host (keep it on loopback)")
+    port: Port = Field(default=5038, description="AMI TCP port")
+    username: str = Field(default="opendeep", description="manager.conf user")
+    secret: Secret = Field(default=None, description="manager.conf secret (required)")
+    ping_interval: float = Field(default=5.0, gt=0, description="seconds between AMI pings")
+    ping_timeout: float = Field(default=3.0, gt=0, description="a ping unanswered this long = dead")
+    reconnect_max_delay: float = Field(default=2.0, gt=0, description="backoff cap in seconds")
+
+
+class DialSettings(BaseSettings):
+    """How an outbound call is placed and where the answered call goes in the dialplan."""
+
+    model_config = _config("DIAL_")
+
+    channel_template: str = Field(
+        default="PJSIP/{number}@trunk", description="outbound channel; {number} is E.164 digits"
+    )
+    context: str = Field(default="opendeep-agent", description="dialplan context running AudioSocket")
+    exten: str = Field(default="s", description="extension in that context")
+    ring_timeout: float = Field(default=30.0, gt=0, le=300, description="seconds to let it ring")
+    caller_id: str = Field(default="", description='CallerID, e.g. "OpenDeep" <15550001111>')
+
+    @field_validator("channel_template")
+    @classmethod
+    def _has_number(cls, value: str) -> str:
+        if "{number}" not in value or "/" not in value:
+            raise ValueError("must look like TECH/...{number}..., e.g. PJSIP/{number}@trunk")
+        return value
+
+
+class AudioSocketSettings(BaseSettings):
+    """Where our AudioSocket server listens, and the address Asterisk should dial back."""
+
+    model_config = _config("AUDIOSOCKET_")
+
+    listen_host: str = Field(default="127.0.0.1", description="bind address")
+    listen_port: Port = Field(default=9092, description="bind port")
+    advertise_host: str | None = Field(
+        default=None, description="host:port Asterisk connects to (default: listen address)"
+    )
+
+    @property
+    def advertised_address(self) -> str:
+        return self.advertise_host or f"{self.listen_host}:{self.listen_port}"
+
+
+class OpenAISettings(BaseSettings):
+    model_config = _config("OPENAI_")
+
+    api_key: Secret = Field(default=None, description="OpenAI API key (required for calls)")
+    base_url: str = Field(default="https://api.openai.com/v1", description="API base URL")
+    realtime_model: str = Field(default="gpt-realtime", description="Realtime (GA) model")
+    voice: str = Field(default="marin", description="agent voice")
+    chat_model: str = Field(default="gpt-4.1-mini", description="model for chat and analysis")
+    turn_detection: Literal["server_vad", "semantic_vad"] = Field(
+        default="server_vad", description="how the model decides a turn ended"
+    )
+    transcription_model: str = Field(
+        default="gpt-4o-mini-transcribe", description="input transcription model"
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _valid_url(cls, value: str) -> str:
+        checked = _check_url(value, ("http", "https"))
+        if checked is None:
+            raise ValueError("must not be empty")
+        return checked.rstrip("/")
+
+
+class CallingSettings(BaseSettings):
+    """Limits and defaults of the task engine."""
+
+    model_config = _config("")
+
+    max_concurrent_calls: int = Field(default=3, ge=1, le=10_000, description="global call limit")
+    calling_hours_start: time = Field(default=time(9, 0), description="callee-local window start")
+    calling_hours_end: time = Field(default=time(20, 0), description="callee-local window end")
+    calling_days: str = Field(default="mon,tue,wed,thu,fri", description="days calls may be placed")
+    default_region: str = Field(default="US", description="phone number region without +prefix")
+
+    @field_validator("calling_days")
+    @classmethod
+    def _valid_days(cls, value: str) -> str:
+        days = {d.strip().lower() for d in value.split(",") if d.strip()}
+        unknown = days - {"mon", "tue", "wed", "thu", "fri", "sat", "sun"}
+        if not days or unknown:
+            raise ValueError("must be a comma list of mon,tue,wed,thu,fri,sat,sun")
+        return ",".join(sorted(days, key=["mon", "tue", "wed", "thu", "fri", "sat", "sun"].index))
+
+    @field_validator("default_region")
+    @classmethod
+    def _valid_region(cls, value: str) -> str:
+        if len(value) != 2 or not value.isalpha():
+            raise ValueError("must be a two-letter region code such as US or GB")
+        return value.upper()
+
+
+class WebSettings(BaseSettings):
+    model_config = _config("WEB_")
+
+    host: str = Field(default="127.0.0.1", description="web bind address")
+    port: Port = Field(default=8000, description="web port")
+    secret_key: Secret = Field(
+        default=None, description="session signing key (unset: generated into DATA_DIR)"
+    )
+
+
+class SmsSettings(BaseSettings):
+    """Twilio REST credentials; SMS is off when unset."""
+
+    model_config = _config("TWILIO_")
+
+    account_sid: str | None = Field(default=None, description="Twilio account SID")
+    auth_token: Secret = Field(default=None, description="Twilio auth token")
+    from_number: str | None = Field(default=None, description="sender number, E.164")
+    base_url: str = Field(default="https://api.twilio.com", description="Twilio API base URL")
+
+
+class EmailSettings(BaseSettings):
+    """SMTP for summaries; email is off when SMTP_HOST is unset."""
+
+    model_config = _config("SMTP_")
+
+    host: str | None = Field(default=None, description="SMTP server")
+    port: Port = Field(default=587, description="SMTP port")
+    username: str | None = Field(default=None, description="SMTP login")
+    password: Secret = Field(default=None, description="SMTP password")
+    sender: str = Field(default="opendeep@localhost", description="From address")
+    starttls: bool = Field(default=True, description="use STARTTLS")
+
+
+class AppSettings(BaseSettings):
+    model_config = _config("")
+
+    data_dir: Path = Field(default=Path("data"), description="where SQLite and generated keys live")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="log level"
+    )
+    log_format: Literal["text", "json"] = Field(default="text", description="text or json lines")
+    node_id: str | None = Field(default=None, description="this process's name (default: host:pid)")
+    shutdown_grace: float = Field(default=4.0, gt=0, le=60, description="seconds to finish calls")
+
+
+GROUPS: dict[str, type[BaseSettings]] = {
+    "app": AppSettings,
+    "database": DatabaseSettings,
+    "redis": RedisSettings,
+    "ami": AmiSettings,
+    "dial": DialSettings,
+    "audiosocket": AudioSocketSettings,
+    "openai": OpenAISettings,
+    "calling": CallingSettings,
+    "web": WebSettings,
+    "sms": SmsSettings,
+    "email": EmailSettings,
+}
+
+
+class Settings:
+    """All groups, built together. Construct with `load_settings()`."""
+
+    def __init__(self, **groups: BaseSettings) -> None:
+        self.app: AppSettings = groups["app"]  # type: ignore[assignment]
+        self.database: DatabaseSettings = groups["database"]  # type: ignore[assignment]
+        self.redis: RedisSettings = groups["redis"]  # type: ignore[assignment]
+        self.ami: AmiSettings = groups["ami"]  # type: ignore[assignment]
+        self.dial: DialSettings = groups["dial"]  # type: ignore[assignment]
+        self.audiosocket: AudioSocketSettings = groups["audiosocket"]  # type: ignore[assignment]
+        self.openai: OpenAISettings = groups["openai"]  # type: ignore[assignment]
+        self.calling: CallingSettings = groups["calling"]  # type: ignore[assignment]
+        self.web: WebSettings = groups["web"]  # type: ignore[assignment]
+        self.sms: SmsSettings = groups["sms"]  # type: ignore[assignment]
+        self.email: EmailSettings = groups["email"]  # type: ignore[assignment]
+
+
+class ConfigError(Exception):
+    """Bad configuration: one line per offending setting, no traceback for the operator."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def env_name(group: type[BaseSettings], field: str) -> str:
+    return f"{group.model_config.get('env_prefix', '')}{field}".upper()
+
+
+def describe_errors(group: type[BaseSettings], error: ValidationError) -> dict[str, str]:
+    """Map pydantic's errors to {ENV_NAME: reason} so messages name what the operator sets."""
+    out: dict[str, str] = {}
+    for item in error.errors():
+        field = str(item["loc"][0]) if item["loc"] else "?"
+        reason = item["msg"].removeprefix("Value error, ")
+        out[env_name(group, field)] = reason
+    return out
+
+
+def load_settings(env_file: str | Path | None = ".env", **overrides: BaseSettings) -> Settings:
+    """Build every group; collect all problems and raise one ConfigError naming each."""
+    groups: dict[str, BaseSettings] = {}
+    problems: list[str] = []
+    for name, cls in GROUPS.items():
+        if name in overrides:
+            groups[name] = overrides[name]
+            continue
+        try:
+            groups[name] = cls(_env_file=env_file)  # type: ignore[call-arg]
+        except ValidationError as exc:
+            problems += [f"{key}: {reason}" for key, reason in describe_errors(cls, exc).items()]
+    if problems:
+        raise ConfigError(problems)
+    return Settings(**groups)

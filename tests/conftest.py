@@ -1,0 +1,26 @@
+"""Shared fixtures. Services are real: Redis, PostgreSQL and the Asterisk sandbox."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.services import (
+    POSTGRES_TEST_URL,
+    REDIS_TEST_URL,
+    port_open,
+    unavailable,
+)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    if not port_open(REDIS_TEST_URL, 6379):
+        unavailable("Redis", "start it with: redis-server --daemonize yes --port 6379")
+    return REDIS_TEST_URL
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    if not port_open(POSTGRES_TEST_URL, 5432):
+        unavailable("PostgreSQL", "start it (pg_ctlcluster ... main start) with a database 'test'")
+    return POSTGRES_TEST_URL
