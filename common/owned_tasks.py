@@ -48,7 +48,7 @@ class TaskOwner:
         for task in pending:
             task.cancel()
         if pending:
-            done, still = await asyncio.wait(pending, timeout=timeout)
+            _done, still = await asyncio.wait(pending, timeout=timeout)
             for task in still:
                 log.warning("task %s did not stop within %.1fs", task.get_name(), timeout)
         return len(pending)

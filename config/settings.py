@@ -113,7 +113,9 @@ class DialSettings(BaseSettings):
     channel_template: str = Field(
         default="PJSIP/{number}@trunk", description="outbound channel; {number} is E.164 digits"
     )
-    context: str = Field(default="opendeep-agent", description="dialplan context running AudioSocket")
+    context: str = Field(
+        default="opendeep-agent", description="dialplan context running AudioSocket"
+    )
     exten: str = Field(default="s", description="extension in that context")
     ring_timeout: float = Field(default=30.0, gt=0, le=300, description="seconds to let it ring")
     caller_id: str = Field(default="", description='CallerID, e.g. "OpenDeep" <15550001111>')

@@ -1,0 +1,45 @@
+"""Prometheus metrics, one registry per process (built in main.py, passed to who records).
+
+Defined in one place so names stay consistent; later issues add to `PlatformMetrics`.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class PlatformMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.calls_active = Gauge(
+            "opendeep_calls_active", "Calls between originate and hangup", registry=r
+        )
+        self.calls_total = Counter(
+            "opendeep_calls_total", "Finished calls by outcome", ["outcome"], registry=r
+        )
+        self.ami_connected = Gauge("opendeep_ami_connected", "1 when logged in to AMI", registry=r)
+        self.ami_reconnects = Counter("opendeep_ami_reconnects_total", "AMI reconnects", registry=r)
+        self.audiosocket_sessions = Gauge(
+            "opendeep_audiosocket_sessions", "Attached AudioSocket sessions", registry=r
+        )
+        self.audiosocket_rejected = Counter(
+            "opendeep_audiosocket_rejected_total",
+            "Refused AudioSocket connections",
+            ["reason"],
+            registry=r,
+        )
+        self.playout_late_frames = Counter(
+            "opendeep_playout_late_frames_total",
+            "Outbound frames written > 40 ms after the last",
+            registry=r,
+        )
+        self.playout_frames = Counter(
+            "opendeep_playout_frames_total", "Outbound frames written", ["kind"], registry=r
+        )
+        self.turn_latency = Histogram(
+            "opendeep_turn_latency_seconds",
+            "Callee stops speaking -> first agent frame out",
+            buckets=(0.2, 0.4, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0),
+            registry=r,
+        )

@@ -1,0 +1,106 @@
+"""main.py as an operator meets it: doctor, bad configuration, run and stop."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.processes import clean_env, free_port, main_command
+
+
+def run_main(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        main_command(*args),
+        cwd=tmp_path,
+        env=clean_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_doctor_on_a_fresh_checkout_names_what_is_missing(tmp_path: Path) -> None:
+    result = run_main(tmp_path, "doctor", OPENAI_BASE_URL="http://127.0.0.1:9/v1")
+    assert result.returncode != 0
+    out = result.stdout
+    assert "missing  OPENAI_API_KEY" in out
+    assert "missing  AMI_SECRET" in out
+    assert "ok       DATABASE_URL" in out
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_doctor_masks_secrets(tmp_path: Path) -> None:
+    result = run_main(
+        tmp_path,
+        "doctor",
+        OPENAI_API_KEY="sk-test-very-secret",
+        AMI_SECRET="also-very-secret",
+        OPENAI_BASE_URL="http://127.0.0.1:9/v1",
+    )
+    assert "very-secret" not in result.stdout + result.stderr
+    assert "ok       OPENAI_API_KEY = ****" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("DATABASE_URL", "postgresql+asyncpg://db:port/x"),
+        ("DATABASE_URL", "oracle://somewhere/x"),
+        ("REDIS_URL", "localhost:6379"),
+        ("AMI_PORT", "five-oh-three-eight"),
+    ],
+)
+def test_bad_setting_is_one_clear_line(tmp_path: Path, key: str, value: str) -> None:
+    result = run_main(tmp_path, "run", **{key: value})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"config error: {key}: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_doctor_reports_bad_setting_as_invalid(tmp_path: Path) -> None:
+    result = run_main(tmp_path, "doctor", AMI_PORT="nope", OPENAI_BASE_URL="http://127.0.0.1:9/v1")
+    assert result.returncode != 0
+    assert "invalid  AMI_PORT = 'nope'" in result.stdout
+
+
+def test_run_serves_healthz_and_stops_on_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    env = clean_env(WEB_PORT=str(port), AUDIOSOCKET_LISTEN_PORT=str(free_port()))
+    proc = subprocess.Popen(
+        main_command("run"),
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        started = time.monotonic()
+        body = None
+        while time.monotonic() - started < 10 and proc.poll() is None:
+            try:
+                body = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=0.5).json()
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        assert body == {"status": "ok"}, "no /healthz answer within 10 s"
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).json()
+        assert ready["components"]["database"]["ok"] is True
+        proc.send_signal(signal.SIGTERM)
+        stopped_at = time.monotonic()
+        assert proc.wait(timeout=10) == 0
+        assert time.monotonic() - stopped_at < 5
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        output = proc.stdout.read() if proc.stdout else ""
+    assert "Traceback" not in output, output
+    assert (tmp_path / "data" / "opendeep.sqlite3").exists()
