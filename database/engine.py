@@ -1,0 +1,78 @@
+"""The async engine and the session factory: SQLite by default, PostgreSQL when configured.
+
+SQLite runs every transaction as BEGIN IMMEDIATE: writers then queue on busy_timeout
+instead of failing with SQLITE_BUSY when a read-then-write transaction loses a race, and
+SAVEPOINTs behave (the sqlite3 module's own transaction handling breaks both).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+SQLITE_FILE = "opendeep.sqlite3"
+SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+
+def database_url(url: str | None, data_dir: Path) -> URL:
+    """The async driver URL: None → the SQLite file in data_dir; postgres(ql):// → asyncpg."""
+    if url is None or url == "":
+        return make_url(f"sqlite+aiosqlite:///{Path(data_dir).resolve() / SQLITE_FILE}")
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend in {"postgresql", "postgres"}:
+        return parsed.set(drivername="postgresql+asyncpg")
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite")
+    raise ValueError(f"unsupported database backend {backend!r}")
+
+
+def create_engine_for(url: str | None, data_dir: Path, echo: bool = False) -> AsyncEngine:
+    """Build the process's one engine; the caller disposes it on stop."""
+    target = database_url(url, data_dir)
+    if target.get_backend_name() == "sqlite":
+        return _sqlite_engine(target, echo)
+    return create_async_engine(target, echo=echo, pool_pre_ping=True)
+
+
+def _sqlite_engine(target: URL, echo: bool) -> AsyncEngine:
+    if target.database and target.database != ":memory:":
+        Path(target.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(target, echo=echo)
+    event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
+    event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
+    return engine
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Give SQLAlchemy transaction control (see module docstring); pragmas are per connection.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def _on_sqlite_begin(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for one unit of work each: `async with sessions() as s, s.begin(): ...`.
+
+    expire_on_commit=False so rows returned from a finished unit of work stay readable.
+    """
+    return async_sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,81 @@
+"""Schema migrations, run programmatically (main.py calls `upgrade` at start-up).
+
+Safe to call at head (a no-op) and from several processes at once: on PostgreSQL the
+whole run holds a transaction-scoped advisory lock, on SQLite the BEGIN IMMEDIATE
+transaction serialises it. DDL is transactional on both, so a failed run leaves nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from database.engine import create_engine_for
+
+SCRIPT_LOCATION = Path(__file__).resolve().parent / "migrations"
+ADVISORY_LOCK_KEY = 0x6F70656E64656570  # "opendeep"; fits a signed bigint
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic Config with no ini file and no dependence on the working directory."""
+    config = Config()
+    config.set_main_option("script_location", str(SCRIPT_LOCATION))
+    config.attributes["connection"] = connection
+    return config
+
+
+async def upgrade(url: str | None, data_dir: Path, revision: str = "head") -> None:
+    engine = create_engine_for(url, data_dir)
+    try:
+        await upgrade_engine(engine, revision)
+    finally:
+        await engine.dispose()
+
+
+async def downgrade(url: str | None, data_dir: Path, revision: str) -> None:
+    """revision: an id, "-1" for one step back, or "base" for an empty schema."""
+    engine = create_engine_for(url, data_dir)
+    try:
+        async with engine.begin() as conn:
+            await _lock(conn)
+            await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), revision))
+    finally:
+        await engine.dispose()
+
+
+async def current(url: str | None, data_dir: Path) -> str | None:
+    """The revision the database is at, None when never migrated."""
+    engine = create_engine_for(url, data_dir)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(_current_revision)
+    finally:
+        await engine.dispose()
+
+
+async def upgrade_engine(engine: AsyncEngine, revision: str = "head") -> None:
+    """Upgrade through an engine the caller owns (tests, or main.py reusing its engine)."""
+    async with engine.begin() as conn:
+        await _lock(conn)
+        await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
+
+
+def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def _current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def _lock(conn: AsyncConnection) -> None:
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})

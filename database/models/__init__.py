@@ -1,0 +1,20 @@
+"""All tables. Import models from here: `from database.models import Task`."""
+
+from database.models.base import Base
+from database.models.calls import Call, CallEvent, CallTurn
+from database.models.campaigns import Campaign, Task
+from database.models.requests import DndEntry, FeedbackRequest, Message
+from database.models.users import User
+
+__all__ = [
+    "Base",
+    "Call",
+    "CallEvent",
+    "CallTurn",
+    "Campaign",
+    "DndEntry",
+    "FeedbackRequest",
+    "Message",
+    "Task",
+    "User",
+]

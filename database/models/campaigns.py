@@ -1,0 +1,72 @@
+"""Campaigns (a group of tasks with one goal) and tasks (one objective toward one contact)."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, Time
+from sqlalchemy.orm import Mapped, mapped_column
+
+from database.models.base import Base
+from database.states import CampaignStatus, TaskStatus
+from database.types import UtcDateTime, state_enum, utcnow
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    goal: Mapped[str] = mapped_column(Text, default="")
+    stop_after_successes: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[CampaignStatus] = mapped_column(
+        state_enum(CampaignStatus, "campaign_status"), default=CampaignStatus.ACTIVE
+    )
+    # Local time-of-day window in the callee's zone (None = the platform default window).
+    window_start: Mapped[time | None] = mapped_column(Time)
+    window_end: Mapped[time | None] = mapped_column(Time)
+    window_days: Mapped[str | None] = mapped_column(String(32))  # e.g. "mon,tue,wed,thu,fri"
+    summary: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+    __table_args__ = (
+        # The scheduler's question: which pending/retry tasks are due, most urgent first.
+        Index("ix_tasks_due", "status", "next_action_time", "priority"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    contact_name: Mapped[str] = mapped_column(String(200), default="")
+    phone_number: Mapped[str] = mapped_column(String(20))
+    objective: Mapped[str] = mapped_column(Text)
+    context: Mapped[str] = mapped_column(Text, default="")
+    success_criteria: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[TaskStatus] = mapped_column(
+        state_enum(TaskStatus, "task_status"), default=TaskStatus.PENDING
+    )
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    next_action_time: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    inter_call_context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    last_decision: Mapped[str | None] = mapped_column(String(64))
+    last_decision_reason: Mapped[str | None] = mapped_column(Text)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+
+    # Every ORM UPDATE adds "AND version = <loaded>" and bumps it: a lost race raises
+    # StaleDataError instead of silently overwriting another process's decision.
+    __mapper_args__ = {"version_id_col": version}

@@ -1,0 +1,13 @@
+"""User-scoped data access: every read and write of a person's rows takes their user_id.
+
+One module per aggregate; call them with the session of the current unit of work:
+
+    async with sessions() as s, s.begin():
+        task = await tasks.get(s, user_id=user.id, task_id=task_id)
+
+There is deliberately no function that loads a person's row by id alone.
+"""
+
+from database.repositories import calls, campaigns, dnd, feedback, messages, tasks, turns, users
+
+__all__ = ["calls", "campaigns", "dnd", "feedback", "messages", "tasks", "turns", "users"]

@@ -1,0 +1,71 @@
+"""Campaigns, always read and written through their owner's user_id."""
+
+from __future__ import annotations
+
+from datetime import time
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from database.models import Campaign
+from database.repositories.base import apply_changes
+from database.states import CampaignStatus
+
+UPDATABLE = frozenset(
+    {"name", "goal", "stop_after_successes", "status", "window_start", "window_end",
+     "window_days", "summary", "finished_at"}
+)  # fmt: skip
+
+
+async def create(
+    s: AsyncSession,
+    *,
+    user_id: int,
+    name: str,
+    goal: str = "",
+    stop_after_successes: int | None = None,
+    status: CampaignStatus = CampaignStatus.ACTIVE,
+    window_start: time | None = None,
+    window_end: time | None = None,
+    window_days: str | None = None,
+) -> Campaign:
+    campaign = Campaign(
+        user_id=user_id,
+        name=name,
+        goal=goal,
+        stop_after_successes=stop_after_successes,
+        status=status,
+        window_start=window_start,
+        window_end=window_end,
+        window_days=window_days,
+    )
+    s.add(campaign)
+    await s.flush()
+    return campaign
+
+
+async def get(s: AsyncSession, *, user_id: int, campaign_id: int) -> Campaign | None:
+    return await s.scalar(
+        select(Campaign).where(Campaign.id == campaign_id, Campaign.user_id == user_id)
+    )
+
+
+async def list_for_user(
+    s: AsyncSession, *, user_id: int, status: CampaignStatus | None = None
+) -> list[Campaign]:
+    query = select(Campaign).where(Campaign.user_id == user_id)
+    if status is not None:
+        query = query.where(Campaign.status == status)
+    return list(await s.scalars(query.order_by(Campaign.created_at.desc(), Campaign.id.desc())))
+
+
+async def update(
+    s: AsyncSession, *, user_id: int, campaign_id: int, **changes: Any
+) -> Campaign | None:
+    campaign = await get(s, user_id=user_id, campaign_id=campaign_id)
+    if campaign is None:
+        return None
+    apply_changes(campaign, changes, UPDATABLE)
+    await s.flush()
+    return campaign

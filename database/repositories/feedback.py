@@ -1,0 +1,97 @@
+"""Questions the agent asks the person during a call; answered once, from the browser."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from database.models import FeedbackRequest
+from database.states import FeedbackStatus
+from database.types import utcnow
+
+
+async def create(
+    s: AsyncSession,
+    *,
+    user_id: int,
+    question: str,
+    call_id: str | None = None,
+    task_id: int | None = None,
+    context: str = "",
+    expires_at: datetime | None = None,
+) -> FeedbackRequest:
+    request = FeedbackRequest(
+        user_id=user_id,
+        call_id=call_id,
+        task_id=task_id,
+        question=question,
+        context=context,
+        expires_at=expires_at,
+        status=FeedbackStatus.OPEN,
+    )
+    s.add(request)
+    await s.flush()
+    return request
+
+
+async def get(s: AsyncSession, *, user_id: int, request_id: int) -> FeedbackRequest | None:
+    return await s.scalar(
+        select(FeedbackRequest).where(
+            FeedbackRequest.id == request_id, FeedbackRequest.user_id == user_id
+        )
+    )
+
+
+async def answer(
+    s: AsyncSession, *, user_id: int, request_id: int, answer: str, now: datetime | None = None
+) -> FeedbackRequest | None:
+    """The answered row, or None when it is not this user's, not open, or past its expiry.
+
+    One conditional UPDATE, so two browser tabs answering at once cannot both win.
+    """
+    now = now or utcnow()
+    result = await s.execute(
+        update(FeedbackRequest)
+        .where(
+            FeedbackRequest.id == request_id,
+            FeedbackRequest.user_id == user_id,
+            FeedbackRequest.status == FeedbackStatus.OPEN,
+            or_(FeedbackRequest.expires_at.is_(None), FeedbackRequest.expires_at > now),
+        )
+        .values(status=FeedbackStatus.ANSWERED, answer=answer, answered_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return None
+    request = await get(s, user_id=user_id, request_id=request_id)
+    if request is not None:
+        await s.refresh(request)
+    return request
+
+
+async def list_open(
+    s: AsyncSession, *, user_id: int, call_id: str | None = None
+) -> list[FeedbackRequest]:
+    query = select(FeedbackRequest).where(
+        FeedbackRequest.user_id == user_id, FeedbackRequest.status == FeedbackStatus.OPEN
+    )
+    if call_id is not None:
+        query = query.where(FeedbackRequest.call_id == call_id)
+    return list(await s.scalars(query.order_by(FeedbackRequest.created_at, FeedbackRequest.id)))
+
+
+async def expire_due(s: AsyncSession, *, now: datetime) -> int:
+    """Lifecycle sweep across users: open requests past expires_at become expired."""
+    result = await s.execute(
+        update(FeedbackRequest)
+        .where(
+            FeedbackRequest.status == FeedbackStatus.OPEN,
+            FeedbackRequest.expires_at.is_not(None),
+            FeedbackRequest.expires_at <= now,
+        )
+        .values(status=FeedbackStatus.EXPIRED)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount

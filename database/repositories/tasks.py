@@ -1,0 +1,151 @@
+"""Tasks: created per campaign in one transaction, changed only with a version check.
+
+Writers (scheduler, analyzer, lifecycle manager) pass the version they read; a change
+made meanwhile by another process raises VersionConflict instead of being overwritten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
+
+from database.errors import NotFound, VersionConflict
+from database.models import Campaign, Task
+from database.repositories.base import apply_changes, check_e164
+from database.states import TaskStatus
+
+UPDATABLE = frozenset(
+    {"attempt_count", "max_attempts", "next_action_time", "priority", "inter_call_context",
+     "result", "last_decision", "last_decision_reason", "claimed_by", "lease_expires_at",
+     "context", "success_criteria", "objective", "contact_name"}
+)  # fmt: skip
+CLAIMABLE = (TaskStatus.PENDING, TaskStatus.RETRY_SCHEDULED)
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    phone_number: str
+    objective: str
+    contact_name: str = ""
+    context: str = ""
+    success_criteria: str = ""
+    priority: int = 0  # higher = called first
+    max_attempts: int = 3
+    next_action_time: datetime | None = None  # None = due now
+    inter_call_context: dict[str, Any] = field(default_factory=dict)
+
+
+def _row(user_id: int, campaign_id: int | None, new: NewTask) -> Task:
+    return Task(
+        user_id=user_id,
+        campaign_id=campaign_id,
+        phone_number=check_e164(new.phone_number),
+        objective=new.objective,
+        contact_name=new.contact_name,
+        context=new.context,
+        success_criteria=new.success_criteria,
+        priority=new.priority,
+        max_attempts=new.max_attempts,
+        next_action_time=new.next_action_time,
+        inter_call_context=dict(new.inter_call_context),
+        status=TaskStatus.PENDING,
+    )
+
+
+async def create_many(
+    s: AsyncSession, *, user_id: int, campaign_id: int | None, tasks: Sequence[NewTask]
+) -> list[Task]:
+    """All or nothing (the caller's transaction); refuses another user's campaign."""
+    if campaign_id is not None:
+        owner = await s.scalar(select(Campaign.user_id).where(Campaign.id == campaign_id))
+        if owner != user_id:
+            raise NotFound("campaign not found")
+    rows = [_row(user_id, campaign_id, new) for new in tasks]
+    s.add_all(rows)
+    await s.flush()
+    return rows
+
+
+async def create(
+    s: AsyncSession, *, user_id: int, task: NewTask, campaign_id: int | None = None
+) -> Task:
+    (row,) = await create_many(s, user_id=user_id, campaign_id=campaign_id, tasks=[task])
+    return row
+
+
+async def get(s: AsyncSession, *, user_id: int, task_id: int) -> Task | None:
+    return await s.scalar(select(Task).where(Task.id == task_id, Task.user_id == user_id))
+
+
+async def list_for_user(
+    s: AsyncSession,
+    *,
+    user_id: int,
+    campaign_id: int | None = None,
+    statuses: Collection[TaskStatus] | None = None,
+) -> list[Task]:
+    query = select(Task).where(Task.user_id == user_id)
+    if campaign_id is not None:
+        query = query.where(Task.campaign_id == campaign_id)
+    if statuses:
+        query = query.where(Task.status.in_(list(statuses)))
+    return list(await s.scalars(query.order_by(Task.id)))
+
+
+async def update_status(
+    s: AsyncSession,
+    *,
+    user_id: int,
+    task_id: int,
+    expected_version: int,
+    status: TaskStatus,
+    **changes: Any,
+) -> Task | None:
+    """None when the task is not this user's; VersionConflict when it changed meanwhile."""
+    task = await get(s, user_id=user_id, task_id=task_id)
+    if task is None:
+        return None
+    if task.version != expected_version:
+        raise VersionConflict(f"task {task_id} is at version {task.version}")
+    apply_changes(task, changes, UPDATABLE)
+    task.status = status
+    try:
+        await s.flush()
+    except StaleDataError as exc:  # changed between our read and our write
+        raise VersionConflict(f"task {task_id} changed concurrently") from exc
+    return task
+
+
+async def claim_due(
+    s: AsyncSession, *, now: datetime, node_id: str, lease: timedelta, limit: int
+) -> list[Task]:
+    """The scheduler's claim, across all users: due pending/retry tasks and expired leases.
+
+    FOR UPDATE SKIP LOCKED lets several processes claim at once on PostgreSQL without
+    taking the same task; on SQLite the BEGIN IMMEDIATE transaction serialises claims.
+    """
+    due = or_(Task.next_action_time.is_(None), Task.next_action_time <= now)
+    claimable = or_(
+        Task.status.in_(CLAIMABLE) & due,
+        (Task.status == TaskStatus.SCHEDULED) & (Task.lease_expires_at < now),
+    )
+    query = (
+        select(Task)
+        .where(claimable)
+        .order_by(Task.priority.desc(), Task.next_action_time.asc().nulls_first(), Task.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    tasks = list(await s.scalars(query))
+    for task in tasks:
+        task.status = TaskStatus.SCHEDULED
+        task.claimed_by = node_id
+        task.lease_expires_at = now + lease
+    await s.flush()
+    return tasks

@@ -1,0 +1,65 @@
+"""Users. Passwords arrive already hashed: hashing belongs to the web layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from database.errors import AlreadyExists
+from database.models import User
+from database.repositories.base import apply_changes, check_e164
+
+UPDATABLE = frozenset({"display_name", "phone_number", "time_zone", "profile", "password_hash"})
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+async def create(
+    s: AsyncSession,
+    *,
+    email: str,
+    password_hash: str,
+    display_name: str = "",
+    phone_number: str | None = None,
+    time_zone: str = "UTC",
+    profile: dict[str, Any] | None = None,
+) -> User:
+    """Raises AlreadyExists for a taken email; a savepoint keeps the caller's transaction."""
+    user = User(
+        email=normalise_email(email),
+        password_hash=password_hash,
+        display_name=display_name,
+        phone_number=check_e164(phone_number) if phone_number else None,
+        time_zone=time_zone,
+        profile=profile or {"standing_facts": [], "never_share": []},
+    )
+    try:
+        async with s.begin_nested():
+            s.add(user)
+    except IntegrityError as exc:
+        raise AlreadyExists("email is already registered") from exc
+    return user
+
+
+async def get(s: AsyncSession, user_id: int) -> User | None:
+    return await s.get(User, user_id)
+
+
+async def get_by_email(s: AsyncSession, email: str) -> User | None:
+    return await s.scalar(select(User).where(User.email == normalise_email(email)))
+
+
+async def update(s: AsyncSession, user_id: int, **changes: Any) -> User | None:
+    user = await get(s, user_id)
+    if user is None:
+        return None
+    if changes.get("phone_number"):
+        check_e164(changes["phone_number"])
+    apply_changes(user, changes, UPDATABLE)
+    await s.flush()
+    return user
