@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
+from tests.support.sandbox import Sandbox, provide_sandbox
 from tests.support.services import (
     POSTGRES_TEST_URL,
     REDIS_TEST_URL,
@@ -24,3 +27,9 @@ def postgres_url() -> str:
     if not port_open(POSTGRES_TEST_URL, 5432):
         unavailable("PostgreSQL", "start it (pg_ctlcluster ... main start) with a database 'test'")
     return POSTGRES_TEST_URL
+
+
+@pytest.fixture(scope="session")
+def asterisk_sandbox() -> Iterator[Sandbox]:
+    """The Asterisk 22 sandbox, started once per session (see tests/support/sandbox.py)."""
+    yield from provide_sandbox()
