@@ -1,0 +1,237 @@
+"""AudioSocket wire protocol: typed frames, an incremental parser and encoders. No I/O.
+
+Why a pure codec: TCP delivers AudioSocket frames split and coalesced at random, and
+Asterisk is strict about what it receives (anything but audio or hangup ends the call,
+a zero-length audio frame too). Keeping the byte rules here lets them be tested
+exhaustively and leaves the asyncio shell only moving bytes.
+
+Wire format (PROTOCOLS.md §1): kind (1 byte) + payload length (u16 big-endian) + payload.
+Audio samples are signed 16-bit little-endian.
+"""
+
+from __future__ import annotations
+
+import struct
+import uuid
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Final
+
+HEADER_SIZE: Final = 3
+MAX_WIRE_PAYLOAD: Final = 0xFFFF
+# slin192 at 60 ms ptime is 23 040 bytes; anything far above that is not audio from Asterisk.
+DEFAULT_MAX_PAYLOAD: Final = 32_768
+DTMF_DIGITS: Final = frozenset("0123456789*#ABCDabcd")
+
+
+class Kind(IntEnum):
+    """Message kinds with the RELEASED byte codes (0x11 is slin12, not slin16)."""
+
+    HANGUP = 0x00
+    UUID = 0x01
+    DTMF = 0x03
+    SLIN8 = 0x10
+    SLIN12 = 0x11
+    SLIN16 = 0x12
+    SLIN24 = 0x13
+    SLIN32 = 0x14
+    SLIN44 = 0x15
+    SLIN48 = 0x16
+    SLIN96 = 0x17
+    SLIN192 = 0x18
+    ERROR = 0xFF
+
+
+SAMPLE_RATES: Final[dict[Kind, int]] = {
+    Kind.SLIN8: 8000,
+    Kind.SLIN12: 12000,
+    Kind.SLIN16: 16000,
+    Kind.SLIN24: 24000,
+    Kind.SLIN32: 32000,
+    Kind.SLIN44: 44100,
+    Kind.SLIN48: 48000,
+    Kind.SLIN96: 96000,
+    Kind.SLIN192: 192000,
+}
+AUDIO_KINDS: Final = frozenset(SAMPLE_RATES)
+_KIND_BY_RATE: Final = {rate: kind for kind, rate in SAMPLE_RATES.items()}
+_KNOWN: Final = frozenset(int(k) for k in Kind)
+
+
+class ProtocolError(Exception):
+    """The peer sent bytes that are not valid AudioSocket; the connection cannot continue."""
+
+
+@dataclass(frozen=True, slots=True)
+class HangupFrame:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class UuidFrame:
+    call_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfFrame:
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class AudioFrame:
+    kind: Kind
+    pcm: bytes
+
+    @property
+    def sample_rate(self) -> int:
+        return SAMPLE_RATES[self.kind]
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorFrame:
+    """0xFF: defined by the protocol, never sent by current Asterisk; payload is opaque."""
+
+    code: bytes
+
+
+Frame = HangupFrame | UuidFrame | DtmfFrame | AudioFrame | ErrorFrame
+
+
+def kind_for_rate(sample_rate: int) -> Kind:
+    try:
+        return _KIND_BY_RATE[sample_rate]
+    except KeyError:
+        raise ValueError(f"AudioSocket has no slin kind for {sample_rate} Hz") from None
+
+
+def frame_bytes(sample_rate: int, ms: int = 20) -> int:
+    """Bytes of mono 16-bit audio in `ms` milliseconds (320 for 20 ms of slin8)."""
+    return sample_rate * ms // 1000 * 2
+
+
+def _check_length(kind: int, length: int, max_payload: int) -> None:
+    """Reject a header before its payload arrives, so a bogus length cannot make us wait."""
+    if kind not in _KNOWN:
+        raise ProtocolError(f"unknown message kind 0x{kind:02x}")
+    if length > max_payload:
+        raise ProtocolError(f"payload of {length} bytes exceeds the limit of {max_payload}")
+    if kind == Kind.HANGUP and length != 0:
+        raise ProtocolError(f"hangup with a {length}-byte payload")
+    if kind == Kind.UUID and length != 16:
+        raise ProtocolError(f"UUID payload of {length} bytes, expected 16")
+    if kind == Kind.DTMF and length != 1:
+        raise ProtocolError(f"DTMF payload of {length} bytes, expected 1")
+    if kind in AUDIO_KINDS and (length == 0 or length % 2):
+        raise ProtocolError(f"audio payload of {length} bytes is empty or not sample-aligned")
+
+
+def _build(kind: int, payload: bytes) -> Frame:
+    if kind in AUDIO_KINDS:
+        return AudioFrame(Kind(kind), payload)
+    if kind == Kind.HANGUP:
+        return HangupFrame()
+    if kind == Kind.UUID:
+        return UuidFrame(uuid.UUID(bytes=payload))
+    if kind == Kind.DTMF:
+        digit = chr(payload[0])
+        if digit not in DTMF_DIGITS:
+            raise ProtocolError(f"DTMF byte 0x{payload[0]:02x} is not a digit")
+        return DtmfFrame(digit)
+    return ErrorFrame(payload)
+
+
+class FrameParser:
+    """Incremental parser: feed whatever TCP delivered, get the complete frames back.
+
+    After a ProtocolError the stream is out of sync for good; every later feed raises too.
+    """
+
+    def __init__(self, max_payload: int = DEFAULT_MAX_PAYLOAD) -> None:
+        if not 0 < max_payload <= MAX_WIRE_PAYLOAD:
+            raise ValueError("max_payload must be within 1..65535")
+        self.max_payload = max_payload
+        self._buffer = bytearray()
+        self._error: ProtocolError | None = None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held of an incomplete frame."""
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> list[Frame]:
+        if self._error is not None:
+            raise self._error
+        self._buffer += data
+        try:
+            return self._drain()
+        except ProtocolError as exc:
+            self._error = exc
+            raise
+
+    def _drain(self) -> list[Frame]:
+        buf, frames, pos = self._buffer, [], 0
+        while len(buf) - pos >= HEADER_SIZE:
+            kind, length = buf[pos], (buf[pos + 1] << 8) | buf[pos + 2]
+            _check_length(kind, length, self.max_payload)
+            end = pos + HEADER_SIZE + length
+            if end > len(buf):
+                break
+            frames.append(_build(kind, bytes(buf[pos + HEADER_SIZE : end])))
+            pos = end
+        del buf[:pos]
+        return frames
+
+
+HANGUP: Final = b"\x00\x00\x00"
+_HEADER: Final = struct.Struct(">BH")
+# The hot path: one 20 ms slin8 frame every 20 ms per call. Its header never changes.
+_SLIN8_20MS_HEADER: Final = _HEADER.pack(Kind.SLIN8, 320)
+
+
+def encode_audio(pcm: bytes, kind: Kind = Kind.SLIN8) -> bytes:
+    """Header + samples as one bytes object, so the caller can send it with ONE write."""
+    length = len(pcm)
+    if kind == Kind.SLIN8 and length == 320:
+        return _SLIN8_20MS_HEADER + pcm
+    if kind not in AUDIO_KINDS:
+        raise ValueError(f"{kind!r} is not an audio kind")
+    if length == 0 or length % 2 or length > MAX_WIRE_PAYLOAD:
+        raise ValueError(f"audio of {length} bytes is empty, odd or too long (fatal to Asterisk)")
+    return _HEADER.pack(kind, length) + pcm
+
+
+def encode_hangup() -> bytes:
+    return HANGUP
+
+
+def encode_uuid(call_id: uuid.UUID) -> bytes:
+    """What Asterisk sends first; used by the fake Asterisk in tests."""
+    return _HEADER.pack(Kind.UUID, 16) + call_id.bytes
+
+
+def encode_dtmf(digit: str) -> bytes:
+    if digit not in DTMF_DIGITS or len(digit) != 1:
+        raise ValueError("not a DTMF digit")
+    return _HEADER.pack(Kind.DTMF, 1) + digit.encode("ascii")
+
+
+def encode_error(code: bytes = b"") -> bytes:
+    if len(code) > MAX_WIRE_PAYLOAD:
+        raise ValueError("error payload too long")
+    return _HEADER.pack(Kind.ERROR, len(code)) + code
+
+
+def encode(frame: Frame) -> bytes:
+    """Any frame back to bytes (tests, the fake Asterisk). Servers only send audio/hangup."""
+    match frame:
+        case AudioFrame(kind=kind, pcm=pcm):
+            return encode_audio(pcm, kind)
+        case HangupFrame():
+            return HANGUP
+        case UuidFrame(call_id=call_id):
+            return encode_uuid(call_id)
+        case DtmfFrame(digit=digit):
+            return encode_dtmf(digit)
+        case ErrorFrame(code=code):
+            return encode_error(code)
+    raise TypeError(f"not a frame: {frame!r}")

@@ -1,0 +1,186 @@
+"""The seam between the AudioSocket connection and whatever talks on the call.
+
+Why: the realtime bridge (and, in tests, a recorder) should see one small object, not
+sockets: inbound audio as an async iterator, DTMF digits, a playout queue to speak into,
+and a way to hang up. The AudioSocket handler fills it; the talker only reads it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
+
+from audio_processing.playout import PlayoutQueue
+from common.owned_tasks import TaskOwner
+
+T = TypeVar("T")
+
+INBOUND_CAPACITY = 50  # frames: 1 s at 20 ms; older audio is worthless to a live talker
+
+
+@dataclass(frozen=True, slots=True)
+class CallMetadata:
+    """What the initiator knows about the call it registered with the AudioSocket server."""
+
+    call_id: str
+    user_id: str | None = None
+    task_id: str | None = None
+    sample_rate: int = 8000
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+class _DropOldest(Generic[T]):
+    """A bounded single-consumer queue that drops its oldest item when full, and can end."""
+
+    def __init__(self, capacity: int) -> None:
+        self._items: deque[T] = deque()
+        self._capacity = capacity
+        self._ready = asyncio.Event()
+        self._closed = False
+        self.dropped = 0
+
+    def put(self, item: T) -> None:
+        if self._closed:
+            return
+        if len(self._items) >= self._capacity:
+            self._items.popleft()
+            self.dropped += 1
+        self._items.append(item)
+        self._ready.set()
+
+    def close(self) -> None:
+        self._closed = True
+        self._ready.set()
+
+    async def __aiter__(self) -> AsyncIterator[T]:
+        while True:
+            while self._items:
+                yield self._items.popleft()
+            if self._closed:
+                return
+            self._ready.clear()
+            await self._ready.wait()
+
+
+class CallAudio:
+    """Given to the talker for one connected call."""
+
+    def __init__(
+        self,
+        metadata: CallMetadata,
+        playout: PlayoutQueue,
+        inbound_capacity: int = INBOUND_CAPACITY,
+    ) -> None:
+        self.metadata = metadata
+        self.playout = playout
+        self._inbound: _DropOldest[bytes] = _DropOldest(inbound_capacity)
+        self._dtmf: _DropOldest[str] = _DropOldest(64)
+        self._hangup = asyncio.Event()
+        self.end_reason: str | None = None
+
+    # --- for the talker ---------------------------------------------------------------
+    def inbound(self) -> AsyncIterator[bytes]:
+        """Caller audio, slin at `metadata.sample_rate`, as it arrives; ends when the call ends.
+
+        One consumer only. If it falls more than a second behind, the oldest frames are
+        dropped (counted in `inbound_dropped`) rather than delaying everything after.
+        """
+        return aiter(self._inbound)
+
+    def dtmf(self) -> AsyncIterator[str]:
+        """Digits the far end pressed (AudioSocket 0x03); ends when the call ends."""
+        return aiter(self._dtmf)
+
+    def enqueue(self, pcm: bytes, mark: str | None = None) -> None:
+        """Queue slin audio at the call's rate for paced playout, tagged with e.g. an item id."""
+        self.playout.enqueue(pcm, mark)
+
+    def flush(self) -> int:
+        """Barge-in: drop unplayed audio now; returns the milliseconds dropped."""
+        return self.playout.flush()
+
+    async def drained(self) -> None:
+        await self.playout.drained()
+
+    def played_ms(self, mark: str | None) -> int:
+        return self.playout.played_ms(mark)
+
+    def hangup(self) -> None:
+        """Ask for the call to end: the server sends 0x00 and closes. Returns at once."""
+        self._hangup.set()
+
+    @property
+    def inbound_dropped(self) -> int:
+        return self._inbound.dropped
+
+    @property
+    def closed(self) -> bool:
+        return self.end_reason is not None
+
+    # --- for the AudioSocket handler ------------------------------------------------------
+    def push_inbound(self, pcm: bytes) -> None:
+        self._inbound.put(pcm)
+
+    def push_dtmf(self, digit: str) -> None:
+        self._dtmf.put(digit)
+
+    async def hangup_requested(self) -> None:
+        await self._hangup.wait()
+
+    def close(self, reason: str) -> None:
+        """The call is over: end the iterators so the talker can return on its own."""
+        if self.end_reason is None:
+            self.end_reason = reason
+        self._inbound.close()
+        self._dtmf.close()
+        self.playout.close()
+
+
+class CallTalker(Protocol):
+    """Whatever talks on the call. Returning ends the call (the server sends hangup)."""
+
+    async def run(self, audio: CallAudio) -> None: ...
+
+
+class RecordingTalker:
+    """A talker for tests: records inbound frames and digits, optionally plays audio first.
+
+    With `hangup_after_play`, it waits for the audio to be played and hangs up (the
+    "say goodbye then hang up" path); otherwise it listens until the call ends.
+    """
+
+    def __init__(
+        self, play: bytes = b"", mark: str | None = "play", hangup_after_play: bool = False
+    ) -> None:
+        self.play = play
+        self.mark = mark
+        self.hangup_after_play = hangup_after_play
+        self.frames: list[bytes] = []
+        self.digits: list[str] = []
+        self.audio: CallAudio | None = None
+        self.started = asyncio.Event()
+        self.finished = asyncio.Event()
+
+    async def run(self, audio: CallAudio) -> None:
+        self.audio = audio
+        self.started.set()
+        owner = TaskOwner(f"{audio.metadata.call_id}:recorder")
+        try:
+            owner.spawn(self._collect_digits(audio), name="dtmf")
+            if self.play:
+                audio.enqueue(self.play, self.mark)
+            if self.hangup_after_play:
+                await audio.drained()
+                audio.hangup()
+            async for frame in audio.inbound():
+                self.frames.append(frame)
+        finally:
+            await owner.aclose(timeout=1.0)
+            self.finished.set()
+
+    async def _collect_digits(self, audio: CallAudio) -> None:
+        async for digit in audio.dtmf():
+            self.digits.append(digit)

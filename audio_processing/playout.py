@@ -1,0 +1,165 @@
+"""The outbound side of a call: a playout queue and the paced writer that drains it.
+
+Why: Asterisk does not re-time what it receives (PROTOCOLS.md §1.4): a burst goes to the
+RTP leg at once and clips, and audio already sent cannot be taken back for barge-in.
+So audio waits here, framed to 20 ms, and leaves one frame per 20 ms on a monotonic
+clock; silence fills the gaps so Asterisk's 2 s inactivity timer and the RTP stream
+stay alive. Per-"mark" accounting tells the realtime bridge how much of an assistant
+item was actually played (for `conversation.item.truncate`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+
+from audio_processing.audio_framer import AudioFramer
+from audio_processing.audio_socket_protocol import encode_audio, frame_bytes, kind_for_rate
+
+log = logging.getLogger(__name__)
+
+FRAME_MS = 20
+
+
+class PlayoutQueue:
+    """20 ms slin frames waiting to be played, tagged by mark. No I/O, no clock.
+
+    Frames of different marks never share a frame: a new mark pads the previous
+    mark's tail with silence, so played_ms(mark) counts only that mark's audio.
+    """
+
+    def __init__(self, sample_rate: int = 8000) -> None:
+        self.sample_rate = sample_rate
+        self.frame_size = frame_bytes(sample_rate, FRAME_MS)
+        self.bytes_per_ms = sample_rate * 2 // 1000 or 1
+        self._framer = AudioFramer(self.frame_size)
+        self._frames: deque[tuple[bytes, str | None, int]] = deque()
+        self._tail_mark: str | None = None
+        self._played: dict[str | None, int] = {}
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def queued_ms(self) -> int:
+        audio = sum(n for _, _, n in self._frames) + self._framer.pending
+        return audio // self.bytes_per_ms
+
+    def enqueue(self, pcm: bytes, mark: str | None = None) -> None:
+        if not pcm:
+            return
+        if mark != self._tail_mark:
+            self._seal_tail()
+            self._tail_mark = mark
+        for frame in self._framer.push(pcm):
+            self._frames.append((frame, mark, len(frame)))
+        self._idle.clear()
+
+    def _seal_tail(self) -> None:
+        held = self._framer.pending - self._framer.pending % 2
+        tail = self._framer.pad()
+        if tail is not None:
+            self._frames.append((tail, self._tail_mark, held))
+
+    def take(self) -> bytes | None:
+        """The next frame to write now (counted as played), or None when there is nothing.
+
+        The writer writes it synchronously, so `drained()` waiters, woken here, run
+        only after the last frame has been written.
+        """
+        if not self._frames:
+            self._seal_tail()
+            if not self._frames:
+                self._idle.set()
+                return None
+        frame, mark, audio = self._frames.popleft()
+        self._played[mark] = self._played.get(mark, 0) + audio
+        if not self._frames and not self._framer.pending:
+            self._idle.set()
+        return frame
+
+    def flush(self) -> int:
+        """Drop everything not yet played (barge-in); returns the milliseconds dropped."""
+        dropped = self.queued_ms
+        self._frames.clear()
+        self._framer.clear()
+        self._idle.set()
+        return dropped
+
+    def played_ms(self, mark: str | None) -> int:
+        """Milliseconds of this mark's audio written so far (excluding padding)."""
+        return self._played.get(mark, 0) // self.bytes_per_ms
+
+    @property
+    def is_idle(self) -> bool:
+        return self._idle.is_set()
+
+    async def drained(self) -> None:
+        """Return once every queued frame has been written (at once if nothing is queued)."""
+        await self._idle.wait()
+
+    def close(self) -> None:
+        """The writer is gone: drop what is left and release `drained()` waiters."""
+        self.flush()
+
+
+class PacedWriter:
+    """Writes one frame per 20 ms from a PlayoutQueue, silence when it is empty.
+
+    Timing is `next += 20 ms` on the loop's monotonic clock, so sleep overshoot does not
+    accumulate. After a stall longer than `resync_frames` frames the schedule restarts
+    from now instead of bursting the missed frames out back to back.
+    """
+
+    def __init__(
+        self,
+        queue: PlayoutQueue,
+        send: Callable[[bytes], None],
+        *,
+        late_after: float = 0.040,
+        resync_frames: int = 3,
+    ) -> None:
+        self.queue = queue
+        self._send = send
+        self._kind = kind_for_rate(queue.sample_rate)
+        self._silence = encode_audio(bytes(queue.frame_size), self._kind)
+        self._period = FRAME_MS / 1000
+        self._late_after = late_after
+        self._resync_after = resync_frames * self._period
+        self.frames_written = 0
+        self.silence_frames = 0
+        self.late_frames = 0
+        self.resyncs = 0
+        self._last_write: float | None = None
+
+    @property
+    def played_ms(self) -> int:
+        """Wall time covered by everything written, silence included."""
+        return self.frames_written * FRAME_MS
+
+    async def run(self) -> None:
+        """Write until cancelled or until `send` raises (the connection is gone)."""
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        while True:
+            self._write_one(loop.time())
+            due += self._period
+            now = loop.time()
+            if now - due > self._resync_after:
+                self.resyncs += 1
+                log.warning("playout fell behind; resynchronising", extra={"lag_s": now - due})
+                due = now
+            await asyncio.sleep(max(0.0, due - now))
+
+    def _write_one(self, now: float) -> None:
+        pcm = self.queue.take()
+        if pcm is None:
+            self._send(self._silence)
+            self.silence_frames += 1
+        else:
+            self._send(encode_audio(pcm, self._kind))
+        self.frames_written += 1
+        if self._last_write is not None and now - self._last_write > self._late_after:
+            self.late_frames += 1
+        self._last_write = now

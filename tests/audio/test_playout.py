@@ -1,0 +1,123 @@
+"""Playout queue accounting (pure) and the paced writer's clock (with a recording send)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from audio_processing.audio_socket_protocol import FrameParser
+from audio_processing.playout import PacedWriter, PlayoutQueue
+
+
+def _take_all(queue: PlayoutQueue) -> list[bytes]:
+    frames = []
+    while (frame := queue.take()) is not None:
+        frames.append(frame)
+    return frames
+
+
+@given(st.lists(st.binary(max_size=900).map(lambda b: b[: len(b) // 2 * 2]), max_size=20))
+def test_queue_plays_every_byte_in_20ms_frames(chunks: list[bytes]) -> None:
+    queue = PlayoutQueue(8000)
+    for chunk in chunks:
+        queue.enqueue(chunk, mark="a")
+    frames = _take_all(queue)
+    assert all(len(f) == 320 for f in frames)
+    played = b"".join(frames)
+    total = sum(len(c) for c in chunks)
+    assert played[:total] == b"".join(chunks)
+    assert played[total:] == bytes(len(played) - total)  # only the tail is padded
+    assert queue.played_ms("a") == total // 16
+    assert queue.is_idle
+
+
+def test_marks_never_share_a_frame_and_are_counted_separately() -> None:
+    queue = PlayoutQueue(8000)
+    queue.enqueue(b"\x01\x01" * 200, mark="item1")  # 25 ms
+    queue.enqueue(b"\x02\x02" * 80, mark="item2")  # 10 ms
+    first, second, third = _take_all(queue)
+    assert first == b"\x01\x01" * 160
+    assert second == b"\x01\x01" * 40 + bytes(240)
+    assert third == b"\x02\x02" * 80 + bytes(160)
+    assert queue.played_ms("item1") == 25
+    assert queue.played_ms("item2") == 10
+    assert queue.played_ms("never") == 0
+
+
+def test_played_ms_counts_only_what_was_taken_and_flush_reports_the_rest() -> None:
+    queue = PlayoutQueue(8000)
+    queue.enqueue(bytes(320 * 10), mark="item")
+    for _ in range(4):
+        queue.take()
+    assert queue.played_ms("item") == 80
+    assert queue.queued_ms == 120
+    assert queue.flush() == 120
+    assert queue.take() is None
+    assert queue.played_ms("item") == 80
+
+
+async def test_drained_resolves_only_after_the_last_frame_is_taken() -> None:
+    queue = PlayoutQueue(8000)
+    queue.enqueue(bytes(320 * 3))
+    waiter = asyncio.ensure_future(queue.drained())
+    queue.take()
+    queue.take()
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    queue.take()
+    await asyncio.wait_for(waiter, 1.0)
+    await asyncio.wait_for(queue.drained(), 1.0)  # nothing queued: at once
+
+
+async def test_drained_is_released_by_flush() -> None:
+    queue = PlayoutQueue(8000)
+    queue.enqueue(bytes(3200))
+    waiter = asyncio.ensure_future(queue.drained())
+    await asyncio.sleep(0)
+    queue.flush()
+    await asyncio.wait_for(waiter, 1.0)
+
+
+async def _run_writer(writer: PacedWriter, seconds: float) -> None:
+    task = asyncio.ensure_future(writer.run())
+    await asyncio.sleep(seconds)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def test_writer_fills_gaps_with_silence_and_plays_queued_audio() -> None:
+    sent: list[bytes] = []
+    queue = PlayoutQueue(8000)
+    queue.enqueue(b"\x05\x00" * 160 * 3)
+    writer = PacedWriter(queue, sent.append)
+    await _run_writer(writer, 0.2)
+    frames = [f for data in sent for f in FrameParser().feed(data)]
+    assert len(sent) == writer.frames_written >= 5
+    assert all(len(data) == 323 for data in sent)  # one write = one whole frame
+    assert [f.pcm[:2] for f in frames[:3]] == [b"\x05\x00"] * 3  # type: ignore[union-attr]
+    assert writer.silence_frames == writer.frames_written - 3
+    assert writer.played_ms == writer.frames_written * 20
+
+
+async def test_writer_resynchronises_after_a_stall_instead_of_bursting() -> None:
+    """A 150 ms stall (7 missed frames) must not be followed by 7 back-to-back frames."""
+    stamps: list[float] = []
+
+    def send(_: bytes) -> None:
+        stamps.append(time.monotonic())
+        if len(stamps) == 5:
+            time.sleep(0.150)  # the event loop is blocked, as under heavy load
+
+    writer = PacedWriter(PlayoutQueue(8000), send)
+    await _run_writer(writer, 0.5)
+    after = stamps[5:]
+    back_to_back = sum(1 for a, b in itertools.pairwise(after) if b - a < 0.005)
+    assert writer.resyncs == 1
+    assert writer.late_frames >= 1
+    assert back_to_back <= 1
