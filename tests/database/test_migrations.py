@@ -1,0 +1,90 @@
+"""Migrations: empty → head → one step down → head; idempotent, concurrent, equal to models."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
+
+from database import migrate
+from database.engine import create_engine_for
+from database.models import Base
+from tests.database.conftest import Backend
+
+SECOND_STEP_INDEXES = {"ix_calls_user_id_started_at", "ix_feedback_requests_user_id_status"}
+
+
+async def _schema(backend: Backend) -> tuple[set[str], set[str], list[object]]:
+    """Tables, the indexes added by revision 0002, and the autogenerate diff against the models."""
+    engine = create_engine_for(backend.url, backend.data_dir)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(_inspect)
+    finally:
+        await engine.dispose()
+
+
+def _inspect(conn: Connection) -> tuple[set[str], set[str], list[object]]:
+    inspector = inspect(conn)
+    tables = set(inspector.get_table_names())
+    indexes = {
+        index["name"]
+        for table in ("calls", "feedback_requests")
+        if table in tables
+        for index in inspector.get_indexes(table)
+    }
+    diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    return tables, indexes & SECOND_STEP_INDEXES, diff
+
+
+async def test_upgrade_downgrade_one_step_upgrade(empty_backend: Backend) -> None:
+    url, data_dir = empty_backend.url, empty_backend.data_dir
+    head = migrate.head_revision()
+    assert await migrate.current(url, data_dir) is None
+
+    await migrate.upgrade(url, data_dir)
+    assert await migrate.current(url, data_dir) == head
+    _, indexes, _ = await _schema(empty_backend)
+    assert indexes == SECOND_STEP_INDEXES
+
+    await migrate.downgrade(url, data_dir, "-1")
+    assert await migrate.current(url, data_dir) == "0001"
+    tables, indexes, _ = await _schema(empty_backend)
+    assert indexes == set()
+    assert {"tasks", "calls", "feedback_requests"} <= tables
+
+    await migrate.upgrade(url, data_dir)
+    await migrate.upgrade(url, data_dir)  # already at head: a no-op, not an error
+    assert await migrate.current(url, data_dir) == head
+    _, indexes, diff = await _schema(empty_backend)
+    assert indexes == SECOND_STEP_INDEXES
+    assert diff == []
+
+
+async def test_migrated_schema_matches_models(empty_backend: Backend) -> None:
+    await migrate.upgrade(empty_backend.url, empty_backend.data_dir)
+    tables, _, diff = await _schema(empty_backend)
+    assert diff == []
+    assert tables == set(Base.metadata.tables) | {"alembic_version"}
+
+
+async def test_downgrade_to_base_removes_every_table(empty_backend: Backend) -> None:
+    await migrate.upgrade(empty_backend.url, empty_backend.data_dir)
+    await migrate.downgrade(empty_backend.url, empty_backend.data_dir, "base")
+    tables, _, _ = await _schema(empty_backend)
+    assert tables <= {"alembic_version"}
+    assert await migrate.current(empty_backend.url, empty_backend.data_dir) is None
+
+
+async def test_concurrent_upgrades_from_several_processes_both_succeed(
+    empty_backend: Backend,
+) -> None:
+    # Separate engines stand in for separate processes starting at once.
+    runs = [migrate.upgrade(empty_backend.url, empty_backend.data_dir) for _ in range(3)]
+    await asyncio.wait_for(asyncio.gather(*runs), timeout=60)
+    assert await migrate.current(empty_backend.url, empty_backend.data_dir) == "0002"
+    _, _, diff = await _schema(empty_backend)
+    assert diff == []
