@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import redis.asyncio as aioredis
@@ -22,7 +24,7 @@ from common.command_bus import (
     Subscription,
     create_command_bus,
 )
-from common.commands import FeedbackAnswer, Hangup, SendDtmf, Transfer
+from common.commands import FeedbackAnswer, Hangup, SendDtmf, Transfer, encode_command
 
 WAIT = 5.0  # upper bound for a message to arrive; never reached when things work
 
@@ -250,3 +252,74 @@ async def test_malformed_message_is_logged_without_its_content(
     [record] = [r for r in caplog.records if r.name == "common.command_bus"]
     assert "555" not in record.getMessage() + str(record.__dict__.get("error"))
     await bus.aclose()
+
+
+class FreezableProxy:
+    """A TCP proxy to Redis whose current links can be frozen: bytes stop flowing but the
+    sockets stay open, like a peer that vanished without a FIN or RST."""
+
+    def __init__(self, upstream: str) -> None:
+        parts = urlsplit(upstream)
+        self._upstream = (parts.hostname or "127.0.0.1", parts.port or 6379)
+        self._links: list[dict[str, bool]] = []
+        self._writers: list[asyncio.StreamWriter] = []
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self._upstream)
+        link = {"frozen": False}
+        self._links.append(link)
+        self._writers += [writer, up_writer]
+        await asyncio.gather(
+            self._pipe(reader, up_writer, link),
+            self._pipe(up_reader, writer, link),
+            return_exceptions=True,
+        )
+
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link: dict[str, bool]
+    ) -> None:
+        while data := await reader.read(65536):
+            if not link["frozen"]:
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    def freeze_current_links(self) -> None:
+        for link in self._links:
+            link["frozen"] = True
+
+    async def aclose(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in self._writers:
+            writer.close()
+        await self._server.wait_closed()
+
+
+async def test_a_silently_dead_link_is_detected_and_replaced(
+    redis_url: str, raw_redis: aioredis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    proxy = FreezableProxy(redis_url)
+    port = await proxy.start()
+    bus = RedisCommandBus(f"redis://127.0.0.1:{port}/15", heartbeat=0.05, timeout=1.0)
+    call_id = new_call_id()
+    try:
+        async with bus.subscribe(call_id) as subscription:
+            proxy.freeze_current_links()
+            # Published straight to Redis: delivered once the bus has a live link again.
+            for _ in range(100):
+                await raw_redis.publish(channels.call_commands(call_id), encode_command(Hangup()))
+                with contextlib.suppress(TimeoutError):
+                    assert await asyncio.wait_for(anext(subscription), 0.05) == Hangup()
+                    break
+            else:
+                pytest.fail("the subscription never recovered from the frozen link")
+    finally:
+        await bus.aclose()
+        await proxy.aclose()
+    assert [r for r in caplog.records if r.getMessage() == "bus subscription lost; reconnecting"]
