@@ -1,0 +1,511 @@
+"""The asyncio adapter around panoramisk 1.4: one AMI connection we own end to end.
+
+Why a wrapper: panoramisk reconnects on its own with untracked timers, re-sends unanswered
+actions after a reconnect (a second Originate = a second phone call), never checks that a
+Ping is answered (a half-open socket looks alive forever), schedules coroutine callbacks
+untracked, and with `Async: true` holds an Originate's future until the call is answered.
+Here panoramisk only frames, parses and matches replies to ActionIDs; this class owns the
+connection loop, the ping watchdog, the event queue and its dispatcher task, and every
+action's timeout. Nothing is ever replayed after a reconnect (see `_Manager`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+from panoramisk import actions as pk_actions
+from panoramisk.manager import Manager
+from panoramisk.message import Message
+from pydantic import SecretStr
+
+from call_processor import ami_messages as msgs
+from call_processor.ami_messages import AmiEvent, FullyBooted
+from common.owned_tasks import TaskOwner
+from config.settings import AmiSettings
+
+log = logging.getLogger(__name__)
+
+StateListener = Callable[[bool], None]
+EventListener = Callable[[AmiEvent], None]
+
+
+class AmiError(Exception):
+    """Any AMI failure a caller can handle: not connected, refused, or no reply in time."""
+
+
+class AmiNotConnected(AmiError):
+    """No logged-in connection, or it was lost before Asterisk replied."""
+
+
+class AmiLoginFailed(AmiNotConnected):
+    """Asterisk refused the username/secret (the secret is never included)."""
+
+
+class AmiActionFailed(AmiError):
+    """Asterisk answered the action with an error; `message` is its Message header."""
+
+    def __init__(self, action: str, message: str) -> None:
+        super().__init__(f"{action} failed: {message or 'no message'}")
+        self.action = action
+        self.message = message
+
+
+class AmiTimeout(AmiError):
+    """The action got no reply within its timeout (the connection may be half-open)."""
+
+
+class _SingleReplyAction(pk_actions.Action):
+    """Resolves on Asterisk's first reply, whatever its text.
+
+    panoramisk 1.4 guesses "more messages follow" from the reply text: a Message ending in
+    "successfully queued" makes it read `self['async']`, which raises KeyError for actions
+    without an Async header (PlayDTMF: "DTMF successfully queued") inside data_received and
+    kills the connection; with `Async: true` (Originate) it holds the future until the
+    OriginateResponse (up to the ring timeout). Completing on the first reply avoids both;
+    the OriginateResponse that follows is no longer matched to an action, so it reaches
+    the event callbacks and thus the call's subscriber.
+    """
+
+    @property
+    def multi(self) -> bool:
+        return False
+
+
+class _ListAction(pk_actions.Action):
+    """An action answered by a list (`EventList: start` ... `...Complete`), or by an error."""
+
+    @property
+    def multi(self) -> bool:
+        first = self.responses[0]
+        return str(first.get("EventList", "")).lower() == "start"
+
+
+class _Manager(Manager):
+    """panoramisk Manager that never reconnects, pings or replays by itself: AmiClient does.
+
+    One instance per TCP connection, so actions left over from a dead connection can never
+    be re-sent on the next one; `send_awaiting_actions` (run on FullyBooted) drops them too.
+    """
+
+    def __init__(self, on_lost: Callable[[object], None], **config: Any) -> None:
+        super().__init__(**config)
+        self._on_lost = on_lost
+
+    def connection_made(self, f: asyncio.Future[Any]) -> None:
+        if f.cancelled() or f.exception() is not None:
+            return  # AmiClient awaits the same future and owns the retry
+        super().connection_made(f)
+
+    def connection_lost(self, exc: object) -> None:
+        self._connected = False
+        if self.pinger:
+            self.pinger.cancel()
+            self.pinger = None
+        self._on_lost(exc)
+
+    def ping(self) -> None:
+        """Disabled: AmiClient's watchdog pings and checks that a Pong comes back."""
+
+    def send_awaiting_actions(self, *_: object) -> None:
+        if self.awaiting_actions:
+            log.warning("dropping %d unanswered AMI actions", len(self.awaiting_actions))
+        self.awaiting_actions.clear()
+
+
+class _RedactSecrets(logging.Filter):
+    """panoramisk may log a whole action (e.g. 'Fail to send <Login ...>'): hide Secret."""
+
+    _SECRET = re.compile(r"(secret['\"]?\s*[:=,]\s*['\"]?)[^'\"\s,}]+", re.IGNORECASE)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        redacted = self._SECRET.sub(r"\1***", text)
+        if redacted != text:
+            record.msg, record.args = redacted, None
+        return True
+
+
+# Under "panoramisk" so configure_logging's level for that library applies (its DEBUG lines
+# carry whole events, with caller numbers).
+_panoramisk_log = logging.getLogger("panoramisk.opendeep")
+_panoramisk_log.addFilter(_RedactSecrets())
+
+
+class CallEvents:
+    """Events of one call, in arrival order. Iterate, or `get(timeout)`."""
+
+    def __init__(self, call_id: str) -> None:
+        self.call_id = call_id
+        self._queue: asyncio.Queue[AmiEvent] = asyncio.Queue()
+
+    def put(self, event: AmiEvent) -> None:
+        self._queue.put_nowait(event)
+
+    async def get(self, timeout: float) -> AmiEvent:
+        return await asyncio.wait_for(self._queue.get(), timeout)
+
+    def __aiter__(self) -> AsyncIterator[AmiEvent]:
+        return self
+
+    async def __anext__(self) -> AmiEvent:
+        return await self._queue.get()
+
+
+class AmiClient:
+    """One supervised AMI connection with typed events and timed actions.
+
+    Subscribe to a call before originating it: events are routed by Uniqueid, which is the
+    call id because Originate sets ChannelId = call id.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        username: str,
+        secret: SecretStr,
+        *,
+        ping_interval: float = 5.0,
+        ping_timeout: float = 3.0,
+        reconnect_max_delay: float = 2.0,
+        action_timeout: float = 5.0,
+        connect_timeout: float = 5.0,
+        boot_timeout: float = 5.0,
+    ) -> None:
+        self.host, self.port, self.username = host, port, username
+        self._secret = secret
+        self.ping_interval, self.ping_timeout = ping_interval, ping_timeout
+        self.reconnect_max_delay = reconnect_max_delay
+        self.action_timeout, self.connect_timeout = action_timeout, connect_timeout
+        self.boot_timeout = boot_timeout
+        self._manager: _Manager | None = None
+        self._lost: asyncio.Future[str] | None = None
+        self._booted = asyncio.Event()
+        self._up = asyncio.Event()
+        self._pending: set[asyncio.Future[Any]] = set()
+        self._inbox: asyncio.Queue[Message] = asyncio.Queue()
+        self._subscribers: dict[str, CallEvents] = {}
+        self._listeners: list[EventListener] = []
+        self._state_listeners: list[StateListener] = []
+        self._tasks: TaskOwner | None = None
+        self.last_error: str | None = None
+        self.connections = 0  # successful logins so far (tests and metrics)
+
+    @classmethod
+    def from_settings(cls, settings: AmiSettings, **kwargs: Any) -> AmiClient:
+        """Build from the AMI settings group; AMI_SECRET must be set."""
+        if settings.secret is None:
+            raise AmiError("AMI_SECRET is not set")
+        return cls(
+            settings.host,
+            settings.port,
+            settings.username,
+            settings.secret,
+            ping_interval=settings.ping_interval,
+            ping_timeout=settings.ping_timeout,
+            reconnect_max_delay=settings.reconnect_max_delay,
+            **kwargs,
+        )
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Start connecting in the background; use `wait_connected` to wait for login."""
+        if self._tasks is not None:
+            raise RuntimeError("AmiClient already started")
+        self._tasks = TaskOwner("ami")
+        self._tasks.spawn(self._dispatch_loop(), "dispatch")
+        self._tasks.spawn(self._connection_loop(), "connection")
+
+    async def stop(self) -> None:
+        if self._tasks is None:
+            return
+        await self._tasks.aclose()
+        self._drop_connection("client stopped")
+
+    aclose = stop
+
+    async def __aenter__(self) -> AmiClient:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
+    @property
+    def connected(self) -> bool:
+        return self._up.is_set()
+
+    async def wait_connected(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self._up.wait(), timeout)
+        except TimeoutError:
+            reason = f": {self.last_error}" if self.last_error else ""
+            raise AmiNotConnected(f"AMI not connected after {timeout:.1f}s{reason}") from None
+
+    def add_state_listener(self, listener: StateListener) -> None:
+        """`listener(connected)` on every change (metrics, health)."""
+        self._state_listeners.append(listener)
+
+    def add_listener(self, listener: EventListener) -> None:
+        """`listener(event)` for every parsed event (metrics, logging); must not block."""
+        self._listeners.append(listener)
+
+    def subscribe(self, call_id: str) -> CallEvents:
+        events = CallEvents(call_id)
+        self._subscribers[call_id] = events
+        return events
+
+    def unsubscribe(self, call_id: str) -> None:
+        self._subscribers.pop(call_id, None)
+
+    # ------------------------------------------------------------ connection
+
+    async def _connection_loop(self) -> None:
+        delay = min(0.1, self.reconnect_max_delay)
+        while True:
+            try:
+                await self._connect_once()
+            except (OSError, TimeoutError, AmiError) as exc:
+                self._drop_connection(str(exc) or type(exc).__name__)
+                self.last_error = _describe(exc)
+                log.warning("AMI connect failed; retrying", extra={"error": self.last_error})
+            else:
+                delay = min(0.1, self.reconnect_max_delay)
+                self._set_up(True)
+                reason = await self._watch()
+                self._drop_connection(reason)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.reconnect_max_delay)
+
+    async def _connect_once(self) -> None:
+        self._lost = asyncio.get_running_loop().create_future()
+        self._booted.clear()
+        manager = _Manager(
+            self._on_lost,
+            host=self.host,
+            port=self.port,
+            username=self.username,
+            secret=self._secret.get_secret_value(),
+            events="on",
+            loop=asyncio.get_running_loop(),
+            log=_panoramisk_log,
+            forgetable_actions=("ping", "login"),
+        )
+        manager.register_event("*", self._on_event)
+        manager.register_event("FullyBooted", lambda *_: self._booted.set())
+        self._manager = manager
+        await asyncio.wait_for(manager.connect(), self.connect_timeout)
+        await self._login(manager)
+        try:
+            await asyncio.wait_for(self._booted.wait(), self.boot_timeout)
+        except TimeoutError:
+            log.warning("no FullyBooted after AMI login (does the user lack read=system?)")
+
+    async def _login(self, manager: _Manager) -> None:
+        login, lost = manager.authenticated_future, self._lost
+        if login is None or lost is None:
+            raise AmiNotConnected("AMI connection closed before login")
+        await asyncio.wait(
+            {login, lost}, timeout=self.action_timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        if not login.done():
+            raise AmiNotConnected(
+                f"AMI login got no reply ({lost.result() if lost.done() else 'timeout'})"
+            )
+        reply = login.result()
+        if not reply.success:
+            raise AmiLoginFailed(f"AMI login refused for user {self.username!r}: {reply.message}")
+        self.connections += 1
+        self.last_error = None
+        log.info("AMI logged in", extra={"ami_host": self.host, "ami_port": self.port})
+
+    async def _watch(self) -> str:
+        """Return why the connection ended: lost, or a Ping unanswered (half-open)."""
+        lost = self._lost
+        assert lost is not None
+        while True:
+            try:
+                return await asyncio.wait_for(asyncio.shield(lost), self.ping_interval)
+            except TimeoutError:
+                pass
+            try:
+                await self._request(msgs.ping(), self.ping_timeout)
+            except AmiTimeout:
+                log.warning(
+                    "AMI ping unanswered; reconnecting", extra={"timeout": self.ping_timeout}
+                )
+                return "ping timeout"
+            except AmiError as exc:
+                return _describe(exc)
+
+    def _on_lost(self, exc: object) -> None:
+        reason = f"connection lost: {_describe(exc)}"
+        log.warning("AMI connection lost", extra={"error": _describe(exc)})
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(reason)
+
+    def _drop_connection(self, reason: str) -> None:
+        """Close the socket and fail every action still waiting on it (never re-sent)."""
+        self._set_up(False)
+        # Fail waiting actions first: panoramisk's close() then sees them done and
+        # neither logs them nor queues them for replay.
+        for future in list(self._pending):
+            if not future.done():
+                future.set_exception(
+                    AmiNotConnected(f"AMI connection ended before the reply ({reason})")
+                )
+        self._pending.clear()
+        manager, self._manager = self._manager, None
+        if manager is not None:
+            manager.close()
+            manager.awaiting_actions.clear()
+
+    def _set_up(self, up: bool) -> None:
+        if up == self._up.is_set():
+            return
+        if up:
+            self._up.set()
+        else:
+            self._up.clear()
+        for listener in self._state_listeners:
+            try:
+                listener(up)
+            except Exception:
+                log.exception("AMI state listener failed")
+
+    # ------------------------------------------------------------ events
+
+    def _on_event(self, _manager: Manager, message: Message) -> None:
+        """panoramisk callback; synchronous on purpose so panoramisk schedules no task."""
+        self._inbox.put_nowait(message)
+
+    async def _dispatch_loop(self) -> None:
+        while True:
+            message = await self._inbox.get()
+            try:
+                event = msgs.parse_event(message)
+            except Exception:
+                log.exception("unparsable AMI event dropped")
+                continue
+            if event is not None and not isinstance(event, FullyBooted):
+                self._deliver(event)
+
+    def _deliver(self, event: AmiEvent) -> None:
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("AMI event listener failed")
+        for key in msgs.routing_keys(event):
+            subscriber = self._subscribers.get(key)
+            if subscriber is not None:
+                subscriber.put(event)
+                return
+
+    # ------------------------------------------------------------ actions
+
+    async def _request(
+        self, action: msgs.Action, timeout: float | None = None, *, as_list: bool = False
+    ) -> list[Message]:
+        """Send one action; return its reply (plus list events); raise AmiError otherwise."""
+        manager = self._manager
+        if manager is None or manager.protocol is None or manager.protocol.closed:
+            raise AmiNotConnected("AMI is not connected")
+        name = str(action.get("Action", "?"))
+        wire = _ListAction(action) if as_list else _SingleReplyAction(action)
+        future = manager.send_action(wire)
+        self._pending.add(future)
+        limit = self.action_timeout if timeout is None else timeout
+        try:
+            result = await asyncio.wait_for(future, limit)
+        except TimeoutError:
+            raise AmiTimeout(f"{name} got no reply within {limit:.1f}s") from None
+        finally:
+            self._pending.discard(future)
+        replies = result if isinstance(result, list) else [result]
+        if not replies[0].success:
+            raise AmiActionFailed(name, replies[0].message)
+        return replies
+
+    async def send_action(self, action: msgs.Action, timeout: float | None = None) -> Message:
+        """Any single-reply action built by ami_messages (ping, setvar, ...)."""
+        return (await self._request(action, timeout))[0]
+
+    async def originate(
+        self,
+        call_id: str,
+        channel: str,
+        context: str,
+        exten: str,
+        priority: int | str = 1,
+        timeout_ms: int = 30_000,
+        caller_id: str = "",
+        variables: Mapping[str, str] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> None:
+        """Queue an async Originate; return once Asterisk accepted it.
+
+        The OriginateResponse (answered / busy / ...) arrives later on `subscribe(call_id)`.
+        Never retried: on AmiNotConnected the call may or may not exist, and its
+        OriginateResponse/Hangup still reach the subscriber after a reconnect (Asterisk
+        broadcasts them to every AMI session).
+        """
+        action = msgs.originate(
+            call_id, channel, context, exten, priority, timeout_ms, caller_id, variables
+        )
+        await self._request(action, timeout)
+
+    async def hangup(self, channel: str, cause: int = 16, timeout: float | None = None) -> None:
+        await self._request(msgs.hangup(channel, cause), timeout)
+
+    async def play_dtmf(
+        self, channel: str, digits: str, gap_ms: int = 100, duration_ms: int = 250
+    ) -> None:
+        """Send a digit string one PlayDTMF at a time; 'w' pauses 500 ms (as SendDTMF)."""
+        planned = [d for d in digits if d not in " -"]
+        for digit in planned:  # validate everything before sending anything
+            if digit not in "wW":
+                msgs.play_dtmf(channel, digit, duration_ms)
+        for digit in planned:
+            if digit in "wW":
+                await asyncio.sleep(0.5)
+                continue
+            await self._request(msgs.play_dtmf(channel, digit, duration_ms))
+            await asyncio.sleep((duration_ms + gap_ms) / 1000)
+
+    async def redirect(
+        self, channel: str, context: str, exten: str, priority: int | str = 1
+    ) -> None:
+        await self._request(msgs.redirect(channel, context, exten, priority))
+
+    async def getvar(self, channel: str, variable: str) -> str | None:
+        reply = (await self._request(msgs.getvar(channel, variable)))[0]
+        value = reply.get("Value")
+        return value or None
+
+    async def setvar(self, channel: str, variable: str, value: str) -> None:
+        await self._request(msgs.setvar(channel, variable, value))
+
+    async def ping(self, timeout: float | None = None) -> None:
+        await self._request(msgs.ping(), timeout)
+
+    async def core_show_channels(self, timeout: float | None = None) -> list[dict[str, str]]:
+        """One dict per live channel (Channel, Uniqueid, ChannelState, Context, ...)."""
+        replies = await self._request(msgs.core_show_channels(), timeout, as_list=True)
+        return [
+            {k: str(v) for k, v in m.items()}
+            for m in replies[1:]
+            if str(m.get("Event", "")).lower() == "coreshowchannel"
+        ]
+
+
+def _describe(exc: object) -> str:
+    if isinstance(exc, BaseException):
+        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return str(exc) if exc is not None else "closed by peer"
