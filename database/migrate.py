@@ -12,6 +12,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -66,9 +67,24 @@ async def upgrade_engine(engine: AsyncEngine, revision: str = "head") -> None:
         await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
 
 
-def head_revision() -> str | None:
-    from alembic.script import ScriptDirectory
+async def autogenerate(url: str | None, data_dir: Path, message: str, rev_id: str) -> None:
+    """Write a new revision from the model diff against a database at head (developers only).
 
+    Generate against PostgreSQL (plain ALTERs), then review the file by hand.
+    """
+    engine = create_engine_for(url, data_dir)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(
+                lambda sync: command.revision(
+                    alembic_config(sync), message=message, autogenerate=True, rev_id=rev_id
+                )
+            )
+    finally:
+        await engine.dispose()
+
+
+def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 

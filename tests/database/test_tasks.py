@@ -1,8 +1,6 @@
-"""Tasks: created per campaign, optimistic locking, the scheduler's claim."""
+"""Tasks: created per campaign in one transaction, changed only with a version check."""
 
 from __future__ import annotations
-
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import update
@@ -15,7 +13,6 @@ from database.states import TaskStatus
 from tests.database.conftest import make_user
 
 Sessions = async_sessionmaker[AsyncSession]
-T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
 
 async def _task(sessions: Sessions, **fields: object) -> Task:
@@ -120,36 +117,3 @@ async def test_unknown_fields_are_refused(sessions: Sessions) -> None:
                 s, user_id=task.user_id, task_id=task.id, expected_version=task.version,
                 status=TaskStatus.PENDING, version=99,
             )  # fmt: skip
-
-
-async def test_claim_due_takes_due_work_by_priority_once(sessions: Sessions) -> None:
-    user = await make_user(sessions)
-    far_future = T0 + timedelta(days=3650)
-    async with sessions() as s, s.begin():
-        low, high, future = await tasks.create_many(
-            s, user_id=user.id, campaign_id=None,
-            tasks=[
-                tasks.NewTask("+15550000001", "low", priority=1, next_action_time=T0),
-                tasks.NewTask("+15550000002", "high", priority=9, next_action_time=T0),
-                tasks.NewTask("+15550000003", "later", priority=9, next_action_time=far_future),
-            ],
-        )  # fmt: skip
-    now = T0 + timedelta(minutes=1)
-    mine = {low.id, high.id, future.id}
-    async with sessions() as s, s.begin():
-        claimed = await tasks.claim_due(
-            s, now=now, node_id="n1", lease=timedelta(minutes=5), limit=1000
-        )
-        claimed_mine = [t for t in claimed if t.id in mine]
-    assert [t.objective for t in claimed_mine] == ["high", "low"]
-    assert all(t.status == TaskStatus.SCHEDULED and t.claimed_by == "n1" for t in claimed_mine)
-    async with sessions() as s, s.begin():
-        again = await tasks.claim_due(
-            s, now=now, node_id="n2", lease=timedelta(minutes=5), limit=1000
-        )
-    assert mine.isdisjoint(t.id for t in again)
-    async with sessions() as s, s.begin():  # the lease ran out: another node may take it over
-        expired = await tasks.claim_due(
-            s, now=now + timedelta(minutes=6), node_id="n2", lease=timedelta(minutes=5), limit=1000
-        )
-    assert {t.id for t in expired if t.id in mine} == {low.id, high.id}
