@@ -30,6 +30,6 @@ def postgres_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def asterisk_sandbox() -> Iterator[Sandbox]:
+def asterisk_sandbox(pytestconfig: pytest.Config) -> Iterator[Sandbox]:
     """The Asterisk 22 sandbox, started once per session (see tests/support/sandbox.py)."""
-    yield from provide_sandbox()
+    yield from provide_sandbox(pytestconfig)

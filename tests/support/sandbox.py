@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from tests.support.services import IN_CI, unavailable
 
 log = logging.getLogger(__name__)
@@ -223,7 +225,7 @@ def _prepare(sandbox: Sandbox) -> str:
     return sandbox.version()
 
 
-def provide_sandbox() -> Iterator[Sandbox]:
+def provide_sandbox(config: pytest.Config) -> Iterator[Sandbox]:
     """Body of the session fixture `asterisk_sandbox` (see tests/conftest.py)."""
     sandbox = Sandbox()
     try:
@@ -231,8 +233,13 @@ def provide_sandbox() -> Iterator[Sandbox]:
     except (SandboxError, OSError, subprocess.TimeoutExpired) as exc:
         unavailable("The Asterisk sandbox", f"build it with: make sandbox ({exc})")
         raise  # unreachable: unavailable() fails or skips
-    log.info("asterisk sandbox running: %s", version, extra={"asterisk_version": version})
-    print(f"\n[asterisk sandbox] {version}")  # visible with -s; the version test records it too
+    log.info("asterisk sandbox running", extra={"asterisk_version": version})
+    # sid moves: put the version in every test log, past output capturing.
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"\nasterisk sandbox: {version}")
     try:
         yield sandbox
     finally:
