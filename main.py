@@ -131,7 +131,7 @@ async def _run(settings: Settings) -> int:
 async def _create_user(settings: Settings, email: str, name: str, password: str | None) -> int:
     from database.engine import create_engine_for, session_factory
     from database.migrate import upgrade
-    from database.repositories import UserRepository
+    from database.repositories import users
     from web_interface.passwords import hash_password
 
     secret = password or getpass.getpass("Password: ")
@@ -142,11 +142,12 @@ async def _create_user(settings: Settings, email: str, name: str, password: str 
     engine = create_engine_for(settings.database.url, settings.app.data_dir)
     try:
         async with session_factory(engine)() as session, session.begin():
-            users = UserRepository(session)
-            if await users.get_by_email(email) is not None:
+            if await users.get_by_email(session, email) is not None:
                 print(f"error: an account for {email} exists already", file=sys.stderr)
                 return 1
-            user = await users.create(email=email, password_hash=hash_password(secret), name=name)
+            user = await users.create(
+                session, email=email, password_hash=hash_password(secret), display_name=name
+            )
         print(f"created user {user.id} <{email}>")
         return 0
     finally:

@@ -71,36 +71,54 @@ def test_doctor_reports_bad_setting_as_invalid(tmp_path: Path) -> None:
     assert "invalid  AMI_PORT = 'nope'" in result.stdout
 
 
+def wait_healthz(port: int, proc: subprocess.Popen[str], within: float = 10) -> object:
+    started = time.monotonic()
+    while time.monotonic() - started < within and proc.poll() is None:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=0.5).json()
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    return None
+
+
 def test_run_serves_healthz_and_stops_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
     env = clean_env(WEB_PORT=str(port), AUDIOSOCKET_LISTEN_PORT=str(free_port()))
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         main_command("run"),
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-    )
-    try:
-        started = time.monotonic()
-        body = None
-        while time.monotonic() - started < 10 and proc.poll() is None:
-            try:
-                body = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=0.5).json()
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        assert body == {"status": "ok"}, "no /healthz answer within 10 s"
-        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).json()
-        assert ready["components"]["database"]["ok"] is True
-        proc.send_signal(signal.SIGTERM)
-        stopped_at = time.monotonic()
-        assert proc.wait(timeout=10) == 0
-        assert time.monotonic() - stopped_at < 5
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        output = proc.stdout.read() if proc.stdout else ""
+    ) as proc:
+        try:
+            assert wait_healthz(port, proc) == {"status": "ok"}, "no /healthz answer within 10 s"
+            ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).json()
+            assert ready["components"]["database"]["ok"] is True
+            proc.send_signal(signal.SIGTERM)
+            stopped_at = time.monotonic()
+            assert proc.wait(timeout=10) == 0
+            assert time.monotonic() - stopped_at < 5
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            output = proc.stdout.read() if proc.stdout else ""
     assert "Traceback" not in output, output
     assert (tmp_path / "data" / "opendeep.sqlite3").exists()
+
+
+def test_create_user_then_refuse_duplicate(tmp_path: Path) -> None:
+    args = ("create-user", "--email", "Ada@Example.com", "--password", "correct horse battery")
+    first = run_main(tmp_path, *args)
+    assert first.returncode == 0, first.stderr
+    assert "created user" in first.stdout
+    second = run_main(tmp_path, *args)
+    assert second.returncode == 1
+    assert "exists already" in second.stderr
+    assert "correct horse" not in first.stdout + first.stderr + second.stdout + second.stderr
+
+
+def test_create_user_refuses_short_password(tmp_path: Path) -> None:
+    result = run_main(tmp_path, "create-user", "--email", "b@example.com", "--password", "short")
+    assert result.returncode == 2
