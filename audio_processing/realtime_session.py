@@ -1,0 +1,145 @@
+"""Opening and configuring one OpenAI Realtime (GA) session through the official SDK.
+
+Why a separate step: connecting and sending `session.update` takes a few hundred
+milliseconds; the call initiator does it while the phone rings (`prewarm()`), so the
+agent can greet the moment the callee answers. If nobody answers, `aclose()` ends it.
+Only `client.realtime.connect` is used: the beta interface (`OpenAI-Beta` header) is
+rejected by the service (PROTOCOLS.md §3.1). No automatic reconnect: a new socket is a
+new session without the conversation, so a failure ends the call instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from openai import AsyncOpenAI
+from openai.resources.realtime.realtime import AsyncRealtimeConnection
+
+from audio_processing.realtime_events import (
+    ErrorEvent,
+    SessionUpdated,
+    parse_server_event,
+)
+from common.owned_tasks import TaskOwner
+
+log = logging.getLogger(__name__)
+
+
+class RealtimeSessionError(Exception):
+    """The session could not be opened or configured; `code` says why (for the call row)."""
+
+    def __init__(self, code: str, message: str = "") -> None:
+        super().__init__(f"{code}: {message}" if message else code)
+        self.code = code
+
+
+def make_client(api_key: str, base_url: str) -> AsyncOpenAI:
+    """One client per process is enough; sessions share it. No HTTP retries for a socket."""
+    return AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0)
+
+
+class RealtimeSession:
+    """One model session for one call: `open()` (or `prewarm()` + `ready()`), then `aclose()`."""
+
+    def __init__(
+        self,
+        client: AsyncOpenAI,
+        session_config: dict[str, Any],
+        *,
+        name: str = "realtime",
+        connect_timeout: float = 10.0,
+        configure_timeout: float = 10.0,
+        close_timeout: float = 2.0,
+    ) -> None:
+        if session_config.get("type") != "realtime" or not session_config.get("model"):
+            raise ValueError("session_config must be a GA session with type 'realtime' and a model")
+        self.client = client
+        self.config = session_config
+        self.name = name
+        self._connect_timeout = connect_timeout
+        self._configure_timeout = configure_timeout
+        self._close_timeout = close_timeout
+        self._conn: AsyncRealtimeConnection | None = None
+        self._opening: asyncio.Task[AsyncRealtimeConnection] | None = None
+        self._tasks = TaskOwner(name)
+        self._closed = False
+
+    @property
+    def model(self) -> str:
+        return str(self.config["model"])
+
+    @property
+    def connection(self) -> AsyncRealtimeConnection:
+        if self._conn is None:
+            raise RuntimeError("the realtime session is not open")
+        return self._conn
+
+    def prewarm(self) -> None:
+        """Start opening in the background (while the phone rings); `ready()` collects it."""
+        if self._opening is None and self._conn is None:
+            self._opening = self._tasks.spawn(self._open(), name="open")
+
+    async def ready(self) -> AsyncRealtimeConnection:
+        """The configured connection, opening it now if `prewarm()` was not called."""
+        if self._conn is not None:
+            return self._conn
+        self.prewarm()
+        assert self._opening is not None
+        return await asyncio.shield(self._opening)
+
+    async def open(self) -> AsyncRealtimeConnection:
+        return await self.ready()
+
+    async def _open(self) -> AsyncRealtimeConnection:
+        if self._closed:
+            raise RealtimeSessionError("closed", "the session was closed before it opened")
+        manager = self.client.realtime.connect(model=self.model)
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                conn = await manager.enter()
+        except TimeoutError as exc:
+            raise RealtimeSessionError("connect_timeout") from exc
+        except Exception as exc:
+            raise RealtimeSessionError("connect_failed", type(exc).__name__) from exc
+        try:
+            await self._configure(conn)
+        except BaseException:
+            await self._close_quietly(conn)
+            raise
+        self._conn = conn
+        log.info("realtime session ready", extra={"model": self.model})
+        return conn
+
+    async def _configure(self, conn: AsyncRealtimeConnection) -> None:
+        """Send session.update and read until session.updated (session.created comes first)."""
+        await conn.session.update(session=self.config)  # type: ignore[arg-type]
+        try:
+            async with asyncio.timeout(self._configure_timeout):
+                while True:
+                    event = parse_server_event(await conn.recv_bytes())
+                    if isinstance(event, SessionUpdated):
+                        return
+                    if isinstance(event, ErrorEvent):
+                        raise RealtimeSessionError(event.code, event.message)
+        except TimeoutError as exc:
+            raise RealtimeSessionError("configure_timeout") from exc
+        except RealtimeSessionError:
+            raise
+        except Exception as exc:
+            raise RealtimeSessionError("configure_failed", type(exc).__name__) from exc
+
+    async def _close_quietly(self, conn: AsyncRealtimeConnection) -> None:
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(self._close_timeout):
+                await conn.close()
+
+    async def aclose(self) -> None:
+        """Close the socket (or abandon the opening). Safe to call more than once."""
+        self._closed = True
+        await self._tasks.aclose(timeout=self._close_timeout)
+        conn, self._conn = self._conn, None  # set only once fully opened
+        if conn is not None:
+            await self._close_quietly(conn)
