@@ -495,13 +495,25 @@ class AmiClient:
     async def ping(self, timeout: float | None = None) -> None:
         await self._request(msgs.ping(), timeout)
 
+    async def list_channels(self, timeout: float | None = None) -> list[dict[str, str]]:
+        """One dict per live channel (Channel, Uniqueid, ChannelState, Exten, ...).
+
+        Uses `Status`, allowed with write=call; CoreShowChannels needs system/reporting.
+        """
+        return await self._listing(msgs.status(), "status", timeout)
+
     async def core_show_channels(self, timeout: float | None = None) -> list[dict[str, str]]:
-        """One dict per live channel (Channel, Uniqueid, ChannelState, Context, ...)."""
-        replies = await self._request(msgs.core_show_channels(), timeout, as_list=True)
+        """Like list_channels, for an AMI user with write=reporting (or system)."""
+        return await self._listing(msgs.core_show_channels(), "coreshowchannel", timeout)
+
+    async def _listing(
+        self, action: msgs.Action, item_event: str, timeout: float | None
+    ) -> list[dict[str, str]]:
+        replies = await self._request(action, timeout, as_list=True)
         return [
-            {k: str(v) for k, v in m.items()}
-            for m in replies[1:]
-            if str(m.get("Event", "")).lower() == "coreshowchannel"
+            {k: str(v) for k, v in reply.items()}
+            for reply in replies[1:]
+            if str(reply.get("Event", "")).lower() == item_event
         ]
 
 

@@ -451,7 +451,13 @@ def ping() -> Action:
 
 
 def core_show_channels() -> Action:
+    """Needs write=system or reporting, which the least-privilege user lacks: see status()."""
     return {"Action": "CoreShowChannels"}
+
+
+def status() -> Action:
+    """Every live channel as `Status` events; allowed with write=call."""
+    return {"Action": "Status"}
 
 
 # ---------------------------------------------------------------- wire codec

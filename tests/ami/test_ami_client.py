@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from pydantic import SecretStr
@@ -260,38 +260,39 @@ async def test_play_dtmf_survives_panoramisk_queued_heuristic(
     await client.ping()
 
 
-async def test_getvar_redirect_setvar_and_core_show_channels(
-    fake: FakeAmi, client: AmiClient
-) -> None:
-    def getvar(conn: Connection, action: Received) -> None:
-        conn.reply(action, Variable="AMDSTATUS", Value="HUMAN")
+def channel_list(item: str) -> Callable[[Connection, Received], None]:
+    """A handler answering like Asterisk's Status / CoreShowChannels: reply, items, Complete."""
 
-    def channels(conn: Connection, action: Received) -> None:
+    def handler(conn: Connection, action: Received) -> None:
         conn.reply(action, EventList="start", Message="Channels will follow")
         for uid in (CALL_ID, "1795.2"):
-            conn.send({"Event": "CoreShowChannel", "ActionID": action.action_id, "Uniqueid": uid})
+            conn.send({"Event": item, "ActionID": action.action_id, "Uniqueid": uid})
         conn.send(
             {
-                "Event": "CoreShowChannelsComplete",
+                "Event": f"{item}Complete" if item == "Status" else "CoreShowChannelsComplete",
                 "ActionID": action.action_id,
                 "EventList": "Complete",
                 "ListItems": "2",
             }
         )
 
+    return handler
+
+
+async def test_getvar_redirect_setvar_and_channel_lists(fake: FakeAmi, client: AmiClient) -> None:
+    def getvar(conn: Connection, action: Received) -> None:
+        conn.reply(action, Variable="AMDSTATUS", Value="HUMAN")
+
     fake.on("Getvar", getvar)
-    fake.on("CoreShowChannels", channels)
+    fake.on("Status", channel_list("Status"))
+    fake.on("CoreShowChannels", channel_list("CoreShowChannel"))
     assert await client.getvar(CALL_ID, "AMDSTATUS") == "HUMAN"
     await client.redirect(CALL_ID, "transfer", "209")
     await client.setvar(CALL_ID, "X", "1")
-    listed = await client.core_show_channels()
-    assert [c["Uniqueid"] for c in listed] == [CALL_ID, "1795.2"]
+    assert [c["Uniqueid"] for c in await client.list_channels()] == [CALL_ID, "1795.2"]
+    assert [c["Uniqueid"] for c in await client.core_show_channels()] == [CALL_ID, "1795.2"]
     redirect = fake.named("Redirect")[0].headers
-    assert (redirect["Context"], redirect["Exten"], redirect["Priority"]) == (
-        "transfer",
-        "209",
-        "1",
-    )
+    assert (redirect["Context"], redirect["Exten"]) == ("transfer", "209")
 
 
 async def test_core_show_channels_error_does_not_hang(fake: FakeAmi, client: AmiClient) -> None:

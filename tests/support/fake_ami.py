@@ -294,6 +294,10 @@ class RecordingProxy:
             writer.close()
         await self._tasks.aclose(timeout=2)
 
+    def count(self, action: str) -> int:
+        """How many times the client sent this action through the proxy."""
+        return self.lines.count(f"> Action: {action}")
+
     def transcript(self, comment: str) -> str:
         header = "".join(f"# {line}\n" for line in comment.splitlines())
         return header + "\n".join(self.lines) + "\n"
@@ -303,7 +307,13 @@ class RecordingProxy:
         self._tasks.spawn(self._session(reader, writer), f"session{len(self._writers)}")
 
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(*self.upstream), 5)
+        try:
+            up_reader, up_writer = await asyncio.wait_for(
+                asyncio.open_connection(*self.upstream), 5
+            )
+        except (OSError, TimeoutError):
+            writer.close()  # upstream down: the client sees a refused connection, as direct
+            return
         self._writers.append(up_writer)
         banner = await asyncio.wait_for(up_reader.readline(), 5)
         writer.write(banner)
@@ -311,6 +321,11 @@ class RecordingProxy:
         await asyncio.gather(self._pipe(reader, up_writer, ">"), self._pipe(up_reader, writer, "<"))
 
     async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, mark: str) -> None:
+        with contextlib.suppress(ConnectionError):
+            await self._copy(src, dst, mark)
+        dst.close()
+
+    async def _copy(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, mark: str) -> None:
         buffer = ""
         while chunk := await src.read(4096):
             dst.write(chunk)
@@ -322,4 +337,3 @@ class RecordingProxy:
                         line = "Secret: ***"
                     self.lines.append(f"{mark} {line}")
                 self.lines.append(mark)
-        dst.close()
