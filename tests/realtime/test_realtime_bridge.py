@@ -275,3 +275,24 @@ async def test_caller_turn_transcript_and_reply_latency(
     speakers = {(t.speaker, t.text) for t in sink.turns}
     assert speakers == {("callee", "Can you call back tomorrow?"), ("agent", "Sure.")}
     await _hang_up(call, task)
+
+
+async def test_pcm24_sessions_are_resampled_both_ways(
+    client: AsyncOpenAI, fake: FakeRealtimeServer, call: PacedCall
+) -> None:
+    fake.script = Script([Response([Say(tone(200, rate=24000), "Hi")])])
+    session = session_for(client, audio="pcm24")
+    await session.ready()
+    bridge = RealtimeBridge(session, Tools(), None, BridgeOptions())
+    task = asyncio.get_running_loop().create_task(bridge.run(call.audio), name="bridge")
+    await _until(lambda: _played(fake, call) == 200)  # 9600 B at 24 kHz → 200 ms at 8 kHz
+    await call.feed(tone(200) + SILENCE * 20, interval=0.005)
+    await fake.wait_for("input_audio_buffer.append", count=15)
+    appended = bytes(fake.session.appended_audio)
+    # 30 frames of slin8 → about 3 x 9600 B of slin24 (the resampler's filter delay: ≤ 2 samples)
+    assert len(appended) % 2 == 0
+    assert abs(len(appended) - 3 * 30 * FRAME) <= 4
+    loud = _rms(appended[: 200 * 48])
+    assert loud > 3000
+    assert [e.type for e in fake.session.sent].count("input_audio_buffer.speech_started") == 1
+    await _hang_up(call, task)
