@@ -362,3 +362,18 @@ async def test_audiosocket_hangs_up_a_silent_call_when_we_send_nothing(
     assert call.frames == 0
     assert result.duration is not None
     assert 1.5 < result.duration < 6.0
+
+
+async def test_voicemail_greets_beeps_and_records_what_we_say(
+    asterisk_sandbox: Sandbox, ami: RawAmi
+) -> None:
+    async with running_peer(outgoing=TONE) as tone_peer:
+        dialed = await originate(ami, asterisk_sandbox, scenarios.VOICEMAIL, tone_peer.port)
+        await asterisk_sandbox.wait_far_end(dialed.token, lambda r: r.has("recording"), 15)
+        await asyncio.sleep(1.0)  # one second of tone into the recording
+        await hang_up(ami, dialed)
+        result = await asterisk_sandbox.wait_far_end(dialed.token, hung_up, 10)
+    assert result.played == ["vm-intro", "beep"]
+    message = asterisk_sandbox.results_dir / f"{dialed.token}-message.wav"
+    seconds = (message.stat().st_size - 44) / SLIN_BYTES_PER_SECOND  # 8 kHz 16-bit WAV
+    assert 0.5 < seconds < 2.0
