@@ -145,6 +145,11 @@ class CallEvents:
     def put(self, event: AmiEvent) -> None:
         self._queue.put_nowait(event)
 
+    @property
+    def pending(self) -> int:
+        """Events delivered but not read yet."""
+        return self._queue.qsize()
+
     async def get(self, timeout: float) -> AmiEvent:
         return await asyncio.wait_for(self._queue.get(), timeout)
 
@@ -270,10 +275,11 @@ class AmiClient:
         while True:
             try:
                 await self._connect_once()
-            except (OSError, TimeoutError, AmiError) as exc:
-                self._drop_connection(str(exc) or type(exc).__name__)
+            except Exception as exc:  # the loop must outlive any one failure
+                self._drop_connection(_describe(exc))
+                if _describe(exc) != self.last_error:  # once per distinct error, not per retry
+                    log.warning("AMI connect failed; retrying", extra={"error": _describe(exc)})
                 self.last_error = _describe(exc)
-                log.warning("AMI connect failed; retrying", extra={"error": self.last_error})
             else:
                 delay = min(0.1, self.reconnect_max_delay)
                 self._set_up(True)
@@ -305,6 +311,8 @@ class AmiClient:
             await asyncio.wait_for(self._booted.wait(), self.boot_timeout)
         except TimeoutError:
             log.warning("no FullyBooted after AMI login (does the user lack read=system?)")
+        if self._lost.done():
+            raise AmiNotConnected(self._lost.result())
 
     async def _login(self, manager: _Manager) -> None:
         login, lost = manager.authenticated_future, self._lost
@@ -414,7 +422,7 @@ class AmiClient:
     ) -> list[Message]:
         """Send one action; return its reply (plus list events); raise AmiError otherwise."""
         manager = self._manager
-        if manager is None or manager.protocol is None or manager.protocol.closed:
+        if not self.connected or manager is None or manager.protocol is None:
             raise AmiNotConnected("AMI is not connected")
         name = str(action.get("Action", "?"))
         wire = _ListAction(action) if as_list else _SingleReplyAction(action)
