@@ -59,7 +59,15 @@ _KNOWN: Final = frozenset(int(k) for k in Kind)
 
 
 class ProtocolError(Exception):
-    """The peer sent bytes that are not valid AudioSocket; the connection cannot continue."""
+    """The peer sent bytes that are not valid AudioSocket; the connection cannot continue.
+
+    `frames` holds the valid frames that came before the bad bytes in the same feed, so
+    a UUID coalesced with garbage still identifies the call that went wrong.
+    """
+
+    def __init__(self, message: str, frames: list[Frame] | None = None) -> None:
+        super().__init__(message)
+        self.frames: list[Frame] = frames or []
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,19 +173,22 @@ class FrameParser:
         try:
             return self._drain()
         except ProtocolError as exc:
-            self._error = exc
+            self._error = ProtocolError(str(exc))  # later feeds: same error, no stale frames
             raise
 
     def _drain(self) -> list[Frame]:
         buf, frames, pos = self._buffer, [], 0
-        while len(buf) - pos >= HEADER_SIZE:
-            kind, length = buf[pos], (buf[pos + 1] << 8) | buf[pos + 2]
-            _check_length(kind, length, self.max_payload)
-            end = pos + HEADER_SIZE + length
-            if end > len(buf):
-                break
-            frames.append(_build(kind, bytes(buf[pos + HEADER_SIZE : end])))
-            pos = end
+        try:
+            while len(buf) - pos >= HEADER_SIZE:
+                kind, length = buf[pos], (buf[pos + 1] << 8) | buf[pos + 2]
+                _check_length(kind, length, self.max_payload)
+                end = pos + HEADER_SIZE + length
+                if end > len(buf):
+                    break
+                frames.append(_build(kind, bytes(buf[pos + HEADER_SIZE : end])))
+                pos = end
+        except ProtocolError as exc:
+            raise ProtocolError(str(exc), frames) from None
         del buf[:pos]
         return frames
 

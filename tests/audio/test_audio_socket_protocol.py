@@ -85,6 +85,17 @@ def test_bad_frames_are_named(wire: bytes, why: str) -> None:
         FrameParser().feed(wire)
 
 
+def test_the_error_carries_the_good_frames_before_it_once() -> None:
+    call_id = uuid.uuid4()
+    parser = FrameParser()
+    with pytest.raises(ProtocolError) as caught:
+        parser.feed(b"\x01\x00\x10" + call_id.bytes + b"\x7e\x00\x00")
+    assert caught.value.frames == [UuidFrame(call_id)]
+    with pytest.raises(ProtocolError) as again:
+        parser.feed(b"\x00\x00\x00")
+    assert again.value.frames == []
+
+
 def test_a_bad_header_is_rejected_before_its_payload_arrives() -> None:
     with pytest.raises(ProtocolError):
         FrameParser(max_payload=640).feed(b"\x10\x02\x82")  # 642 bytes announced, none sent

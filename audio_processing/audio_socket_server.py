@@ -1,0 +1,417 @@
+"""The AudioSocket server: Asterisk connects here, one TCP connection per answered call.
+
+Why this shape: only a call the initiator registered (`expect`) may attach, and only
+once, because the UUID frame is the only thing tying a socket to a call. Inside one
+connection, the reader, the paced playout writer and the talker run side by side and
+"first to finish ends the rest": whoever sees the end (EOF, a bad frame, the talker
+returning or hanging up, server stop) ends the others. Nothing a peer sends can make an
+exception escape; the server keeps accepting. Needs nothing but host and port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from audio_processing.audio_socket_protocol import (
+    HANGUP,
+    AudioFrame,
+    DtmfFrame,
+    ErrorFrame,
+    Frame,
+    FrameParser,
+    HangupFrame,
+    Kind,
+    ProtocolError,
+    UuidFrame,
+    kind_for_rate,
+)
+from audio_processing.call_audio import CallAudio, CallMetadata, CallTalker
+from audio_processing.playout import PacedWriter, PlayoutQueue
+from common.log_context import log_context
+from common.owned_tasks import TaskOwner, cancel_and_wait
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 65_536
+
+
+class EndReason(StrEnum):
+    FAR_END_HANGUP = "far_end_hangup"  # EOF, reset, or 0x00 / 0xFF from the peer
+    LOCAL_HANGUP = "local_hangup"  # the talker called CallAudio.hangup()
+    TALKER_FINISHED = "talker_finished"
+    TALKER_FAILED = "talker_failed"
+    PROTOCOL_ERROR = "protocol_error"
+    STALLED = "stalled"  # nothing received for idle_timeout, or the peer stopped reading
+    SERVER_STOP = "server_stop"
+    FORGOTTEN = "forgotten"  # the initiator gave up before Asterisk connected
+
+
+class _Rejected(Exception):
+    """A connection that may not attach; the message is the logged reason."""
+
+
+class _WriteStalled(ConnectionError):
+    pass
+
+
+@dataclass(slots=True)
+class _Link:
+    """One accepted TCP connection and its parser (with frames read past the UUID)."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    parser: FrameParser
+    first: list[Frame]
+    error: ProtocolError | None  # bad bytes that arrived together with the UUID
+
+
+class ExpectedCall:
+    """The initiator's handle on a registered call: await `connected()` and `ended()`."""
+
+    def __init__(self, metadata: CallMetadata, talker: CallTalker) -> None:
+        self.metadata = metadata
+        self.talker = talker
+        self.audio: CallAudio | None = None
+        self.end_reason: EndReason | None = None
+        self._settled = asyncio.Event()
+        self._ended = asyncio.Event()
+
+    @property
+    def call_id(self) -> str:
+        return self.metadata.call_id
+
+    @property
+    def attached(self) -> bool:
+        return self.audio is not None
+
+    async def connected(self) -> bool:
+        """True once Asterisk attached; False if the call ended without ever attaching."""
+        await self._settled.wait()
+        return self.audio is not None
+
+    async def ended(self) -> EndReason:
+        await self._ended.wait()
+        assert self.end_reason is not None
+        return self.end_reason
+
+    def _attach(self, audio: CallAudio) -> None:
+        self.audio = audio
+        self._settled.set()
+
+    def _finish(self, reason: EndReason) -> None:
+        if self.end_reason is None:
+            self.end_reason = reason
+        self._settled.set()
+        self._ended.set()
+
+
+def _canonical(call_id: str | uuid.UUID) -> str:
+    return str(call_id if isinstance(call_id, uuid.UUID) else uuid.UUID(call_id))
+
+
+class AudioSocketServer:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        first_frame_timeout: float = 0.075,
+        idle_timeout: float | None = 60.0,
+        talker_grace: float = 1.0,
+        stop_grace: float = 2.0,
+        max_write_buffer: int = 65_536,
+    ) -> None:
+        """`first_frame_timeout`: Asterisk writes the UUID right after connecting, so a
+        peer silent for longer is not Asterisk (raise it for a lossy WAN link).
+        `idle_timeout`: a live call with no inbound bytes for this long is dead."""
+        self.host = host
+        self._port = port
+        self.first_frame_timeout = first_frame_timeout
+        self.idle_timeout = idle_timeout
+        self.talker_grace = talker_grace
+        self.stop_grace = stop_grace
+        self.max_write_buffer = max_write_buffer
+        self._expected: dict[str, ExpectedCall] = {}
+        self._server: asyncio.Server | None = None
+        self._owner = TaskOwner("audiosocket")
+        self._connections: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+        self._seq = 0
+        self.sessions_active = 0
+        self.sessions_total = 0
+        self.rejected_connections = 0
+        self.protocol_errors = 0
+        self.internal_errors = 0
+
+    @property
+    def port(self) -> int:
+        """The bound port (the real one when constructed with port 0)."""
+        if self._server is not None and self._server.sockets:
+            return int(self._server.sockets[0].getsockname()[1])
+        return self._port
+
+    # --- lifecycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._stopping = asyncio.Event()
+        self._owner = TaskOwner("audiosocket")
+        self._server = await asyncio.start_server(
+            self._on_connect, self.host, self._port, reuse_address=True
+        )
+        log.info("AudioSocket server listening", extra={"host": self.host, "port": self.port})
+
+    async def stop(self) -> None:
+        """Stop accepting, end every session (hangup sent) within the grace, cancel the rest."""
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        server.close()
+        self._stopping.set()
+        for expected in [e for e in self._expected.values() if not e.attached]:
+            self._drop(expected, EndReason.SERVER_STOP)
+        live = set(self._connections)
+        ended = 0
+        if live:
+            done, _ = await asyncio.wait(live, timeout=self.stop_grace)
+            ended = len(done)
+        cancelled = await self._owner.aclose(timeout=1.0)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(server.wait_closed(), 1.0)
+        log.info("AudioSocket server stopped", extra={"ended": ended, "cancelled": cancelled})
+
+    # --- registration ---------------------------------------------------------------------
+    def expect(
+        self, call_id: str | uuid.UUID, talker: CallTalker, metadata: CallMetadata | None = None
+    ) -> ExpectedCall:
+        """Allow one connection for this call id; its talker runs once Asterisk attaches."""
+        key = _canonical(call_id)
+        if self._stopping.is_set():
+            raise RuntimeError("the AudioSocket server is stopping")
+        if key in self._expected:
+            raise ValueError("this call id is already expected")
+        metadata = metadata or CallMetadata(call_id=key)
+        if _canonical(metadata.call_id) != key:
+            raise ValueError("metadata.call_id does not match call_id")
+        kind_for_rate(metadata.sample_rate)  # refuse a rate AudioSocket cannot carry, now
+        expected = ExpectedCall(metadata, talker)
+        self._expected[key] = expected
+        return expected
+
+    def forget(self, call_id: str | uuid.UUID) -> bool:
+        """Withdraw a call that never attached (not answered); a live session is unaffected."""
+        expected = self._expected.get(_canonical(call_id))
+        if expected is None or expected.attached:
+            return False
+        self._drop(expected, EndReason.FORGOTTEN)
+        return True
+
+    def _drop(self, expected: ExpectedCall, reason: EndReason) -> None:
+        self._expected.pop(_canonical(expected.call_id), None)
+        expected._finish(reason)
+
+    # --- connections ----------------------------------------------------------------------
+    def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._seq += 1
+        task = self._owner.spawn(self._serve(reader, writer), name=f"conn-{self._seq}")
+        self._connections.add(task)
+        task.add_done_callback(self._connections.discard)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = str(writer.get_extra_info("peername"))
+        with contextlib.suppress(OSError):
+            writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        parser = FrameParser()
+        try:
+            expected, first, error = await self._attach(reader, parser)
+            await self._run_session(expected, _Link(reader, writer, parser, first, error))
+        except _Rejected as exc:
+            self.rejected_connections += 1
+            log.warning("AudioSocket connection rejected", extra={"reason": str(exc), "peer": peer})
+        except Exception:
+            self.internal_errors += 1
+            log.exception("AudioSocket connection failed", extra={"peer": peer})
+        finally:
+            await _close(writer)
+
+    async def _attach(
+        self, reader: asyncio.StreamReader, parser: FrameParser
+    ) -> tuple[ExpectedCall, list[Frame], ProtocolError | None]:
+        frames, error = await self._read_first(reader, parser)
+        if not frames or not isinstance(frames[0], UuidFrame):
+            self.protocol_errors += error is not None
+            raise _Rejected("malformed_first_frame" if error else "first_frame_not_uuid")
+        if self._stopping.is_set():
+            raise _Rejected("server_stopping")
+        expected = self._expected.get(str(frames[0].call_id))
+        if expected is None:
+            raise _Rejected("unknown_call_id")
+        if expected.attached:
+            raise _Rejected("already_attached")
+        return expected, frames[1:], error
+
+    async def _read_first(
+        self, reader: asyncio.StreamReader, parser: FrameParser
+    ) -> tuple[list[Frame], ProtocolError | None]:
+        """The first frames (and any error right behind them), within first_frame_timeout."""
+        try:
+            async with asyncio.timeout(self.first_frame_timeout):
+                while True:
+                    data = await reader.read(READ_SIZE)
+                    if not data:
+                        raise _Rejected("eof_before_uuid")
+                    if frames := parser.feed(data):
+                        return frames, None
+        except TimeoutError:
+            raise _Rejected("no_uuid_in_time") from None
+        except ProtocolError as exc:
+            return exc.frames, exc
+        except ConnectionError:
+            raise _Rejected("connection_error") from None
+
+    # --- one attached call ----------------------------------------------------------------
+    async def _run_session(self, expected: ExpectedCall, link: _Link) -> None:
+        meta = expected.metadata
+        audio = CallAudio(meta, PlayoutQueue(meta.sample_rate))
+        expected._attach(audio)
+        self.sessions_active += 1
+        self.sessions_total += 1
+        reason = EndReason.SERVER_STOP
+        with log_context(call_id=meta.call_id, task_id=meta.task_id, user_id=meta.user_id):
+            owner = TaskOwner(f"{meta.call_id}")
+            try:
+                log.info("AudioSocket call attached")
+                talker = owner.spawn(_run_talker(expected.talker, audio), name="talker")
+                reason = await self._first_to_finish(owner, talker, audio, link)
+                audio.close(reason)
+                if reason is not EndReason.FAR_END_HANGUP and not link.writer.is_closing():
+                    link.writer.write(HANGUP)
+                await _close(link.writer)
+                if not talker.done():  # its iterators have ended; let it return on its own
+                    await asyncio.wait([talker], timeout=self.talker_grace)
+            finally:
+                audio.close(reason)
+                await owner.aclose(timeout=1.0)
+                self.sessions_active -= 1
+                self._drop(expected, reason)
+                log.info("AudioSocket call ended", extra={"reason": str(reason)})
+
+    async def _first_to_finish(
+        self,
+        owner: TaskOwner,
+        talker: asyncio.Task[EndReason],
+        audio: CallAudio,
+        link: _Link,
+    ) -> EndReason:
+        paced = PacedWriter(audio.playout, self._sender(link.writer))
+        watchers = [
+            owner.spawn(self._read_loop(link, audio), name="reader"),
+            owner.spawn(_run_writer(paced), name="playout"),
+            owner.spawn(_on_hangup(audio), name="hangup"),
+            owner.spawn(_on_stop(self._stopping), name="stop"),
+        ]
+        everything = [talker, *watchers]
+        done, _ = await asyncio.wait(everything, return_when=asyncio.FIRST_COMPLETED)
+        reason = next(t.result() for t in everything if t in done)
+        await cancel_and_wait(*watchers, timeout=1.0)
+        return reason
+
+    async def _read_loop(self, link: _Link, audio: CallAudio) -> EndReason:
+        """Socket → the talker's inbound queue, until EOF, a hangup frame or bad input."""
+        kind = kind_for_rate(audio.metadata.sample_rate)
+        try:
+            reason = _dispatch(link.first, audio, kind)
+            if reason is None and link.error is not None:
+                raise link.error
+            while reason is None:
+                async with asyncio.timeout(self.idle_timeout):
+                    data = await link.reader.read(READ_SIZE)
+                if not data:
+                    return EndReason.FAR_END_HANGUP
+                reason = _dispatch(link.parser.feed(data), audio, kind)
+            return reason
+        except ProtocolError as exc:
+            self.protocol_errors += 1
+            log.warning("AudioSocket protocol error", extra={"error": str(exc)})
+            return EndReason.PROTOCOL_ERROR
+        except TimeoutError:
+            log.warning("AudioSocket peer silent too long", extra={"seconds": self.idle_timeout})
+            return EndReason.STALLED
+        except ConnectionError:
+            return EndReason.FAR_END_HANGUP
+
+    def _sender(self, writer: asyncio.StreamWriter) -> Callable[[bytes], None]:
+        """One transport write per frame; refuse to pile audio on a peer that stopped reading."""
+        transport, limit = writer.transport, self.max_write_buffer
+
+        def send(frame: bytes) -> None:
+            if transport.is_closing():
+                raise ConnectionResetError("AudioSocket connection closed")
+            if transport.get_write_buffer_size() > limit:
+                raise _WriteStalled("peer is not reading")
+            transport.write(frame)
+
+        return send
+
+
+def _dispatch(frames: list[Frame], audio: CallAudio, kind: Kind) -> EndReason | None:
+    """Hand frames to the talker; a hangup or error frame ends the call."""
+    for frame in frames:
+        match frame:
+            case AudioFrame(kind=k, pcm=pcm) if k == kind:
+                audio.push_inbound(pcm)
+            case AudioFrame(kind=k):
+                raise ProtocolError(f"audio kind 0x{k:02x} does not match the call's rate")
+            case DtmfFrame(digit=digit):
+                audio.push_dtmf(digit)
+            case HangupFrame():
+                return EndReason.FAR_END_HANGUP
+            case ErrorFrame(code=code):
+                log.warning("AudioSocket peer sent an error", extra={"code": code.hex()})
+                return EndReason.FAR_END_HANGUP
+            case UuidFrame():
+                raise ProtocolError("a second UUID frame")
+    return None
+
+
+async def _run_talker(talker: CallTalker, audio: CallAudio) -> EndReason:
+    try:
+        await talker.run(audio)
+    except Exception:
+        log.exception("talker failed")
+        return EndReason.TALKER_FAILED
+    return EndReason.TALKER_FINISHED
+
+
+async def _run_writer(paced: PacedWriter) -> EndReason:
+    try:
+        await paced.run()
+    except _WriteStalled:
+        log.warning("AudioSocket peer stopped reading")
+        return EndReason.STALLED
+    except ConnectionError:
+        return EndReason.FAR_END_HANGUP
+    raise AssertionError("PacedWriter.run only ends by raising")  # pragma: no cover
+
+
+async def _on_hangup(audio: CallAudio) -> EndReason:
+    await audio.hangup_requested()
+    return EndReason.LOCAL_HANGUP
+
+
+async def _on_stop(stopping: asyncio.Event) -> EndReason:
+    await stopping.wait()
+    return EndReason.SERVER_STOP
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    """Close and wait briefly; a peer that already vanished is not an error here."""
+    writer.close()
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(1.0):
+            await writer.wait_closed()
