@@ -1,0 +1,345 @@
+"""One call attempt from Originate to the final row: the CallAttemptHandler.
+
+Why one object per call: the call's AMI events, the commands published on its Redis
+channel and its AudioSocket session are three sources that must end together. Whichever
+says "over" first (Asterisk's Hangup, the talker returning, a hangup command, shutdown)
+ends the rest, and whatever happens the calls row is closed: a call never stays in
+progress after Asterisk hung it up, also when the AudioSocket never connected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from audio_processing.audio_socket_server import AudioSocketServer, EndReason, ExpectedCall
+from audio_processing.call_audio import CallMetadata, CallTalker
+from call_processor import ami_messages as msgs
+from call_processor.ami_client import AmiActionFailed, AmiClient, AmiError, CallEvents
+from call_processor.call_records import CallRecorder
+from common.command_bus import CommandBus, CommandSubscription
+from common.commands import CallCommand, FeedbackAnswer, Hangup, SendDtmf, Transfer
+from common.log_context import bind_context
+from common.owned_tasks import TaskOwner, cancel_and_wait
+from database.states import CallStatus
+
+log = logging.getLogger(__name__)
+
+HANGUP_WAIT = 5.0  # after we asked Asterisk to hang up, how long to wait for its Hangup event
+FAILURE_GRACE = 2.0  # a failed OriginateResponse precedes the Hangup that carries the cause
+LIVENESS_INTERVAL = 15.0  # with no AMI event for this long, ask Asterisk if the channel exists
+TRANSFER_MAX = 4 * 3600.0  # a transferred call is followed (slot held) until it hangs up
+
+
+class PreparedTalker(CallTalker, Protocol):
+    """A talker made before dialing (e.g. a pre-warmed realtime session)."""
+
+    async def aclose(self) -> None: ...
+
+
+class CommandAware(Protocol):
+    async def on_command(self, command: CallCommand) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DialPlan:
+    """Where the call goes: built by the initiator from DialSettings."""
+
+    channel: str
+    context: str
+    exten: str
+    ring_timeout: float
+    caller_id: str
+    audiosocket_address: str
+    transfer_context: str = "opendeep-transfer"
+    transfer_template: str = ""
+
+
+@dataclass(slots=True)
+class CallResult:
+    call_id: str
+    status: CallStatus
+    outcome: str
+    answered: bool = False
+    hangup_cause: int | None = None
+    hangup_cause_text: str | None = None
+    duration_seconds: float | None = None
+    end_reason: str = ""
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+class CallAttempt:
+    """Follows one originated call to its end; `run()` returns how it ended."""
+
+    def __init__(
+        self,
+        *,
+        call_id: str,
+        metadata: CallMetadata,
+        plan: DialPlan,
+        ami: AmiClient,
+        audio_server: AudioSocketServer,
+        bus: CommandBus,
+        recorder: CallRecorder,
+        talker: PreparedTalker,
+    ) -> None:
+        self.call_id = call_id
+        self.metadata = metadata
+        self.plan = plan
+        self.ami, self.audio_server, self.bus = ami, audio_server, bus
+        self.recorder = recorder
+        self.talker = talker
+        self.tracker = msgs.OutcomeTracker()
+        self.answered_at: float | None = None
+        self.hangup: msgs.Hangup | None = None
+        self.transferred = False
+        self._hangup_requested = False
+        self._failure_deadline: float | None = None
+        self._ring_deadline = 0.0
+        self._owner = TaskOwner(call_id)
+
+    async def run(self) -> CallResult:
+        bind_context(
+            call_id=self.call_id, user_id=self.metadata.user_id, task_id=self.metadata.task_id
+        )
+        events = self.ami.subscribe(self.call_id)
+        expected = self.audio_server.expect(self.call_id, self.talker, self.metadata)
+        try:
+            async with self.bus.subscribe(self.call_id) as commands:
+                if not await self._originate():
+                    return await self._finish(CallStatus.FAILED, "failed", "originate_refused")
+                self._owner.spawn(self._run_commands(commands), "commands")
+                end_reason = await self._follow(events, expected)
+        except asyncio.CancelledError:
+            await self._hangup_now("shutdown")
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._finish_interrupted())
+            raise
+        finally:
+            await self._owner.aclose(timeout=1.0)
+            self.ami.unsubscribe(self.call_id)
+            self.audio_server.forget(self.call_id)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.talker.aclose(), 2.0)
+        return await self._conclude(end_reason)
+
+    async def _originate(self) -> bool:
+        variables = {"CALL_ID": self.call_id, "AUDIOSOCKET_ADDR": self.plan.audiosocket_address}
+        await self.recorder.event("originated", {"channel": self.plan.channel})
+        try:
+            await self.ami.originate(
+                self.call_id,
+                self.plan.channel,
+                self.plan.context,
+                self.plan.exten,
+                timeout_ms=int(self.plan.ring_timeout * 1000),
+                caller_id=self.plan.caller_id,
+                variables=variables,
+            )
+        except AmiError as exc:
+            log.warning("originate refused", extra={"error": str(exc)})
+            await self.recorder.event("originate_failed", {"error": str(exc)})
+            return False
+        return True
+
+    async def _follow(self, events: CallEvents, expected: ExpectedCall) -> str:
+        """Wait for the first of: the channel's Hangup, the audio session ending, no answer."""
+        audio_end = self._owner.spawn(expected.ended(), "audio-end")
+        self._ring_deadline = time.monotonic() + self.plan.ring_timeout + 10
+        while True:
+            next_event = self._owner.spawn(events.get(self._wait_time()), "ami-event")
+            await asyncio.wait({next_event, audio_end}, return_when=asyncio.FIRST_COMPLETED)
+            if next_event.done():
+                over = await self._handle(next_event)
+                if over:
+                    return over
+            if audio_end.done():
+                await cancel_and_wait(next_event)
+                return await self._after_audio_end(events, audio_end.result())
+
+    def _wait_time(self) -> float:
+        if self._failure_deadline is None:
+            return LIVENESS_INTERVAL
+        return max(0.01, min(LIVENESS_INTERVAL, self._failure_deadline - time.monotonic()))
+
+    async def _handle(self, next_event: asyncio.Task[msgs.AmiEvent]) -> str | None:
+        """Apply the next AMI event (or its absence); a reason when the call is over."""
+        try:
+            event = next_event.result()
+        except TimeoutError:
+            return await self._on_quiet()
+        if await self._on_event(event):
+            return "local_hangup" if self._hangup_requested else "far_end_hangup"
+        if self.tracker.waiting_for_hangup and self._failure_deadline is None:
+            self._failure_deadline = time.monotonic() + FAILURE_GRACE
+        return None
+
+    async def _on_quiet(self) -> str | None:
+        now = time.monotonic()
+        if self._failure_deadline is not None and now >= self._failure_deadline:
+            self.tracker.give_up()
+            return "not_answered"
+        if await self._channel_gone():
+            return "channel_gone"
+        if self.answered_at is None and now > self._ring_deadline:
+            await self._hangup_now("no_originate_response")
+            return "no_originate_response"
+        return None
+
+    async def _on_event(self, event: msgs.AmiEvent) -> bool:
+        """Apply one AMI event of this call; True on its Hangup."""
+        self.tracker.feed(event)
+        if isinstance(event, msgs.Newstate):
+            await self._on_newstate(event)
+        elif isinstance(event, msgs.Hangup):
+            self.hangup = event
+            await self.recorder.event(
+                "hangup", {"cause": event.cause, "cause_txt": event.cause_txt}
+            )
+            return True
+        elif isinstance(event, msgs.DtmfEnd) and event.direction.lower() == "received":
+            await self.recorder.event("dtmf_received", {"digit": event.digit})
+        elif isinstance(event, msgs.UserEvent) and event.name.lower() == "opendeepamd":
+            await self.recorder.update(amd_status=event.fields.get("Status"))
+        return False
+
+    async def _on_newstate(self, event: msgs.Newstate) -> None:
+        if event.state == 5:
+            await self.recorder.update(status=CallStatus.RINGING, channel=event.channel)
+            await self.recorder.event("ringing", {})
+        elif event.is_up and self.answered_at is None:
+            self.answered_at = time.monotonic()
+            await self.recorder.update(
+                status=CallStatus.ANSWERED, answered_at=datetime.now(UTC), channel=event.channel
+            )
+            await self.recorder.event("answered", {})
+
+    async def _after_audio_end(self, events: CallEvents, reason: EndReason) -> str:
+        """The talker or socket ended first: make sure Asterisk hangs up, then collect cause."""
+        await self.recorder.event("audio_ended", {"reason": str(reason)})
+        if reason is EndReason.FORGOTTEN or self.hangup is not None:
+            return str(reason)
+        if not self.transferred:
+            await self._hangup_now(str(reason))
+        deadline = time.monotonic() + (HANGUP_WAIT if not self.transferred else TRANSFER_MAX)
+        while time.monotonic() < deadline:
+            try:
+                event = await events.get(min(LIVENESS_INTERVAL, deadline - time.monotonic()))
+            except TimeoutError:
+                if await self._channel_gone():
+                    break
+                continue
+            if await self._on_event(event):
+                break
+        return str(reason)
+
+    async def _channel_gone(self) -> bool:
+        """With no events for a while (say, AMI reconnected and missed the Hangup), ask."""
+        if not self.ami.connected:
+            return False
+        try:
+            await self.ami.getvar(self.call_id, "CHANNEL(state)")
+        except AmiActionFailed:
+            await self.recorder.event("channel_gone", {})
+            return True
+        except AmiError:
+            return False
+        return False
+
+    async def _hangup_now(self, reason: str) -> None:
+        if self._hangup_requested:
+            return
+        self._hangup_requested = True
+        with contextlib.suppress(AmiError):
+            await self.ami.hangup(self.call_id)
+        log.info("hangup requested", extra={"reason": reason})
+
+    async def _run_commands(self, commands: CommandSubscription) -> None:
+        async for command in commands:
+            try:
+                await self._execute(command)
+            except AmiError as exc:
+                log.warning("command failed", extra={"command": command.type, "error": str(exc)})
+                await self.recorder.event("command_failed", {"command": command.type})
+
+    async def _execute(self, command: CallCommand) -> None:
+        if isinstance(command, SendDtmf):
+            await self.ami.play_dtmf(self.call_id, command.digits)
+            await self.recorder.event("dtmf_sent", {"digits": command.digits})
+        elif isinstance(command, Hangup):
+            await self.recorder.event("hangup_requested", {"reason": command.reason})
+            await self._hangup_now(command.reason)
+        elif isinstance(command, Transfer):
+            await self._transfer(command.target)
+        elif isinstance(command, FeedbackAnswer) and hasattr(self.talker, "on_command"):
+            await self.talker.on_command(command)  # type: ignore[attr-defined]
+
+    async def _transfer(self, target: str) -> None:
+        """Blind transfer: the callee's channel leaves the agent for the transfer context."""
+        dial = self.plan.transfer_template.format(number=dial_digits(target))
+        await self.ami.setvar(self.call_id, "TRANSFER_DIAL", dial)
+        self.transferred = True
+        await self.ami.redirect(self.call_id, self.plan.transfer_context, "s", 1)
+        await self.recorder.event("transfer", {"target": target})
+
+    async def _conclude(self, end_reason: str) -> CallResult:
+        if self.answered_at is None:
+            outcome = self.tracker.outcome or self.tracker.give_up()
+            status = CallStatus(str(outcome)) if outcome != "answered" else CallStatus.FAILED
+            return await self._finish(status, str(status), end_reason)
+        outcome = "transferred" if self.transferred else getattr(self.talker, "outcome", None)
+        status = CallStatus.AI_FAILURE if outcome == "ai_failure" else CallStatus.COMPLETED
+        return await self._finish(status, outcome or "completed", end_reason)
+
+    async def _finish(self, status: CallStatus, outcome: str, end_reason: str) -> CallResult:
+        duration = None if self.answered_at is None else time.monotonic() - self.answered_at
+        cause = self.hangup.cause if self.hangup else None
+        cause_txt = self.hangup.cause_txt if self.hangup else None
+        await self.recorder.update(
+            status=status,
+            outcome=outcome,
+            ended_at=datetime.now(UTC),
+            duration_seconds=duration,
+            hangup_cause=cause,
+            hangup_cause_text=cause_txt,
+        )
+        log.info(
+            "call ended",
+            extra={
+                "status": str(status),
+                "outcome": outcome,
+                "end_reason": end_reason,
+                "cause": cause,
+            },
+        )
+        return CallResult(
+            self.call_id,
+            status,
+            outcome,
+            answered=self.answered_at is not None,
+            hangup_cause=cause,
+            hangup_cause_text=cause_txt,
+            duration_seconds=duration,
+            end_reason=end_reason,
+        )
+
+    async def _finish_interrupted(self) -> None:
+        status = CallStatus.INTERRUPTED
+        await asyncio.wait_for(self._finish(status, "interrupted", "shutdown"), 2.0)
+
+
+def dial_digits(number: str) -> str:
+    """The digits of an E.164 number for a dial string; anything else is refused.
+
+    Why strict: the number lands inside an Asterisk channel string, where '&', '/', ','
+    or a newline would dial something else or inject AMI headers.
+    """
+    digits = number.removeprefix("+")
+    if not digits.isdigit() or not 3 <= len(digits) <= 20 or not digits.isascii():
+        raise ValueError("a phone number must be + and 3 to 20 digits")
+    return digits

@@ -1,0 +1,176 @@
+"""The call initiator: MAX_CONCURRENT_CALLS, the calls row, and one CallAttempt per call.
+
+Why it owns every call's asyncio task: shutdown must hang up every call in progress and
+write its state, and a call must hold its concurrency slot from before Originate until the
+channel is gone, whoever asked for the call (the scheduler, a test call from the web).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from audio_processing.audio_socket_server import AudioSocketServer
+from audio_processing.call_audio import CallMetadata
+from call_processor.ami_client import AmiClient
+from call_processor.call_attempt import (
+    CallAttempt,
+    CallResult,
+    DialPlan,
+    PreparedTalker,
+    dial_digits,
+)
+from call_processor.call_records import CallRecorder
+from call_processor.call_slots import CallSlots
+from common.command_bus import CommandBus
+from common.metrics import PlatformMetrics
+from common.owned_tasks import TaskOwner
+from config.settings import DialSettings
+from database.states import CallStatus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CallRequest:
+    """One attempt to reach one number for one user (and usually one task)."""
+
+    user_id: int
+    phone_number: str  # E.164, validated again here before it reaches a dial string
+    task_id: int | None = None
+    attempt_number: int = 1
+    context: Mapping[str, Any] = field(default_factory=dict)  # for the talker's instructions
+
+
+class TalkerFactory(Protocol):
+    """Makes what talks on a call, before dialing (so a realtime session can pre-warm)."""
+
+    async def prepare(self, request: CallRequest, call_id: str) -> PreparedTalker: ...
+
+
+OnCallDone = Callable[[CallRequest, CallResult], Awaitable[None]]
+
+
+class CallInitiator:
+    def __init__(
+        self,
+        *,
+        ami: AmiClient,
+        audio_server: AudioSocketServer,
+        bus: CommandBus,
+        slots: CallSlots,
+        sessions: async_sessionmaker[AsyncSession],
+        dial: DialSettings,
+        audiosocket_address: str,
+        node_id: str,
+        talkers: TalkerFactory,
+        metrics: PlatformMetrics | None = None,
+    ) -> None:
+        self.ami, self.audio_server, self.bus, self.slots = ami, audio_server, bus, slots
+        self.sessions = sessions
+        self.dial = dial
+        self.audiosocket_address = audiosocket_address
+        self.node_id = node_id
+        self.talkers = talkers
+        self.metrics = metrics or PlatformMetrics()
+        self._owner = TaskOwner("calls")
+        self._active: set[str] = set()
+
+    @property
+    def active_calls(self) -> int:
+        return len(self._active)
+
+    async def start(self) -> None:
+        self._owner = TaskOwner("calls")
+
+    async def place_call(self, request: CallRequest) -> CallResult:
+        """Place one call and wait until it is over (slot wait included)."""
+        return await self._owner.spawn(self._place(request), f"call:{request.task_id}")
+
+    def launch(self, request: CallRequest, on_done: OnCallDone | None = None) -> None:
+        """Place a call in the background; `on_done(request, result)` runs when it ends."""
+        self._owner.spawn(self._place_then(request, on_done), f"call:{request.task_id}")
+
+    async def _place_then(self, request: CallRequest, on_done: OnCallDone | None) -> None:
+        result = await self._place(request)
+        if on_done is not None:
+            await on_done(request, result)
+
+    async def _place(self, request: CallRequest) -> CallResult:
+        digits = dial_digits(request.phone_number)  # refuse before taking a slot
+        call_id = str(uuid.uuid4())
+        slot = await self.slots.acquire(call_id)
+        self._active.add(call_id)
+        self.metrics.calls_active.inc()
+        try:
+            result = await self._attempt(request, call_id, digits)
+        finally:
+            self._active.discard(call_id)
+            self.metrics.calls_active.dec()
+            await slot.release()
+        self.metrics.calls_total.labels(result.outcome).inc()
+        return result
+
+    async def _attempt(self, request: CallRequest, call_id: str, digits: str) -> CallResult:
+        recorder = CallRecorder(self.sessions, request.user_id, call_id)
+        await recorder.create(
+            phone_number=request.phone_number,
+            task_id=request.task_id,
+            attempt_number=request.attempt_number,
+            node_id=self.node_id,
+        )
+        try:
+            talker = await self.talkers.prepare(request, call_id)
+        except Exception as exc:  # no agent, no call: never ring someone we cannot talk to
+            log.warning(
+                "talker not ready; call not placed", extra={"call_id": call_id, "error": str(exc)}
+            )
+            return await _not_placed(recorder, call_id, CallStatus.AI_FAILURE, "ai_failure")
+        attempt = CallAttempt(
+            call_id=call_id,
+            metadata=self._metadata(request, call_id),
+            plan=self._plan(digits),
+            ami=self.ami,
+            audio_server=self.audio_server,
+            bus=self.bus,
+            recorder=recorder,
+            talker=talker,
+        )
+        return await attempt.run()
+
+    def _metadata(self, request: CallRequest, call_id: str) -> CallMetadata:
+        return CallMetadata(
+            call_id=call_id,
+            user_id=str(request.user_id),
+            task_id=None if request.task_id is None else str(request.task_id),
+        )
+
+    def _plan(self, digits: str) -> DialPlan:
+        return DialPlan(
+            channel=self.dial.channel_template.format(number=digits),
+            context=self.dial.context,
+            exten=self.dial.exten,
+            ring_timeout=self.dial.ring_timeout,
+            caller_id=self.dial.caller_id,
+            audiosocket_address=self.audiosocket_address,
+            transfer_template=self.dial.channel_template,
+        )
+
+    async def stop(self, grace: float = 4.0) -> None:
+        """Hang up every call in progress (each writes its final state), within `grace`."""
+        active = len(self._active)
+        cancelled = await self._owner.aclose(timeout=grace)
+        log.info("call initiator stopped", extra={"calls_ended": active, "tasks": cancelled})
+
+
+async def _not_placed(
+    recorder: CallRecorder, call_id: str, status: CallStatus, outcome: str
+) -> CallResult:
+    await recorder.update(status=status, outcome=outcome, ended_at=datetime.now(UTC))
+    return CallResult(call_id, status, outcome, end_reason="not_placed")

@@ -1,0 +1,61 @@
+"""The call's writer of its own rows: calls, call_events (call_processor owns them).
+
+Why a small object: a live call must not die because one write failed (a locked SQLite,
+a PostgreSQL failover). Each write is its own short unit of work; a failure is logged
+with the call's context and counted, and the call goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from database.repositories import calls
+
+log = logging.getLogger(__name__)
+
+
+class CallRecorder:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], user_id: int, call_id: str):
+        self.sessions = sessions
+        self.user_id = user_id
+        self.call_id = call_id
+        self.failed_writes = 0
+
+    async def create(
+        self, *, phone_number: str, task_id: int | None, attempt_number: int, node_id: str
+    ) -> None:
+        """The dialing row; unlike later writes, a failure here refuses the call."""
+        async with self.sessions() as s, s.begin():
+            await calls.create_dialing(
+                s,
+                user_id=self.user_id,
+                call_id=self.call_id,
+                phone_number=phone_number,
+                task_id=task_id,
+                attempt_number=attempt_number,
+                node_id=node_id,
+            )
+
+    async def update(self, **fields: Any) -> None:
+        fields = {k: v for k, v in fields.items() if v is not None}
+        if not fields:
+            return
+        try:
+            async with self.sessions() as s, s.begin():
+                await calls.update(s, user_id=self.user_id, call_id=self.call_id, **fields)
+        except Exception:
+            self.failed_writes += 1
+            log.exception("could not record a call update")
+
+    async def event(self, kind: str, data: dict[str, Any]) -> None:
+        try:
+            async with self.sessions() as s, s.begin():
+                await calls.append_event(
+                    s, user_id=self.user_id, call_id=self.call_id, kind=kind, data=data
+                )
+        except Exception:
+            self.failed_writes += 1
+            log.exception("could not record a call event", extra={"kind": kind})

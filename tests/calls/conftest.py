@@ -1,0 +1,143 @@
+"""A whole call stack against the real sandbox: AMI, AudioSocket server, bus, slots, database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from audio_processing.audio_socket_server import AudioSocketServer
+from audio_processing.call_audio import CallAudio, RecordingTalker
+from call_processor.ami_client import AmiClient
+from call_processor.call_initiator import CallInitiator, CallRequest
+from call_processor.call_slots import CallSlots, InProcessCallSlots
+from common.command_bus import CommandBus, InProcessCommandBus
+from config.settings import DialSettings
+from database.engine import create_engine_for, session_factory
+from database.migrate import upgrade
+from database.repositories import users
+from tests.support.sandbox import Sandbox
+
+
+class ClosableRecorder(RecordingTalker):
+    """RecordingTalker plus the PreparedTalker `aclose()`; counts closes for the tests."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.closed = 0
+
+    async def run(self, audio: CallAudio) -> None:
+        await super().run(audio)
+
+    async def aclose(self) -> None:
+        self.closed += 1
+
+
+@dataclass
+class RecorderFactory:
+    """Makes one ClosableRecorder per call; `play_seconds` of silence then hang up if set."""
+
+    hangup_after: float | None = None
+    talkers: dict[str, ClosableRecorder] = field(default_factory=dict)
+
+    async def prepare(self, request: CallRequest, call_id: str) -> ClosableRecorder:
+        if self.hangup_after is None:
+            talker = ClosableRecorder()
+        else:
+            silence = bytes(int(self.hangup_after * 16000))
+            talker = ClosableRecorder(play=silence, hangup_after_play=True)
+        self.talkers[call_id] = talker
+        return talker
+
+
+@dataclass
+class CallStack:
+    initiator: CallInitiator
+    ami: AmiClient
+    audio_server: AudioSocketServer
+    bus: CommandBus
+    sessions: async_sessionmaker[AsyncSession]
+    talkers: RecorderFactory
+    user_id: int
+    sandbox: Sandbox
+
+    def request(self, scenario: str, token: str, **kw: object) -> CallRequest:
+        number = "+" + self.sandbox.number(scenario, token)
+        return CallRequest(user_id=self.user_id, phone_number=number, **kw)  # type: ignore[arg-type]
+
+
+@contextlib.asynccontextmanager
+async def call_stack(
+    sandbox: Sandbox,
+    data_dir: Path,
+    *,
+    slots: CallSlots | None = None,
+    bus: CommandBus | None = None,
+    ring_timeout: float = 20.0,
+    hangup_after: float | None = None,
+    database_url: str | None = None,
+) -> AsyncIterator[CallStack]:
+    await upgrade(database_url, data_dir)
+    engine = create_engine_for(database_url, data_dir)
+    sessions = session_factory(engine)
+    async with sessions() as s, s.begin():
+        user = await users.create(s, email=f"u{id(data_dir)}@example.com", password_hash="x")
+    ami = AmiClient(
+        sandbox.ami_host, sandbox.ami_port, sandbox.ami_username, SecretStr(sandbox.ami_secret)
+    )
+    audio_server = AudioSocketServer("127.0.0.1", 0)
+    bus = bus or InProcessCommandBus()
+    slots = slots or InProcessCallSlots(3)
+    talkers = RecorderFactory(hangup_after=hangup_after)
+    await ami.start()
+    await audio_server.start()
+    await slots.start()
+    try:
+        await ami.wait_connected(10)
+        dial = DialSettings(
+            channel_template=sandbox.channel_template,
+            context=sandbox.agent_context,
+            exten=sandbox.agent_exten,
+            ring_timeout=ring_timeout,
+        )
+        initiator = CallInitiator(
+            ami=ami,
+            audio_server=audio_server,
+            bus=bus,
+            slots=slots,
+            sessions=sessions,
+            dial=dial,
+            audiosocket_address=f"127.0.0.1:{audio_server.port}",
+            node_id="test",
+            talkers=talkers,
+        )
+        await initiator.start()
+        yield CallStack(initiator, ami, audio_server, bus, sessions, talkers, user.id, sandbox)
+        await initiator.stop()
+    finally:
+        await audio_server.stop()
+        await ami.stop()
+        await slots.aclose()
+        await bus.aclose()
+        await engine.dispose()
+
+
+@pytest.fixture
+async def stack(asterisk_sandbox: Sandbox, tmp_path: Path) -> AsyncIterator[CallStack]:
+    async with call_stack(asterisk_sandbox, tmp_path) as built:
+        yield built
+
+
+async def wait_until(
+    predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.05
+) -> None:
+    """Poll state we do not own (rows, far-end files, a talker's flags) until it holds."""
+    async with asyncio.timeout(timeout):
+        while not predicate():  # noqa: ASYNC110 - polling external state, no event to wait on
+            await asyncio.sleep(interval)
