@@ -217,6 +217,10 @@ class AudioSocketServer:
 
     # --- connections ----------------------------------------------------------------------
     def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Hand the connection to an owned asyncio task (asyncio's own would be untracked)."""
+        if self._stopping.is_set():
+            writer.close()
+            return
         self._seq += 1
         task = self._owner.spawn(self._serve(reader, writer), name=f"conn-{self._seq}")
         self._connections.add(task)

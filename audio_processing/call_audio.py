@@ -109,7 +109,10 @@ class CallAudio:
         return self.playout.played_ms(mark)
 
     def hangup(self) -> None:
-        """Ask for the call to end: the server sends 0x00 and closes. Returns at once."""
+        """Ask for the call to end: the server sends 0x00 and closes. Returns at once.
+
+        Unplayed audio is dropped; to finish a goodbye first, `await drained()`.
+        """
         self._hangup.set()
 
     @property

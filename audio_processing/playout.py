@@ -27,7 +27,9 @@ class PlayoutQueue:
     """20 ms slin frames waiting to be played, tagged by mark. No I/O, no clock.
 
     Frames of different marks never share a frame: a new mark pads the previous
-    mark's tail with silence, so played_ms(mark) counts only that mark's audio.
+    mark's tail with silence, so played_ms(mark) counts only that mark's audio. A tail
+    shorter than a frame is also padded and played when nothing else is queued, so an
+    underrun costs under 20 ms of silence instead of leaving the tail stuck.
     """
 
     def __init__(self, sample_rate: int = 8000) -> None:
@@ -134,7 +136,7 @@ class PacedWriter:
         self._last_write: float | None = None
 
     @property
-    def played_ms(self) -> int:
+    def written_ms(self) -> int:
         """Wall time covered by everything written, silence included."""
         return self.frames_written * FRAME_MS
 

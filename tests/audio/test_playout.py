@@ -102,7 +102,7 @@ async def test_writer_fills_gaps_with_silence_and_plays_queued_audio() -> None:
     assert all(len(data) == 323 for data in sent)  # one write = one whole frame
     assert [f.pcm[:2] for f in frames[:3]] == [b"\x05\x00"] * 3  # type: ignore[union-attr]
     assert writer.silence_frames == writer.frames_written - 3
-    assert writer.played_ms == writer.frames_written * 20
+    assert writer.written_ms == writer.frames_written * 20
 
 
 async def test_writer_resynchronises_after_a_stall_instead_of_bursting() -> None:
