@@ -17,7 +17,6 @@ import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 
 from audio_processing.audio_socket_protocol import (
     HANGUP,
@@ -32,7 +31,7 @@ from audio_processing.audio_socket_protocol import (
     UuidFrame,
     kind_for_rate,
 )
-from audio_processing.call_audio import CallAudio, CallMetadata, CallTalker
+from audio_processing.call_audio import CallAudio, CallMetadata, CallTalker, EndReason
 from audio_processing.playout import PacedWriter, PlayoutQueue
 from common.log_context import log_context
 from common.owned_tasks import TaskOwner, cancel_and_wait
@@ -40,17 +39,6 @@ from common.owned_tasks import TaskOwner, cancel_and_wait
 log = logging.getLogger(__name__)
 
 READ_SIZE = 65_536
-
-
-class EndReason(StrEnum):
-    FAR_END_HANGUP = "far_end_hangup"  # EOF, reset, or 0x00 / 0xFF from the peer
-    LOCAL_HANGUP = "local_hangup"  # the talker called CallAudio.hangup()
-    TALKER_FINISHED = "talker_finished"
-    TALKER_FAILED = "talker_failed"
-    PROTOCOL_ERROR = "protocol_error"
-    STALLED = "stalled"  # nothing received for idle_timeout, or the peer stopped reading
-    SERVER_STOP = "server_stop"
-    FORGOTTEN = "forgotten"  # the initiator gave up before Asterisk connected
 
 
 class _Rejected(Exception):

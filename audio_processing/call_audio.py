@@ -11,6 +11,7 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Generic, Protocol, TypeVar
 
 from audio_processing.playout import PlayoutQueue
@@ -19,6 +20,19 @@ from common.owned_tasks import TaskOwner
 T = TypeVar("T")
 
 INBOUND_CAPACITY = 50  # frames: 1 s at 20 ms; older audio is worthless to a live talker
+
+
+class EndReason(StrEnum):
+    """Why a call's audio ended: seen by the talker (`CallAudio.end_reason`) and the initiator."""
+
+    FAR_END_HANGUP = "far_end_hangup"  # EOF, reset, or 0x00 / 0xFF from the peer
+    LOCAL_HANGUP = "local_hangup"  # the talker called CallAudio.hangup()
+    TALKER_FINISHED = "talker_finished"
+    TALKER_FAILED = "talker_failed"
+    PROTOCOL_ERROR = "protocol_error"
+    STALLED = "stalled"  # nothing received for idle_timeout, or the peer stopped reading
+    SERVER_STOP = "server_stop"
+    FORGOTTEN = "forgotten"  # the initiator gave up before Asterisk connected
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +93,7 @@ class CallAudio:
         self._inbound: _DropOldest[bytes] = _DropOldest(inbound_capacity)
         self._dtmf: _DropOldest[str] = _DropOldest(64)
         self._hangup = asyncio.Event()
-        self.end_reason: str | None = None
+        self.end_reason: EndReason | None = None
 
     # --- for the talker ---------------------------------------------------------------
     def inbound(self) -> AsyncIterator[bytes]:
@@ -133,7 +147,7 @@ class CallAudio:
     async def hangup_requested(self) -> None:
         await self._hangup.wait()
 
-    def close(self, reason: str) -> None:
+    def close(self, reason: EndReason) -> None:
         """The call is over: end the iterators so the talker can return on its own."""
         if self.end_reason is None:
             self.end_reason = reason

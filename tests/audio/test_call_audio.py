@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from audio_processing.call_audio import CallAudio, CallMetadata
+from audio_processing.call_audio import CallAudio, CallMetadata, EndReason
 from audio_processing.playout import PlayoutQueue
 
 
@@ -20,7 +20,7 @@ async def test_a_slow_talker_loses_the_oldest_frames_and_they_are_counted() -> N
     audio = _audio(capacity=3)
     for i in range(5):
         audio.push_inbound(bytes([i]))
-    audio.close("far_end_hangup")
+    audio.close(EndReason.FAR_END_HANGUP)
     assert await asyncio.wait_for(_collect(audio), 1.0) == [b"\x02", b"\x03", b"\x04"]
     assert audio.inbound_dropped == 2
 
@@ -33,7 +33,7 @@ async def test_inbound_and_dtmf_end_when_the_call_closes() -> None:
     audio.push_dtmf("5")
     await asyncio.sleep(0)
     assert not reader.done()
-    audio.close("far_end_hangup")
+    audio.close(EndReason.FAR_END_HANGUP)
     assert await asyncio.wait_for(reader, 1.0) == [b"ab"]
     assert await asyncio.wait_for(digits, 1.0) == ["5"]
     assert audio.end_reason == "far_end_hangup"
@@ -60,6 +60,6 @@ async def test_close_drops_unplayed_audio_and_releases_drained() -> None:
     waiter = asyncio.ensure_future(audio.drained())
     await asyncio.sleep(0)
     assert not waiter.done()
-    audio.close("server_stop")
+    audio.close(EndReason.SERVER_STOP)
     await asyncio.wait_for(waiter, 1.0)
     assert audio.played_ms("m") == 0
