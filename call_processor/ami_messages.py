@@ -317,9 +317,11 @@ class OutcomeTracker:
         return self.outcome is None and self.reason is not None
 
     def give_up(self) -> CallOutcome:
-        """Decide with what we have (no Hangup came): Reason alone, or failed."""
+        """Decide with what we have: the Hangup cause if one came (it can arrive before the
+        OriginateResponse, or without one), else Reason alone, else failed."""
         if self.outcome is None:
-            self.outcome = originate_outcome(-1 if self.reason is None else self.reason, None)
+            reason = -1 if self.reason is None else self.reason
+            self.outcome = originate_outcome(reason, self.hangup_cause)
         return self.outcome
 
 

@@ -301,3 +301,15 @@ def test_split_messages_is_independent_of_chunking(
         blocks, buffer = m.split_messages(buffer)
         got += blocks
     assert [m.decode(b) for b in got] == [m.decode(b) for b in whole]
+
+
+@pytest.mark.parametrize(
+    ("cause", "expected"), [(17, O.BUSY), (34, O.CONGESTION), (19, O.NO_ANSWER)]
+)
+def test_outcome_tracker_uses_a_hangup_that_came_before_the_originate_response(
+    cause: int, expected: O
+) -> None:
+    """Seen on Asterisk 22: the busy channel's Hangup can overtake the OriginateResponse."""
+    tracker = m.OutcomeTracker()
+    assert tracker.feed(m.Hangup(CALL_ID, "PJSIP/x", cause, "")) is None
+    assert tracker.give_up() is expected
