@@ -12,8 +12,20 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     import os
 
     for key in list(os.environ):
-        if key.split("_", 1)[0] in {"DATABASE", "REDIS", "AMI", "DIAL", "AUDIOSOCKET", "OPENAI",
-                                    "WEB", "TWILIO", "SMTP", "CALLING", "MAX", "LOG"}:
+        if key.split("_", 1)[0] in {
+            "DATABASE",
+            "REDIS",
+            "AMI",
+            "DIAL",
+            "AUDIOSOCKET",
+            "OPENAI",
+            "WEB",
+            "TWILIO",
+            "SMTP",
+            "CALLING",
+            "MAX",
+            "LOG",
+        }:
             monkeypatch.delenv(key, raising=False)
     monkeypatch.chdir(tmp_path)
 
