@@ -36,8 +36,19 @@ LIVENESS_INTERVAL = 15.0  # with no AMI event for this long, ask Asterisk if the
 TRANSFER_MAX = 4 * 3600.0  # a transferred call is followed (slot held) until it hangs up
 
 
+class TalkerOutcome(Protocol):
+    """What a talker reports at the end (see call_processor.agent_talker.TalkerReport)."""
+
+    outcome: str
+    summary: str
+    facts: dict[str, Any]
+    latency_ms: list[float]
+
+
 class PreparedTalker(CallTalker, Protocol):
     """A talker made before dialing (e.g. a pre-warmed realtime session)."""
+
+    def report(self) -> TalkerOutcome | None: ...
 
     async def aclose(self) -> None: ...
 
@@ -71,6 +82,7 @@ class CallResult:
     duration_seconds: float | None = None
     end_reason: str = ""
     facts: dict[str, Any] = field(default_factory=dict)
+    summary: str = ""
 
 
 class CallAttempt:
@@ -277,7 +289,7 @@ class CallAttempt:
         elif isinstance(command, Transfer):
             await self._transfer(command.target)
         elif isinstance(command, FeedbackAnswer) and hasattr(self.talker, "on_command"):
-            await self.talker.on_command(command)  # type: ignore[attr-defined]
+            await self.talker.on_command(command)
 
     async def _transfer(self, target: str) -> None:
         """Blind transfer: the callee's channel leaves the agent for the transfer context."""
@@ -292,14 +304,28 @@ class CallAttempt:
             outcome = self.tracker.outcome or self.tracker.give_up()
             status = CallStatus(str(outcome)) if outcome != "answered" else CallStatus.FAILED
             return await self._finish(status, str(status), end_reason)
-        outcome = "transferred" if self.transferred else getattr(self.talker, "outcome", None)
+        report = self.talker.report()
+        outcome = "transferred" if self.transferred else (report.outcome if report else None)
         status = CallStatus.AI_FAILURE if outcome == "ai_failure" else CallStatus.COMPLETED
-        return await self._finish(status, outcome or "completed", end_reason)
+        return await self._finish(status, outcome or "completed", end_reason, report)
 
-    async def _finish(self, status: CallStatus, outcome: str, end_reason: str) -> CallResult:
+    async def _finish(
+        self,
+        status: CallStatus,
+        outcome: str,
+        end_reason: str,
+        report: TalkerOutcome | None = None,
+    ) -> CallResult:
         duration = None if self.answered_at is None else time.monotonic() - self.answered_at
         cause = self.hangup.cause if self.hangup else None
         cause_txt = self.hangup.cause_txt if self.hangup else None
+        extra: dict[str, Any] = {}
+        if report is not None:
+            extra = {
+                "summary": report.summary or None,
+                "facts": report.facts or None,
+                "latency_ms": report.latency_ms or None,
+            }
         await self.recorder.update(
             status=status,
             outcome=outcome,
@@ -307,6 +333,7 @@ class CallAttempt:
             duration_seconds=duration,
             hangup_cause=cause,
             hangup_cause_text=cause_txt,
+            **extra,
         )
         log.info(
             "call ended",
@@ -326,6 +353,8 @@ class CallAttempt:
             hangup_cause_text=cause_txt,
             duration_seconds=duration,
             end_reason=end_reason,
+            facts=dict(report.facts) if report else {},
+            summary=report.summary if report else "",
         )
 
     async def _finish_interrupted(self) -> None:

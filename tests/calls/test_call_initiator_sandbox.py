@@ -102,7 +102,7 @@ async def test_unanswered_calls_end_with_their_outcome_and_no_audio_session(
         result = await asyncio.wait_for(
             stack.initiator.place_call(stack.request(scenario, token)), 30
         )
-        assert result.status == status
+        assert result.status == status, (result, await event_kinds(stack, only_call_id(stack)))
         assert result.outcome == str(status)
         assert not result.answered
         assert stack.audio_server.sessions_total == 0

@@ -1,0 +1,139 @@
+"""The AI agent on a call: a pre-warmed realtime session, its tools and its transcript.
+
+Why prepared before dialing: opening and configuring the model's socket takes hundreds of
+milliseconds; doing it while the phone rings lets the agent greet the moment the callee
+answers. If nobody answers, `aclose()` closes the unused session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from openai import AsyncOpenAI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from audio_processing.call_audio import CallAudio
+from audio_processing.realtime_bridge import BridgeOptions, RealtimeBridge
+from audio_processing.realtime_events import (
+    CallBrief,
+    build_instructions,
+    build_session_config,
+    tool_schemas,
+    turn_detection_config,
+)
+from audio_processing.realtime_session import RealtimeSession
+from call_processor.call_initiator import CallRequest
+from call_processor.call_tools import CallToolHost, PersonSender
+from call_processor.turn_writer import TurnWriter
+from common.command_bus import CommandBus
+from common.commands import CallCommand
+from config.settings import OpenAISettings
+from database.repositories import users
+
+
+@dataclass(slots=True)
+class TalkerReport:
+    """What the talker adds to the calls row when the call ends."""
+
+    outcome: str
+    summary: str = ""
+    facts: dict[str, Any] = field(default_factory=dict)
+    latency_ms: list[float] = field(default_factory=list)
+
+
+class AgentTalker:
+    def __init__(
+        self,
+        bridge: RealtimeBridge,
+        session: RealtimeSession,
+        turns: TurnWriter,
+        tools: CallToolHost,
+    ) -> None:
+        self.bridge, self.session, self.turns, self.tools = bridge, session, turns, tools
+
+    async def run(self, audio: CallAudio) -> None:
+        await self.bridge.run(audio)
+
+    async def on_command(self, command: CallCommand) -> None:
+        await self.tools.on_command(command)
+
+    def report(self) -> TalkerReport | None:
+        result = self.bridge.result
+        if result is None:
+            return None
+        outcome = "ai_failure" if result.outcome == "ai_failure" else result.agent_outcome
+        return TalkerReport(
+            outcome=outcome or "completed",
+            summary=result.summary,
+            facts={**self.tools.facts, **result.facts},
+            latency_ms=self.turns.latencies_ms,
+        )
+
+    async def aclose(self) -> None:
+        try:
+            await self.session.aclose()
+        finally:
+            await self.turns.aclose()
+
+
+class AgentTalkerFactory:
+    """The production TalkerFactory: one AgentTalker per call, session opened at once."""
+
+    def __init__(
+        self,
+        *,
+        client: AsyncOpenAI,
+        openai: OpenAISettings,
+        sessions: async_sessionmaker[AsyncSession],
+        bus: CommandBus,
+        options: BridgeOptions | None = None,
+        feedback_timeout: float = 120.0,
+        senders: dict[str, PersonSender] | None = None,
+    ) -> None:
+        self.client, self.openai = client, openai
+        self.sessions, self.bus = sessions, bus
+        self.options = options or BridgeOptions()
+        self.feedback_timeout = feedback_timeout
+        self.senders = senders or {}
+
+    async def prepare(self, request: CallRequest, call_id: str) -> AgentTalker:
+        tools = CallToolHost(
+            sessions=self.sessions,
+            bus=self.bus,
+            user_id=request.user_id,
+            call_id=call_id,
+            task_id=request.task_id,
+            feedback_timeout=self.feedback_timeout,
+            senders=self.senders,
+        )
+        config = build_session_config(
+            model=self.openai.realtime_model,
+            instructions=build_instructions(await self._brief(request)),
+            voice=self.openai.voice,
+            turn_detection=turn_detection_config(self.openai.turn_detection),
+            transcription_model=self.openai.transcription_model or None,
+            tools=tool_schemas(tools.tool_names),
+        )
+        session = RealtimeSession(self.client, config, name=f"{call_id}:realtime")
+        session.prewarm()
+        turns = TurnWriter(self.sessions, self.bus, user_id=request.user_id, call_id=call_id)
+        bridge = RealtimeBridge(session, tools, turns, self.options)
+        return AgentTalker(bridge, session, turns, tools)
+
+    async def _brief(self, request: CallRequest) -> CallBrief:
+        """Only this user's data: the task's words plus the person's own profile."""
+        async with self.sessions() as s:
+            person = await users.get(s, request.user_id)
+        profile: dict[str, Any] = dict(person.profile or {}) if person else {}
+        ctx = request.context
+        return CallBrief(
+            objective=str(ctx.get("objective", "")),
+            on_behalf_of=(person.display_name if person and person.display_name else "a client"),
+            person_said=str(ctx.get("context", "")),
+            success_criteria=str(ctx.get("success_criteria", "")),
+            callee=str(ctx.get("contact_name", "")),
+            allowed_facts={str(k): str(v) for k, v in dict(profile.get("facts", {})).items()},
+            forbidden_facts=tuple(str(f) for f in profile.get("never_share", ())),
+            **({"disclosure": str(ctx["disclosure"])} if ctx.get("disclosure") else {}),
+        )

@@ -1,0 +1,157 @@
+"""The agent's tools for one call: what the model's function calls do in the world.
+
+Why through the command bus: send_dtmf and transfer are the same commands a person's
+browser (or another process) can send, so there is one path to AMI, executed by the call's
+handler wherever it runs. request_user_feedback waits for the person's answer, which
+arrives on the same per-call channel as a FeedbackAnswer command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from common.channels import user_events
+from common.command_bus import CommandBus
+from common.commands import CallCommand, FeedbackAnswer, SendDtmf, Transfer
+from database.repositories import calls, feedback, users
+
+log = logging.getLogger(__name__)
+
+# Tools offered to the model; send_sms / send_email join when a sender is configured.
+BASE_TOOLS = (
+    "send_dtmf", "end_call", "request_user_feedback", "transfer_to_user", "record_fact",
+    "schedule_callback",
+)  # fmt: skip
+PersonSender = Callable[[int, str, str], Awaitable[str]]  # (user_id, subject, text) -> result
+
+
+class CallToolHost:
+    """A ToolHost for the realtime bridge, scoped to one user's one call."""
+
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        bus: CommandBus,
+        user_id: int,
+        call_id: str,
+        task_id: int | None,
+        feedback_timeout: float = 120.0,
+        senders: dict[str, PersonSender] | None = None,
+    ) -> None:
+        self.sessions, self.bus = sessions, bus
+        self.user_id, self.call_id, self.task_id = user_id, call_id, task_id
+        self.feedback_timeout = feedback_timeout
+        self.senders = senders or {}
+        self._answers: dict[int, asyncio.Future[str]] = {}
+        self.facts: dict[str, str] = {}
+
+    @property
+    def tool_names(self) -> tuple[str, ...]:
+        return BASE_TOOLS + tuple(sorted(self.senders))
+
+    async def call_tool(self, name: str, args: dict[str, Any]) -> str:
+        handler = getattr(self, f"_tool_{name}", None)
+        if handler is None or name not in self.tool_names:
+            return json.dumps({"error": f"unknown tool {name}"})
+        try:
+            return await handler(**args)
+        except (TypeError, ValueError, ValidationError) as exc:
+            return json.dumps({"error": f"invalid arguments: {type(exc).__name__}"})
+
+    async def on_command(self, command: CallCommand) -> None:
+        """The person's answer to a question, delivered by the call's command loop."""
+        if isinstance(command, FeedbackAnswer):
+            waiting = self._answers.get(command.request_id)
+            if waiting is not None and not waiting.done():
+                waiting.set_result(command.answer)
+
+    async def _tool_send_dtmf(self, digits: str) -> str:
+        await self.bus.publish(self.call_id, SendDtmf(digits=digits))
+        return json.dumps({"sent": True})
+
+    async def _tool_transfer_to_user(self) -> str:
+        async with self.sessions() as s:
+            person = await users.get(s, self.user_id)
+        if person is None or not person.phone_number:
+            return json.dumps({"error": "the person has no phone number on file; carry on"})
+        await self.bus.publish(self.call_id, Transfer(target=person.phone_number))
+        return json.dumps({"transferring": True})
+
+    async def _tool_record_fact(self, key: str, value: str) -> str:
+        self.facts[str(key)[:100]] = str(value)[:2000]
+        async with self.sessions() as s, s.begin():
+            await calls.update(s, user_id=self.user_id, call_id=self.call_id, facts=self.facts)
+        return json.dumps({"recorded": True})
+
+    async def _tool_schedule_callback(self, when: str) -> str:
+        self.facts["callback_requested"] = str(when)[:200]
+        async with self.sessions() as s, s.begin():
+            await calls.update(s, user_id=self.user_id, call_id=self.call_id, facts=self.facts)
+            await calls.append_event(
+                s,
+                user_id=self.user_id,
+                call_id=self.call_id,
+                kind="callback_requested",
+                data={"when": str(when)[:200]},
+            )
+        return json.dumps({"scheduled": True, "when": when})
+
+    async def _tool_end_call(self, **_: Any) -> str:
+        return json.dumps({"ending": True})  # the bridge itself says goodbye and hangs up
+
+    async def _tool_request_user_feedback(self, question: str) -> str:
+        """Ask the person live; the callee hears the agent say it is checking meanwhile."""
+        expires = datetime.now(UTC) + timedelta(seconds=self.feedback_timeout)
+        async with self.sessions() as s, s.begin():
+            row = await feedback.create(
+                s,
+                user_id=self.user_id,
+                call_id=self.call_id,
+                task_id=self.task_id,
+                question=question[:2000],
+                expires_at=expires,
+            )
+        answer = asyncio.get_running_loop().create_future()
+        self._answers[row.id] = answer
+        await self._announce(row.id, question, expires)
+        try:
+            text = await asyncio.wait_for(answer, self.feedback_timeout)
+        except TimeoutError:
+            return json.dumps(
+                {
+                    "answered": False,
+                    "note": "The person did not answer in time. "
+                    "Carry on without it, or offer to call back.",
+                }
+            )
+        finally:
+            self._answers.pop(row.id, None)
+        return json.dumps({"answered": True, "answer": text})
+
+    async def _announce(self, request_id: int, question: str, expires: datetime) -> None:
+        payload = {
+            "type": "feedback_request",
+            "request_id": request_id,
+            "call_id": self.call_id,
+            "question": question,
+            "expires_at": expires.isoformat(),
+        }
+        try:
+            await self.bus.publish_json(user_events(self.user_id), payload)
+        except Exception:  # the row is there; a page that opens later still shows it
+            log.warning("could not publish a feedback request")
+
+    async def _tool_send_sms(self, text: str) -> str:
+        return await self.senders["send_sms"](self.user_id, "", text)
+
+    async def _tool_send_email(self, subject: str, body: str) -> str:
+        return await self.senders["send_email"](self.user_id, subject, body)

@@ -1,0 +1,94 @@
+"""Writes a call's turns as they happen, without ever blocking the audio path.
+
+Why a queue and an owned writer task: the realtime bridge reports turns from its event
+loop, which must not wait on a database. Turns are written in order (call_turns.seq) and
+published on the person's live-event channel so an open call page shows them at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from audio_processing.realtime_bridge import Turn
+from common.channels import user_events
+from common.command_bus import CommandBus
+from common.owned_tasks import TaskOwner
+from database.repositories import turns
+from database.states import Speaker
+
+log = logging.getLogger(__name__)
+
+
+class TurnWriter:
+    """A TurnSink for the bridge: `on_turn` queues, the writer task stores and publishes."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        bus: CommandBus,
+        *,
+        user_id: int,
+        call_id: str,
+    ) -> None:
+        self.sessions, self.bus = sessions, bus
+        self.user_id, self.call_id = user_id, call_id
+        self.latencies_ms: list[float] = []
+        self.written = 0
+        self._queue: asyncio.Queue[Turn | None] = asyncio.Queue()
+        self._owner = TaskOwner(f"{call_id}:turns")
+        self._writer: asyncio.Task[None] | None = None
+
+    def on_turn(self, turn: Turn) -> None:
+        if self._writer is None:
+            self._writer = self._owner.spawn(self._write_all(), "writer")
+        self._queue.put_nowait(turn)
+
+    def on_latency(self, latency_ms: float) -> None:
+        self.latencies_ms.append(round(latency_ms, 1))
+
+    async def _write_all(self) -> None:
+        while (turn := await self._queue.get()) is not None:
+            try:
+                await self._write(turn)
+            except Exception:
+                log.exception("could not store a turn")
+
+    async def _write(self, turn: Turn) -> None:
+        async with self.sessions() as s, s.begin():
+            row = await turns.append(
+                s,
+                user_id=self.user_id,
+                call_id=self.call_id,
+                speaker=Speaker(turn.speaker),
+                text=turn.text,
+                started_at=turn.started_at,
+                ended_at=turn.ended_at,
+            )
+        self.written += 1
+        if row is not None:
+            payload = {
+                "type": "turn",
+                "call_id": self.call_id,
+                "seq": row.seq,
+                "speaker": turn.speaker,
+                "text": turn.text,
+            }
+            try:
+                await self.bus.publish_json(user_events(self.user_id), payload)
+            except Exception:  # the live view is best effort; the row is what counts
+                log.warning("could not publish a turn")
+
+    async def aclose(self, timeout: float = 3.0) -> None:
+        """Write what is queued (within `timeout`), then stop."""
+        if self._writer is not None:
+            self._queue.put_nowait(None)
+            try:
+                await asyncio.wait_for(asyncio.shield(self._writer), timeout)
+            except TimeoutError:
+                log.warning(
+                    "turns still unwritten at call end", extra={"left": self._queue.qsize()}
+                )
+        await self._owner.aclose(timeout=1.0)
