@@ -11,7 +11,9 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -37,8 +39,17 @@ class Platform:
 
     async def start(self) -> None:
         await self._start_database()
+        await self._start_messaging()
+        await self._start_telephony()
         await self._start_web()
-        log.info("platform started")
+        log.info("platform started", extra={"node_id": self.node_id})
+
+    @property
+    def node_id(self) -> str:
+        return self.settings.app.node_id or f"{socket.gethostname()}:{os.getpid()}"
+
+    def _on_stop(self, name: str, step: Callable[[], Awaitable[object]]) -> None:
+        self._stop_steps.append((name, step))
 
     async def _start_database(self) -> None:
         from sqlalchemy import text
@@ -50,7 +61,7 @@ class Platform:
         await upgrade(db.url, self.settings.app.data_dir)
         engine = create_engine_for(db.url, self.settings.app.data_dir, echo=db.echo)
         self.sessions = session_factory(engine)
-        self._stop_steps.append(("database", engine.dispose))
+        self._on_stop("database", engine.dispose)
 
         async def check() -> ComponentHealth:
             async with engine.connect() as conn:
@@ -67,7 +78,100 @@ class Platform:
         server = WebServer(create_app(WebDeps(self.health, self.metrics)), web.host, web.port)
         await server.start()
         self.web_port = server.port
-        self._stop_steps.append(("web", server.stop))
+        self._on_stop("web", server.stop)
+
+    async def _start_messaging(self) -> None:
+        """The command bus and the call slots: Redis when configured, in-process otherwise."""
+        from call_processor.call_slots import create_call_slots
+        from common.command_bus import create_command_bus
+
+        redis_url = self.settings.redis.url
+        self.bus = create_command_bus(redis_url)
+        self._on_stop("command bus", self.bus.aclose)
+        limit = self.settings.calling.max_concurrent_calls
+        self.slots = create_call_slots(redis_url, limit, self.node_id)
+        await self.slots.start()
+        self._on_stop("call slots", self.slots.aclose)
+        if redis_url:
+            self.health.register("redis", lambda: _redis_health(redis_url))
+
+    async def _start_telephony(self) -> None:
+        """AMI, the AudioSocket server and the call initiator (when calls can be placed)."""
+        from audio_processing.audio_socket_server import AudioSocketServer
+
+        listen = self.settings.audiosocket
+        self.audio_server = AudioSocketServer(listen.listen_host, listen.listen_port)
+        await self.audio_server.start()
+        self._on_stop("audiosocket", self.audio_server.stop)
+        self.metrics.audiosocket_sessions.set_function(lambda: self.audio_server.sessions_active)
+        self.health.register(
+            "audiosocket", lambda: ComponentHealth(True, listen.advertised_address)
+        )
+        self.initiator = None
+        missing = [
+            name
+            for name, value in (
+                ("AMI_SECRET", self.settings.ami.secret),
+                ("OPENAI_API_KEY", self.settings.openai.api_key),
+            )
+            if value is None
+        ]
+        if missing:
+            reason = f"calls disabled: {', '.join(missing)} not set (python main.py doctor)"
+            log.warning("calls disabled", extra={"missing": missing})
+            self.health.register("calls", lambda: ComponentHealth(False, reason))
+            return
+        await self._start_ami()
+        await self._start_initiator()
+
+    async def _start_ami(self) -> None:
+        from call_processor.ami_client import AmiClient
+
+        self.ami = AmiClient.from_settings(self.settings.ami)
+        self.ami.add_state_listener(self._on_ami_state)
+        await self.ami.start()  # connects in the background and keeps reconnecting
+        self._on_stop("ami", self.ami.stop)
+
+        def check() -> ComponentHealth:
+            if self.ami.connected:
+                return ComponentHealth(True, "logged in")
+            return ComponentHealth(False, f"not connected: {self.ami.last_error or 'connecting'}")
+
+        self.health.register("ami", check)
+
+    def _on_ami_state(self, connected: bool) -> None:
+        self.metrics.ami_connected.set(1 if connected else 0)
+        if connected and self.ami.connections > 1:
+            self.metrics.ami_reconnects.inc()
+
+    async def _start_initiator(self) -> None:
+        from audio_processing.realtime_session import make_client
+        from call_processor.agent_talker import AgentTalkerFactory
+        from call_processor.call_initiator import CallInitiator
+
+        openai = self.settings.openai
+        key = openai.api_key.get_secret_value() if openai.api_key else ""
+        talkers = AgentTalkerFactory(
+            client=make_client(key, openai.base_url),
+            openai=openai,
+            sessions=self.sessions,
+            bus=self.bus,
+        )
+        self.initiator = CallInitiator(
+            ami=self.ami,
+            audio_server=self.audio_server,
+            bus=self.bus,
+            slots=self.slots,
+            sessions=self.sessions,
+            dial=self.settings.dial,
+            audiosocket_address=self.settings.audiosocket.advertised_address,
+            node_id=self.node_id,
+            talkers=talkers,
+            metrics=self.metrics,
+        )
+        await self.initiator.start()
+        grace = self.settings.app.shutdown_grace
+        self._on_stop("calls", lambda: self.initiator.stop(grace))  # type: ignore[union-attr]
 
     async def wait_failed(self) -> None:
         await self._failed.wait()
@@ -126,6 +230,11 @@ async def _run(settings: Settings) -> int:
     log.info("shutting down")
     await platform.stop()
     return 1 if failed.done() and not failed.cancelled() else 0
+
+
+async def _redis_health(url: str) -> ComponentHealth:
+    detail = await _probe_redis(url)
+    return ComponentHealth(True, detail)
 
 
 async def _create_user(settings: Settings, email: str, name: str, password: str | None) -> int:
@@ -200,6 +309,18 @@ async def _probe_redis(url: str) -> str:
         await client.aclose()
 
 
+async def _probe_ami(settings: Settings) -> str:
+    from call_processor.ami_client import AmiClient
+
+    client = AmiClient.from_settings(settings.ami)
+    await client.start()
+    try:
+        await client.wait_connected(5)
+        return f"logged in as {settings.ami.username}"
+    finally:
+        await client.stop()
+
+
 async def _probe_openai(settings: Settings) -> str:
     import httpx
 
@@ -224,6 +345,11 @@ async def run_doctor(env_file: str) -> int:
         ("database", lambda: _probe_database(settings)),
         ("openai", lambda: _probe_openai(settings)),
     ]
+    if settings.ami.secret is not None:
+        probes.append(("ami", lambda: _probe_ami(settings)))
+    else:
+        print(f"{'fail':<8} ami  (AMI_SECRET is not set)")
+        healthy = False
     if settings.redis.url:
         probes.append(("redis", lambda: _probe_redis(settings.redis.url or "")))
     else:

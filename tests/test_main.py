@@ -122,3 +122,73 @@ def test_create_user_then_refuse_duplicate(tmp_path: Path) -> None:
 def test_create_user_refuses_short_password(tmp_path: Path) -> None:
     result = run_main(tmp_path, "create-user", "--email", "b@example.com", "--password", "short")
     assert result.returncode == 2
+
+
+@pytest.mark.sandbox
+def test_doctor_reports_ami_ok_with_the_sandbox_running(tmp_path: Path, asterisk_sandbox) -> None:
+    result = run_main(
+        tmp_path,
+        "doctor",
+        AMI_PORT=str(asterisk_sandbox.ami_port),
+        AMI_SECRET=asterisk_sandbox.ami_secret,
+        OPENAI_BASE_URL="http://127.0.0.1:9/v1",
+    )
+    assert "ok       ami  (logged in as opendeep)" in result.stdout
+    assert asterisk_sandbox.ami_secret not in result.stdout + result.stderr
+
+
+@pytest.mark.sandbox
+def test_doctor_names_a_wrong_ami_secret(tmp_path: Path, asterisk_sandbox) -> None:
+    result = run_main(
+        tmp_path,
+        "doctor",
+        AMI_PORT=str(asterisk_sandbox.ami_port),
+        AMI_SECRET="not-the-secret",
+        OPENAI_BASE_URL="http://127.0.0.1:9/v1",
+    )
+    assert result.returncode != 0
+    assert "fail     ami" in result.stdout
+    assert "not-the-secret" not in result.stdout + result.stderr
+
+
+@pytest.mark.sandbox
+def test_run_with_asterisk_reports_ami_ready(tmp_path: Path, asterisk_sandbox) -> None:
+    port = free_port()
+    env = clean_env(
+        WEB_PORT=str(port),
+        AUDIOSOCKET_LISTEN_PORT=str(free_port()),
+        AMI_PORT=str(asterisk_sandbox.ami_port),
+        AMI_SECRET=asterisk_sandbox.ami_secret,
+        OPENAI_API_KEY="sk-test-not-used",
+        OPENAI_BASE_URL="http://127.0.0.1:9/v1",
+    )
+    with subprocess.Popen(
+        main_command("run"),
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as proc:
+        try:
+            assert wait_healthz(port, proc) == {"status": "ok"}
+            ready: dict = {}
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+                ready = response.json()
+                if response.status_code == 200:
+                    break
+                time.sleep(0.2)
+            assert ready["status"] == "ready", ready
+            assert ready["components"]["ami"]["ok"] is True
+            metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+            assert "opendeep_ami_connected 1.0" in metrics
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=10) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            output = proc.stdout.read() if proc.stdout else ""
+    assert "Traceback" not in output, output
+    assert asterisk_sandbox.ami_secret not in output
