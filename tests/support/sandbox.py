@@ -43,6 +43,7 @@ CONGESTION = "207"
 SILENT = "208"
 TRANSFER_TARGET = "209"
 ECHO = "210"
+TALKS_OVER = "211"  # silent 1 s, then talks for 3 s: interrupts the agent
 
 
 @dataclass(frozen=True)
