@@ -120,25 +120,32 @@ class CallAttempt:
             call_id=self.call_id, user_id=self.metadata.user_id, task_id=self.metadata.task_id
         )
         events = self.ami.subscribe(self.call_id)
-        expected = self.audio_server.expect(self.call_id, self.talker, self.metadata)
         try:
-            async with self.bus.subscribe(self.call_id) as commands:
-                if not await self._originate():
-                    return await self._finish(CallStatus.FAILED, "failed", "originate_refused")
-                self._owner.spawn(self._run_commands(commands), "commands")
-                end_reason = await self._follow(events, expected)
+            expected = self.audio_server.expect(self.call_id, self.talker, self.metadata)
+            return await self._run(events, expected)
         except asyncio.CancelledError:
             await self._hangup_now("shutdown")
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._finish_interrupted())
             raise
+        except Exception:  # whatever broke, nobody may be left on an open line
+            log.exception("call handler failed")
+            await self._hangup_now("handler_error")
+            return await self._finish(CallStatus.FAILED, "failed", "handler_error")
         finally:
             await self._owner.aclose(timeout=1.0)
             self.ami.unsubscribe(self.call_id)
             self.audio_server.forget(self.call_id)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.talker.aclose(), 2.0)
-        return await self._conclude(end_reason)
+
+    async def _run(self, events: CallEvents, expected: ExpectedCall) -> CallResult:
+        async with self.bus.subscribe(self.call_id) as commands:
+            if not await self._originate():
+                return await self._finish(CallStatus.FAILED, "failed", "originate_refused")
+            self._owner.spawn(self._run_commands(commands), "commands")
+            end_reason = await self._follow(events, expected)
+            return await self._conclude(end_reason)
 
     async def _originate(self) -> bool:
         variables = {"CALL_ID": self.call_id, "AUDIOSOCKET_ADDR": self.plan.audiosocket_address}
@@ -264,7 +271,7 @@ class CallAttempt:
         return False
 
     async def _hangup_now(self, reason: str) -> None:
-        if self._hangup_requested:
+        if self._hangup_requested or self.hangup is not None:
             return
         self._hangup_requested = True
         with contextlib.suppress(AmiError):
