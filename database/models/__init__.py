@@ -1,5 +1,6 @@
 """All tables. Import models from here: `from database.models import Task`."""
 
+from database.models.access_tokens import AccessToken, TokenKind
 from database.models.base import Base
 from database.models.calls import Call, CallEvent, CallTurn
 from database.models.campaigns import Campaign, Task
@@ -7,6 +8,7 @@ from database.models.requests import DndEntry, FeedbackRequest, Message
 from database.models.users import User
 
 __all__ = [
+    "AccessToken",
     "Base",
     "Call",
     "CallEvent",
@@ -16,5 +18,6 @@ __all__ = [
     "FeedbackRequest",
     "Message",
     "Task",
+    "TokenKind",
     "User",
 ]

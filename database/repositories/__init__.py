@@ -8,6 +8,26 @@ One module per aggregate; call them with the session of the current unit of work
 There is deliberately no function that loads a person's row by id alone.
 """
 
-from database.repositories import calls, campaigns, dnd, feedback, messages, tasks, turns, users
+from database.repositories import (
+    access_tokens,
+    calls,
+    campaigns,
+    dnd,
+    feedback,
+    messages,
+    tasks,
+    turns,
+    users,
+)
 
-__all__ = ["calls", "campaigns", "dnd", "feedback", "messages", "tasks", "turns", "users"]
+__all__ = [
+    "access_tokens",
+    "calls",
+    "campaigns",
+    "dnd",
+    "feedback",
+    "messages",
+    "tasks",
+    "turns",
+    "users",
+]

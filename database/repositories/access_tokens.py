@@ -1,0 +1,75 @@
+"""Sessions and API tokens by hash: created at login / by the person, found per request.
+
+`find_active` is the one lookup that does not start from a user_id: the secret the
+client presents is what identifies the user (that is what authentication means).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from database.models import AccessToken, TokenKind
+from database.types import utcnow
+
+
+async def create(
+    s: AsyncSession,
+    *,
+    user_id: int,
+    kind: TokenKind,
+    token_hash: str,
+    name: str = "",
+    expires_at: datetime | None = None,
+) -> AccessToken:
+    token = AccessToken(
+        user_id=user_id, kind=kind, token_hash=token_hash, name=name, expires_at=expires_at
+    )
+    s.add(token)
+    await s.flush()
+    return token
+
+
+async def find_active(
+    s: AsyncSession, *, token_hash: str, kind: TokenKind, now: datetime | None = None
+) -> AccessToken | None:
+    """The unexpired token with this hash and kind; None for unknown, expired or revoked."""
+    now = now or utcnow()
+    query = select(AccessToken).where(
+        AccessToken.token_hash == token_hash,
+        AccessToken.kind == kind,
+        or_(AccessToken.expires_at.is_(None), AccessToken.expires_at > now),
+    )
+    return await s.scalar(query)
+
+
+async def list_for_user(s: AsyncSession, *, user_id: int, kind: TokenKind) -> list[AccessToken]:
+    query = select(AccessToken).where(AccessToken.user_id == user_id, AccessToken.kind == kind)
+    return list(await s.scalars(query.order_by(AccessToken.created_at, AccessToken.id)))
+
+
+async def revoke(s: AsyncSession, *, user_id: int, token_id: int, kind: TokenKind) -> bool:
+    """False when the token is not this user's (or already gone)."""
+    result = await s.execute(
+        delete(AccessToken).where(
+            AccessToken.id == token_id, AccessToken.user_id == user_id, AccessToken.kind == kind
+        )
+    )
+    return bool(result.rowcount)
+
+
+async def revoke_by_hash(s: AsyncSession, *, token_hash: str) -> bool:
+    """Logout: whoever holds the secret may end it."""
+    result = await s.execute(delete(AccessToken).where(AccessToken.token_hash == token_hash))
+    return bool(result.rowcount)
+
+
+async def delete_expired(s: AsyncSession, *, now: datetime) -> int:
+    result = await s.execute(
+        delete(AccessToken).where(
+            AccessToken.expires_at.is_not(None), AccessToken.expires_at <= now
+        )
+    )
+    return result.rowcount
