@@ -1,0 +1,163 @@
+"""The LLM's reading of an answered call: did it reach the task's objective, and what next.
+
+Structured output with a strict JSON schema, so the reply is either a valid verdict or an
+error we fall back from (to the agent's own end_call outcome) — never free text to parse.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from openai import AsyncOpenAI, OpenAIError
+from pydantic import BaseModel, ValidationError
+
+from config.settings import OpenAISettings
+
+log = logging.getLogger(__name__)
+
+
+class Decision(StrEnum):
+    SUCCESS = "success"
+    RETRY = "retry"
+    FAILED = "failed"
+    NEEDS_USER = "needs_user"
+    DO_NOT_CALL = "do_not_call"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    decision: Decision
+    reason: str
+    source: str  # rule | llm | agent
+    result: dict[str, Any] | None = None  # what a success obtained (time, price, name...)
+    retry_after_minutes: float | None = None  # None = the backoff policy decides
+    notes: str = ""  # strategy for the next attempt
+
+
+@dataclass(frozen=True, slots=True)
+class CallMaterial:
+    """Everything the judge reads about one call."""
+
+    objective: str
+    success_criteria: str
+    contact_name: str
+    transcript: Sequence[tuple[str, str]]  # (speaker, text) in order
+    facts: Mapping[str, Any] = field(default_factory=dict)
+    hangup_cause: str = ""
+    amd_status: str | None = None
+    agent_outcome: str | None = None
+    agent_summary: str = ""
+    attempt_number: int = 1
+    max_attempts: int = 1
+
+
+class JudgeFailed(Exception):
+    """The model could not be asked or answered nonsense; use the fallback."""
+
+
+class _Pair(BaseModel):
+    key: str
+    value: str
+
+
+class _Reply(BaseModel):
+    decision: Decision
+    reason: str
+    result: list[_Pair]
+    retry_after_minutes: float | None
+    notes_for_next_attempt: str
+
+
+VERDICT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["decision", "reason", "result", "retry_after_minutes", "notes_for_next_attempt"],
+    "properties": {
+        "decision": {"type": "string", "enum": [d.value for d in Decision]},
+        "reason": {"type": "string"},
+        "result": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["key", "value"],
+                "properties": {"key": {"type": "string"}, "value": {"type": "string"}},
+            },
+        },
+        "retry_after_minutes": {"type": ["number", "null"]},
+        "notes_for_next_attempt": {"type": "string"},
+    },
+}
+
+JSON_SCHEMA: dict[str, Any] = {"name": "call_verdict", "strict": True, "schema": VERDICT_SCHEMA}
+
+INSTRUCTIONS = """You review one phone call an AI agent made on a person's behalf.
+Decide what happens to the task:
+- success: the objective was met per the success criteria; put what was obtained in result.
+- retry: worth calling again (callback requested, voicemail, wrong moment); give
+  retry_after_minutes if the callee named a time, else null.
+- failed: cannot be achieved by calling this number again.
+- needs_user: the person must decide or provide something before anything else happens.
+- do_not_call: the callee asked not to be called again.
+Give a one-sentence reason, and notes that would help the next attempt."""
+
+
+def render(material: CallMaterial) -> str:
+    lines = [
+        f"Objective: {material.objective}",
+        f"Success criteria: {material.success_criteria or '(none given)'}",
+        f"Contact: {material.contact_name or '(unknown)'}",
+        f"Attempt {material.attempt_number} of {material.max_attempts}",
+        f"Answering machine detection: {material.amd_status or 'not run'}",
+        f"Hangup cause: {material.hangup_cause or 'unknown'}",
+        f"Agent's outcome: {material.agent_outcome or '(none)'}",
+        f"Agent's summary: {material.agent_summary or '(none)'}",
+        f"Facts recorded: {json.dumps(dict(material.facts), ensure_ascii=False)}",
+        "Transcript:",
+    ]
+    lines += [f"{speaker}: {text}" for speaker, text in material.transcript] or ["(empty)"]
+    return "\n".join(lines)
+
+
+class LlmJudge:
+    def __init__(self, settings: OpenAISettings, timeout: float = 30.0) -> None:
+        if settings.api_key is None:
+            raise ValueError("the LLM judge needs OPENAI_API_KEY")
+        self.model = settings.chat_model
+        self.client = AsyncOpenAI(
+            api_key=settings.api_key.get_secret_value(),
+            base_url=settings.base_url,
+            timeout=timeout,
+            max_retries=1,
+        )
+
+    async def judge(self, material: CallMaterial) -> Verdict:
+        try:
+            completion = await self.client.chat.completions.create(
+                model=self.model,
+                messages=[
+                    {"role": "system", "content": INSTRUCTIONS},
+                    {"role": "user", "content": render(material)},
+                ],
+                response_format={"type": "json_schema", "json_schema": JSON_SCHEMA},
+            )
+            content = completion.choices[0].message.content or ""
+            reply = _Reply.model_validate_json(content)
+        except (OpenAIError, ValidationError, IndexError) as exc:
+            raise JudgeFailed(type(exc).__name__) from exc
+        return Verdict(
+            decision=reply.decision,
+            reason=reply.reason,
+            source="llm",
+            result={p.key: p.value for p in reply.result} or None,
+            retry_after_minutes=reply.retry_after_minutes,
+            notes=reply.notes_for_next_attempt,
+        )
+
+    async def aclose(self) -> None:
+        await self.client.close()

@@ -1,0 +1,238 @@
+"""Periodic oversight: recover stuck work, tell the person what waits on them, close
+finished campaigns with a summary.
+
+Stuck work is a task in_progress whose lease lapsed (the process running its call died
+or lost the database) — or, at start-up, one this node had claimed before it was killed.
+Its call row, if still dialing/ringing/answered, is closed as interrupted, and the
+analyzer decides the task from the call row (an interrupted attempt is retried, not
+counted). Everything here is safe with several processes sweeping at once: each change
+is a version-checked or conditional update, and only the winner sends a notification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from common.owned_tasks import TaskOwner
+from database.errors import VersionConflict
+from database.models import Call, Campaign, Task
+from database.repositories import calls, tasks
+from database.states import CallStatus, CampaignStatus, TaskStatus
+from database.types import utcnow
+from task_manager.call_launcher import CallReport, PlannedCall
+from task_manager.campaign_summary import OPEN_STATES, build_summary
+from task_manager.notifier import Notifier
+from task_manager.post_call_analyzer import AGENT_OUTCOMES, PostCallAnalyzer
+
+log = logging.getLogger(__name__)
+NOTIFIED_KEY = "needs_user_notified_attempt"  # in inter_call_context
+LIVE_CALL = (CallStatus.DIALING, CallStatus.RINGING, CallStatus.ANSWERED)
+BATCH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class SweepReport:
+    recovered: int
+    notified: int
+    campaigns_finished: int
+
+
+class TaskLifecycleManagerService:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        analyzer: PostCallAnalyzer,
+        notifier: Notifier,
+        node_id: str,
+        interval: float = 30.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.sessions = sessions
+        self.analyzer = analyzer
+        self.notifier = notifier
+        self.node_id = node_id
+        self.interval = interval
+        self.clock = clock
+        self._owner = TaskOwner("lifecycle")
+
+    async def start(self) -> None:
+        """Recover what a killed predecessor on this node left, at once, then sweep."""
+        self._owner = TaskOwner("lifecycle")
+        await self.sweep(startup=True)
+        self._owner.spawn(self._run(), "loop")
+
+    async def stop(self) -> None:
+        await self._owner.aclose()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("lifecycle sweep failed")
+
+    async def sweep(self, startup: bool = False) -> SweepReport:
+        now = self.clock()
+        report = SweepReport(
+            recovered=await self.recover_stuck(now, startup),
+            notified=await self.notify_waiting(),
+            campaigns_finished=await self.finish_campaigns(now),
+        )
+        if startup:
+            await self._close_orphan_calls(now)
+        if any((report.recovered, report.notified, report.campaigns_finished)):
+            log.info("lifecycle sweep", extra=_fields(report))
+        return report
+
+    async def recover_stuck(self, now: datetime, startup: bool = False) -> int:
+        lapsed = Task.lease_expires_at.is_(None) | (Task.lease_expires_at < now)
+        stuck = lapsed | (Task.claimed_by == self.node_id) if startup else lapsed
+        async with self.sessions() as s:
+            rows = list(
+                await s.scalars(
+                    select(Task).where(Task.status == TaskStatus.IN_PROGRESS, stuck).limit(BATCH)
+                )
+            )
+        recovered = 0
+        for task in rows:
+            recovered += await self._recover(task, now)
+        return recovered
+
+    async def _recover(self, task: Task, now: datetime) -> int:
+        report = await self._close_call(task, now)
+        planned = PlannedCall(
+            user_id=task.user_id,
+            task_id=task.id,
+            phone_number=task.phone_number,
+            attempt_number=task.attempt_count,
+            campaign_id=task.campaign_id,
+        )
+        verdict = await self.analyzer.decide(planned, report)
+        status = await self.analyzer.apply(planned, report, verdict)
+        log.warning("stuck task recovered", extra={"task_id": task.id, "status": str(status)})
+        return int(status is not None)
+
+    async def _close_call(self, task: Task, now: datetime) -> CallReport:
+        """This attempt's call row as a report; a still-live row is closed as interrupted."""
+        async with self.sessions() as s, s.begin():
+            rows = await calls.list_for_task(s, user_id=task.user_id, task_id=task.id)
+            mine = [c for c in rows if c.attempt_number == task.attempt_count]
+            call = mine[-1] if mine else None
+            if call is None:
+                return CallReport(call_id=None, status=CallStatus.INTERRUPTED, outcome="lost")
+            if call.status in LIVE_CALL:
+                await calls.update(
+                    s, user_id=task.user_id, call_id=call.id, status=CallStatus.INTERRUPTED,
+                    outcome="interrupted", ended_at=now,
+                )  # fmt: skip
+            return _report(call)
+
+    async def _close_orphan_calls(self, now: datetime) -> None:
+        """Calls this node left live without a task (test calls): interrupted too."""
+        async with self.sessions() as s, s.begin():
+            await s.execute(
+                update(Call)
+                .where(Call.node_id == self.node_id, Call.status.in_(LIVE_CALL))
+                .values(status=CallStatus.INTERRUPTED, outcome="interrupted", ended_at=now)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def notify_waiting(self) -> int:
+        """One notification per task per attempt that ended needing the person."""
+        async with self.sessions() as s:
+            rows = list(
+                await s.scalars(
+                    select(Task).where(Task.status == TaskStatus.NEEDS_USER).limit(BATCH)
+                )
+            )
+        notified = 0
+        for task in rows:
+            if (task.inter_call_context or {}).get(NOTIFIED_KEY) == task.attempt_count:
+                continue
+            if await self._mark_notified(task):
+                await self.notifier.notify(
+                    task.user_id,
+                    f"A task needs your decision: {task.contact_name or 'a contact'}",
+                    f"{task.objective}\n\nWhy: {task.last_decision_reason or 'see the task'}",
+                    kind="needs_user",
+                )
+                notified += 1
+        return notified
+
+    async def _mark_notified(self, task: Task) -> bool:
+        context = {**(task.inter_call_context or {}), NOTIFIED_KEY: task.attempt_count}
+        try:
+            async with self.sessions() as s, s.begin():
+                updated = await tasks.update_status(
+                    s, user_id=task.user_id, task_id=task.id, expected_version=task.version,
+                    status=TaskStatus.NEEDS_USER, inter_call_context=context,
+                )  # fmt: skip
+        except VersionConflict:
+            return False  # someone else notified, or the task moved on
+        return updated is not None
+
+    async def finish_campaigns(self, now: datetime) -> int:
+        """Active campaigns with no open task: completed, summarised, sent to the person."""
+        open_task = exists().where(Task.campaign_id == Campaign.id, Task.status.in_(OPEN_STATES))
+        any_task = exists().where(Task.campaign_id == Campaign.id)
+        query = select(Campaign).where(
+            Campaign.status == CampaignStatus.ACTIVE, any_task, ~open_task
+        )
+        async with self.sessions() as s:
+            done = list(await s.scalars(query.limit(BATCH)))
+        finished = 0
+        for campaign in done:
+            finished += await self._finish(campaign, now)
+        return finished
+
+    async def _finish(self, campaign: Campaign, now: datetime) -> int:
+        async with self.sessions() as s, s.begin():
+            rows = await tasks.list_for_user(s, user_id=campaign.user_id, campaign_id=campaign.id)
+            if any(t.status in OPEN_STATES for t in rows):
+                return 0
+            summary = build_summary(campaign, rows)
+            won = await s.execute(
+                update(Campaign)
+                .where(Campaign.id == campaign.id, Campaign.status == CampaignStatus.ACTIVE)
+                .values(status=CampaignStatus.COMPLETED, finished_at=now, summary=summary.text)
+                .execution_options(synchronize_session=False)
+            )
+            if won.rowcount != 1:
+                return 0  # another process finished it
+        kind = "campaign_failed" if summary.could_not_finish else "campaign_summary"
+        await self.notifier.notify(campaign.user_id, summary.subject, summary.text, kind=kind)
+        return 1
+
+
+def _report(call: Call) -> CallReport:
+    status = CallStatus.INTERRUPTED if call.status in LIVE_CALL else CallStatus(call.status)
+    return CallReport(
+        call_id=call.id,
+        status=str(status),
+        outcome=call.outcome or str(status),
+        answered=call.answered_at is not None,
+        hangup_cause=call.hangup_cause,
+        hangup_cause_text=call.hangup_cause_text,
+        duration_seconds=call.duration_seconds,
+        summary=call.summary or "",
+        facts=dict(call.facts or {}),
+        agent_outcome=call.outcome if call.outcome in AGENT_OUTCOMES else None,
+        amd_status=call.amd_status,
+    )
+
+
+def _fields(report: SweepReport) -> dict[str, int]:
+    return {
+        "recovered": report.recovered,
+        "notified": report.notified,
+        "campaigns_finished": report.campaigns_finished,
+    }

@@ -1,0 +1,116 @@
+"""Messages to the person (never to anyone else): email, SMS, and a live event.
+
+Every message is recorded before it is sent and marked sent (with the provider's id) or
+failed after, so the person can see what reached them. The addresses come from the
+user's own row: these are the `send_email` / `send_sms` tools the call agent may use,
+and they cannot be pointed at a callee.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from common import channels
+from common.command_bus import CommandBus
+from database.errors import NotFound
+from database.models import Message
+from database.repositories import messages, users
+from database.states import MessageChannel
+from task_manager.senders import EmailSender, SendError, SmsSender
+
+log = logging.getLogger(__name__)
+SMS_LIMIT = 1500  # Twilio accepts 1600 characters; leave room for a suffix
+EVENT_TIMEOUT = 2.0
+
+
+class Notifier:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        email: EmailSender | None = None,
+        sms: SmsSender | None = None,
+        bus: CommandBus | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.email = email
+        self.sms = sms
+        self.bus = bus
+
+    async def send_email(self, user_id: int, subject: str, body: str) -> Message:
+        async with self.sessions() as s, s.begin():
+            user = await users.get(s, user_id)
+            if user is None:
+                raise NotFound("user not found")
+            row = await messages.record(
+                s, user_id=user_id, channel=MessageChannel.EMAIL, to_address=user.email,
+                body=body, subject=subject,
+            )  # fmt: skip
+        sender = self.email
+        send = None if sender is None else (lambda: sender.send(row.to_address, subject, body))
+        return await self._deliver(row, send, "email is not configured")
+
+    async def send_sms(self, user_id: int, text: str) -> Message:
+        async with self.sessions() as s, s.begin():
+            user = await users.get(s, user_id)
+            if user is None:
+                raise NotFound("user not found")
+            if not user.phone_number:
+                raise ValueError("the person has no phone number on file")
+            row = await messages.record(
+                s, user_id=user_id, channel=MessageChannel.SMS, to_address=user.phone_number,
+                body=text[:SMS_LIMIT],
+            )  # fmt: skip
+        sender = self.sms
+        send = None if sender is None else (lambda: sender.send(row.to_address, row.body))
+        return await self._deliver(row, send, "SMS is not configured")
+
+    async def notify(self, user_id: int, subject: str, body: str, kind: str) -> list[Message]:
+        """Tell the person by every configured channel, and their open pages live.
+
+        With no channel configured the email is still recorded (as failed, with why), so
+        the notification is never silently lost.
+        """
+        sent: list[Message] = []
+        if self.sms is not None:
+            with contextlib.suppress(ValueError):  # no phone number on file
+                sent.append(await self.send_sms(user_id, f"{subject}\n{body}"))
+        if self.email is not None or not sent:
+            sent.insert(0, await self.send_email(user_id, subject, body))
+        await self._publish(user_id, {"type": "notification", "kind": kind, "subject": subject})
+        return sent
+
+    async def _deliver(
+        self, row: Message, send: Callable[[], Awaitable[str]] | None, unconfigured: str
+    ) -> Message:
+        provider_id, error = None, unconfigured
+        if send is not None:
+            try:
+                provider_id, error = await send(), ""
+            except SendError as exc:
+                error = str(exc)
+        async with self.sessions() as s, s.begin():
+            if provider_id is not None:
+                done = await messages.mark_sent(
+                    s, user_id=row.user_id, message_id=row.id, provider_id=provider_id
+                )
+            else:
+                done = await messages.mark_failed(
+                    s, user_id=row.user_id, message_id=row.id, error=error
+                )
+        log.info("message handled", extra={"message_id": row.id, "channel": str(row.channel),
+                                           "sent": provider_id is not None})  # fmt: skip
+        return done or row
+
+    async def _publish(self, user_id: int, payload: dict[str, object]) -> None:
+        if self.bus is None:
+            return
+        try:
+            async with asyncio.timeout(EVENT_TIMEOUT):
+                await self.bus.publish_json(channels.user_events(user_id), payload)
+        except Exception as exc:  # a live event is a courtesy; the message row is the record
+            log.warning("could not publish a notification event", extra={"error": str(exc)})

@@ -1,0 +1,176 @@
+"""A confirmed campaign plan becomes a campaign row and its task rows, all or nothing.
+
+Why validate everything before writing: a plan with one bad number must not half-start a
+campaign; the person gets every problem at once (one reason per task) and nothing is stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import time
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from pydantic import BaseModel, Field, field_validator, model_validator
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from config.settings import CallingSettings
+from database.repositories import campaigns, tasks
+from task_manager.calling_hours import (
+    WindowOverride,
+    format_days,
+    override_to_dict,
+    parse_days,
+)
+
+WINDOW_KEY = "calling_window"  # in a task's inter_call_context and a user's profile
+
+
+class WindowPlan(BaseModel):
+    """Callee-local calling hours; unset fields keep the more general setting."""
+
+    start: time | None = None
+    end: time | None = None
+    days: str | None = None  # "mon,tue,..."
+
+    @field_validator("days")
+    @classmethod
+    def _valid_days(cls, value: str | None) -> str | None:
+        return None if value is None else format_days(parse_days(value))
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WindowPlan:
+        if self.start and self.end and not self.start < self.end:
+            raise ValueError("window start must be before its end")
+        return self
+
+    def override(self) -> WindowOverride:
+        days = parse_days(self.days) if self.days else None
+        return WindowOverride(start=self.start, end=self.end, days=days)
+
+
+class TaskPlan(BaseModel):
+    contact_name: str = Field(default="", max_length=200)
+    phone_number: str = Field(min_length=1, max_length=40)
+    objective: str = Field(min_length=1)
+    context: str = ""
+    success_criteria: str = ""
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    priority: int = 0
+    window: WindowPlan | None = None
+    time_zone: str | None = None  # overrides the zones guessed from the number
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError("unknown time zone") from None
+        return value
+
+
+class CampaignPlan(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    goal: str = ""
+    stop_after_successes: int | None = Field(default=None, ge=1)
+    window: WindowPlan | None = None
+    tasks: list[TaskPlan] = Field(min_length=1, max_length=5000)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskProblem:
+    index: int
+    contact_name: str
+    reason: str
+
+
+class InvalidPlan(ValueError):
+    """The plan was refused; `problems` names each task and why. Nothing was stored."""
+
+    def __init__(self, problems: list[TaskProblem]) -> None:
+        lines = [
+            f"task {p.index + 1} ({p.contact_name or 'unnamed'}): {p.reason}" for p in problems
+        ]
+        super().__init__("; ".join(lines))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedCampaign:
+    campaign_id: int
+    task_ids: list[int]
+
+
+def to_e164(number: str, default_region: str) -> str:
+    """E.164 or ValueError with a reason a person understands."""
+    try:
+        parsed = phonenumbers.parse(number, default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"not a phone number ({exc})") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValueError("not a valid phone number for its country")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+class OrchestratorService:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], calling: CallingSettings
+    ) -> None:
+        self.sessions = sessions
+        self.calling = calling
+
+    def prepare(self, plan: CampaignPlan) -> list[tasks.NewTask]:
+        """The task rows to write, or InvalidPlan listing every task that is wrong."""
+        problems: list[TaskProblem] = []
+        rows: list[tasks.NewTask] = []
+        for index, task in enumerate(plan.tasks):
+            try:
+                number = to_e164(task.phone_number, self.calling.default_region)
+            except ValueError as exc:
+                problems.append(TaskProblem(index, task.contact_name, str(exc)))
+                continue
+            rows.append(_new_task(task, number))
+        if problems:
+            raise InvalidPlan(problems)
+        return rows
+
+    async def create_campaign(self, user_id: int, plan: CampaignPlan) -> CreatedCampaign:
+        rows = self.prepare(plan)
+        window = plan.window or WindowPlan()
+        async with self.sessions() as s, s.begin():
+            campaign = await campaigns.create(
+                s,
+                user_id=user_id,
+                name=plan.name,
+                goal=plan.goal,
+                stop_after_successes=plan.stop_after_successes,
+                window_start=window.start,
+                window_end=window.end,
+                window_days=window.days,
+            )
+            created = await tasks.create_many(
+                s, user_id=user_id, campaign_id=campaign.id, tasks=rows
+            )
+        return CreatedCampaign(campaign.id, [t.id for t in created])
+
+
+def _new_task(task: TaskPlan, number: str) -> tasks.NewTask:
+    context: dict[str, Any] = {}
+    stored = override_to_dict(task.window.override()) if task.window else {}
+    if task.time_zone:
+        stored["time_zone"] = task.time_zone
+    if stored:
+        context[WINDOW_KEY] = stored
+    return tasks.NewTask(
+        phone_number=number,
+        objective=task.objective,
+        contact_name=task.contact_name,
+        context=task.context,
+        success_criteria=task.success_criteria,
+        priority=task.priority,
+        max_attempts=task.max_attempts,
+        inter_call_context=context,
+    )

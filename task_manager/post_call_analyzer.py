@@ -1,0 +1,257 @@
+"""After each call: decide the task's next state and store the decision with its reason.
+
+Unanswered outcomes (busy, no answer, congestion, failed) and our own failures (ai_failure,
+interrupted) are decided by a table, without an LLM. An answered call is read by the LLM
+judge when one is configured, else the agent's own end_call outcome decides.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from database.errors import VersionConflict
+from database.models import Campaign, Task
+from database.repositories import campaigns, dnd, tasks, turns
+from database.states import CallStatus, TaskStatus
+from database.types import utcnow
+from task_manager import campaign_goals
+from task_manager.call_judge import CallMaterial, Decision, JudgeFailed, LlmJudge, Verdict
+from task_manager.call_launcher import CallReport, PlannedCall
+
+log = logging.getLogger(__name__)
+HISTORY_KEY = "history"  # in inter_call_context: what earlier attempts learned
+HISTORY_KEEP = 5
+
+RULES: dict[str, str] = {
+    CallStatus.BUSY: "the line was busy",
+    CallStatus.NO_ANSWER: "nobody answered",
+    CallStatus.CONGESTION: "the network was congested",
+    CallStatus.FAILED: "the call could not be placed",
+    CallStatus.AI_FAILURE: "the voice agent failed",
+    CallStatus.INTERRUPTED: "the call was interrupted on our side",
+}
+AGENT_OUTCOMES: dict[str, Decision] = {
+    "success": Decision.SUCCESS,
+    "failure": Decision.FAILED,
+    "wrong_number": Decision.FAILED,
+    "callback_requested": Decision.RETRY,
+    "voicemail": Decision.RETRY,
+    "needs_user": Decision.NEEDS_USER,
+    "do_not_call": Decision.DO_NOT_CALL,
+}
+FINAL_BY_DECISION = {
+    Decision.SUCCESS: TaskStatus.SUCCEEDED,
+    Decision.FAILED: TaskStatus.FAILED,
+    Decision.NEEDS_USER: TaskStatus.NEEDS_USER,
+    Decision.DO_NOT_CALL: TaskStatus.CANCELLED_DND,
+}
+
+
+def rule_verdict(report: CallReport) -> Verdict | None:
+    """The deterministic table; None when the call was answered and needs reading."""
+    if report.status in RULES:
+        return Verdict(Decision.RETRY, RULES[report.status], "rule")
+    if report.outcome == "transferred":
+        return Verdict(Decision.NEEDS_USER, "the call was transferred to you", "rule")
+    return None
+
+
+def agent_verdict(report: CallReport) -> Verdict:
+    """Fallback without an LLM: trust the agent's end_call outcome."""
+    decision = AGENT_OUTCOMES.get(report.agent_outcome or "")
+    if decision is None:  # hung up on, or the agent never said: not a success
+        return Verdict(Decision.RETRY, "the call ended without a clear outcome", "agent")
+    reason = report.summary or f"the agent reported {report.agent_outcome}"
+    result = dict(report.facts) or None if decision is Decision.SUCCESS else None
+    return Verdict(decision, reason, "agent", result=result)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with jitter, per kind of failure (busy lines clear sooner)."""
+
+    base: dict[str, timedelta] = field(
+        default_factory=lambda: {
+            CallStatus.BUSY: timedelta(minutes=10),
+            CallStatus.NO_ANSWER: timedelta(minutes=30),
+            CallStatus.CONGESTION: timedelta(minutes=5),
+            CallStatus.FAILED: timedelta(minutes=15),
+            CallStatus.AI_FAILURE: timedelta(minutes=5),
+            CallStatus.INTERRUPTED: timedelta(minutes=1),
+        }
+    )
+    default: timedelta = timedelta(minutes=60)
+    cap: timedelta = timedelta(hours=24)
+    jitter: float = 0.25  # ± fraction, so retries of one campaign do not all ring at once
+
+    def delay(self, kind: str, attempt: int, rng: random.Random) -> timedelta:
+        plain = self.base.get(kind, self.default) * (2 ** max(0, attempt - 1))
+        return min(self.cap, plain) * rng.uniform(1 - self.jitter, 1 + self.jitter)
+
+
+class PostCallAnalyzer:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        judge: LlmJudge | None = None,
+        backoff: Backoff | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.judge = judge
+        self.backoff = backoff or Backoff()
+        self.clock = clock
+        self.rng = rng or random.Random()
+
+    async def on_call_done(self, call: PlannedCall, report: CallReport) -> None:
+        """The scheduler's OnCallDone: never raises, a failed analysis is recovered later."""
+        try:
+            verdict = await self.decide(call, report)
+            await self.apply(call, report, verdict)
+        except Exception:
+            log.exception("post-call analysis failed", extra={"task_id": call.task_id})
+
+    async def decide(self, call: PlannedCall, report: CallReport) -> Verdict:
+        verdict = rule_verdict(report)
+        if verdict is not None:
+            return verdict
+        if self.judge is None:
+            return agent_verdict(report)
+        try:
+            return await self.judge.judge(await self._material(call, report))
+        except JudgeFailed as exc:
+            log.warning("LLM judge failed; using the agent's outcome", extra={"error": str(exc)})
+            return agent_verdict(report)
+
+    async def _material(self, call: PlannedCall, report: CallReport) -> CallMaterial:
+        async with self.sessions() as s:
+            said = []
+            if report.call_id is not None:
+                rows = await turns.list_for_call(s, user_id=call.user_id, call_id=report.call_id)
+                said = [(str(t.speaker), t.text) for t in rows]
+            task = await tasks.get(s, user_id=call.user_id, task_id=call.task_id)
+        cause = f"{report.hangup_cause or ''} {report.hangup_cause_text or ''}".strip()
+        return CallMaterial(
+            objective=task.objective if task else str(call.context.get("objective", "")),
+            success_criteria=task.success_criteria if task else "",
+            contact_name=task.contact_name if task else "",
+            transcript=said,
+            facts=report.facts,
+            hangup_cause=cause,
+            amd_status=report.amd_status,
+            agent_outcome=report.agent_outcome,
+            agent_summary=report.summary,
+            attempt_number=call.attempt_number,
+            max_attempts=task.max_attempts if task else call.attempt_number,
+        )
+
+    async def apply(
+        self, call: PlannedCall, report: CallReport, verdict: Verdict
+    ) -> TaskStatus | None:
+        """Store the decision; None when the task is no longer this call's to decide."""
+        for _ in range(3):
+            try:
+                async with self.sessions() as s, s.begin():
+                    return await self._apply(s, call, report, verdict)
+            except VersionConflict:
+                continue  # re-read and decide again on the fresh row
+        log.warning("task kept changing; decision not stored", extra={"task_id": call.task_id})
+        return None
+
+    async def _apply(
+        self, s: AsyncSession, call: PlannedCall, report: CallReport, verdict: Verdict
+    ) -> TaskStatus | None:
+        task = await tasks.get(s, user_id=call.user_id, task_id=call.task_id)
+        if task is None or task.status != TaskStatus.IN_PROGRESS:
+            return None  # recovered or cancelled meanwhile: not this call's to decide
+        if task.attempt_count != call.attempt_number:
+            return None  # a later attempt is live
+        campaign = None
+        if task.campaign_id is not None:
+            campaign = await campaigns.get(s, user_id=task.user_id, campaign_id=task.campaign_id)
+        if verdict.decision is not Decision.SUCCESS and await _goal_met(s, campaign):
+            return await self._store(s, task, verdict, TaskStatus.GOAL_MET_ELSEWHERE, {})
+        status, changes = self._next_state(task, report, verdict)
+        if verdict.decision is Decision.DO_NOT_CALL:
+            await dnd.add(
+                s, user_id=task.user_id, phone_number=task.phone_number, reason=verdict.reason
+            )
+        stored = await self._store(s, task, verdict, status, changes)
+        if campaign is not None and status is TaskStatus.SUCCEEDED and await _goal_met(s, campaign):
+            stood_down = await campaign_goals.stand_down_rest(s, campaign)
+            log.info("campaign goal met", extra={"campaign_id": campaign.id, "tasks": stood_down})
+        return stored
+
+    def _next_state(
+        self, task: Task, report: CallReport, verdict: Verdict
+    ) -> tuple[TaskStatus, dict[str, Any]]:
+        if verdict.decision is not Decision.RETRY:
+            result = verdict.result if verdict.decision is Decision.SUCCESS else None
+            return FINAL_BY_DECISION[verdict.decision], {"result": result}
+        attempts = task.attempt_count
+        if report.status == CallStatus.INTERRUPTED:
+            attempts = max(0, attempts - 1)  # our failure, not the callee's: not counted
+        if attempts >= task.max_attempts:
+            return TaskStatus.FAILED, {"attempt_count": attempts}
+        if verdict.retry_after_minutes is not None:
+            delay = timedelta(minutes=max(1.0, verdict.retry_after_minutes))
+        else:
+            delay = self.backoff.delay(report.status, max(1, attempts), self.rng)
+        return TaskStatus.RETRY_SCHEDULED, {
+            "attempt_count": attempts,
+            "next_action_time": self.clock() + delay,
+        }
+
+    async def _store(
+        self,
+        s: AsyncSession,
+        task: Task,
+        verdict: Verdict,
+        status: TaskStatus,
+        changes: dict[str, Any],
+    ) -> TaskStatus:
+        reason, decision = verdict.reason, str(verdict.decision)
+        if status is TaskStatus.FAILED and verdict.decision is Decision.RETRY:
+            reason = f"all {task.max_attempts} attempts were used; last: {verdict.reason}"
+        if status is TaskStatus.GOAL_MET_ELSEWHERE:
+            reason, decision = f"{campaign_goals.GOAL_MET_REASON}; {verdict.reason}", str(status)
+        await tasks.update_status(
+            s,
+            user_id=task.user_id,
+            task_id=task.id,
+            expected_version=task.version,
+            status=status,
+            last_decision=decision,
+            last_decision_reason=reason,
+            claimed_by=None,
+            lease_expires_at=None,
+            inter_call_context=_with_history(task, verdict),
+            **changes,
+        )
+        log.info("task decided", extra={"task_id": task.id, "status": str(status),
+                                        "decision": str(verdict.decision),
+                                        "source": verdict.source})  # fmt: skip
+        return status
+
+
+async def _goal_met(s: AsyncSession, campaign: Campaign | None) -> bool:
+    if campaign is None or campaign.stop_after_successes is None:
+        return False
+    return campaign_goals.goal_met(campaign, await campaign_goals.successes(s, campaign.id))
+
+
+def _with_history(task: Task, verdict: Verdict) -> dict[str, Any]:
+    """Append this attempt's lesson for the next attempt's agent (bounded)."""
+    context = dict(task.inter_call_context or {})
+    entry = {"attempt": task.attempt_count, "decision": str(verdict.decision),
+             "reason": verdict.reason, "notes": verdict.notes}  # fmt: skip
+    context[HISTORY_KEY] = [*list(context.get(HISTORY_KEY) or []), entry][-HISTORY_KEEP:]
+    return context

@@ -1,0 +1,311 @@
+"""The scheduler: claims due tasks, decides whether each may be called now, launches calls.
+
+Per claimed task, in the claim's own transaction: campaign stopped or goal met → stand
+down; number on the user's or the global DND list → cancelled_dnd; attempts used up →
+failed; outside the callee's local window → back to the queue at the window's next
+opening; otherwise in_progress and launched after commit. A launched task's lease is
+renewed while its call runs, so a task whose process died is noticed by the lifecycle
+manager once the lease lapses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from common.owned_tasks import TaskOwner
+from config.settings import CallingSettings
+from database.errors import VersionConflict
+from database.models import Campaign, Task, User
+from database.repositories import campaigns, dnd, tasks, users
+from database.states import CampaignStatus, TaskStatus
+from database.types import utcnow
+from task_manager import campaign_goals
+from task_manager.call_launcher import CallLauncher, CallReport, OnCallDone, PlannedCall
+from task_manager.calling_hours import (
+    CallingWindow,
+    WindowOverride,
+    next_allowed,
+    override_from_dict,
+    parse_days,
+    resolve_window,
+    zones_for_number,
+)
+from task_manager.orchestrator import WINDOW_KEY
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+MAX_ROUNDS = 20  # claim rounds per tick: deferred tasks free capacity for the next round
+
+
+def default_window(calling: CallingSettings) -> CallingWindow:
+    return CallingWindow(
+        calling.calling_hours_start, calling.calling_hours_end, parse_days(calling.calling_days)
+    )
+
+
+@dataclass
+class _Round:
+    """What one claim transaction has already loaded, so 100 tasks cost a few queries."""
+
+    s: AsyncSession
+    campaigns: dict[int, Campaign | None] = field(default_factory=dict)
+    successes: dict[int, int] = field(default_factory=dict)
+    users: dict[int, User | None] = field(default_factory=dict)
+
+    async def campaign(self, task: Task) -> Campaign | None:
+        if task.campaign_id is None:
+            return None
+        if task.campaign_id not in self.campaigns:
+            self.campaigns[task.campaign_id] = await campaigns.get(
+                self.s, user_id=task.user_id, campaign_id=task.campaign_id
+            )
+        return self.campaigns[task.campaign_id]
+
+    async def success_count(self, campaign: Campaign) -> int:
+        if campaign.id not in self.successes:
+            self.successes[campaign.id] = await campaign_goals.successes(self.s, campaign.id)
+        return self.successes[campaign.id]
+
+    async def user(self, user_id: int) -> User | None:
+        if user_id not in self.users:
+            self.users[user_id] = await users.get(self.s, user_id)
+        return self.users[user_id]
+
+
+class TaskSchedulerService:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        launcher: CallLauncher,
+        on_call_done: OnCallDone,
+        calling: CallingSettings,
+        node_id: str,
+        poll_interval: float = 2.0,
+        lease: timedelta = timedelta(minutes=2),
+        clock: Clock = utcnow,
+    ) -> None:
+        self.sessions = sessions
+        self.launcher = launcher
+        self.on_call_done = on_call_done
+        self.window = default_window(calling)
+        self.node_id = node_id
+        self.poll_interval = poll_interval
+        self.lease = lease
+        self.clock = clock
+        self.in_flight: dict[int, PlannedCall] = {}
+        self._renewed_at: datetime | None = None
+        self._wake = asyncio.Event()
+        self._owner = TaskOwner("scheduler")
+
+    async def start(self) -> None:
+        self._owner = TaskOwner("scheduler")
+        self._owner.spawn(self._run(), "loop")
+
+    async def stop(self) -> None:
+        """Stop claiming. Calls in flight belong to the launcher, which ends them itself."""
+        await self._owner.aclose()
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()  # before the tick: a call ending during it wakes the next one
+            try:
+                await self.tick()
+            except Exception:  # a database blip must not end scheduling for good
+                log.exception("scheduler tick failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+
+    async def tick(self) -> list[PlannedCall]:
+        """One pass: renew leases of our calls, then claim and launch up to capacity."""
+        now = self.clock()
+        await self._renew_leases(now)
+        launched: list[PlannedCall] = []
+        for _ in range(MAX_ROUNDS):
+            free = self.launcher.capacity()
+            if free <= 0:
+                break
+            planned, claimed = await self._claim_round(now, free)
+            for call in planned:
+                self._launch(call)
+            launched += planned
+            if claimed < free:
+                break
+        return launched
+
+    def _launch(self, call: PlannedCall) -> None:
+        self.in_flight[call.task_id] = call
+        self.launcher.launch(call, self._call_done)
+        log.info("call launched", extra={"task_id": call.task_id, "attempt": call.attempt_number})
+
+    async def _call_done(self, call: PlannedCall, report: CallReport) -> None:
+        try:
+            await self.on_call_done(call, report)
+        finally:
+            self.in_flight.pop(call.task_id, None)
+            self._wake.set()  # a slot is free: look for the next task now
+
+    async def _claim_round(self, now: datetime, limit: int) -> tuple[list[PlannedCall], int]:
+        async with self.sessions() as s, s.begin():
+            claimed = await tasks.claim_due(
+                s, now=now, node_id=self.node_id, lease=self.lease, limit=limit
+            )
+            context = _Round(s)
+            planned = [await self._decide(context, task, now) for task in claimed]
+        return [p for p in planned if p is not None], len(claimed)
+
+    async def _decide(self, r: _Round, task: Task, now: datetime) -> PlannedCall | None:
+        campaign = await r.campaign(task)
+        stand_down = await self._stand_down_reason(r, campaign)
+        if stand_down is not None:
+            await _set(r.s, task, stand_down[0], stand_down[1])
+            return None
+        if await dnd.is_blocked(r.s, user_id=task.user_id, phone_number=task.phone_number):
+            await _set(r.s, task, TaskStatus.CANCELLED_DND, "the number is on a do-not-call list")
+            return None
+        if task.attempt_count >= task.max_attempts:
+            await _set(r.s, task, TaskStatus.FAILED, "all attempts were used")
+            return None
+        opening = await self._window_opening(r, task, campaign, now)
+        if opening is None:
+            reason = "no time is inside the calling window in every time zone of the number"
+            await _set(r.s, task, TaskStatus.FAILED, reason)
+            return None
+        if opening > now:
+            await _defer(r.s, task, opening)
+            return None
+        return await self._start(r.s, task, campaign, now)
+
+    async def _stand_down_reason(
+        self, r: _Round, campaign: Campaign | None
+    ) -> tuple[TaskStatus, str] | None:
+        if campaign is None:
+            return None
+        if campaign.status == CampaignStatus.CANCELLED:
+            return TaskStatus.CANCELLED, "the campaign was cancelled"
+        if campaign_goals.goal_met(campaign, await r.success_count(campaign)):
+            return TaskStatus.GOAL_MET_ELSEWHERE, campaign_goals.GOAL_MET_REASON
+        if campaign.status == CampaignStatus.COMPLETED:
+            return TaskStatus.CANCELLED, "the campaign is already completed"
+        return None
+
+    async def _window_opening(
+        self, r: _Round, task: Task, campaign: Campaign | None, now: datetime
+    ) -> datetime | None:
+        user = await r.user(task.user_id)
+        profile = user.profile if user is not None else {}
+        task_window = (task.inter_call_context or {}).get(WINDOW_KEY) or {}
+        window = resolve_window(
+            self.window,
+            override_from_dict((profile or {}).get(WINDOW_KEY)),
+            _campaign_override(campaign),
+            override_from_dict(task_window),
+        )
+        fallback = user.time_zone if user is not None else "UTC"
+        zone = task_window.get("time_zone") if isinstance(task_window, dict) else None
+        zones = (ZoneInfo(zone),) if zone else zones_for_number(task.phone_number, fallback)
+        return next_allowed(now, zones, window)
+
+    async def _start(
+        self, s: AsyncSession, task: Task, campaign: Campaign | None, now: datetime
+    ) -> PlannedCall | None:
+        attempt = task.attempt_count + 1
+        try:
+            await tasks.update_status(
+                s,
+                user_id=task.user_id,
+                task_id=task.id,
+                expected_version=task.version,
+                status=TaskStatus.IN_PROGRESS,
+                attempt_count=attempt,
+                lease_expires_at=now + self.lease,
+            )
+        except VersionConflict:
+            return None
+        return PlannedCall(
+            user_id=task.user_id,
+            task_id=task.id,
+            phone_number=task.phone_number,
+            attempt_number=attempt,
+            campaign_id=task.campaign_id,
+            context=agent_context(task, campaign, attempt),
+        )
+
+    async def _renew_leases(self, now: datetime) -> None:
+        """Keep our running calls' tasks leased; a dead process stops renewing."""
+        due = self._renewed_at is None or now - self._renewed_at >= self.lease / 4
+        if not self.in_flight or not due:
+            return
+        async with self.sessions() as s, s.begin():
+            await s.execute(
+                update(Task)
+                .where(
+                    Task.id.in_(list(self.in_flight)),
+                    Task.claimed_by == self.node_id,
+                    Task.status == TaskStatus.IN_PROGRESS,
+                )
+                .values(lease_expires_at=now + self.lease)
+                .execution_options(synchronize_session=False)
+            )
+        self._renewed_at = now
+
+
+def agent_context(task: Task, campaign: Campaign | None, attempt: int) -> dict[str, Any]:
+    """What the agent is told about this attempt (the window is the scheduler's business)."""
+    notes = {k: v for k, v in (task.inter_call_context or {}).items() if k != WINDOW_KEY}
+    return {
+        "objective": task.objective,
+        "contact_name": task.contact_name,
+        "context": task.context,
+        "success_criteria": task.success_criteria,
+        "campaign_goal": campaign.goal if campaign is not None else "",
+        "attempt_number": attempt,
+        "max_attempts": task.max_attempts,
+        "inter_call_context": notes,
+    }
+
+
+def _campaign_override(campaign: Campaign | None) -> WindowOverride | None:
+    if campaign is None:
+        return None
+    days = parse_days(campaign.window_days) if campaign.window_days else None
+    return WindowOverride(start=campaign.window_start, end=campaign.window_end, days=days)
+
+
+async def _set(s: AsyncSession, task: Task, status: TaskStatus, reason: str) -> None:
+    await tasks.update_status(
+        s,
+        user_id=task.user_id,
+        task_id=task.id,
+        expected_version=task.version,
+        status=status,
+        last_decision=str(status),
+        last_decision_reason=reason,
+        claimed_by=None,
+        lease_expires_at=None,
+    )
+
+
+async def _defer(s: AsyncSession, task: Task, opening: datetime) -> None:
+    """Back to the queue, due when the callee's window next opens."""
+    status = TaskStatus.RETRY_SCHEDULED if task.attempt_count else TaskStatus.PENDING
+    await tasks.update_status(
+        s,
+        user_id=task.user_id,
+        task_id=task.id,
+        expected_version=task.version,
+        status=status,
+        next_action_time=opening,
+        claimed_by=None,
+        lease_expires_at=None,
+    )

@@ -1,0 +1,87 @@
+"""Test doubles of the task engine's own interfaces, and row builders."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from config.settings import CallingSettings
+from database.models import Task, User
+from database.repositories import tasks, users
+from task_manager.call_launcher import CallReport, OnCallDone, PlannedCall
+
+Sessions = async_sessionmaker[AsyncSession]
+ALWAYS = CallingSettings(
+    calling_hours_start=time(0, 0),
+    calling_hours_end=time(23, 59, 59, 999999),
+    calling_days="mon,tue,wed,thu,fri,sat,sun",
+)
+
+
+class FakeClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+@dataclass
+class FakeLauncher:
+    """Records launches; a test ends a call with `finish` and a scripted report."""
+
+    slots: int = 5
+    launched: list[PlannedCall] = field(default_factory=list)
+    active: dict[int, tuple[PlannedCall, OnCallDone]] = field(default_factory=dict)
+
+    def capacity(self) -> int:
+        return self.slots - len(self.active)
+
+    def launch(self, call: PlannedCall, on_done: OnCallDone) -> None:
+        assert call.task_id not in self.active, "task launched twice at once"
+        assert len(self.active) < self.slots, "launched above capacity"
+        self.launched.append(call)
+        self.active[call.task_id] = (call, on_done)
+
+    async def finish(self, task_id: int, report: CallReport) -> None:
+        call, on_done = self.active.pop(task_id)
+        await on_done(call, report)
+
+
+def report(status: str, **fields: Any) -> CallReport:
+    return CallReport(call_id=None, status=status, outcome=fields.pop("outcome", status), **fields)
+
+
+async def make_user(sessions: Sessions, **fields: Any) -> User:
+    async with sessions() as s, s.begin():
+        return await users.create(
+            s, email=f"u-{uuid.uuid4().hex}@example.org", password_hash="x", **fields
+        )
+
+
+async def add_task(sessions: Sessions, user_id: int, number: str, **fields: Any) -> Task:
+    campaign_id = fields.pop("campaign_id", None)
+    new = tasks.NewTask(phone_number=number, objective=fields.pop("objective", "book"), **fields)
+    async with sessions() as s, s.begin():
+        return await tasks.create(s, user_id=user_id, task=new, campaign_id=campaign_id)
+
+
+async def get_task(sessions: Sessions, task: Task) -> Task:
+    async with sessions() as s:
+        row = await tasks.get(s, user_id=task.user_id, task_id=task.id)
+    assert row is not None
+    return row
+
+
+# A Wednesday, 15:00 UTC: 10:00 in New York, 07:00 in Los Angeles, 15:00 in London.
+WEDNESDAY_15_UTC = datetime(2026, 3, 4, 15, 0, tzinfo=UTC)
+NEW_YORK = "+12125551234"
+LOS_ANGELES = "+14155550100"
+LONDON = "+442071234567"
