@@ -6,29 +6,63 @@ builds exactly one with the process's services.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
 
 from fastapi import FastAPI, Response
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from common.command_bus import CommandBus
 from common.health import HealthRegistry
 from common.metrics import PlatformMetrics
+from web_interface.rate_limit import LoginRateLimiter
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 @dataclass(slots=True)
 class WebDeps:
-    """What the web app needs from the rest of the process."""
+    """What the web app needs from the rest of the process.
+
+    Without `sessions` and `bus` only the operational routes exist (health checks).
+    `secret_key` signs cookies and CSRF tokens; main.py passes
+    `load_or_create_secret_key(settings.web.secret_key, settings.app.data_dir)`.
+    """
 
     health: HealthRegistry
     metrics: PlatformMetrics
+    sessions: async_sessionmaker[AsyncSession] | None = None
+    bus: CommandBus | None = None
+    secret_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    default_region: str = "US"  # for numbers typed without +country code
+    session_lifetime: timedelta = timedelta(days=14)
+    login_limiter: LoginRateLimiter = field(default_factory=LoginRateLimiter)
 
 
 def create_app(deps: WebDeps) -> FastAPI:
     app = FastAPI(title="OpenDeep", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.deps = deps
     _add_ops_routes(app, deps)
+    if deps.sessions is not None and deps.bus is not None:
+        _add_user_routes(app)
+    else:
+        _add_placeholder_index(app)
     return app
+
+
+def _add_user_routes(app: FastAPI) -> None:
+    from web_interface.errors import install_error_handlers
+    from web_interface.routes import ROUTERS
+
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
 
 def _add_ops_routes(app: FastAPI, deps: WebDeps) -> None:
@@ -55,6 +89,8 @@ def _add_ops_routes(app: FastAPI, deps: WebDeps) -> None:
     async def metrics() -> Response:
         return Response(generate_latest(deps.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+
+def _add_placeholder_index(app: FastAPI) -> None:
     @app.get("/", response_class=HTMLResponse)
     async def index() -> str:
         return "<!doctype html><title>OpenDeep</title><h1>OpenDeep is running</h1>"

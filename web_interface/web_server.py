@@ -37,6 +37,8 @@ class WebServer:
                 self._task.result()
                 raise OSError(f"web server could not listen on {self.host}:{self.port}")
             await asyncio.sleep(0.02)
+        if self.port == 0:  # the OS picked one; report the real port (tests, logs)
+            self.port = self._server.servers[0].sockets[0].getsockname()[1]
         log.info("web listening", extra={"host": self.host, "port": self.port})
 
     async def _serve(self) -> None:

@@ -1,0 +1,228 @@
+"""Accounts: sign up, log in/out, sessions (signed, server-side expiry), CSRF, rate limit."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import select
+
+from database.models import AccessToken, User
+from tests.web.conftest import PASSWORD, Web, csrf_from, form_token, log_in, sign_up
+from web_interface.rate_limit import LoginRateLimiter
+from web_interface.secret_key import load_or_create_secret_key
+from web_interface.security import SESSION_COOKIE
+
+
+async def test_sign_up_logs_in_and_stores_only_an_argon2_hash(web: Web) -> None:
+    client = web.client()
+    response = await sign_up(client, "Ann@Example.com", name="Ann")
+    assert response.headers["location"] == "/"
+    page = await client.get("/")
+    assert page.status_code == 200
+    assert "Dashboard" in page.text
+    async with web.sessions() as s:
+        user = await s.scalar(select(User).where(User.email == "ann@example.com"))
+        token_rows = list(await s.scalars(select(AccessToken)))
+    assert user is not None
+    assert user.password_hash.startswith("$argon2id$")
+    assert PASSWORD not in user.password_hash
+    cookie = client.cookies[SESSION_COOKIE]
+    secret = cookie.rpartition(".")[0]
+    assert [r.token_hash for r in token_rows] != [secret]  # the secret itself is not stored
+    assert all(secret not in r.token_hash for r in token_rows)
+
+
+async def test_session_cookie_is_httponly_lax_and_secure_over_https(web: Web) -> None:
+    plain = await sign_up(web.client(), "a@example.com")
+    cookie = plain.headers["set-cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=lax" in cookie or "samesite=lax" in cookie.lower()
+    assert "secure" not in cookie.lower()
+    secure = await sign_up(web.client("https://testserver"), "b@example.com")
+    assert "secure" in secure.headers["set-cookie"].lower()
+
+
+async def test_signup_refuses_taken_email_short_password_and_bad_email(web: Web) -> None:
+    await sign_up(web.client(), "a@example.com")
+    client = web.client()
+    token = await form_token(client, "/signup")
+    cases = [
+        ({"email": "A@example.com", "password": PASSWORD}, 409, "exists already"),
+        ({"email": "c@example.com", "password": "short"}, 422, "at least 8"),
+        ({"email": "not-an-email", "password": PASSWORD}, 422, "email address"),
+        ({"email": "x" * 400 + "@example.com", "password": PASSWORD}, 422, "email"),
+    ]
+    for fields, code, message in cases:
+        response = await client.post("/signup", data={"csrf_token": token, **fields})
+        assert response.status_code == code, fields
+        assert message in response.text
+    async with web.sessions() as s:
+        assert len(list(await s.scalars(select(User)))) == 1
+
+
+async def test_login_logout_and_the_old_cookie_is_dead(web: Web) -> None:
+    await sign_up(web.client(), "a@example.com")
+    client = web.client()
+    response = await log_in(client, "a@example.com")
+    assert response.status_code == 303
+    assert (await client.get("/api/profile")).status_code == 200
+    old_cookie = client.cookies[SESSION_COOKIE]
+    token = csrf_from((await client.get("/")).text)
+    response = await client.post("/logout", data={"csrf_token": token})
+    assert response.status_code == 303
+    assert SESSION_COOKIE not in client.cookies
+    replay = web.client()
+    replay.cookies.set(SESSION_COOKIE, old_cookie)
+    assert (await replay.get("/api/profile")).status_code == 401  # revoked on the server
+
+
+async def test_wrong_password_and_unknown_email_look_the_same(web: Web) -> None:
+    await sign_up(web.client(), "a@example.com")
+    wrong = await log_in(web.client(), "a@example.com", "wrong password")
+    unknown = await log_in(web.client(), "nobody@example.com", "wrong password")
+    assert wrong.status_code == unknown.status_code == 401
+    assert "Wrong email or password." in wrong.text
+    assert "Wrong email or password." in unknown.text
+    assert SESSION_COOKIE not in wrong.cookies
+
+
+async def test_session_expires_on_the_server(make_web: Callable[..., Web]) -> None:
+    web = make_web(session_lifetime=timedelta(0))
+    client = web.client()
+    await sign_up(client, "a@example.com")
+    assert (await client.get("/api/profile")).status_code == 401
+    page = await client.get("/")
+    assert page.status_code == 303
+    assert page.headers["location"] == "/login?next=/"
+
+
+async def test_forged_or_foreign_key_cookie_is_refused(make_web: Callable[..., Web]) -> None:
+    web = make_web(secret_key=b"a" * 32)
+    client = web.client()
+    await sign_up(client, "a@example.com")
+    cookie = client.cookies[SESSION_COOKIE]
+    secret, _, mac = cookie.rpartition(".")
+    other = make_web(secret_key=b"b" * 32).client()
+    other.cookies.set(SESSION_COOKIE, cookie)  # right secret, signed with another key
+    assert (await other.get("/api/profile")).status_code == 401
+    tampered = web.client()
+    tampered.cookies.set(SESSION_COOKIE, f"{secret}.{'0' * len(mac)}")
+    assert (await tampered.get("/api/profile")).status_code == 401
+
+
+async def test_login_is_rate_limited_per_account(make_web: Callable[..., Web]) -> None:
+    web = make_web(login_limiter=LoginRateLimiter(max_per_account=3, max_per_address=100))
+    await sign_up(web.client(), "a@example.com")
+    for _ in range(3):
+        assert (await log_in(web.client(), "a@example.com", "nope nope")).status_code == 401
+    blocked = await log_in(web.client(), "A@example.com", PASSWORD)  # even the right password
+    assert blocked.status_code == 429
+    assert "Too many attempts" in blocked.text
+    assert SESSION_COOKIE not in blocked.cookies
+    assert (await log_in(web.client(), "b@example.com", "x" * 8)).status_code == 401
+
+
+def test_rate_limiter_window_slides_and_success_resets() -> None:
+    now = [0.0]
+    limiter = LoginRateLimiter(
+        max_per_account=2, max_per_address=3, window_seconds=60, clock=lambda: now[0]
+    )
+    limiter.failed("a", "ip1")
+    limiter.failed("a", "ip1")
+    assert limiter.retry_after("a", "ip2") == pytest.approx(60)
+    assert limiter.retry_after("b", "ip1") == 0  # the address has 2 of 3
+    limiter.failed("b", "ip1")
+    assert limiter.retry_after("c", "ip1") > 0  # now the address is over its limit
+    now[0] = 61
+    assert limiter.retry_after("a", "ip1") == 0
+    limiter.failed("a", "ip9")
+    limiter.succeeded("a")
+    limiter.failed("a", "ip9")
+    assert limiter.retry_after("a", "ip8") == 0
+
+
+async def test_login_redirects_only_to_local_paths(web: Web) -> None:
+    await sign_up(web.client(), "a@example.com")
+    for target, expected in [("/calls/x", "/calls/x"), ("//evil.example", "/"),
+                             ("https://evil.example", "/"), ("/\\evil.example", "/")]:  # fmt: skip
+        client = web.client()
+        token = await form_token(client)
+        response = await client.post(
+            "/login",
+            data={"csrf_token": token, "email": "a@example.com", "password": PASSWORD,
+                  "next": target},
+        )  # fmt: skip
+        assert response.headers["location"] == expected
+
+
+async def test_form_posts_without_a_valid_csrf_token_are_refused(web: Web) -> None:
+    client = web.client()
+    await sign_up(client, "a@example.com")
+    fresh = web.client()
+    login = {"email": "a@example.com", "password": PASSWORD}
+    assert (await fresh.post("/login", data=login)).status_code == 403
+    assert (await fresh.post("/login", data={**login, "csrf_token": "x" * 64})).status_code == 403
+    # A token from another browser (another pre-login cookie) does not fit this one.
+    other_token = await form_token(web.client())
+    await fresh.get("/login")
+    forged = await fresh.post("/login", data={**login, "csrf_token": other_token})
+    assert forged.status_code == 403
+    for path, data in [("/dnd", {"phone_number": "+14155550100"}), ("/logout", {}),
+                       ("/profile", {"display_name": "Mallory"})]:  # fmt: skip
+        assert (await client.post(path, data=data)).status_code == 403, path
+    assert (await client.get("/api/dnd")).json() == []
+    assert (await client.get("/api/profile")).json()["display_name"] == ""
+
+
+async def test_api_writes_with_a_cookie_need_the_csrf_header(web: Web) -> None:
+    client = web.client()
+    await sign_up(client, "a@example.com")
+    refused = await client.post("/api/dnd", json={"phone_number": "+14155550100"})
+    assert refused.status_code == 403
+    token = csrf_from((await client.get("/")).text)
+    ok = await client.post(
+        "/api/dnd", json={"phone_number": "+14155550100"}, headers={"X-CSRF-Token": token}
+    )
+    assert ok.status_code == 201
+    assert [e["phone_number"] for e in (await client.get("/api/dnd")).json()] == ["+14155550100"]
+
+
+async def test_api_tokens_work_without_cookies_and_stop_when_revoked(web: Web) -> None:
+    owner = await web.user("a@example.com")
+    created = await owner.post("/api/tokens", json={"name": "script"})
+    assert created.status_code == 201
+    token = created.json()["token"]
+    assert token.startswith("odt_")
+    listed = (await owner.get("/api/tokens")).json()
+    assert [t["name"] for t in listed] == ["script"]
+    assert "token" not in listed[0]
+    script = web.client()
+    script.headers["Authorization"] = f"Bearer {token}"
+    assert (await script.get("/api/profile")).json()["email"] == "a@example.com"
+    added = await script.post("/api/dnd", json={"phone_number": "+14155550100"})  # no CSRF
+    assert added.status_code == 201
+    assert (await script.get("/")).status_code == 303  # pages are for browser sessions
+    revoked = await owner.delete(f"/api/tokens/{created.json()['id']}")
+    assert revoked.status_code == 204
+    assert (await script.get("/api/profile")).status_code == 401
+    bogus = web.client()
+    bogus.headers["Authorization"] = "Bearer odt_not-a-token"
+    assert (await bogus.get("/api/profile")).status_code == 401
+
+
+def test_secret_key_is_generated_once_private_and_configured_wins(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    first = load_or_create_secret_key(None, data_dir)
+    assert len(first) >= 32
+    mode = stat.S_IMODE(os.stat(data_dir / "web_secret_key").st_mode)
+    assert mode == 0o600
+    assert load_or_create_secret_key(None, data_dir) == first
+    assert (
+        load_or_create_secret_key(SecretStr("operator-key-1234"), data_dir) == b"operator-key-1234"
+    )

@@ -1,0 +1,82 @@
+"""Accounts: sign up, password login, browser sessions and API tokens.
+
+Everything here takes the request's database session; the routes decide what the
+person sees. Secrets leave this module once (to the cookie or the token owner) and are
+stored only as hashes (see security.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from database.models import AccessToken, TokenKind, User
+from database.repositories import access_tokens, users
+from database.types import utcnow
+from web_interface.passwords import hash_password, needs_rehash, verify_password
+from web_interface.security import hash_token, new_api_token, new_secret
+
+# Verifying against this when the email is unknown keeps "no such account" and "wrong
+# password" equally slow, so timing does not reveal which emails are registered.
+_DUMMY_HASH = hash_password("not a real password")
+
+
+@dataclass(frozen=True, slots=True)
+class NewSecret:
+    """A freshly made credential: `secret` is shown/sent once and never stored."""
+
+    secret: str
+    row: AccessToken
+
+
+async def sign_up(s: AsyncSession, *, email: str, password: str, display_name: str) -> User:
+    """Raises database.errors.AlreadyExists for a taken email."""
+    return await users.create(
+        s, email=email, password_hash=hash_password(password), display_name=display_name
+    )
+
+
+async def check_password(s: AsyncSession, *, email: str, password: str) -> User | None:
+    user = await users.get_by_email(s, email)
+    if user is None:
+        verify_password(_DUMMY_HASH, password)
+        return None
+    if not verify_password(user.password_hash, password):
+        return None
+    if needs_rehash(user.password_hash):
+        await users.update(s, user.id, password_hash=hash_password(password))
+    return user
+
+
+async def open_session(s: AsyncSession, *, user_id: int, lifetime: timedelta) -> NewSecret:
+    secret = new_secret()
+    row = await access_tokens.create(
+        s,
+        user_id=user_id,
+        kind=TokenKind.SESSION,
+        token_hash=hash_token(secret),
+        expires_at=utcnow() + lifetime,
+    )
+    return NewSecret(secret, row)
+
+
+async def close_session(s: AsyncSession, *, secret: str) -> None:
+    await access_tokens.revoke_by_hash(s, token_hash=hash_token(secret))
+
+
+async def user_for(s: AsyncSession, *, secret: str, kind: TokenKind) -> User | None:
+    """The owner of a live session or API token, else None (unknown, expired, revoked)."""
+    row = await access_tokens.find_active(s, token_hash=hash_token(secret), kind=kind)
+    if row is None:
+        return None
+    return await users.get(s, row.user_id)
+
+
+async def create_api_token(s: AsyncSession, *, user_id: int, name: str) -> NewSecret:
+    secret = new_api_token()
+    row = await access_tokens.create(
+        s, user_id=user_id, kind=TokenKind.API, token_hash=hash_token(secret), name=name
+    )
+    return NewSecret(secret, row)

@@ -1,0 +1,137 @@
+"""Request dependencies: one database session per request, who is asking, CSRF checks.
+
+Two ways to be someone: the signed session cookie (browsers) or `Authorization: Bearer`
+with an API token (scripts). Cookie requests that change something must also carry the
+session's CSRF token (form field or X-CSRF-Token header); bearer requests need not, since
+a browser never attaches a bearer token on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.requests import HTTPConnection
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from common.command_bus import CommandBus
+from database.models import TokenKind, User
+from web_interface import accounts
+from web_interface.app import WebDeps
+from web_interface.errors import LoginRequired
+from web_interface.security import (
+    CSRF_COOKIE,
+    CSRF_FIELD,
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    csrf_ok,
+    unsign_session,
+)
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def web_deps(conn: HTTPConnection) -> WebDeps:
+    return conn.app.state.deps
+
+
+Deps = Annotated[WebDeps, Depends(web_deps)]
+
+
+async def db_session(deps: Deps) -> AsyncIterator[AsyncSession]:
+    """Commits when the route returns normally, before the response is sent."""
+    assert deps.sessions is not None
+    async with deps.sessions() as s:
+        try:
+            yield s
+        except BaseException:
+            await s.rollback()
+            raise
+        await s.commit()
+
+
+DbSession = Annotated[AsyncSession, Depends(db_session, scope="function")]
+
+
+def bus(deps: Deps) -> CommandBus:
+    assert deps.bus is not None
+    return deps.bus
+
+
+Bus = Annotated[CommandBus, Depends(bus)]
+
+
+def session_secret(conn: HTTPConnection, deps: WebDeps) -> str | None:
+    return unsign_session(deps.secret_key, conn.cookies.get(SESSION_COOKIE))
+
+
+def bearer_token(conn: HTTPConnection) -> str | None:
+    scheme, _, token = conn.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+async def optional_user(request: Request, s: DbSession, deps: Deps) -> User | None:
+    """The person behind this request, or None. Records how they authenticated."""
+    token = bearer_token(request)
+    if token is not None:
+        request.state.auth = "token"
+        return await accounts.user_for(s, secret=token, kind=TokenKind.API)
+    secret = session_secret(request, deps)
+    request.state.auth = "session"
+    request.state.session_secret = secret
+    if secret is None:
+        return None
+    return await accounts.user_for(s, secret=secret, kind=TokenKind.SESSION)
+
+
+OptionalUser = Annotated[User | None, Depends(optional_user)]
+
+
+def csrf_seed(request: Request, deps: WebDeps) -> str | None:
+    """Logged in: the session secret (the token is bound to the session). Before login:
+    the random pre-login cookie (signed double submit)."""
+    return session_secret(request, deps) or request.cookies.get(CSRF_COOKIE)
+
+
+async def api_user(request: Request, user: OptionalUser, deps: Deps) -> User:
+    if user is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "log in or send Authorization: Bearer <API token>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if request.state.auth == "session" and request.method not in SAFE_METHODS:
+        presented = request.headers.get(CSRF_HEADER)
+        if not csrf_ok(deps.secret_key, csrf_seed(request, deps), presented):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong CSRF token")
+    return user
+
+
+ApiUser = Annotated[User, Depends(api_user)]
+
+
+async def page_user(request: Request, user: OptionalUser) -> User:
+    """Pages are for browsers: no API tokens, and no session means the login form."""
+    if user is None or request.state.auth != "session":
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginRequired(target)
+    return user
+
+
+PageUser = Annotated[User, Depends(page_user)]
+
+
+async def check_form_csrf(request: Request, deps: Deps) -> None:
+    """Every form post carries the CSRF token in a hidden field."""
+    form = await request.form()
+    presented = form.get(CSRF_FIELD)
+    if not isinstance(presented, str) or not csrf_ok(
+        deps.secret_key, csrf_seed(request, deps), presented
+    ):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong CSRF token")
+
+
+FormCsrf = Depends(check_form_csrf)

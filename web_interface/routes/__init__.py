@@ -1,0 +1,23 @@
+"""Every router of the web app, in the order create_app includes them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from web_interface.routes import (
+    api_account,
+    api_feedback,
+    api_work,
+    auth_pages,
+    events,
+    pages,
+)
+
+ROUTERS: list[APIRouter] = [
+    api_work.router,
+    api_feedback.router,
+    api_account.router,
+    auth_pages.router,
+    pages.router,
+    events.router,
+]

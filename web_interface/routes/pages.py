@@ -1,0 +1,172 @@
+"""Server-rendered pages: dashboard, call, campaign, profile, do-not-call, chat placeholder.
+
+Pages read through the same views as the JSON API; their forms post here with the CSRF
+field and redirect back (post/redirect/get), or re-render with the problem at 422.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse
+from pydantic import ValidationError
+
+from database.models import TokenKind
+from database.repositories import access_tokens, calls, dnd, feedback, tasks
+from web_interface import accounts, views
+from web_interface.deps import DbSession, Deps, FormCsrf, PageUser
+from web_interface.latency_chart import latency_svg
+from web_interface.phone_numbers import to_e164
+from web_interface.routes.api_account import apply_profile, remove_dnd_entry
+from web_interface.schemas import ProfileUpdate, TaskPublic
+from web_interface.templating import render
+
+router = APIRouter(tags=["pages"])
+Text = Annotated[str, Form(max_length=20_000)]
+
+
+def back(path: str) -> Response:
+    return RedirectResponse(path, status_code=status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/")
+async def dashboard(request: Request, user: PageUser, s: DbSession) -> Response:
+    context = {
+        "campaigns": await views.campaign_list(s, user.id),
+        "tasks": [
+            TaskPublic.model_validate(t) for t in await tasks.list_for_user(s, user_id=user.id)
+        ],
+        "calls": await calls.list_for_user(s, user_id=user.id, limit=20),
+        "questions": await feedback.list_open(s, user_id=user.id),
+    }
+    return render(request, "dashboard.html", context, user=user)
+
+
+@router.get("/campaigns/{campaign_id}")
+async def campaign_page(
+    campaign_id: int, request: Request, user: PageUser, s: DbSession
+) -> Response:
+    campaign = await views.campaign_detail(s, user.id, campaign_id)
+    rows = await tasks.list_for_user(s, user_id=user.id, campaign_id=campaign_id)
+    context = {"campaign": campaign, "tasks": [TaskPublic.model_validate(t) for t in rows]}
+    return render(request, "campaign.html", context, user=user)
+
+
+@router.get("/calls/{call_id}")
+async def call_page(call_id: str, request: Request, user: PageUser, s: DbSession) -> Response:
+    call = await views.call_detail(s, user.id, call_id)
+    context = {"call": call, "chart": latency_svg(call.latency_ms)}
+    return render(request, "call.html", context, user=user)
+
+
+@router.get("/profile")
+async def profile_page(request: Request, user: PageUser, s: DbSession) -> Response:
+    return await _profile(request, user, s)
+
+
+async def _profile(request: Request, user: PageUser, s: DbSession, **extra: object) -> Response:
+    tokens = await access_tokens.list_for_user(s, user_id=user.id, kind=TokenKind.API)
+    context = {"profile": views.profile_public(user), "tokens": tokens, **extra}
+    status_code = 422 if extra.get("errors") else 200
+    return render(request, "profile.html", context, user=user, status_code=status_code)
+
+
+def _facts(text: str) -> dict[str, str]:
+    """ "label: value" per line; a line without a colon is a fact with itself as label."""
+    facts: dict[str, str] = {}
+    for line in text.splitlines():
+        label, sep, value = line.partition(":")
+        if line.strip():
+            facts[label.strip()] = value.strip() if sep else label.strip()
+    return facts
+
+
+@router.post("/profile", dependencies=[FormCsrf])
+async def profile_save(
+    request: Request,
+    user: PageUser,
+    s: DbSession,
+    deps: Deps,
+    display_name: Text = "",
+    phone_number: Text = "",
+    time_zone: Text = "UTC",
+    standing_facts: Text = "",
+    never_share: Text = "",
+) -> Response:
+    try:
+        update = ProfileUpdate(
+            display_name=display_name,
+            phone_number=phone_number,
+            time_zone=time_zone.strip(),
+            standing_facts=_facts(standing_facts),
+            never_share=[line.strip() for line in never_share.splitlines() if line.strip()],
+        )
+        await apply_profile(s, user, update, deps.default_region)
+    except ValidationError as exc:
+        return await _profile(request, user, s, errors=_messages(exc.errors()))
+    except RequestValidationError as exc:
+        return await _profile(request, user, s, errors=_messages(exc.errors()))
+    return back("/profile")
+
+
+def _messages(errors: object) -> list[str]:
+    out = []
+    for err in errors:  # type: ignore[attr-defined]
+        where = str(err["loc"][-1]) if err.get("loc") else "input"
+        out.append(f"{where.replace('_', ' ')}: {err['msg']}")
+    return out
+
+
+@router.post("/profile/tokens", dependencies=[FormCsrf])
+async def token_create(
+    request: Request, user: PageUser, s: DbSession, name: Annotated[str, Form(max_length=100)]
+) -> Response:
+    if not name.strip():
+        return await _profile(request, user, s, errors=["token name: give the token a name"])
+    made = await accounts.create_api_token(s, user_id=user.id, name=name.strip())
+    return await _profile(request, user, s, new_token=made.secret)
+
+
+@router.post("/profile/tokens/{token_id}/revoke", dependencies=[FormCsrf])
+async def token_revoke(token_id: int, user: PageUser, s: DbSession) -> Response:
+    if not await access_tokens.revoke(s, user_id=user.id, token_id=token_id, kind=TokenKind.API):
+        raise views.not_found("token")
+    return back("/profile")
+
+
+@router.get("/dnd")
+async def dnd_page(request: Request, user: PageUser, s: DbSession) -> Response:
+    entries = await dnd.list_for_user(s, user_id=user.id)
+    return render(request, "dnd.html", {"entries": entries}, user=user)
+
+
+@router.post("/dnd", dependencies=[FormCsrf])
+async def dnd_add(
+    request: Request,
+    user: PageUser,
+    s: DbSession,
+    deps: Deps,
+    phone_number: Annotated[str, Form(max_length=40)],
+    reason: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    try:
+        number = to_e164(phone_number, deps.default_region)
+    except ValueError as exc:
+        entries = await dnd.list_for_user(s, user_id=user.id)
+        context = {"entries": entries, "error": f"Phone number {exc}.", "typed": phone_number}
+        return render(request, "dnd.html", context, user=user, status_code=422)
+    await dnd.add(s, user_id=user.id, phone_number=number, reason=reason.strip())
+    return back("/dnd")
+
+
+@router.post("/dnd/{entry_id}/delete", dependencies=[FormCsrf])
+async def dnd_delete(entry_id: int, user: PageUser, s: DbSession) -> Response:
+    await remove_dnd_entry(s, user.id, entry_id)
+    return back("/dnd")
+
+
+@router.get("/chat")
+async def chat_page(request: Request, user: PageUser) -> Response:
+    return render(request, "chat.html", user=user)

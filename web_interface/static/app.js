@@ -1,0 +1,127 @@
+// OpenDeep live page: one WebSocket per page for the person's events; questions from
+// calls pop up on every open page; the call page streams its transcript.
+"use strict";
+
+const csrf = document.querySelector('meta[name="csrf-token"]').content;
+const shown = new Map(); // request_id -> form element
+
+function el(tag, attrs = {}, text = "") {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text) node.textContent = text;
+  return node;
+}
+
+function showQuestion(q) {
+  const id = String(q.request_id ?? q.id);
+  if (shown.has(id)) return;
+  const form = document.getElementById("question-template").content.firstElementChild.cloneNode(true);
+  form.dataset.requestId = id;
+  form.querySelector(".q-text").textContent = q.question;
+  const link = form.querySelector(".q-call");
+  if (q.call_id) link.href = "/calls/" + encodeURIComponent(q.call_id); else link.remove();
+  const countdown = form.querySelector(".q-countdown");
+  const expires = q.expires_at ? Date.parse(q.expires_at) : null;
+  const tick = () => {
+    if (!expires) { countdown.textContent = ""; return; }
+    const left = Math.max(0, Math.round((expires - Date.now()) / 1000));
+    countdown.textContent = left > 0 ? `${left} s left` : "time is up";
+  };
+  tick();
+  form.timer = setInterval(tick, 1000);
+  form.querySelectorAll("[data-quick]").forEach((b) =>
+    b.addEventListener("click", () => { form.answer.value = b.dataset.quick; form.answer.focus(); }));
+  form.addEventListener("submit", (ev) => { ev.preventDefault(); sendAnswer(id, form); });
+  document.getElementById("questions").appendChild(form);
+  shown.set(id, form);
+  form.answer.focus();
+  notify(q.question);
+}
+
+function closeQuestion(id, message) {
+  const form = shown.get(id);
+  if (!form) return;
+  clearInterval(form.timer);
+  form.querySelector(".q-status").textContent = message;
+  form.querySelectorAll("button, textarea").forEach((n) => { n.disabled = true; });
+  setTimeout(() => { form.remove(); shown.delete(id); }, 3000);
+}
+
+async function sendAnswer(id, form) {
+  const answer = form.answer.value.trim();
+  if (!answer) { form.querySelector(".q-status").textContent = "Type an answer first."; return; }
+  const response = await fetch(`/api/feedback/${id}/answer`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+    body: JSON.stringify({ answer }),
+  });
+  if (response.ok) {
+    const body = await response.json();
+    closeQuestion(id, body.delivered ? "Sent to the call." : "Saved, but the call had already moved on.");
+  } else if (response.status === 409) {
+    closeQuestion(id, "This question was already answered or has expired.");
+  } else {
+    form.querySelector(".q-status").textContent = "Could not send; try again.";
+  }
+}
+
+function notify(text) {
+  if (!("Notification" in window) || !document.hidden) return;
+  if (Notification.permission === "granted") {
+    new Notification("OpenDeep: the agent asks", { body: text });
+  } else if (Notification.permission === "default") {
+    Notification.requestPermission();
+  }
+}
+
+function onTurn(ev) {
+  const call = document.getElementById("call");
+  if (!call || call.dataset.callId !== ev.call_id) return;
+  if (Number(ev.seq) <= Number(call.dataset.lastSeq)) return;
+  call.dataset.lastSeq = ev.seq;
+  const item = el("li", { class: `turn ${ev.speaker}`, "data-seq": ev.seq });
+  item.appendChild(el("span", { class: "who" }, ev.speaker === "agent" ? "Agent" : "Them"));
+  item.appendChild(document.createTextNode(" " + ev.text));
+  document.getElementById("transcript").appendChild(item);
+  document.getElementById("no-turns")?.remove();
+}
+
+function onActivity(ev) {
+  const feed = document.getElementById("activity");
+  if (!feed) return;
+  const item = el("li");
+  const what = ev.type === "turn" ? `${ev.speaker === "agent" ? "Agent" : "Callee"}: ${ev.text}` : ev.type.replaceAll("_", " ");
+  if (ev.call_id) item.appendChild(el("a", { href: "/calls/" + encodeURIComponent(ev.call_id) }, what));
+  else item.textContent = what;
+  feed.prepend(item);
+  while (feed.children.length > 50) feed.lastElementChild.remove();
+  if (ev.type === "call_status" || ev.status) {
+    const call = document.getElementById("call");
+    if (call && call.dataset.callId === ev.call_id && ev.status) {
+      document.getElementById("call-status").textContent = ev.status.replaceAll("_", " ");
+    }
+  }
+}
+
+function connect(delay = 500) {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const ws = new WebSocket(`${scheme}//${location.host}/ws/events`);
+  ws.onopen = () => { delay = 500; };
+  ws.onmessage = (msg) => {
+    const ev = JSON.parse(msg.data);
+    if (ev.type === "feedback_request") showQuestion(ev);
+    if (ev.type === "turn") onTurn(ev);
+    onActivity(ev);
+  };
+  ws.onclose = () => setTimeout(() => connect(Math.min(delay * 2, 10000)), delay);
+}
+
+async function loadOpenQuestions() {
+  const response = await fetch("/api/feedback", { headers: { Accept: "application/json" } });
+  if (response.ok) (await response.json()).forEach(showQuestion);
+}
+
+if (document.body.dataset.live) {
+  connect();
+  loadOpenQuestions();
+}

@@ -1,0 +1,99 @@
+"""Read models shared by the JSON API and the pages: always through the user's repositories."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from fastapi import HTTPException, status
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from database.models import Campaign, Task, User
+from database.repositories import calls, campaigns, tasks, turns
+from database.states import TaskStatus
+from web_interface.schemas import (
+    CallDetail,
+    CallEventPublic,
+    CallPublic,
+    CampaignPublic,
+    ProfilePublic,
+    Progress,
+    TaskDetail,
+    TaskPublic,
+    TurnPublic,
+)
+
+
+def not_found(what: str) -> HTTPException:
+    """The same answer for "does not exist" and "is someone else's": ids reveal nothing."""
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"{what} not found")
+
+
+def progress(rows: Iterable[Task]) -> Progress:
+    counts = Counter(str(t.status) for t in rows)
+    done = sum(n for name, n in counts.items() if TaskStatus(name).is_final)
+    return Progress(total=sum(counts.values()), done=done, by_status=dict(counts))
+
+
+def campaign_public(campaign: Campaign, rows: Iterable[Task]) -> CampaignPublic:
+    mine = [t for t in rows if t.campaign_id == campaign.id]
+    data = {k: getattr(campaign, k) for k in CampaignPublic.model_fields if k != "progress"}
+    return CampaignPublic(**data, progress=progress(mine))
+
+
+async def campaign_list(s: AsyncSession, user_id: int) -> list[CampaignPublic]:
+    all_tasks = await tasks.list_for_user(s, user_id=user_id)
+    return [
+        campaign_public(c, all_tasks) for c in await campaigns.list_for_user(s, user_id=user_id)
+    ]
+
+
+async def campaign_detail(s: AsyncSession, user_id: int, campaign_id: int) -> CampaignPublic:
+    campaign = await campaigns.get(s, user_id=user_id, campaign_id=campaign_id)
+    if campaign is None:
+        raise not_found("campaign")
+    rows = await tasks.list_for_user(s, user_id=user_id, campaign_id=campaign_id)
+    return campaign_public(campaign, rows)
+
+
+async def task_detail(s: AsyncSession, user_id: int, task_id: int) -> TaskDetail:
+    task = await tasks.get(s, user_id=user_id, task_id=task_id)
+    if task is None:
+        raise not_found("task")
+    attempts = await calls.list_for_task(s, user_id=user_id, task_id=task_id)
+    return TaskDetail(
+        **TaskPublic.model_validate(task).model_dump(),
+        calls=[CallPublic.model_validate(c) for c in attempts],
+    )
+
+
+async def call_detail(s: AsyncSession, user_id: int, call_id: str) -> CallDetail:
+    call = await calls.get(s, user_id=user_id, call_id=call_id)
+    if call is None:
+        raise not_found("call")
+    events = await calls.list_events(s, user_id=user_id, call_id=call_id)
+    said = await turns.list_for_call(s, user_id=user_id, call_id=call_id)
+    return CallDetail(
+        **CallPublic.model_validate(call).model_dump(),
+        amd_status=call.amd_status,
+        summary=call.summary,
+        facts=dict(call.facts or {}),
+        latency_ms=list(call.latency_ms or []),
+        events=[CallEventPublic.model_validate(e) for e in events],
+        turns=[TurnPublic.model_validate(t) for t in said],
+    )
+
+
+def profile_public(user: User) -> ProfilePublic:
+    """The profile JSON holds {"facts": {label: value}, "never_share": [...]}: the shape the
+    call's agent reads (call_processor.agent_talker)."""
+    profile = dict(user.profile or {})
+    facts = profile.get("facts") or {}
+    return ProfilePublic(
+        email=user.email,
+        display_name=user.display_name,
+        phone_number=user.phone_number,
+        time_zone=user.time_zone,
+        standing_facts={str(k): str(v) for k, v in dict(facts).items()},
+        never_share=[str(f) for f in profile.get("never_share") or []],
+    )
