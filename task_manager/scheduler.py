@@ -19,14 +19,14 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
 from common.owned_tasks import TaskOwner
 from config.settings import CallingSettings
-from database.errors import VersionConflict
-from database.models import Campaign, Task, User
-from database.repositories import campaigns, dnd, tasks, users
+from database.models import Campaign, DndEntry, Task, User
+from database.repositories import campaigns, tasks, users
 from database.states import CampaignStatus, TaskStatus
 from database.types import utcnow
 from task_manager import campaign_goals
@@ -58,6 +58,8 @@ class _Round:
     """What one claim transaction has already loaded, so 100 tasks cost a few queries."""
 
     s: AsyncSession
+    claimed: list[Task]
+    dnd: set[tuple[int | None, str]] | None = None
     campaigns: dict[int, Campaign | None] = field(default_factory=dict)
     successes: dict[int, int] = field(default_factory=dict)
     users: dict[int, User | None] = field(default_factory=dict)
@@ -75,6 +77,16 @@ class _Round:
         if campaign.id not in self.successes:
             self.successes[campaign.id] = await campaign_goals.successes(self.s, campaign.id)
         return self.successes[campaign.id]
+
+    async def blocked(self, task: Task) -> bool:
+        """On the user's or the global DND list; one query for the whole round."""
+        if self.dnd is None:
+            numbers = {t.phone_number for t in self.claimed}
+            self.dnd = await _dnd_pairs(self.s, numbers)
+        return (None, task.phone_number) in self.dnd or (
+            task.user_id,
+            task.phone_number,
+        ) in self.dnd
 
     async def user(self, user_id: int) -> User | None:
         if user_id not in self.users:
@@ -135,7 +147,11 @@ class TaskSchedulerService:
             free = self.launcher.capacity()
             if free <= 0:
                 break
-            planned, claimed = await self._claim_round(now, free)
+            try:
+                planned, claimed = await self._claim_round(now, free)
+            except StaleDataError:  # a task changed under us: nothing was claimed, try later
+                log.info("claim round lost a race; retrying next tick")
+                break
             for call in planned:
                 self._launch(call)
             launched += planned
@@ -160,29 +176,30 @@ class TaskSchedulerService:
             claimed = await tasks.claim_due(
                 s, now=now, node_id=self.node_id, lease=self.lease, limit=limit
             )
-            context = _Round(s)
+            context = _Round(s, claimed)
             planned = [await self._decide(context, task, now) for task in claimed]
+            await s.flush()  # StaleDataError: another writer won; the round rolls back
         return [p for p in planned if p is not None], len(claimed)
 
     async def _decide(self, r: _Round, task: Task, now: datetime) -> PlannedCall | None:
         campaign = await r.campaign(task)
         stand_down = await self._stand_down_reason(r, campaign)
         if stand_down is not None:
-            await _set(r.s, task, stand_down[0], stand_down[1])
+            _set(task, stand_down[0], stand_down[1])
             return None
-        if await dnd.is_blocked(r.s, user_id=task.user_id, phone_number=task.phone_number):
-            await _set(r.s, task, TaskStatus.CANCELLED_DND, "the number is on a do-not-call list")
+        if await r.blocked(task):
+            _set(task, TaskStatus.CANCELLED_DND, "the number is on a do-not-call list")
             return None
         if task.attempt_count >= task.max_attempts:
-            await _set(r.s, task, TaskStatus.FAILED, "all attempts were used")
+            _set(task, TaskStatus.FAILED, "all attempts were used")
             return None
         opening = await self._window_opening(r, task, campaign, now)
         if opening is None:
             reason = "no time is inside the calling window in every time zone of the number"
-            await _set(r.s, task, TaskStatus.FAILED, reason)
+            _set(task, TaskStatus.FAILED, reason)
             return None
         if opening > now:
-            await _defer(r.s, task, opening)
+            _defer(task, opening)
             return None
         return await self._start(r.s, task, campaign, now)
 
@@ -218,20 +235,11 @@ class TaskSchedulerService:
 
     async def _start(
         self, s: AsyncSession, task: Task, campaign: Campaign | None, now: datetime
-    ) -> PlannedCall | None:
+    ) -> PlannedCall:
         attempt = task.attempt_count + 1
-        try:
-            await tasks.update_status(
-                s,
-                user_id=task.user_id,
-                task_id=task.id,
-                expected_version=task.version,
-                status=TaskStatus.IN_PROGRESS,
-                attempt_count=attempt,
-                lease_expires_at=now + self.lease,
-            )
-        except VersionConflict:
-            return None
+        task.status = TaskStatus.IN_PROGRESS
+        task.attempt_count = attempt
+        task.lease_expires_at = now + self.lease
         return PlannedCall(
             user_id=task.user_id,
             task_id=task.id,
@@ -275,6 +283,14 @@ def agent_context(task: Task, campaign: Campaign | None, attempt: int) -> dict[s
     }
 
 
+async def _dnd_pairs(s: AsyncSession, numbers: set[str]) -> set[tuple[int | None, str]]:
+    """(user_id, number) DND entries for these numbers; user_id None is the global list."""
+    rows = await s.execute(
+        select(DndEntry.user_id, DndEntry.phone_number).where(DndEntry.phone_number.in_(numbers))
+    )
+    return {(user_id, number) for user_id, number in rows}
+
+
 def _campaign_override(campaign: Campaign | None) -> WindowOverride | None:
     if campaign is None:
         return None
@@ -282,30 +298,18 @@ def _campaign_override(campaign: Campaign | None) -> WindowOverride | None:
     return WindowOverride(start=campaign.window_start, end=campaign.window_end, days=days)
 
 
-async def _set(s: AsyncSession, task: Task, status: TaskStatus, reason: str) -> None:
-    await tasks.update_status(
-        s,
-        user_id=task.user_id,
-        task_id=task.id,
-        expected_version=task.version,
-        status=status,
-        last_decision=str(status),
-        last_decision_reason=reason,
-        claimed_by=None,
-        lease_expires_at=None,
-    )
+def _set(task: Task, status: TaskStatus, reason: str) -> None:
+    """Changes to claimed rows are flushed with the round; the version check applies."""
+    task.status = status
+    task.last_decision = str(status)
+    task.last_decision_reason = reason
+    task.claimed_by = None
+    task.lease_expires_at = None
 
 
-async def _defer(s: AsyncSession, task: Task, opening: datetime) -> None:
+def _defer(task: Task, opening: datetime) -> None:
     """Back to the queue, due when the callee's window next opens."""
-    status = TaskStatus.RETRY_SCHEDULED if task.attempt_count else TaskStatus.PENDING
-    await tasks.update_status(
-        s,
-        user_id=task.user_id,
-        task_id=task.id,
-        expected_version=task.version,
-        status=status,
-        next_action_time=opening,
-        claimed_by=None,
-        lease_expires_at=None,
-    )
+    task.status = TaskStatus.RETRY_SCHEDULED if task.attempt_count else TaskStatus.PENDING
+    task.next_action_time = opening
+    task.claimed_by = None
+    task.lease_expires_at = None

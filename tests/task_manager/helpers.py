@@ -56,7 +56,10 @@ class FakeLauncher:
 
 
 def report(status: str, **fields: Any) -> CallReport:
-    return CallReport(call_id=None, status=status, outcome=fields.pop("outcome", status), **fields)
+    call_id = fields.pop("call_id", None)
+    return CallReport(
+        call_id=call_id, status=status, outcome=fields.pop("outcome", status), **fields
+    )
 
 
 async def make_user(sessions: Sessions, **fields: Any) -> User:

@@ -1,0 +1,216 @@
+"""The analyzer: the deterministic table, the agent fallback, the LLM path against a local
+HTTP server that checks the request shape, DND entries and campaign goals."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from config.settings import OpenAISettings
+from database.repositories import calls, campaigns, dnd, turns
+from database.states import Speaker, TaskStatus
+from task_manager.call_judge import Decision, LlmJudge
+from task_manager.call_launcher import PlannedCall
+from task_manager.post_call_analyzer import Backoff, PostCallAnalyzer, rule_verdict
+from tests.support.fake_twilio import HttpRequest, LocalHttpServer
+from tests.task_manager.helpers import (
+    NEW_YORK,
+    WEDNESDAY_15_UTC,
+    FakeClock,
+    Sessions,
+    add_task,
+    get_task,
+    make_user,
+    report,
+)
+
+
+async def in_progress(sessions: Sessions, user_id: int, attempt: int = 1, **fields: Any):
+    task = await add_task(sessions, user_id, NEW_YORK, **fields)
+    async with sessions() as s, s.begin():
+        row = await get_task(sessions, task)
+        s.add(row)
+        row.status, row.attempt_count = TaskStatus.IN_PROGRESS, attempt
+    planned = PlannedCall(user_id, task.id, NEW_YORK, attempt, task.campaign_id)
+    return task, planned
+
+
+def analyzer(sessions: Sessions, judge: LlmJudge | None = None) -> PostCallAnalyzer:
+    return PostCallAnalyzer(
+        sessions, judge, clock=FakeClock(WEDNESDAY_15_UTC), rng=random.Random(7)
+    )
+
+
+@pytest.mark.parametrize("status", ["busy", "no_answer", "congestion", "failed", "ai_failure"])
+async def test_unanswered_outcomes_retry_with_backoff_then_fail(
+    sessions: Sessions, status: str
+) -> None:
+    user = await make_user(sessions)
+    task, planned = await in_progress(sessions, user.id, attempt=2, max_attempts=3)
+    assert rule_verdict(report(status)) is not None  # decided without any LLM
+    await analyzer(sessions).on_call_done(planned, report(status))
+    row = await get_task(sessions, task)
+    assert (row.status, row.last_decision, row.attempt_count) == (
+        TaskStatus.RETRY_SCHEDULED, "retry", 2,
+    )  # fmt: skip
+    base = Backoff().base[status] * 2  # second attempt: doubled
+    assert base * 0.75 <= row.next_action_time - WEDNESDAY_15_UTC <= base * 1.25
+    assert row.inter_call_context["history"][-1]["decision"] == "retry"
+
+    last, planned = await in_progress(sessions, user.id, attempt=3, max_attempts=3)
+    await analyzer(sessions).on_call_done(planned, report(status))
+    row = await get_task(sessions, last)
+    assert row.status == TaskStatus.FAILED
+    assert row.last_decision_reason.startswith("all 3 attempts were used")
+
+
+def test_backoff_grows_exponentially_with_bounded_jitter() -> None:
+    policy, rng = Backoff(jitter=0.25), random.Random(1)
+    delays = [policy.delay("busy", n, rng) for n in range(1, 12)]
+    for n, delay in enumerate(delays, start=1):
+        plain = min(policy.cap, timedelta(minutes=10) * 2 ** (n - 1))
+        assert plain * 0.75 <= delay <= plain * 1.25
+    assert len({d.total_seconds() for d in delays[:5]}) == 5
+
+
+async def test_an_interrupted_call_is_retried_without_using_an_attempt(sessions: Sessions) -> None:
+    user = await make_user(sessions)
+    task, planned = await in_progress(sessions, user.id, attempt=1, max_attempts=1)
+    await analyzer(sessions).on_call_done(planned, report("interrupted"))
+    row = await get_task(sessions, task)
+    assert (row.status, row.attempt_count) == (TaskStatus.RETRY_SCHEDULED, 0)
+
+
+@pytest.mark.parametrize(
+    ("agent_outcome", "status"),
+    [
+        ("success", TaskStatus.SUCCEEDED),
+        ("failure", TaskStatus.FAILED),
+        ("needs_user", TaskStatus.NEEDS_USER),
+        ("callback_requested", TaskStatus.RETRY_SCHEDULED),
+        (None, TaskStatus.RETRY_SCHEDULED),
+    ],
+)
+async def test_without_a_key_the_agents_outcome_decides(
+    sessions: Sessions, agent_outcome: str | None, status: TaskStatus
+) -> None:
+    user = await make_user(sessions)
+    task, planned = await in_progress(sessions, user.id)
+    done = report("completed", agent_outcome=agent_outcome, facts={"time": "Tue 10:00"})
+    await analyzer(sessions).on_call_done(planned, done)
+    row = await get_task(sessions, task)
+    assert row.status == status
+    assert row.result == ({"time": "Tue 10:00"} if status is TaskStatus.SUCCEEDED else None)
+
+
+async def test_do_not_call_adds_the_number_to_the_users_list(sessions: Sessions) -> None:
+    user = await make_user(sessions)
+    other = await make_user(sessions)
+    task, planned = await in_progress(sessions, user.id)
+    await analyzer(sessions).on_call_done(planned, report("completed", agent_outcome="do_not_call"))
+    assert (await get_task(sessions, task)).status == TaskStatus.CANCELLED_DND
+    async with sessions() as s:
+        assert await dnd.is_blocked(s, user_id=user.id, phone_number=NEW_YORK)
+        assert not await dnd.is_blocked(s, user_id=other.id, phone_number=NEW_YORK)
+
+
+async def test_success_meets_the_goal_and_stands_down_the_rest(sessions: Sessions) -> None:
+    user = await make_user(sessions)
+    async with sessions() as s, s.begin():
+        campaign = await campaigns.create(s, user_id=user.id, name="c", stop_after_successes=1)
+    winner, planned = await in_progress(sessions, user.id, campaign_id=campaign.id)
+    also_live, live_call = await in_progress(sessions, user.id, campaign_id=campaign.id)
+    queued = await add_task(sessions, user.id, NEW_YORK, campaign_id=campaign.id)
+    claimed = await add_task(sessions, user.id, NEW_YORK, campaign_id=campaign.id)
+    async with sessions() as s, s.begin():
+        row = await get_task(sessions, claimed)
+        s.add(row)
+        row.status = TaskStatus.SCHEDULED
+    service = analyzer(sessions)
+    await service.on_call_done(planned, report("completed", agent_outcome="success"))
+    assert (await get_task(sessions, winner)).status == TaskStatus.SUCCEEDED
+    for task in (queued, claimed):
+        assert (await get_task(sessions, task)).status == TaskStatus.GOAL_MET_ELSEWHERE
+    assert (await get_task(sessions, also_live)).status == TaskStatus.IN_PROGRESS  # finishes
+    await service.on_call_done(live_call, report("busy"))
+    assert (await get_task(sessions, also_live)).status == TaskStatus.GOAL_MET_ELSEWHERE
+
+
+class FakeChat:
+    """The chat completions endpoint; checks the request the SDK sends."""
+
+    def __init__(self, reply: Any) -> None:
+        self.reply = reply
+        self.bodies: list[dict[str, Any]] = []
+
+    async def handle(self, request: HttpRequest) -> tuple[int, Any]:
+        assert (request.method, request.path) == ("POST", "/v1/chat/completions")
+        assert request.headers["authorization"] == "Bearer sk-test-judge"
+        body = request.json()
+        self.bodies.append(body)
+        content = self.reply if isinstance(self.reply, str) else json.dumps(self.reply)
+        return 200, {
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body["model"],
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": content}}],
+        }  # fmt: skip
+
+
+def judge_for(server: LocalHttpServer) -> LlmJudge:
+    settings = OpenAISettings(
+        api_key=SecretStr("sk-test-judge"), base_url=f"{server.base_url}/v1", chat_model="judge-1"
+    )
+    return LlmJudge(settings, timeout=5)
+
+
+async def test_the_llm_reads_the_transcript_and_decides(sessions: Sessions) -> None:
+    user = await make_user(sessions)
+    task, planned = await in_progress(sessions, user.id, objective="book a cleaning")
+    async with sessions() as s, s.begin():
+        await calls.create_dialing(s, user_id=user.id, call_id="c-1", phone_number=NEW_YORK,
+                                   task_id=task.id)  # fmt: skip
+        await turns.append(s, user_id=user.id, call_id="c-1", speaker=Speaker.AGENT,
+                           text="Could we book Tuesday?")  # fmt: skip
+        await turns.append(s, user_id=user.id, call_id="c-1", speaker=Speaker.CALLEE,
+                           text="Tuesday 10am works, 80 dollars.")  # fmt: skip
+    chat = FakeChat({
+        "decision": "success", "reason": "booked", "retry_after_minutes": None,
+        "result": [{"key": "time", "value": "Tue 10:00"}, {"key": "price", "value": "$80"}],
+        "notes_for_next_attempt": "",
+    })  # fmt: skip
+    async with LocalHttpServer(chat.handle) as server:
+        judge = judge_for(server)
+        done = report("completed", call_id="c-1", agent_outcome="failure", amd_status="HUMAN")
+        await analyzer(sessions, judge).on_call_done(planned, done)
+        await judge.aclose()
+    row = await get_task(sessions, task)
+    assert (row.status, row.result) == (TaskStatus.SUCCEEDED, {"time": "Tue 10:00", "price": "$80"})
+    assert row.last_decision_reason == "booked"
+    (body,) = chat.bodies
+    assert body["model"] == "judge-1"
+    assert body["response_format"]["type"] == "json_schema"
+    assert body["response_format"]["json_schema"]["strict"] is True
+    schema = body["response_format"]["json_schema"]["schema"]
+    assert set(schema["required"]) == set(schema["properties"])
+    prompt = body["messages"][1]["content"]
+    for expected in ("book a cleaning", "callee: Tuesday 10am works", "HUMAN", "failure"):
+        assert expected in prompt
+
+
+async def test_an_unusable_llm_reply_falls_back_to_the_agent(sessions: Sessions) -> None:
+    user = await make_user(sessions)
+    task, planned = await in_progress(sessions, user.id)
+    chat = FakeChat("this is not JSON")
+    async with LocalHttpServer(chat.handle) as server:
+        judge = judge_for(server)
+        done = report("completed", agent_outcome="needs_user")
+        verdict = await analyzer(sessions, judge).decide(planned, done)
+        await judge.aclose()
+    assert (verdict.decision, verdict.source) == (Decision.NEEDS_USER, "agent")
+    assert len(chat.bodies) == 1
+    assert (await get_task(sessions, task)).status == TaskStatus.IN_PROGRESS  # decide only
