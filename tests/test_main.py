@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.processes import clean_env, free_port, main_command
+from tests.support.sandbox import Sandbox
 
 
 def run_main(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -81,30 +84,41 @@ def wait_healthz(port: int, proc: subprocess.Popen[str], within: float = 10) -> 
     return None
 
 
-def test_run_serves_healthz_and_stops_on_sigterm(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def running_main(tmp_path: Path, **env: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """`main.py run` as a subprocess on free ports; its output must hold no traceback."""
     port = free_port()
-    env = clean_env(WEB_PORT=str(port), AUDIOSOCKET_LISTEN_PORT=str(free_port()))
+    full_env = clean_env(WEB_PORT=str(port), AUDIOSOCKET_LISTEN_PORT=str(free_port()), **env)
     with subprocess.Popen(
         main_command("run"),
         cwd=tmp_path,
-        env=env,
+        env=full_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     ) as proc:
         try:
             assert wait_healthz(port, proc) == {"status": "ok"}, "no /healthz answer within 10 s"
-            ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).json()
-            assert ready["components"]["database"]["ok"] is True
-            proc.send_signal(signal.SIGTERM)
-            stopped_at = time.monotonic()
-            assert proc.wait(timeout=10) == 0
-            assert time.monotonic() - stopped_at < 5
+            yield proc, port
         finally:
             if proc.poll() is None:
                 proc.kill()
             output = proc.stdout.read() if proc.stdout else ""
     assert "Traceback" not in output, output
+    for secret in env.values():
+        if "secret" in secret:
+            assert secret not in output
+
+
+def test_run_serves_healthz_and_stops_on_sigterm(tmp_path: Path) -> None:
+    with running_main(tmp_path) as (proc, port):
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).json()
+        assert ready["components"]["database"]["ok"] is True
+        assert ready["components"]["calls"]["ok"] is False  # no AMI secret, no OpenAI key
+        proc.send_signal(signal.SIGTERM)
+        stopped_at = time.monotonic()
+        assert proc.wait(timeout=10) == 0
+        assert time.monotonic() - stopped_at < 5
     assert (tmp_path / "data" / "opendeep.sqlite3").exists()
 
 
@@ -125,7 +139,9 @@ def test_create_user_refuses_short_password(tmp_path: Path) -> None:
 
 
 @pytest.mark.sandbox
-def test_doctor_reports_ami_ok_with_the_sandbox_running(tmp_path: Path, asterisk_sandbox) -> None:
+def test_doctor_reports_ami_ok_with_the_sandbox_running(
+    tmp_path: Path, asterisk_sandbox: Sandbox
+) -> None:
     result = run_main(
         tmp_path,
         "doctor",
@@ -138,7 +154,7 @@ def test_doctor_reports_ami_ok_with_the_sandbox_running(tmp_path: Path, asterisk
 
 
 @pytest.mark.sandbox
-def test_doctor_names_a_wrong_ami_secret(tmp_path: Path, asterisk_sandbox) -> None:
+def test_doctor_names_a_wrong_ami_secret(tmp_path: Path, asterisk_sandbox: Sandbox) -> None:
     result = run_main(
         tmp_path,
         "doctor",
@@ -152,43 +168,25 @@ def test_doctor_names_a_wrong_ami_secret(tmp_path: Path, asterisk_sandbox) -> No
 
 
 @pytest.mark.sandbox
-def test_run_with_asterisk_reports_ami_ready(tmp_path: Path, asterisk_sandbox) -> None:
-    port = free_port()
-    env = clean_env(
-        WEB_PORT=str(port),
-        AUDIOSOCKET_LISTEN_PORT=str(free_port()),
+def test_run_with_asterisk_reports_ami_ready(tmp_path: Path, asterisk_sandbox: Sandbox) -> None:
+    with running_main(
+        tmp_path,
         AMI_PORT=str(asterisk_sandbox.ami_port),
         AMI_SECRET=asterisk_sandbox.ami_secret,
         OPENAI_API_KEY="sk-test-not-used",
         OPENAI_BASE_URL="http://127.0.0.1:9/v1",
-    )
-    with subprocess.Popen(
-        main_command("run"),
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    ) as proc:
-        try:
-            assert wait_healthz(port, proc) == {"status": "ok"}
-            ready: dict = {}
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
-                ready = response.json()
-                if response.status_code == 200:
-                    break
-                time.sleep(0.2)
-            assert ready["status"] == "ready", ready
-            assert ready["components"]["ami"]["ok"] is True
-            metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
-            assert "opendeep_ami_connected 1.0" in metrics
-            proc.send_signal(signal.SIGINT)
-            assert proc.wait(timeout=10) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            output = proc.stdout.read() if proc.stdout else ""
-    assert "Traceback" not in output, output
-    assert asterisk_sandbox.ami_secret not in output
+    ) as (proc, port):
+        ready: dict = {}
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+            ready = response.json()
+            if response.status_code == 200:
+                break
+            time.sleep(0.2)
+        assert ready["status"] == "ready", ready
+        assert ready["components"]["ami"]["ok"] is True
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+        assert "opendeep_ami_connected 1.0" in metrics
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
