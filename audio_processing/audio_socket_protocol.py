@@ -56,6 +56,7 @@ SAMPLE_RATES: Final[dict[Kind, int]] = {
 AUDIO_KINDS: Final = frozenset(SAMPLE_RATES)
 _KIND_BY_RATE: Final = {rate: kind for kind, rate in SAMPLE_RATES.items()}
 _KNOWN: Final = frozenset(int(k) for k in Kind)
+_AUDIO_BY_BYTE: Final[dict[int, Kind]] = {int(k): k for k in AUDIO_KINDS}  # no Enum call per frame
 
 
 class ProtocolError(Exception):
@@ -134,8 +135,8 @@ def _check_length(kind: int, length: int, max_payload: int) -> None:
 
 
 def _build(kind: int, payload: bytes) -> Frame:
-    if kind in AUDIO_KINDS:
-        return AudioFrame(Kind(kind), payload)
+    if audio := _AUDIO_BY_BYTE.get(kind):
+        return AudioFrame(audio, payload)
     if kind == Kind.HANGUP:
         return HangupFrame()
     if kind == Kind.UUID:
@@ -146,6 +147,21 @@ def _build(kind: int, payload: bytes) -> Frame:
             raise ProtocolError(f"DTMF byte 0x{payload[0]:02x} is not a digit")
         return DtmfFrame(digit)
     return ErrorFrame(payload)
+
+
+def _one_audio_frame(data: bytes, max_payload: int) -> AudioFrame | None:
+    """`data` as one valid audio frame, or None to take the general path.
+
+    Why: Asterisk writes each 20 ms frame with one write, so a read usually returns
+    exactly one frame; parsing it straight from `data` skips the buffer's copies.
+    """
+    kind = _AUDIO_BY_BYTE.get(data[0]) if len(data) > HEADER_SIZE else None
+    if kind is None:
+        return None
+    length = (data[1] << 8) | data[2]
+    if length != len(data) - HEADER_SIZE or length % 2 or length > max_payload:
+        return None
+    return AudioFrame(kind, data[HEADER_SIZE:])
 
 
 class FrameParser:
@@ -169,6 +185,8 @@ class FrameParser:
     def feed(self, data: bytes) -> list[Frame]:
         if self._error is not None:
             raise self._error
+        if not self._buffer and (frame := _one_audio_frame(data, self.max_payload)):
+            return [frame]  # the hot path: exactly one whole audio frame, nothing held
         self._buffer += data
         try:
             return self._drain()

@@ -149,10 +149,19 @@ class PacedWriter:
             due += self._period
             now = loop.time()
             if now - due > self._resync_after:
-                self.resyncs += 1
-                log.warning("playout fell behind; resynchronising", extra={"lag_s": now - due})
+                self._resync(now - due)
                 due = now
             await asyncio.sleep(max(0.0, due - now))
+
+    def _resync(self, lag: float) -> None:
+        """Count every resync; warn on the first and every 50th (an overloaded process
+        resyncs every call at once, and a log line per call would deepen the overload)."""
+        self.resyncs += 1
+        if self.resyncs % 50 == 1:
+            log.warning(
+                "playout fell behind; resynchronising",
+                extra={"lag_s": lag, "resyncs": self.resyncs},
+            )
 
     def _write_one(self, now: float) -> None:
         pcm = self.queue.take()

@@ -1,0 +1,321 @@
+"""The platform under load, in its own process (`python -m benchmarks.platform_side`).
+
+The real AudioSocketServer, one RealtimeBridge per call with a RealtimeSession through
+the official SDK (to the fake model at --model-url), and the command bus (one command
+published to every call). Each call is registered with `expect()` the way the call
+initiator does for a call it originated; the load generator then plays Asterisk.
+
+Two benchmark-only hooks measure inbound latency without touching the hot path's code:
+the call's `push_inbound` is wrapped to timestamp each caller frame, and the session's
+`send` is wrapped to timestamp each `input_audio_buffer.append` once written to the
+websocket. Control is JSON lines: {"cmd": "prepare" | "measure" | "finish" | "quit"}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import logging
+import sys
+import time
+import uuid
+from collections import Counter, deque
+from typing import Any
+
+from openai import AsyncOpenAI
+
+from audio_processing.audio_socket_server import AudioSocketServer, ExpectedCall
+from audio_processing.call_audio import CallAudio
+from audio_processing.realtime_bridge import BridgeOptions, RealtimeBridge
+from audio_processing.realtime_events import build_session_config
+from audio_processing.realtime_session import RealtimeSession, make_client
+from benchmarks.procstat import CpuWindow, rss_bytes
+from benchmarks.stats import summary_ms
+from common.command_bus import CommandBus, CommandSubscription, create_command_bus
+from common.commands import SendDtmf
+from common.owned_tasks import TaskOwner
+
+log = logging.getLogger("benchmarks.platform")
+PREPARE_CONCURRENCY = 50
+ULAW_FRAME = 160  # bytes of μ-law in one 20 ms caller frame
+
+
+class Recorder:
+    """Inbound latency samples, recorded only inside the measurement window."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.active = False
+        self.per_frame: list[float] = []  # frame pushed → its append written
+        self.last_frame: list[float] = []  # newest frame of the batch → append written
+        self.commands: list[float] = []  # publish → delivered to the call's subscription
+
+
+class BenchCall:
+    """One call: the bridge as the talker, plus the call's command subscription."""
+
+    def __init__(self, call_id: str, session: RealtimeSession, bus: CommandBus, rec: Recorder):
+        self.call_id = call_id
+        self.session = session
+        self.bus = bus
+        self.rec = rec
+        self.bridge = RealtimeBridge(session, _NoTools(), None, BridgeOptions())
+        self.pushed: deque[float] = deque()
+        self.commands = 0
+        self.expected: ExpectedCall | None = None
+        self.subscribed = asyncio.Event()
+
+    def hook_send(self) -> None:
+        conn = self.session.connection
+        original = conn.send
+
+        async def send(event: Any) -> None:
+            await original(event)
+            if isinstance(event, dict) and event.get("type") == "input_audio_buffer.append":
+                self._on_append(len(event["audio"]) * 3 // 4 // ULAW_FRAME)
+
+        conn.send = send  # type: ignore[method-assign]
+
+    def _on_append(self, frames: int) -> None:
+        now = time.monotonic()
+        times = [self.pushed.popleft() for _ in range(min(frames, len(self.pushed)))]
+        if self.rec.active and times:
+            self.rec.per_frame.extend(now - t for t in times)
+            self.rec.last_frame.append(now - times[-1])
+
+    async def run(self, audio: CallAudio) -> None:
+        push = audio.push_inbound
+
+        def timed_push(pcm: bytes) -> None:
+            self.pushed.append(time.monotonic())
+            push(pcm)
+
+        audio.push_inbound = timed_push  # type: ignore[method-assign]
+        owner = TaskOwner(f"{self.call_id}:bench")
+        try:
+            async with self.bus.subscribe(self.call_id) as subscription:
+                owner.spawn(self._commands(subscription), name="commands")
+                self.subscribed.set()
+                await self.bridge.run(audio)
+        finally:
+            await owner.aclose(timeout=1.0)
+
+    async def _commands(self, subscription: CommandSubscription) -> None:
+        async for command in subscription:
+            if isinstance(command, SendDtmf):
+                self.commands += 1
+                sent_at = float(command.digits.replace("w", "") or 0) / 1e6
+                if self.rec.active and sent_at:
+                    self.rec.commands.append(time.monotonic() - sent_at)
+
+
+class EchoTalker:
+    """`--talker echo`: plays the caller's audio back; measures the AudioSocket side alone."""
+
+    def __init__(self) -> None:
+        self.subscribed = asyncio.Event()
+
+    async def run(self, audio: CallAudio) -> None:
+        self.subscribed.set()
+        async for frame in audio.inbound():
+            audio.enqueue(frame)
+
+
+class _NoTools:
+    async def call_tool(self, name: str, args: dict[str, Any]) -> str:
+        return "ok"
+
+
+class Platform:
+    def __init__(self, model_url: str, redis_url: str | None, talker: str = "bridge") -> None:
+        self.talker = talker
+        self.server = AudioSocketServer("127.0.0.1", 0, first_frame_timeout=2.0)
+        self.bus = create_command_bus(redis_url)
+        self.client: AsyncOpenAI = make_client("bench-key", model_url)
+        self.config = build_session_config(model="gpt-realtime", instructions="Be brief.")
+        self.rec = Recorder()
+        self.calls: list[BenchCall] = []
+        self.lags: list[float] = []
+        self.owner = TaskOwner("bench-platform")
+        self.baseline_rss = 0
+
+    async def start(self) -> dict[str, Any]:
+        await self.server.start()
+        self.owner.spawn(self._watch_lag(), name="lag")
+        return {"port": self.server.port, "rss": rss_bytes()}
+
+    async def _watch_lag(self) -> None:
+        """The event loop's own lateness: a 10 ms sleep that wakes late is time stolen."""
+        while True:
+            due = time.monotonic() + 0.010
+            await asyncio.sleep(0.010)
+            if self.rec.active:
+                self.lags.append(time.monotonic() - due)
+
+    async def prepare(self, n: int) -> dict[str, Any]:
+        gc.collect()
+        self.baseline_rss = rss_bytes()
+        started = time.monotonic()
+        limit = asyncio.Semaphore(PREPARE_CONCURRENCY)
+        calls = await asyncio.gather(*(self._prepare_one(limit) for _ in range(n)))
+        self.calls = [c for c in calls if c is not None]
+        return {
+            "call_ids": [c.call_id for c in self.calls],
+            "prepare_s": round(time.monotonic() - started, 2),
+            "failed": n - len(self.calls),
+        }
+
+    async def _prepare_one(self, limit: asyncio.Semaphore) -> BenchCall | None:
+        call_id = str(uuid.uuid4())
+        if self.talker == "echo":
+            echo = BenchCall(call_id, None, self.bus, self.rec)  # type: ignore[arg-type]
+            echo.expected = self.server.expect(call_id, EchoTalker())
+            echo.subscribed = echo.expected.talker.subscribed  # type: ignore[attr-defined]
+            return echo
+        session = RealtimeSession(self.client, self.config, name=f"{call_id}:realtime")
+        async with limit:
+            try:
+                await session.ready()  # pre-warmed, as while the phone rings
+            except Exception:
+                log.exception("session did not open")
+                await session.aclose()
+                return None
+        call = BenchCall(call_id, session, self.bus, self.rec)
+        call.hook_send()
+        call.expected = self.server.expect(call_id, call)
+        return call
+
+    async def measure(self, warmup: float, seconds: float) -> dict[str, Any]:
+        attached = await self._attached()
+        await asyncio.sleep(warmup)
+        self.rec.reset()
+        self.lags.clear()
+        cpu = CpuWindow()
+        self.rec.active = True
+        cpu.start()
+        t0 = time.monotonic()
+        await self._publish_spread(seconds)
+        cpu.stop()
+        t1 = time.monotonic()
+        self.rec.active = False
+        rss = rss_bytes()
+        n = max(1, attached)
+        return {
+            "window": [t0, t1],
+            "attached": attached,
+            "cpu_cores": round(cpu.cores, 3),
+            "cpu_ms_per_call_second": round(cpu.cpu_s * 1000 / (n * cpu.wall_s), 3),
+            "rss_mb": round(rss / 2**20, 1),
+            "rss_kb_per_call": round((rss - self.baseline_rss) / 1024 / n, 1),
+            "inbound_latency_ms": summary_ms(self.rec.per_frame),
+            "inbound_processing_ms": summary_ms(self.rec.last_frame),
+            "command_latency_ms": summary_ms(self.rec.commands),
+            "loop_lag_ms": summary_ms(self.lags),
+            "inbound_dropped": sum(c.expected.audio.inbound_dropped for c in self._live()),
+        }
+
+    def _live(self) -> list[Any]:
+        return [c for c in self.calls if c.expected is not None and c.expected.audio is not None]
+
+    async def _attached(self, timeout: float = 60.0) -> int:
+        waits = [c.expected.connected() for c in self.calls if c.expected is not None]
+        subscribed = [c.subscribed.wait() for c in self.calls]
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.gather(*waits)
+                await asyncio.gather(*subscribed)
+        except TimeoutError:
+            log.warning("not every call attached in time")
+        return sum(1 for c in self.calls if c.subscribed.is_set())
+
+    async def _publish_spread(self, seconds: float) -> None:
+        """One command per call, spread over the window (the digits carry the send time)."""
+        end = time.monotonic() + seconds
+        step = seconds / max(1, len(self.calls))
+        for call in self.calls:
+            stamp = str(int(time.monotonic() * 1e6))[-32:]
+            await self.bus.publish(call.call_id, SendDtmf(digits=stamp))
+            await asyncio.sleep(step)
+        await asyncio.sleep(max(0.0, end - time.monotonic()))
+
+    async def finish(self, timeout: float = 30.0) -> dict[str, Any]:
+        ended = [c.expected.ended() for c in self.calls if c.expected is not None]
+        try:
+            async with asyncio.timeout(timeout):
+                reasons = Counter(str(r) for r in await asyncio.gather(*ended))
+        except TimeoutError:
+            reasons = Counter({"still_running": len(ended)})
+        outcomes = Counter(
+            f"{c.bridge.result.outcome}:{c.bridge.result.reason}" if c.bridge.result else "none"
+            for c in self.calls
+        )
+        result = {
+            "end_reasons": dict(reasons),
+            "bridge_outcomes": dict(outcomes),
+            "commands_delivered": sum(c.commands for c in self.calls),
+            "sessions_active": self.server.sessions_active,
+        }
+        for call in self.calls:
+            if call.expected is not None and not call.expected.attached:
+                self.server.forget(call.call_id)
+            if call.session is not None:
+                await call.session.aclose()
+        self.calls = []
+        return result
+
+    async def stop(self) -> None:
+        await self.owner.aclose(timeout=1.0)
+        await self.server.stop()
+        await self.bus.aclose()
+        await self.client.close()
+
+
+async def serve(model_url: str, redis_url: str | None, talker: str) -> None:
+    platform = Platform(model_url, redis_url, talker)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    _reply(await platform.start())
+    try:
+        while line := await reader.readline():
+            order = json.loads(line)
+            cmd = order["cmd"]
+            if cmd == "prepare":
+                _reply(await platform.prepare(order["n"]))
+            elif cmd == "measure":
+                _reply(await platform.measure(order["warmup"], order["seconds"]))
+            elif cmd == "finish":
+                _reply(await platform.finish())
+            elif cmd == "quit":
+                break
+    finally:
+        await platform.stop()
+
+
+def _reply(payload: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(payload) + "\n")
+    sys.stdout.flush()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model-url", required=True)
+    parser.add_argument("--redis-url", default=None)
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    parser.add_argument("--talker", choices=["bridge", "echo"], default="bridge")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if args.loop == "uvloop":
+        import uvloop
+
+        uvloop.run(serve(args.model_url, args.redis_url, args.talker))
+    else:
+        asyncio.run(serve(args.model_url, args.redis_url, args.talker))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""The results as a markdown table (README quotes it) and one progress line per level."""
+
+from __future__ import annotations
+
+from typing import Any
+
+CALL_HEADER = (
+    "| N | sustained | platform CPU (cores) | CPU ms per call-second | RSS per call (KiB) "
+    "| inbound p50 / p99 (ms) | outbound gap p50 / p99 / max (ms) | p99 spacing error (ms) "
+    "| late frames | dropped frames | loop lag p99 (ms) | model / loadgen / machine cores |"
+)
+
+
+def level_line(level: dict[str, Any]) -> str:
+    p, out = level["platform"], level["loadgen"]["spacing"]
+    return (
+        f"N={level['n']} passed={level['passed']} cpu={p['cpu_cores']} cores "
+        f"({p['cpu_ms_per_call_second']} ms/call-s) rss/call={p['rss_kb_per_call']} KiB "
+        f"in p99={p['inbound_latency_ms']['p99']} ms gap p99={out['gap_ms']['p99']} "
+        f"err p99={out['error_ms']['p99']} late={out['late_frames']} "
+        f"dropped={out['dropped_frames']} machine={level['machine_busy_cores']}"
+    )
+
+
+def _row(level: dict[str, Any]) -> str:
+    p, load = level["platform"], level["loadgen"]
+    out = load["spacing"]
+    inbound, gap = p["inbound_latency_ms"], out["gap_ms"]
+    cells = [
+        str(level["n"]),
+        "yes" if level["passed"] else "**no**",
+        f"{p['cpu_cores']:.2f}",
+        f"{p['cpu_ms_per_call_second']:.2f}",
+        f"{p['rss_kb_per_call']:.0f}",
+        f"{inbound['p50']:.1f} / {inbound['p99']:.1f}",
+        f"{gap['p50']:.1f} / {gap['p99']:.1f} / {gap['max']:.1f}",
+        f"{out['error_ms']['p99']:.2f}",
+        str(out["late_frames"]),
+        str(out["dropped_frames"] + p["inbound_dropped"]),
+        f"{p['loop_lag_ms']['p99']:.1f}",
+        f"{level['model_cpu_cores']:.2f} / {level['loadgen_cpu_cores']:.2f} / "
+        f"{level['machine_busy_cores']:.2f}",
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _scheduler(result: dict[str, Any]) -> list[str]:
+    rows = [
+        "| backend | pending | batch | batches timed | claim p50 / p99 / max (ms) | claims/s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, s in result.get("scheduler", {}).items():
+        c = s["claim_ms"]
+        rows.append(
+            f"| {name} | {s['pending']:,} | {s['batch']} | {s['batches']} "
+            f"| {c['p50']:.1f} / {c['p99']:.1f} / {c['max']:.1f} | {s['claims_per_second']:,} |"
+        )
+    return rows
+
+
+def markdown(result: dict[str, Any]) -> str:
+    m = result["machine"]
+    settings = result["settings"]
+    lines = [
+        f"Machine: {m['cores']} cores, {m['cpu_model']}, Python {m['python']}, "
+        f"load average {m['load_avg_before'][0]} before / {m['load_avg_after'][0]} after; "
+        f"{result['started']}; event loop: {settings['loop']}; "
+        f"{settings['seconds']:.0f} s measured per level after {settings['warmup']:.0f} s warm-up.",
+        "",
+        CALL_HEADER,
+        "|" + "---|" * CALL_HEADER.count(" | ") + "---|",
+        *(_row(level) for level in result["calls"]),
+        "",
+        f"Largest sustained N (p99 spacing error < 5 ms, no frame dropped): "
+        f"**{result['sustained_n']}**.",
+    ]
+    if "scheduler" in result:
+        lines += ["", *_scheduler(result)]
+    return "\n".join(lines) + "\n"
