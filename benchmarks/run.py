@@ -182,7 +182,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     logs = args.logs
     logs.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {"machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
-    result["settings"] = {k: v for k, v in vars(args).items() if k not in {"out", "logs", "postgres_url"}}
+    private = {"out", "logs", "postgres_url"}
+    result["settings"] = {k: v for k, v in vars(args).items() if k not in private}
     result["calls"] = await run_calls(args, logs)
     result["sustained_n"] = max((lv["n"] for lv in result["calls"] if lv["passed"]), default=0)
     if not args.no_scheduler:
