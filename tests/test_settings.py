@@ -86,3 +86,18 @@ def test_secret_is_masked_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "sk-real" not in repr(settings.openai)
     assert settings.openai.api_key is not None
     assert settings.openai.api_key.get_secret_value() == "sk-real-looking-key-123"
+
+
+def test_every_setting_is_documented_in_env_example_and_readme() -> None:
+    from pathlib import Path
+
+    from config.settings import GROUPS, env_name
+
+    root = Path(__file__).resolve().parents[1]
+    example = (root / ".env.example").read_text()
+    readme = (root / "README.md").read_text()
+    for cls in GROUPS.values():
+        for field in cls.model_fields:
+            name = env_name(cls, field)
+            assert f"{name}=" in example, f"{name} missing from .env.example"
+            assert f"`{name}`" in readme, f"{name} missing from the README's reference"
