@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -90,9 +91,10 @@ async def make_web(tmp_path: Path) -> AsyncIterator[Callable[..., Web]]:
     bus = InProcessCommandBus()
     built: list[Web] = []
 
-    def build(**options: object) -> Web:
-        deps = WebDeps(HealthRegistry(), PlatformMetrics(), sessions, bus, **options)  # type: ignore[arg-type]
-        web = Web(create_app(deps), deps, sessions, bus, [])
+    def build(**options: Any) -> Web:
+        app_bus = options.pop("bus", bus)
+        deps = WebDeps(HealthRegistry(), PlatformMetrics(), sessions, app_bus, **options)
+        web = Web(create_app(deps), deps, sessions, app_bus, [])
         built.append(web)
         return web
 
