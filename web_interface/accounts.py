@@ -51,6 +51,8 @@ async def check_password(s: AsyncSession, *, email: str, password: str) -> User 
 
 
 async def open_session(s: AsyncSession, *, user_id: int, lifetime: timedelta) -> NewSecret:
+    """Also sweeps expired sessions: logins are rare enough, and no extra loop is needed."""
+    await access_tokens.delete_expired(s, now=utcnow())
     secret = new_secret()
     row = await access_tokens.create(
         s,

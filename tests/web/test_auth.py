@@ -226,3 +226,12 @@ def test_secret_key_is_generated_once_private_and_configured_wins(tmp_path: Path
     assert (
         load_or_create_secret_key(SecretStr("operator-key-1234"), data_dir) == b"operator-key-1234"
     )
+
+
+async def test_expired_sessions_are_swept_at_the_next_login(make_web: Callable[..., Web]) -> None:
+    short = make_web(session_lifetime=timedelta(0))
+    await sign_up(short.client(), "a@example.com")
+    await log_in(make_web().client(), "a@example.com")
+    async with short.sessions() as s:
+        rows = list(await s.scalars(select(AccessToken)))
+    assert len(rows) == 1  # only the live one from the second login
