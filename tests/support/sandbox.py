@@ -44,6 +44,7 @@ SILENT = "208"
 TRANSFER_TARGET = "209"
 ECHO = "210"
 TALKS_OVER = "211"  # silent 1 s, then talks for 3 s: interrupts the agent
+RINGS_FIRST = "212"  # rings 1 s, then like SILENT
 
 
 @dataclass(frozen=True)
