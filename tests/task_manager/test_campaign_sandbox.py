@@ -1,0 +1,151 @@
+"""End to end with the real call stack and the Asterisk sandbox: a 5-task campaign with
+"stop after 1 success". The first number is busy, the second answers and the agent reports
+success; the rest stand down, and the summary email reaches a local SMTP server.
+
+The adapter below is the CallInitiator → CallLauncher seam that main.py owns; the talker is
+a scripted one that says its piece, hangs up and reports "success" like end_call would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from call_processor.agent_talker import TalkerReport
+from call_processor.call_attempt import CallResult
+from call_processor.call_initiator import CallInitiator, CallRequest
+from database.repositories import campaigns, tasks
+from database.states import CampaignStatus, TaskStatus
+from task_manager.call_launcher import CallReport, OnCallDone, PlannedCall
+from task_manager.lifecycle_manager import TaskLifecycleManagerService
+from task_manager.notifier import Notifier
+from task_manager.post_call_analyzer import AGENT_OUTCOMES, PostCallAnalyzer
+from task_manager.scheduler import TaskSchedulerService
+from task_manager.senders import EmailSender
+from tests.calls.conftest import ClosableRecorder, call_stack
+from tests.support.sandbox import Sandbox
+from tests.support.smtp_server import LocalSmtpServer
+from tests.task_manager.helpers import ALWAYS
+from tests.task_manager.test_senders_and_notifier import email_settings
+
+pytestmark = pytest.mark.sandbox
+
+
+class SuccessTalker(ClosableRecorder):
+    def report(self) -> TalkerReport:  # what end_call("success", ...) would leave
+        return TalkerReport(outcome="success", summary="booked", facts={"time": "Tue 10:00"})
+
+
+class SuccessTalkers:
+    async def prepare(self, request: CallRequest, call_id: str) -> SuccessTalker:
+        return SuccessTalker(play=bytes(8000), hangup_after_play=True)
+
+
+class InitiatorLauncher:
+    """CallInitiator as a CallLauncher (the shape main.py gives it)."""
+
+    def __init__(self, initiator: CallInitiator, limit: int) -> None:
+        self.initiator, self.limit, self.running = initiator, limit, 0
+
+    def capacity(self) -> int:
+        return self.limit - self.running
+
+    def launch(self, call: PlannedCall, on_done: OnCallDone) -> None:
+        self.running += 1
+        request = CallRequest(
+            user_id=call.user_id, phone_number=call.phone_number, task_id=call.task_id,
+            attempt_number=call.attempt_number, context=call.context,
+        )  # fmt: skip
+
+        async def done(_request: CallRequest, result: CallResult) -> None:
+            try:
+                await on_done(call, report_of(result))
+            finally:
+                self.running -= 1
+
+        self.initiator.launch(request, done)
+
+
+def report_of(result: CallResult) -> CallReport:
+    agent = result.outcome if result.outcome in AGENT_OUTCOMES else None
+    return CallReport(
+        call_id=result.call_id, status=str(result.status), outcome=result.outcome,
+        answered=result.answered, hangup_cause=result.hangup_cause,
+        hangup_cause_text=result.hangup_cause_text, duration_seconds=result.duration_seconds,
+        facts=result.facts, summary=result.summary, agent_outcome=agent,
+    )  # fmt: skip
+
+
+async def test_first_success_stands_down_the_rest_and_the_summary_is_emailed(
+    asterisk_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    sb = asterisk_sandbox
+    async with call_stack(sb, tmp_path) as stack, LocalSmtpServer() as smtp:
+        stack.initiator.talkers = SuccessTalkers()
+        sessions, user_id = stack.sessions, stack.user_id
+        numbers = ["+" + sb.number("204", "71001"), "+" + sb.number("202", "71002")]
+        numbers += ["+" + sb.number("202", f"7100{i}") for i in (3, 4, 5)]
+        async with sessions() as s, s.begin():
+            campaign = await campaigns.create(
+                s, user_id=user_id, name="cleaning", stop_after_successes=1
+            )
+            rows = await tasks.create_many(s, user_id=user_id, campaign_id=campaign.id, tasks=[
+                tasks.NewTask(phone_number=n, objective="book", contact_name=f"c{i}",
+                              priority=10 - i)
+                for i, n in enumerate(numbers)
+            ])  # fmt: skip
+        analyzer = PostCallAnalyzer(sessions)
+        scheduler = TaskSchedulerService(
+            sessions=sessions, launcher=InitiatorLauncher(stack.initiator, 1),
+            on_call_done=analyzer.on_call_done, calling=ALWAYS, node_id="test",
+            poll_interval=0.2, lease=timedelta(minutes=1),
+        )  # fmt: skip
+        notifier = Notifier(sessions, email=EmailSender(email_settings(smtp)))
+        lifecycle = TaskLifecycleManagerService(
+            sessions=sessions, analyzer=analyzer, notifier=notifier, node_id="test"
+        )
+        await scheduler.start()
+        try:
+            statuses = await wait_for_final(stack.sessions, user_id, campaign.id)
+        finally:
+            await scheduler.stop()
+        assert (await lifecycle.sweep()).campaigns_finished == 1
+        (mail,) = await smtp.wait_for(1, timeout=10)
+
+    assert statuses == [
+        TaskStatus.GOAL_MET_ELSEWHERE,  # busy first, retry stood down
+        TaskStatus.SUCCEEDED,
+        TaskStatus.GOAL_MET_ELSEWHERE,
+        TaskStatus.GOAL_MET_ELSEWHERE,
+        TaskStatus.GOAL_MET_ELSEWHERE,
+    ]
+    assert [r.id for r in rows] == sorted(r.id for r in rows)
+    assert mail["Subject"] == 'Campaign "cleaning" finished'
+    assert "1 of 5 tasks succeeded" in mail.get_payload()
+    assert "time: Tue 10:00" in mail.get_payload()
+    async with stack.sessions() as s:
+        done = await campaigns.get(s, user_id=user_id, campaign_id=campaign.id)
+        first = await tasks.get(s, user_id=user_id, task_id=rows[0].id)
+    assert done is not None
+    assert done.status == CampaignStatus.COMPLETED
+    assert first is not None
+    assert first.attempt_count == 1
+    assert first.inter_call_context["history"][0]["reason"] == "the line was busy"
+
+
+async def wait_for_final(sessions, user_id: int, campaign_id: int) -> list[TaskStatus]:
+    seen: list[tuple[str, str | None, str | None]] = []
+    try:
+        async with asyncio.timeout(60):
+            while True:
+                async with sessions() as s:
+                    rows = await tasks.list_for_user(s, user_id=user_id, campaign_id=campaign_id)
+                seen = [(r.status, r.last_decision, r.last_decision_reason) for r in rows]
+                if all(TaskStatus(r.status).is_final for r in rows):
+                    return [TaskStatus(r.status) for r in rows]
+                await asyncio.sleep(0.2)
+    except TimeoutError:
+        pytest.fail(f"the campaign did not finish: {seen}")
