@@ -88,11 +88,12 @@ function onTurn(ev) {
 
 function onActivity(ev) {
   const feed = document.getElementById("activity");
-  if (!feed) return;
+  if (!feed || !ev.call_id) return;
   const item = el("li");
-  const what = ev.type === "turn" ? `${ev.speaker === "agent" ? "Agent" : "Callee"}: ${ev.text}` : ev.type.replaceAll("_", " ");
-  if (ev.call_id) item.appendChild(el("a", { href: "/calls/" + encodeURIComponent(ev.call_id) }, what));
-  else item.textContent = what;
+  const what = ev.type === "turn" ? `${ev.speaker === "agent" ? "Agent" : "Callee"}: ${ev.text}`
+    : ev.type === "feedback_request" ? `Question: ${ev.question}`
+    : ev.type.replaceAll("_", " ") + (ev.status ? `: ${ev.status.replaceAll("_", " ")}` : "");
+  item.appendChild(el("a", { href: "/calls/" + encodeURIComponent(ev.call_id) }, what));
   feed.prepend(item);
   while (feed.children.length > 50) feed.lastElementChild.remove();
   if (ev.type === "call_status" || ev.status) {
