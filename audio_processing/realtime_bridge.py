@@ -15,7 +15,7 @@ import asyncio
 import base64
 import contextlib
 import logging
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, TypeVar
@@ -43,7 +43,7 @@ from audio_processing.realtime_events import (
 )
 from audio_processing.realtime_session import RealtimeSession, RealtimeSessionError
 from common.log_context import log_context
-from common.owned_tasks import TaskOwner
+from common.owned_tasks import TaskOwner, cancel_and_wait
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -99,6 +99,15 @@ class BridgeOptions:
     tool_timeout: float = 120.0
     drain_timeout: float = 30.0  # goodbye audio still playing when end_call arrives
     latency_probe_timeout: float = 10.0
+    silence_fill_after: float | None = 0.1  # no caller frame this long: send silence (None: off)
+
+
+async def _next_or_none(frames: AsyncIterator[bytes]) -> bytes | None:
+    """The next caller frame, or None once the call's audio has ended."""
+    try:
+        return await anext(frames)
+    except StopAsyncIteration:
+        return None
 
 
 class _ModelGone(Exception):
@@ -234,16 +243,56 @@ class RealtimeBridge:
         assert self._codec is not None
         batch, frames = bytearray(), 0
         try:
-            async for frame in audio.inbound():
-                batch += self._codec.to_model(frame)
-                frames += 1
-                if frames >= self.options.input_batch_frames:
-                    chunk = base64.b64encode(bytes(batch)).decode()
-                    batch, frames = bytearray(), 0
-                    await self._send(conn.input_audio_buffer.append(audio=chunk))
+            async with contextlib.aclosing(self._caller_frames(audio)) as caller:
+                async for frame in caller:
+                    batch += self._codec.to_model(frame)
+                    frames += 1
+                    if frames >= self.options.input_batch_frames:
+                        chunk = base64.b64encode(bytes(batch)).decode()
+                        batch, frames = bytearray(), 0
+                        await self._send(conn.input_audio_buffer.append(audio=chunk))
         except _ModelGone:
             return BridgeResult("ai_failure", "model_closed")
         return BridgeResult("completed", "caller_hangup")
+
+    async def _caller_frames(self, audio: CallAudio) -> AsyncIterator[bytes]:
+        """Caller frames as they arrive, with silence filled in while Asterisk sends none.
+
+        Why: Asterisk sends nothing while the callee is silent, and the model's VAD runs on
+        audio time, not wall time: without the filled silence a callee who stops talking
+        never produces `speech_stopped`, and the agent never answers. Filling starts after
+        `silence_fill_after` of no frames and then keeps pace with the clock.
+        """
+        assert self._owner is not None
+        loop, inbound = asyncio.get_running_loop(), audio.inbound()
+        fill_after = self.options.silence_fill_after
+        if fill_after is None:
+            async for frame in inbound:
+                yield frame
+            return
+        silence = bytes(audio.metadata.sample_rate // 25)  # one 20 ms slin frame
+        heard, filled = loop.time(), 0
+        pending: asyncio.Task[bytes | None] | None = None
+        try:
+            while True:
+                if pending is None:
+                    pending = self._owner.spawn(_next_or_none(inbound), name="caller-next")
+                due = heard + max(fill_after, (filled + 1) * 0.020)
+                done, _ = await asyncio.wait({pending}, timeout=max(0.0, due - loop.time()))
+                if not done:
+                    owed = int((loop.time() - heard) / 0.020) - filled
+                    filled += owed
+                    for _ in range(owed):
+                        yield silence
+                    continue
+                frame, pending = pending.result(), None
+                if frame is None:
+                    return
+                heard, filled = loop.time(), 0
+                yield frame
+        finally:
+            if pending is not None:
+                await cancel_and_wait(pending)
 
     async def _pump_dtmf(self, audio: CallAudio, conn: AsyncRealtimeConnection) -> None:
         """Keys the callee pressed become context for the model (digits only in fields)."""

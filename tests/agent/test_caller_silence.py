@@ -1,0 +1,57 @@
+"""The bridge fills the caller's silence: Asterisk sends nothing while the callee is quiet.
+
+Found on the sandbox: after the IVR prompt no frames came at all, so the model's VAD (which
+runs on audio time) never saw the end of the callee's turn and the agent never answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+
+from audio_processing.g711 import ulaw_to_slin
+from audio_processing.realtime_bridge import BridgeOptions, RealtimeBridge
+from audio_processing.realtime_session import make_client
+from tests.calls.conftest import wait_until
+from tests.realtime.conftest import PacedCall, session_for, tone
+from tests.support.fake_realtime import FakeRealtimeServer
+
+
+class NoTools:
+    async def call_tool(self, name: str, args: dict[str, object]) -> str:
+        return "unused"
+
+
+async def test_a_callee_who_stops_sending_audio_still_ends_their_turn() -> None:
+    async with FakeRealtimeServer() as fake:
+        client = make_client("test-key", fake.base_url)
+        call = PacedCall()
+        call.start()
+        session = session_for(client, transcription_model="gpt-4o-mini-transcribe")
+        bridge = RealtimeBridge(session, NoTools(), None, BridgeOptions(greet=False))
+        task = asyncio.get_running_loop().create_task(bridge.run(call.audio), name="bridge")
+        try:
+            await session.ready()
+            await call.feed(tone(400))  # then nothing at all, like Asterisk
+            fed_at = time.monotonic()
+            await fake.wait_for("input_audio_buffer.append", count=1)
+            await wait_until(
+                lambda: any(
+                    e.type == "input_audio_buffer.speech_stopped" for e in fake.session.sent
+                ),
+                timeout=5,
+                interval=0.01,
+            )
+            waited_ms = (time.monotonic() - fed_at) * 1000
+            pcm = np.frombuffer(ulaw_to_slin(bytes(fake.session.appended_audio)), dtype="<i2")
+            filled_ms = (len(pcm) - 400 * 8) / 8
+            assert np.all(pcm[400 * 8 :] == 0)  # what was added is silence
+            assert filled_ms >= fake.vad_hangover_ms
+            assert filled_ms <= waited_ms + 40  # at the clock's pace, never ahead of it
+        finally:
+            call.audio.close("caller hangup")  # type: ignore[arg-type]
+            await asyncio.wait_for(task, 5)
+            await call.stop()
+            await client.close()
