@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SANDBOX := asterisk/sandbox/sandbox.sh
 
-.PHONY: install run test test-fast lint format sandbox sandbox-start sandbox-stop bench doctor clean
+.PHONY: install run test test-fast lint format sandbox sandbox-start sandbox-stop browser bench doctor clean
 
 install: $(VENV)/.installed
 
@@ -21,9 +21,13 @@ run: install
 doctor: install
 	$(PY) main.py doctor
 
-# The full suite: real Redis, real PostgreSQL and the real Asterisk 22 sandbox.
-test: install sandbox lint
+# The full suite: real Redis, real PostgreSQL, the real Asterisk 22 sandbox and Chromium.
+test: install sandbox browser lint
 	$(PY) -m pytest
+
+# Debian's Chromium for the end-to-end browser tests (Playwright drives it; no download).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 
 # Without the sandbox build (tests that need it skip outside CI, fail in CI).
 test-fast: install

@@ -72,10 +72,19 @@ class Platform:
 
     async def _start_web(self) -> None:
         from web_interface.app import WebDeps, create_app
+        from web_interface.secret_key import load_or_create_secret_key
         from web_interface.web_server import WebServer
 
         web = self.settings.web
-        server = WebServer(create_app(WebDeps(self.health, self.metrics)), web.host, web.port)
+        deps = WebDeps(
+            self.health,
+            self.metrics,
+            sessions=self.sessions,
+            bus=self.bus,
+            secret_key=load_or_create_secret_key(web.secret_key, self.settings.app.data_dir),
+            default_region=self.settings.calling.default_region,
+        )
+        server = WebServer(create_app(deps), web.host, web.port)
         await server.start()
         self.web_port = server.port
         self._on_stop("web", server.stop)

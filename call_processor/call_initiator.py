@@ -118,7 +118,7 @@ class CallInitiator:
         return result
 
     async def _attempt(self, request: CallRequest, call_id: str, digits: str) -> CallResult:
-        recorder = CallRecorder(self.sessions, request.user_id, call_id)
+        recorder = CallRecorder(self.sessions, request.user_id, call_id, self.bus)
         await recorder.create(
             phone_number=request.phone_number,
             task_id=request.task_id,

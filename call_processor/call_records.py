@@ -12,16 +12,25 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from common.channels import user_events
+from common.command_bus import CommandBus
 from database.repositories import calls
 
 log = logging.getLogger(__name__)
 
 
 class CallRecorder:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], user_id: int, call_id: str):
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        user_id: int,
+        call_id: str,
+        bus: CommandBus | None = None,
+    ) -> None:
         self.sessions = sessions
         self.user_id = user_id
         self.call_id = call_id
+        self.bus = bus  # when set, the person's open pages see status and events live
         self.failed_writes = 0
 
     async def create(
@@ -49,6 +58,8 @@ class CallRecorder:
         except Exception:
             self.failed_writes += 1
             log.exception("could not record a call update")
+        if "status" in fields:
+            await self._publish({"type": "call_status", "status": str(fields["status"])})
 
     async def event(self, kind: str, data: dict[str, Any]) -> None:
         try:
@@ -59,3 +70,14 @@ class CallRecorder:
         except Exception:
             self.failed_writes += 1
             log.exception("could not record a call event", extra={"kind": kind})
+        await self._publish({"type": "call_event", "kind": kind})
+
+    async def _publish(self, payload: dict[str, Any]) -> None:
+        if self.bus is None:
+            return
+        try:
+            await self.bus.publish_json(
+                user_events(self.user_id), {**payload, "call_id": self.call_id}
+            )
+        except Exception:  # the live view is best effort; the row is what counts
+            log.warning("could not publish a call update", extra={"kind": payload["type"]})

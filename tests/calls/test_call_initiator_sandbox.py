@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from call_processor.call_slots import RedisCallSlots
+from common.channels import user_events
 from common.commands import Hangup, SendDtmf, Transfer
 from database.models import Call
 from database.repositories import calls
@@ -40,8 +41,17 @@ def only_call_id(stack: CallStack) -> str:
     return next(iter(stack.talkers.talkers))
 
 
+async def collect_live_events(stack: CallStack, into: list[dict]) -> None:
+    async with stack.bus.subscribe_json(user_events(stack.user_id)) as events:
+        async for event in events:
+            into.append(event)
+
+
 async def test_answered_call_streams_the_far_end_prompt_to_the_talker(stack: CallStack) -> None:
     token = Sandbox.new_token()
+    live: list[dict] = []
+    watcher = asyncio.create_task(collect_live_events(stack, live))
+    await asyncio.sleep(0.05)
     placing = asyncio.create_task(stack.initiator.place_call(stack.request(sb.PERSON, token)))
     await wait_until(lambda: len(stack.talkers.talkers) == 1)
     call_id = only_call_id(stack)
@@ -68,6 +78,11 @@ async def test_answered_call_streams_the_far_end_prompt_to_the_talker(stack: Cal
     assert "hangup" in kinds
     assert talker.closed == 1
     await stack.sandbox.wait_far_end(token, lambda r: r.has("hangup"))
+    watcher.cancel()
+    statuses = [e["status"] for e in live if e["type"] == "call_status"]
+    assert statuses[0] == "answered"
+    assert statuses[-1] == "completed"
+    assert {e["call_id"] for e in live} == {call_id}
 
 
 async def test_send_dtmf_command_reaches_the_far_end_ivr(stack: CallStack) -> None:
