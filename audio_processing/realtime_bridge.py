@@ -15,7 +15,7 @@ import asyncio
 import base64
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, TypeVar
@@ -24,7 +24,7 @@ from openai.resources.realtime.realtime import AsyncRealtimeConnection
 from websockets.exceptions import ConnectionClosed
 
 from audio_processing.call_audio import CallAudio
-from audio_processing.g711 import Resampler, slin_to_ulaw, ulaw_to_slin
+from audio_processing.realtime_audio import ModelAudio, with_silence
 from audio_processing.realtime_events import (
     AgentTranscript,
     AudioDelta,
@@ -43,7 +43,7 @@ from audio_processing.realtime_events import (
 )
 from audio_processing.realtime_session import RealtimeSession, RealtimeSessionError
 from common.log_context import log_context
-from common.owned_tasks import TaskOwner, cancel_and_wait
+from common.owned_tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -102,40 +102,8 @@ class BridgeOptions:
     silence_fill_after: float | None = 0.1  # no caller frame this long: send silence (None: off)
 
 
-async def _next_or_none(frames: AsyncIterator[bytes]) -> bytes | None:
-    """The next caller frame, or None once the call's audio has ended."""
-    try:
-        return await anext(frames)
-    except StopAsyncIteration:
-        return None
-
-
 class _ModelGone(Exception):
     """The socket closed or a send could not complete in time."""
-
-
-# --- audio format conversion -------------------------------------------------------------
-class ModelAudio:
-    """Caller slin at the call's rate ⇄ the session's format (μ-law 8 kHz or PCM 24 kHz)."""
-
-    def __init__(self, fmt: dict[str, Any], call_rate: int) -> None:
-        self.ulaw = fmt.get("type") == "audio/pcmu"
-        model_rate = 8000 if self.ulaw else 24000
-        self.bytes_per_ms = 8 if self.ulaw else 48
-        self._up = Resampler(call_rate, model_rate)
-        self._down = Resampler(model_rate, call_rate)
-
-    def to_model(self, pcm: bytes) -> bytes:
-        pcm = self._up.convert(pcm)
-        return slin_to_ulaw(pcm) if self.ulaw else pcm
-
-    def from_model(self, data: bytes) -> bytes:
-        if not self.ulaw and len(data) % 2:
-            data = data[:-1]  # a delta never splits a sample in practice; be safe
-        return self._down.convert(ulaw_to_slin(data) if self.ulaw else data)
-
-    def reset_output(self) -> None:
-        self._down.reset()
 
 
 # --- the talker ------------------------------------------------------------------------
@@ -255,44 +223,9 @@ class RealtimeBridge:
             return BridgeResult("ai_failure", "model_closed")
         return BridgeResult("completed", "caller_hangup")
 
-    async def _caller_frames(self, audio: CallAudio) -> AsyncIterator[bytes]:
-        """Caller frames as they arrive, with silence filled in while Asterisk sends none.
-
-        Why: Asterisk sends nothing while the callee is silent, and the model's VAD runs on
-        audio time, not wall time: without the filled silence a callee who stops talking
-        never produces `speech_stopped`, and the agent never answers. Filling starts after
-        `silence_fill_after` of no frames and then keeps pace with the clock.
-        """
+    def _caller_frames(self, audio: CallAudio) -> AsyncGenerator[bytes, None]:
         assert self._owner is not None
-        loop, inbound = asyncio.get_running_loop(), audio.inbound()
-        fill_after = self.options.silence_fill_after
-        if fill_after is None:
-            async for frame in inbound:
-                yield frame
-            return
-        silence = bytes(audio.metadata.sample_rate // 25)  # one 20 ms slin frame
-        heard, filled = loop.time(), 0
-        pending: asyncio.Task[bytes | None] | None = None
-        try:
-            while True:
-                if pending is None:
-                    pending = self._owner.spawn(_next_or_none(inbound), name="caller-next")
-                due = heard + max(fill_after, (filled + 1) * 0.020)
-                done, _ = await asyncio.wait({pending}, timeout=max(0.0, due - loop.time()))
-                if not done:
-                    owed = int((loop.time() - heard) / 0.020) - filled
-                    filled += owed
-                    for _ in range(owed):
-                        yield silence
-                    continue
-                frame, pending = pending.result(), None
-                if frame is None:
-                    return
-                heard, filled = loop.time(), 0
-                yield frame
-        finally:
-            if pending is not None:
-                await cancel_and_wait(pending)
+        return with_silence(audio, self._owner, self.options.silence_fill_after)
 
     async def _pump_dtmf(self, audio: CallAudio, conn: AsyncRealtimeConnection) -> None:
         """Keys the callee pressed become context for the model (digits only in fields)."""
