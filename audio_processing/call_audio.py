@@ -69,6 +69,20 @@ class _DropOldest(Generic[T]):
         self._closed = True
         self._ready.set()
 
+    async def get(self, timeout: float) -> T | None:
+        """The next item, None once closed and empty; TimeoutError after `timeout` seconds.
+
+        Why not `wait_for`: on Python 3.11 it wraps the wait in a new asyncio task, and this
+        runs 50 times a second per call; `asyncio.timeout` only schedules a timer.
+        """
+        while not self._items:
+            if self._closed:
+                return None
+            self._ready.clear()
+            async with asyncio.timeout(timeout):
+                await self._ready.wait()
+        return self._items.popleft()
+
     async def __aiter__(self) -> AsyncIterator[T]:
         while True:
             while self._items:
@@ -103,6 +117,11 @@ class CallAudio:
         dropped (counted in `inbound_dropped`) rather than delaying everything after.
         """
         return aiter(self._inbound)
+
+    async def next_inbound(self, timeout: float) -> bytes | None:
+        """Like one step of `inbound()`, bounded: None when the call ended, TimeoutError when
+        no frame came within `timeout` (the callee is silent: Asterisk sends nothing)."""
+        return await self._inbound.get(timeout)
 
     def dtmf(self) -> AsyncIterator[str]:
         """Digits the far end pressed (AudioSocket 0x03); ends when the call ends."""

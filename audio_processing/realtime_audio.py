@@ -8,12 +8,11 @@ no frames at all while the callee is silent, although the model's VAD runs on au
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from audio_processing.call_audio import CallAudio
 from audio_processing.g711 import Resampler, slin_to_ulaw, ulaw_to_slin
-from common.owned_tasks import TaskOwner, cancel_and_wait
 
 FRAME_SECONDS = 0.020
 
@@ -41,9 +40,7 @@ class ModelAudio:
         self._down.reset()
 
 
-async def with_silence(
-    audio: CallAudio, owner: TaskOwner, fill_after: float | None
-) -> AsyncGenerator[bytes, None]:
+async def with_silence(audio: CallAudio, fill_after: float | None) -> AsyncGenerator[bytes, None]:
     """The caller's frames as they arrive, with silence filled in while none arrive.
 
     Why: without the filled silence a callee who stops talking never produces
@@ -51,39 +48,24 @@ async def with_silence(
     prompt). Filling starts after `fill_after` seconds without a frame and then keeps pace
     with the clock, never ahead of it. Ends when the call's audio ends. `None`: no filling.
     """
-    loop, inbound = asyncio.get_running_loop(), audio.inbound()
     if fill_after is None:
-        async for frame in inbound:
+        async for frame in audio.inbound():
             yield frame
         return
+    loop = asyncio.get_running_loop()
     silence = bytes(audio.metadata.sample_rate // 25)  # one 20 ms slin frame
     heard, filled = loop.time(), 0
-    pending: asyncio.Task[bytes | None] | None = None
-    try:
-        while True:
-            if pending is None:
-                pending = owner.spawn(_next_or_none(inbound), name="caller-next")
-            due = heard + max(fill_after, (filled + 1) * FRAME_SECONDS)
-            done, _ = await asyncio.wait({pending}, timeout=max(0.0, due - loop.time()))
-            if not done:
-                owed = int((loop.time() - heard) / FRAME_SECONDS) - filled
-                filled += owed
-                for _ in range(owed):
-                    yield silence
-                continue
-            frame, pending = pending.result(), None
-            if frame is None:
-                return
-            heard, filled = loop.time(), 0
-            yield frame
-    finally:
-        if pending is not None:
-            await cancel_and_wait(pending)
-
-
-async def _next_or_none(frames: AsyncIterator[bytes]) -> bytes | None:
-    """The next caller frame, or None once the call's audio has ended."""
-    try:
-        return await anext(frames)
-    except StopAsyncIteration:
-        return None
+    while True:
+        due = heard + max(fill_after, (filled + 1) * FRAME_SECONDS)
+        try:
+            frame = await audio.next_inbound(max(0.0, due - loop.time()))
+        except TimeoutError:
+            owed = int((loop.time() - heard) / FRAME_SECONDS) - filled
+            filled += owed
+            for _ in range(owed):
+                yield silence
+            continue
+        if frame is None:
+            return
+        heard, filled = loop.time(), 0
+        yield frame

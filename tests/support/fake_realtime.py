@@ -195,6 +195,9 @@ class FakeSession:
                 task.cancel()
 
     async def _handle(self, raw: str | bytes) -> bool:
+        if isinstance(raw, bytes):  # client events are JSON text frames
+            await self.reject("invalid_frame", "binary frames are not client events")
+            return False
         try:
             event = json.loads(raw)
         except ValueError:
