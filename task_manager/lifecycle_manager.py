@@ -12,6 +12,7 @@ is a version-checked or conditional update, and only the winner sends a notifica
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -62,19 +63,28 @@ class TaskLifecycleManagerService:
         self.interval = interval
         self.clock = clock
         self._owner = TaskOwner("lifecycle")
+        self._stopping = asyncio.Event()
+        self._loop: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Recover what a killed predecessor on this node left, at once, then sweep."""
-        self._owner = TaskOwner("lifecycle")
+        self._owner, self._stopping = TaskOwner("lifecycle"), asyncio.Event()
         await self.sweep(startup=True)
-        self._owner.spawn(self._run(), "loop")
+        self._loop = self._owner.spawn(self._run(), "loop")
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 5.0) -> None:
+        """Let a sweep in progress finish its transaction, then cancel what is left."""
+        self._stopping.set()
+        if self._loop is not None:
+            await asyncio.wait([self._loop], timeout=grace)
         await self._owner.aclose()
 
     async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.interval)
+            if self._stopping.is_set():
+                return
             try:
                 await self.sweep()
             except Exception:

@@ -118,18 +118,25 @@ class TaskSchedulerService:
         self.in_flight: dict[int, PlannedCall] = {}
         self._renewed_at: datetime | None = None
         self._wake = asyncio.Event()
+        self._stopping = False
         self._owner = TaskOwner("scheduler")
+        self._loop: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._owner = TaskOwner("scheduler")
-        self._owner.spawn(self._run(), "loop")
+        self._owner, self._stopping = TaskOwner("scheduler"), False
+        self._loop = self._owner.spawn(self._run(), "loop")
 
-    async def stop(self) -> None:
-        """Stop claiming. Calls in flight belong to the launcher, which ends them itself."""
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop claiming: let a tick in progress commit (a cancel mid-transaction would
+        strand its connection), then cancel. Calls in flight belong to the launcher."""
+        self._stopping = True
+        self._wake.set()
+        if self._loop is not None:
+            await asyncio.wait([self._loop], timeout=grace)
         await self._owner.aclose()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()  # before the tick: a call ending during it wakes the next one
             try:
                 await self.tick()

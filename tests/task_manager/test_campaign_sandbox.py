@@ -114,6 +114,9 @@ async def test_first_success_stands_down_the_rest_and_the_summary_is_emailed(
             await scheduler.stop()
         assert (await lifecycle.sweep()).campaigns_finished == 1
         (mail,) = await smtp.wait_for(1, timeout=10)
+        async with sessions() as s:  # before the stack disposes the engine
+            done = await campaigns.get(s, user_id=user_id, campaign_id=campaign.id)
+            first = await tasks.get(s, user_id=user_id, task_id=rows[0].id)
 
     assert statuses == [
         TaskStatus.GOAL_MET_ELSEWHERE,  # busy first, retry stood down
@@ -126,9 +129,6 @@ async def test_first_success_stands_down_the_rest_and_the_summary_is_emailed(
     assert mail["Subject"] == 'Campaign "cleaning" finished'
     assert "1 of 5 tasks succeeded" in mail.get_payload()
     assert "time: Tue 10:00" in mail.get_payload()
-    async with stack.sessions() as s:
-        done = await campaigns.get(s, user_id=user_id, campaign_id=campaign.id)
-        first = await tasks.get(s, user_id=user_id, task_id=rows[0].id)
     assert done is not None
     assert done.status == CampaignStatus.COMPLETED
     assert first is not None
