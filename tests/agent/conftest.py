@@ -25,15 +25,11 @@ from audio_processing.call_audio import CallAudio
 from audio_processing.realtime_bridge import BridgeOptions
 from audio_processing.realtime_session import make_client
 from call_processor.agent_talker import AgentTalker, AgentTalkerFactory, TalkerReport
-from call_processor.ami_client import AmiClient
 from call_processor.call_initiator import CallInitiator, CallRequest
-from call_processor.call_slots import InProcessCallSlots
-from common.command_bus import CommandBus, InProcessCommandBus
+from common.command_bus import CommandBus
 from common.commands import CallCommand
-from config.settings import DialSettings, OpenAISettings
-from database.engine import create_engine_for, session_factory
-from database.migrate import upgrade
-from database.repositories import users
+from config.settings import OpenAISettings
+from tests.calls.conftest import call_stack
 from tests.support.fake_realtime import FakeRealtimeServer
 from tests.support.sandbox import Sandbox
 
@@ -158,61 +154,36 @@ async def agent_stack(
     user_phone: str | None = None,
 ) -> AsyncIterator[AgentStack]:
     """AMI + AudioSocket + bus + slots + database + the agent, as main.py wires them."""
-    await upgrade(None, data_dir)
-    engine = create_engine_for(None, data_dir)
-    sessions = session_factory(engine)
-    async with sessions() as s, s.begin():
-        user = await users.create(
-            s,
-            email=f"agent{id(data_dir)}@example.com",
-            password_hash="x",
-            display_name="Dana Example",
-            phone_number=user_phone,
-        )
-    ami = AmiClient(
-        sandbox.ami_host, sandbox.ami_port, sandbox.ami_username, SecretStr(sandbox.ami_secret)
-    )
-    audio_server = TimedAudioSocketServer("127.0.0.1", 0)
-    bus = bus or InProcessCommandBus()
-    slots = InProcessCallSlots(3)
     client = make_client("test-key", fake.base_url)
-    talkers = ProbedFactory(
-        client=client,
-        openai=OpenAISettings(api_key=SecretStr("test-key"), base_url=fake.base_url),
-        sessions=sessions,
-        bus=bus,
-        options=options,
-        feedback_timeout=feedback_timeout,
-    )
-    await ami.start()
-    await audio_server.start()
-    await slots.start()
-    try:
-        await ami.wait_connected(10)
-        dial = DialSettings(
-            channel_template=sandbox.channel_template,
-            context=sandbox.agent_context,
-            exten=sandbox.agent_exten,
-            ring_timeout=20,
-        )
-        initiator = CallInitiator(
-            ami=ami,
-            audio_server=audio_server,
-            bus=bus,
-            slots=slots,
+
+    def make_talkers(sessions: async_sessionmaker[AsyncSession], bus: CommandBus) -> ProbedFactory:
+        return ProbedFactory(
+            client=client,
+            openai=OpenAISettings(api_key=SecretStr("test-key"), base_url=fake.base_url),
             sessions=sessions,
-            dial=dial,
-            audiosocket_address=f"127.0.0.1:{audio_server.port}",
-            node_id="test",
-            talkers=talkers,
+            bus=bus,
+            options=options,
+            feedback_timeout=feedback_timeout,
         )
-        await initiator.start()
-        yield AgentStack(initiator, audio_server, bus, sessions, talkers, fake, user.id, sandbox)
-        await initiator.stop()
+
+    try:
+        async with call_stack(
+            sandbox,
+            data_dir,
+            bus=bus,
+            audio_server=TimedAudioSocketServer("127.0.0.1", 0),
+            make_talkers=make_talkers,
+            user_fields={"display_name": "Dana Example", "phone_number": user_phone},
+        ) as stack:
+            yield AgentStack(
+                stack.initiator,
+                stack.audio_server,
+                stack.bus,
+                stack.sessions,
+                stack.talkers,
+                fake,
+                stack.user_id,
+                sandbox,
+            )
     finally:
-        await audio_server.stop()
-        await ami.stop()
-        await slots.aclose()
-        await bus.aclose()
         await client.close()
-        await engine.dispose()

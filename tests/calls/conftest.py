@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from audio_processing.audio_socket_server import AudioSocketServer
 from audio_processing.call_audio import CallAudio, RecordingTalker
 from call_processor.ami_client import AmiClient
-from call_processor.call_initiator import CallInitiator, CallRequest
+from call_processor.call_initiator import CallInitiator, CallRequest, TalkerFactory
 from call_processor.call_slots import CallSlots, InProcessCallSlots
 from common.command_bus import CommandBus, InProcessCommandBus
 from config.settings import DialSettings
@@ -66,13 +67,16 @@ class CallStack:
     audio_server: AudioSocketServer
     bus: CommandBus
     sessions: async_sessionmaker[AsyncSession]
-    talkers: RecorderFactory
+    talkers: Any  # RecorderFactory unless make_talkers was given
     user_id: int
     sandbox: Sandbox
 
     def request(self, scenario: str, token: str, **kw: object) -> CallRequest:
         number = "+" + self.sandbox.number(scenario, token)
         return CallRequest(user_id=self.user_id, phone_number=number, **kw)  # type: ignore[arg-type]
+
+
+MakeTalkers = Callable[[async_sessionmaker[AsyncSession], CommandBus], TalkerFactory]
 
 
 @contextlib.asynccontextmanager
@@ -85,19 +89,27 @@ async def call_stack(
     ring_timeout: float = 20.0,
     hangup_after: float | None = None,
     database_url: str | None = None,
+    audio_server: AudioSocketServer | None = None,
+    make_talkers: MakeTalkers | None = None,
+    user_fields: dict[str, Any] | None = None,
 ) -> AsyncIterator[CallStack]:
+    """The real stack; `make_talkers(sessions, bus)` replaces the recording talkers."""
     await upgrade(database_url, data_dir)
     engine = create_engine_for(database_url, data_dir)
     sessions = session_factory(engine)
     async with sessions() as s, s.begin():
-        user = await users.create(s, email=f"u{id(data_dir)}@example.com", password_hash="x")
+        user = await users.create(
+            s, email=f"u{id(data_dir)}@example.com", password_hash="x", **(user_fields or {})
+        )
     ami = AmiClient(
         sandbox.ami_host, sandbox.ami_port, sandbox.ami_username, SecretStr(sandbox.ami_secret)
     )
-    audio_server = AudioSocketServer("127.0.0.1", 0)
+    audio_server = audio_server or AudioSocketServer("127.0.0.1", 0)
     bus = bus or InProcessCommandBus()
     slots = slots or InProcessCallSlots(3)
-    talkers = RecorderFactory(hangup_after=hangup_after)
+    talkers: Any = (
+        make_talkers(sessions, bus) if make_talkers else RecorderFactory(hangup_after=hangup_after)
+    )
     await ami.start()
     await audio_server.start()
     await slots.start()
