@@ -242,8 +242,9 @@ async def _run(settings: Settings) -> int:
 
 
 async def _redis_health(url: str) -> ComponentHealth:
-    detail = await _probe_redis(url)
-    return ComponentHealth(True, detail)
+    from common.command_bus import probe_redis
+
+    return ComponentHealth(True, await probe_redis(url))
 
 
 async def _create_user(settings: Settings, email: str, name: str, password: str | None) -> int:
@@ -293,57 +294,13 @@ async def _probe(name: str, probe: Callable[[], Awaitable[str]], timeout: float 
     return True
 
 
-async def _probe_database(settings: Settings) -> str:
-    from sqlalchemy import text
-
-    from database.engine import create_engine_for
-
-    engine = create_engine_for(settings.database.url, settings.app.data_dir)
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return f"{engine.dialect.name} answers"
-    finally:
-        await engine.dispose()
-
-
-async def _probe_redis(url: str) -> str:
-    import redis.asyncio as redis
-
-    client = redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
-    try:
-        await client.ping()
-        return "PING answered"
-    finally:
-        await client.aclose()
-
-
-async def _probe_ami(settings: Settings) -> str:
-    from call_processor.ami_client import AmiClient
-
-    client = AmiClient.from_settings(settings.ami)
-    await client.start()
-    try:
-        await client.wait_connected(5)
-        return f"logged in as {settings.ami.username}"
-    finally:
-        await client.stop()
-
-
-async def _probe_openai(settings: Settings) -> str:
-    import httpx
-
-    key = settings.openai.api_key
-    headers = {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
-    async with httpx.AsyncClient(timeout=5) as client:
-        response = await client.get(f"{settings.openai.base_url}/models", headers=headers)
-    if response.status_code == 401:
-        raise PermissionError("the server answers but rejects the API key (401)")
-    return f"answers (HTTP {response.status_code})"
-
-
 async def run_doctor(env_file: str) -> int:
     """Print every setting and probe each service; non-zero when something required fails."""
+    from audio_processing.realtime_session import probe_openai
+    from call_processor.ami_client import probe_ami
+    from common.command_bus import probe_redis
+    from database.engine import probe_database
+
     lines, settings = settings_report(env_file)
     print("Settings:")
     for line in lines:
@@ -351,16 +308,16 @@ async def run_doctor(env_file: str) -> int:
     healthy = all(line.status == "ok" for line in lines)
     print("Services:")
     probes: list[tuple[str, Callable[[], Awaitable[str]]]] = [
-        ("database", lambda: _probe_database(settings)),
-        ("openai", lambda: _probe_openai(settings)),
+        ("database", lambda: probe_database(settings.database.url, settings.app.data_dir)),
+        ("openai", lambda: probe_openai(settings.openai)),
     ]
     if settings.ami.secret is not None:
-        probes.append(("ami", lambda: _probe_ami(settings)))
+        probes.append(("ami", lambda: probe_ami(settings.ami)))
     else:
         print(f"{'fail':<8} ami  (AMI_SECRET is not set)")
         healthy = False
     if settings.redis.url:
-        probes.append(("redis", lambda: _probe_redis(settings.redis.url or "")))
+        probes.append(("redis", lambda: probe_redis(settings.redis.url or "")))
     else:
         print(f"{'ok':<8} redis  (REDIS_URL unset: in-process bus and call limit)")
     for name, probe in probes:

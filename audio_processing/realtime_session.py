@@ -15,6 +15,7 @@ import contextlib
 import logging
 from typing import Any
 
+import httpx
 from openai import AsyncOpenAI
 from openai.resources.realtime.realtime import AsyncRealtimeConnection
 
@@ -24,6 +25,7 @@ from audio_processing.realtime_events import (
     parse_server_event,
 )
 from common.owned_tasks import TaskOwner
+from config.settings import OpenAISettings
 
 log = logging.getLogger(__name__)
 
@@ -143,3 +145,14 @@ class RealtimeSession:
         conn, self._conn = self._conn, None  # set only once fully opened
         if conn is not None:
             await self._close_quietly(conn)
+
+
+async def probe_openai(settings: OpenAISettings) -> str:
+    """For `main.py doctor`: does the base URL answer, and does it accept the key?"""
+    key = settings.api_key
+    headers = {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
+    async with httpx.AsyncClient(timeout=5) as client:
+        response = await client.get(f"{settings.base_url}/models", headers=headers)
+    if response.status_code == 401:
+        raise PermissionError("the server answers but rejects the API key (401)")
+    return f"answers (HTTP {response.status_code})"

@@ -529,3 +529,14 @@ def _describe(exc: object) -> str:
     if isinstance(exc, BaseException):
         return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return str(exc) if exc is not None else "closed by peer"
+
+
+async def probe_ami(settings: AmiSettings, timeout: float = 5.0) -> str:
+    """For `main.py doctor`: log in once and leave; raises AmiError naming what failed."""
+    client = AmiClient.from_settings(settings)
+    await client.start()
+    try:
+        await client.wait_connected(timeout)
+        return f"logged in as {settings.username}"
+    finally:
+        await client.stop()

@@ -314,3 +314,13 @@ def create_command_bus(redis_url: str | None) -> CommandBus:
     if redis_url:
         return RedisCommandBus(redis_url)
     return InProcessCommandBus()
+
+
+async def probe_redis(url: str) -> str:
+    """For `main.py doctor` and /readyz: one PING with short timeouts."""
+    client = aioredis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+    try:
+        await client.ping()
+        return "PING answered"
+    finally:
+        await client.aclose()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -76,3 +76,14 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     expire_on_commit=False so rows returned from a finished unit of work stay readable.
     """
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def probe_database(url: str | None, data_dir: Path) -> str:
+    """For `main.py doctor`: connect and run SELECT 1."""
+    engine = create_engine_for(url, data_dir)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return f"{engine.dialect.name} answers"
+    finally:
+        await engine.dispose()
