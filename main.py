@@ -17,10 +17,34 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
+from sqlalchemy import text
+
+from audio_processing.audio_socket_server import AudioSocketServer
+from audio_processing.realtime_session import make_client, probe_openai
+from call_processor.agent_talker import AgentTalkerFactory
+from call_processor.ami_client import AmiClient, probe_ami
+from call_processor.call_initiator import CallInitiator
+from call_processor.call_slots import create_call_slots
+from common.command_bus import create_command_bus, probe_redis
 from common.health import ComponentHealth, HealthRegistry
+from common.log_context import configure_logging
 from common.metrics import PlatformMetrics
 from config import ConfigError, Settings, load_settings
 from config.report import settings_report
+from database.engine import create_engine_for, probe_database, session_factory
+from database.migrate import upgrade
+from database.repositories import users
+from task_manager.call_judge import LlmJudge
+from task_manager.initiator_launcher import InitiatorLauncher
+from task_manager.lifecycle_manager import TaskLifecycleManagerService
+from task_manager.notifier import Notifier
+from task_manager.post_call_analyzer import PostCallAnalyzer
+from task_manager.scheduler import TaskSchedulerService
+from task_manager.senders import email_sender, sms_sender
+from web_interface.app import WebDeps, create_app
+from web_interface.passwords import hash_password
+from web_interface.secret_key import load_or_create_secret_key
+from web_interface.web_server import WebServer
 
 log = logging.getLogger("opendeep")
 StopStep = tuple[str, Callable[[], Awaitable[object]]]
@@ -41,6 +65,7 @@ class Platform:
         await self._start_database()
         await self._start_messaging()
         await self._start_telephony()
+        await self._start_task_engine()
         await self._start_web()
         log.info("platform started", extra={"node_id": self.node_id})
 
@@ -52,11 +77,6 @@ class Platform:
         self._stop_steps.append((name, step))
 
     async def _start_database(self) -> None:
-        from sqlalchemy import text
-
-        from database.engine import create_engine_for, session_factory
-        from database.migrate import upgrade
-
         db = self.settings.database
         await upgrade(db.url, self.settings.app.data_dir)
         engine = create_engine_for(db.url, self.settings.app.data_dir, echo=db.echo)
@@ -71,10 +91,6 @@ class Platform:
         self.health.register("database", check)
 
     async def _start_web(self) -> None:
-        from web_interface.app import WebDeps, create_app
-        from web_interface.secret_key import load_or_create_secret_key
-        from web_interface.web_server import WebServer
-
         web = self.settings.web
         deps = WebDeps(
             self.health,
@@ -91,9 +107,6 @@ class Platform:
 
     async def _start_messaging(self) -> None:
         """The command bus and the call slots: Redis when configured, in-process otherwise."""
-        from call_processor.call_slots import create_call_slots
-        from common.command_bus import create_command_bus
-
         redis_url = self.settings.redis.url
         self.bus = create_command_bus(redis_url)
         self._on_stop("command bus", self.bus.aclose)
@@ -103,11 +116,15 @@ class Platform:
         self._on_stop("call slots", self.slots.aclose)
         if redis_url:
             self.health.register("redis", lambda: _redis_health(redis_url))
+        self.notifier = Notifier(
+            self.sessions,
+            email=email_sender(self.settings.email),
+            sms=sms_sender(self.settings.sms),
+            bus=self.bus,
+        )
 
     async def _start_telephony(self) -> None:
         """AMI, the AudioSocket server and the call initiator (when calls can be placed)."""
-        from audio_processing.audio_socket_server import AudioSocketServer
-
         listen = self.settings.audiosocket
         self.audio_server = AudioSocketServer(listen.listen_host, listen.listen_port)
         await self.audio_server.start()
@@ -134,8 +151,6 @@ class Platform:
         await self._start_initiator()
 
     async def _start_ami(self) -> None:
-        from call_processor.ami_client import AmiClient
-
         self.ami = AmiClient.from_settings(self.settings.ami)
         self.ami.add_state_listener(self._on_ami_state)
         await self.ami.start()  # connects in the background and keeps reconnecting
@@ -153,11 +168,32 @@ class Platform:
         if connected and self.ami.connections > 1:
             self.metrics.ami_reconnects.inc()
 
-    async def _start_initiator(self) -> None:
-        from audio_processing.realtime_session import make_client
-        from call_processor.agent_talker import AgentTalkerFactory
-        from call_processor.call_initiator import CallInitiator
+    async def _start_task_engine(self) -> None:
+        """Lifecycle manager first (it recovers a killed predecessor's work), then the scheduler."""
+        judge = LlmJudge(self.settings.openai) if self.settings.openai.api_key else None
+        analyzer = PostCallAnalyzer(self.sessions, judge)
+        lifecycle = TaskLifecycleManagerService(
+            sessions=self.sessions,
+            analyzer=analyzer,
+            notifier=self.notifier,
+            node_id=self.node_id,
+        )
+        await lifecycle.start()
+        self._on_stop("lifecycle manager", lifecycle.stop)
+        if self.initiator is None:
+            return
+        limit = self.settings.calling.max_concurrent_calls
+        scheduler = TaskSchedulerService(
+            sessions=self.sessions,
+            launcher=InitiatorLauncher(self.initiator, limit),
+            on_call_done=analyzer.on_call_done,
+            calling=self.settings.calling,
+            node_id=self.node_id,
+        )
+        await scheduler.start()
+        self._on_stop("scheduler", scheduler.stop)
 
+    async def _start_initiator(self) -> None:
         openai = self.settings.openai
         key = openai.api_key.get_secret_value() if openai.api_key else ""
         talkers = AgentTalkerFactory(
@@ -242,17 +278,10 @@ async def _run(settings: Settings) -> int:
 
 
 async def _redis_health(url: str) -> ComponentHealth:
-    from common.command_bus import probe_redis
-
     return ComponentHealth(True, await probe_redis(url))
 
 
 async def _create_user(settings: Settings, email: str, name: str, password: str | None) -> int:
-    from database.engine import create_engine_for, session_factory
-    from database.migrate import upgrade
-    from database.repositories import users
-    from web_interface.passwords import hash_password
-
     secret = password or getpass.getpass("Password: ")
     if len(secret) < 8:
         print("error: the password must have at least 8 characters", file=sys.stderr)
@@ -274,8 +303,6 @@ async def _create_user(settings: Settings, email: str, name: str, password: str 
 
 
 async def _migrate(settings: Settings) -> int:
-    from database.migrate import upgrade
-
     await upgrade(settings.database.url, settings.app.data_dir)
     print("database is at the latest schema")
     return 0
@@ -296,11 +323,6 @@ async def _probe(name: str, probe: Callable[[], Awaitable[str]], timeout: float 
 
 async def run_doctor(env_file: str) -> int:
     """Print every setting and probe each service; non-zero when something required fails."""
-    from audio_processing.realtime_session import probe_openai
-    from call_processor.ami_client import probe_ami
-    from common.command_bus import probe_redis
-    from database.engine import probe_database
-
     lines, settings = settings_report(env_file)
     print("Settings:")
     for line in lines:
@@ -333,8 +355,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=logging.ERROR)
         return asyncio.run(run_doctor(args.env_file))
     settings = _load(args.env_file)
-    from common.log_context import configure_logging
-
     configure_logging(settings.app.log_level, settings.app.log_format)
     if command == "migrate":
         return asyncio.run(_migrate(settings))

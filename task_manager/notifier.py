@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -20,7 +21,7 @@ from common.command_bus import CommandBus
 from database.errors import NotFound
 from database.models import Message
 from database.repositories import messages, users
-from database.states import MessageChannel
+from database.states import MessageChannel, MessageStatus
 from task_manager.senders import EmailSender, SendError, SmsSender
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,30 @@ class Notifier:
         sender = self.sms
         send = None if sender is None else (lambda: sender.send(row.to_address, row.body))
         return await self._deliver(row, send, "SMS is not configured")
+
+    def agent_tools(self) -> dict[str, Callable[[int, str, str], Awaitable[str]]]:
+        """The call agent's send_sms / send_email: to the person only, when configured.
+
+        Each takes (user_id, subject, text) and returns the function output for the model.
+        """
+        tools: dict[str, Callable[[int, str, str], Awaitable[str]]] = {}
+
+        async def sms(user_id: int, _subject: str, text: str) -> str:
+            try:
+                message = await self.send_sms(user_id, text)
+            except ValueError as exc:  # no phone number on file
+                return json.dumps({"sent": False, "reason": str(exc)})
+            return json.dumps({"sent": message.status == MessageStatus.SENT})
+
+        async def email(user_id: int, subject: str, body: str) -> str:
+            message = await self.send_email(user_id, subject, body)
+            return json.dumps({"sent": message.status == MessageStatus.SENT})
+
+        if self.sms is not None:
+            tools["send_sms"] = sms
+        if self.email is not None:
+            tools["send_email"] = email
+        return tools
 
     async def notify(self, user_id: int, subject: str, body: str, kind: str) -> list[Message]:
         """Tell the person by every configured channel, and their open pages live.

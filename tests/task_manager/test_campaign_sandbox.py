@@ -2,8 +2,8 @@
 "stop after 1 success". The first number is busy, the second answers and the agent reports
 success; the rest stand down, and the summary email reaches a local SMTP server.
 
-The adapter below is the CallInitiator → CallLauncher seam that main.py owns; the talker is
-a scripted one that says its piece, hangs up and reports "success" like end_call would.
+The launcher is task_manager.initiator_launcher, the one main.py plugs in; the talker is a
+scripted one that says its piece, hangs up and reports "success" like end_call would.
 """
 
 from __future__ import annotations
@@ -15,14 +15,13 @@ from pathlib import Path
 import pytest
 
 from call_processor.agent_talker import TalkerReport
-from call_processor.call_attempt import CallResult
-from call_processor.call_initiator import CallInitiator, CallRequest
+from call_processor.call_initiator import CallRequest
 from database.repositories import campaigns, tasks
 from database.states import CampaignStatus, TaskStatus
-from task_manager.call_launcher import CallReport, OnCallDone, PlannedCall
+from task_manager.initiator_launcher import InitiatorLauncher
 from task_manager.lifecycle_manager import TaskLifecycleManagerService
 from task_manager.notifier import Notifier
-from task_manager.post_call_analyzer import AGENT_OUTCOMES, PostCallAnalyzer
+from task_manager.post_call_analyzer import PostCallAnalyzer
 from task_manager.scheduler import TaskSchedulerService
 from task_manager.senders import EmailSender
 from tests.calls.conftest import ClosableRecorder, call_stack
@@ -42,41 +41,6 @@ class SuccessTalker(ClosableRecorder):
 class SuccessTalkers:
     async def prepare(self, request: CallRequest, call_id: str) -> SuccessTalker:
         return SuccessTalker(play=bytes(8000), hangup_after_play=True)
-
-
-class InitiatorLauncher:
-    """CallInitiator as a CallLauncher (the shape main.py gives it)."""
-
-    def __init__(self, initiator: CallInitiator, limit: int) -> None:
-        self.initiator, self.limit, self.running = initiator, limit, 0
-
-    def capacity(self) -> int:
-        return self.limit - self.running
-
-    def launch(self, call: PlannedCall, on_done: OnCallDone) -> None:
-        self.running += 1
-        request = CallRequest(
-            user_id=call.user_id, phone_number=call.phone_number, task_id=call.task_id,
-            attempt_number=call.attempt_number, context=call.context,
-        )  # fmt: skip
-
-        async def done(_request: CallRequest, result: CallResult) -> None:
-            try:
-                await on_done(call, report_of(result))
-            finally:
-                self.running -= 1
-
-        self.initiator.launch(request, done)
-
-
-def report_of(result: CallResult) -> CallReport:
-    agent = result.outcome if result.outcome in AGENT_OUTCOMES else None
-    return CallReport(
-        call_id=result.call_id, status=str(result.status), outcome=result.outcome,
-        answered=result.answered, hangup_cause=result.hangup_cause,
-        hangup_cause_text=result.hangup_cause_text, duration_seconds=result.duration_seconds,
-        facts=result.facts, summary=result.summary, agent_outcome=agent,
-    )  # fmt: skip
 
 
 async def test_first_success_stands_down_the_rest_and_the_summary_is_emailed(

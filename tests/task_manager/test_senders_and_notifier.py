@@ -88,3 +88,18 @@ async def test_unreachable_smtp_and_unconfigured_channels_fail_visibly(sessions:
         await Notifier(sessions).send_sms(user.id, "no number on file")
     async with sessions() as s:
         assert len(await messages.list_for_user(s, user_id=user.id)) == 2
+
+
+async def test_agent_tools_are_offered_only_when_configured_and_reach_the_person(
+    sessions: Sessions,
+) -> None:
+    user = await make_user(sessions)
+    assert Notifier(sessions).agent_tools() == {}
+    async with LocalSmtpServer() as smtp:
+        tools = Notifier(sessions, email=EmailSender(email_settings(smtp))).agent_tools()
+        assert set(tools) == {"send_email"}
+        output = await tools["send_email"](user.id, "Your appointment", "Tuesday at 15:30")
+        (mail,) = await smtp.wait_for(1)
+    assert output == '{"sent": true}'
+    assert mail["To"] == user.email
+    assert mail["Subject"] == "Your appointment"
