@@ -110,14 +110,16 @@ class AudioSocketServer:
         host: str,
         port: int,
         *,
-        first_frame_timeout: float = 0.075,
+        first_frame_timeout: float = 0.5,
         idle_timeout: float | None = 60.0,
         talker_grace: float = 1.0,
         stop_grace: float = 2.0,
         max_write_buffer: int = 65_536,
     ) -> None:
         """`first_frame_timeout`: Asterisk writes the UUID right after connecting, so a
-        peer silent for longer is not Asterisk (raise it for a lossy WAN link).
+        peer silent for longer is not Asterisk. Not tighter: with the event loop lagging
+        under load an expired timer can run before the read that holds a real call's UUID
+        (an unknown or reused UUID is refused the moment it arrives, whatever this is).
         `idle_timeout`: a live call with no inbound bytes for this long is dead."""
         self.host = host
         self._port = port

@@ -129,10 +129,17 @@ async def test_bad_first_frames_are_closed_at_once_and_counted(
     assert server.sessions_total == 0
 
 
-async def test_a_peer_that_says_nothing_is_closed_within_100ms(server, clients) -> None:
+async def test_a_peer_that_says_nothing_is_closed_after_the_first_frame_timeout(
+    server, clients
+) -> None:
+    """Not Asterisk (it writes the UUID at once), but not refused on a hair trigger either:
+    under event-loop lag a real call's UUID can be late, so the wait is generous."""
     client = await dial(server, clients)
     assert client.connected_at is not None
-    await _rejected_within_bound(client, client.connected_at)
+    closed_at = await client.wait_closed(server.first_frame_timeout + 1.0)
+    waited = closed_at - client.connected_at
+    assert server.first_frame_timeout - 0.05 <= waited < server.first_frame_timeout + CLOSE_BOUND
+    assert client.audio == []
     assert server.rejected_connections == 1
 
 
