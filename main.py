@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy import text
 
-from audio_processing.audio_socket_server import AudioSocketServer
+from audio_processing.audio_socket_server import AudioSocketServer, PlayoutTotals
 from audio_processing.realtime_session import make_client, probe_openai
 from call_processor.agent_talker import AgentTalkerFactory
 from call_processor.ami_client import AmiClient, probe_ami
@@ -130,6 +130,12 @@ class Platform:
         await self.audio_server.start()
         self._on_stop("audiosocket", self.audio_server.stop)
         self.metrics.audiosocket_sessions.set_function(lambda: self.audio_server.sessions_active)
+        self.metrics.counters_from(
+            "opendeep_playout_frames",
+            "Outbound 20 ms frames written to Asterisk",
+            ["kind"],
+            lambda: _playout_reading(self.audio_server.playout_totals()),
+        )
         self.health.register(
             "audiosocket", lambda: ComponentHealth(True, listen.advertised_address)
         )
@@ -275,6 +281,15 @@ async def _run(settings: Settings) -> int:
     log.info("shutting down")
     await platform.stop()
     return 1 if failed.done() and not failed.cancelled() else 0
+
+
+def _playout_reading(totals: PlayoutTotals) -> list[tuple[tuple[str, ...], float]]:
+    return [
+        (("audio",), totals.frames - totals.silence),
+        (("silence",), totals.silence),
+        (("late",), totals.late),
+        (("resync",), totals.resyncs),
+    ]
 
 
 async def _redis_health(url: str) -> ComponentHealth:

@@ -104,6 +104,26 @@ def _canonical(call_id: str | uuid.UUID) -> str:
     return str(call_id if isinstance(call_id, uuid.UUID) else uuid.UUID(call_id))
 
 
+@dataclass(frozen=True, slots=True)
+class PlayoutTotals:
+    frames: int = 0  # every frame written, silence included
+    silence: int = 0
+    late: int = 0  # written more than 40 ms after the previous one
+    resyncs: int = 0  # the writer fell behind and jumped ahead instead of bursting
+
+    @classmethod
+    def of(cls, writer: PacedWriter) -> PlayoutTotals:
+        return cls(writer.frames_written, writer.silence_frames, writer.late_frames, writer.resyncs)
+
+    def __add__(self, other: PlayoutTotals) -> PlayoutTotals:
+        return PlayoutTotals(
+            self.frames + other.frames,
+            self.silence + other.silence,
+            self.late + other.late,
+            self.resyncs + other.resyncs,
+        )
+
+
 class AudioSocketServer:
     def __init__(
         self,
@@ -136,6 +156,8 @@ class AudioSocketServer:
         self._seq = 0
         self.sessions_active = 0
         self.sessions_total = 0
+        self._writers: set[PacedWriter] = set()
+        self._ended_playout = PlayoutTotals()
         self.rejected_connections = 0
         self.protocol_errors = 0
         self.internal_errors = 0
@@ -303,6 +325,7 @@ class AudioSocketServer:
         link: _Link,
     ) -> EndReason:
         paced = PacedWriter(audio.playout, self._sender(link.writer))
+        self._writers.add(paced)
         watchers = [
             owner.spawn(self._read_loop(link, audio), name="reader"),
             owner.spawn(_run_writer(paced), name="playout"),
@@ -313,7 +336,16 @@ class AudioSocketServer:
         done, _ = await asyncio.wait(everything, return_when=asyncio.FIRST_COMPLETED)
         reason = next(t.result() for t in everything if t in done)
         await cancel_and_wait(*watchers, timeout=1.0)
+        self._writers.discard(paced)
+        self._ended_playout = self._ended_playout + PlayoutTotals.of(paced)
         return reason
+
+    def playout_totals(self) -> PlayoutTotals:
+        """Frames written by every session so far (for /metrics; read at scrape time only)."""
+        totals = self._ended_playout
+        for writer in self._writers:
+            totals = totals + PlayoutTotals.of(writer)
+        return totals
 
     async def _read_loop(self, link: _Link, audio: CallAudio) -> EndReason:
         """Socket → the talker's inbound queue, until EOF, a hangup frame or bad input."""

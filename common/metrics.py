@@ -5,7 +5,14 @@ Defined in one place so names stay consistent; later issues add to `PlatformMetr
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+Reading = Iterable[tuple[tuple[str, ...], float]]  # (label values, value) pairs
 
 
 class PlatformMetrics:
@@ -29,17 +36,29 @@ class PlatformMetrics:
             ["reason"],
             registry=r,
         )
-        self.playout_late_frames = Counter(
-            "opendeep_playout_late_frames_total",
-            "Outbound frames written > 40 ms after the last",
-            registry=r,
-        )
-        self.playout_frames = Counter(
-            "opendeep_playout_frames_total", "Outbound frames written", ["kind"], registry=r
-        )
         self.turn_latency = Histogram(
             "opendeep_turn_latency_seconds",
             "Callee stops speaking -> first agent frame out",
             buckets=(0.2, 0.4, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 5.0),
             registry=r,
         )
+
+    def counters_from(
+        self, name: str, documentation: str, labels: list[str], read: Callable[[], Reading]
+    ) -> None:
+        """Counters kept by a component itself (e.g. per-frame counts on the audio path),
+        read only when /metrics is scraped, so the hot path does no metrics work."""
+        self.registry.register(_ReadCounters(name, documentation, labels, read))
+
+
+class _ReadCounters(Collector):
+    def __init__(
+        self, name: str, documentation: str, labels: list[str], read: Callable[[], Reading]
+    ) -> None:
+        self.name, self.documentation, self.labels, self.read = name, documentation, labels, read
+
+    def collect(self) -> Iterator[Any]:
+        family = CounterMetricFamily(self.name, self.documentation, labels=self.labels)
+        for values, value in self.read():
+            family.add_metric(list(values), value)
+        yield family

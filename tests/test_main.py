@@ -115,6 +115,9 @@ def test_run_serves_healthz_and_stops_on_sigterm(tmp_path: Path) -> None:
         ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).json()
         assert ready["components"]["database"]["ok"] is True
         assert ready["components"]["calls"]["ok"] is False  # no AMI secret, no OpenAI key
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+        assert 'opendeep_playout_frames_total{kind="late"} 0.0' in metrics
+        assert "opendeep_calls_active 0.0" in metrics
         proc.send_signal(signal.SIGTERM)
         stopped_at = time.monotonic()
         assert proc.wait(timeout=10) == 0

@@ -290,3 +290,16 @@ async def test_server_stop_ends_every_session_with_hangup(clients) -> None:
     assert srv.sessions_active == 0
     with pytest.raises(ConnectionRefusedError):  # no longer accepting
         await asyncio.open_connection(HOST, srv.port)
+
+
+async def test_playout_totals_count_live_and_ended_sessions(server, clients) -> None:
+    client, _, expected = await attached(server, clients, RecordingTalker(play=tone(5)))
+    await client.wait_frames(10, timeout=2.0)
+    live = server.playout_totals()
+    assert live.frames >= 10
+    assert live.frames - live.silence >= 5  # the five tone frames
+    client.send_hangup()
+    await asyncio.wait_for(expected.ended(), 2.0)
+    ended = server.playout_totals()
+    assert ended.frames >= live.frames  # an ended session's frames are kept, not lost
+    assert ended.frames - ended.silence == 5
