@@ -375,7 +375,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_migrate(settings))
     if command == "create-user":
         return asyncio.run(_create_user(settings, args.email, args.name, args.password))
-    return asyncio.run(_run(settings))
+    loop_factory = None
+    if settings.app.event_loop == "uvloop":
+        import uvloop  # installed with uvicorn[standard]
+
+        loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(_run(settings))
 
 
 if __name__ == "__main__":
