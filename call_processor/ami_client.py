@@ -54,7 +54,15 @@ class AmiActionFailed(AmiError):
         self.message = message
 
 
-class AmiTimeout(AmiError):
+class AmiReplyLost(AmiError):
+    """The action was sent but its reply never came: Asterisk may have carried it out.
+
+    For an Originate this means the phone may be ringing; the caller must follow the call
+    (events, or ask for the channel), not treat it as refused and dial again.
+    """
+
+
+class AmiTimeout(AmiReplyLost):
     """The action got no reply within its timeout (the connection may be half-open)."""
 
 
@@ -433,6 +441,8 @@ class AmiClient:
             result = await asyncio.wait_for(future, limit)
         except TimeoutError:
             raise AmiTimeout(f"{name} got no reply within {limit:.1f}s") from None
+        except AmiNotConnected as exc:  # sent, then the connection dropped
+            raise AmiReplyLost(f"{name} was sent but its reply was lost: {exc}") from exc
         finally:
             self._pending.discard(future)
         replies = result if isinstance(result, list) else [result]

@@ -20,7 +20,13 @@ from typing import Any, Protocol
 from audio_processing.audio_socket_server import AudioSocketServer, EndReason, ExpectedCall
 from audio_processing.call_audio import CallMetadata, CallTalker
 from call_processor import ami_messages as msgs
-from call_processor.ami_client import AmiActionFailed, AmiClient, AmiError, CallEvents
+from call_processor.ami_client import (
+    AmiActionFailed,
+    AmiClient,
+    AmiError,
+    AmiReplyLost,
+    CallEvents,
+)
 from call_processor.call_records import CallRecorder
 from common.command_bus import CommandBus, CommandSubscription
 from common.commands import CallCommand, FeedbackAnswer, Hangup, SendDtmf, Transfer
@@ -160,6 +166,9 @@ class CallAttempt:
                 caller_id=self.plan.caller_id,
                 variables=variables,
             )
+        except AmiReplyLost as exc:  # the phone may be ringing: follow it, never re-dial
+            log.warning("originate unconfirmed; following the call", extra={"error": str(exc)})
+            await self.recorder.event("originate_unconfirmed", {"error": str(exc)})
         except AmiError as exc:
             log.warning("originate refused", extra={"error": str(exc)})
             await self.recorder.event("originate_failed", {"error": str(exc)})
@@ -282,7 +291,7 @@ class CallAttempt:
         async for command in commands:
             try:
                 await self._execute(command)
-            except AmiError as exc:
+            except (AmiError, ValueError) as exc:  # one bad command never ends the loop
                 log.warning("command failed", extra={"command": command.type, "error": str(exc)})
                 await self.recorder.event("command_failed", {"command": command.type})
 
@@ -302,8 +311,14 @@ class CallAttempt:
         """Blind transfer: the callee's channel leaves the agent for the transfer context."""
         dial = self.plan.transfer_template.format(number=dial_digits(target))
         await self.ami.setvar(self.call_id, "TRANSFER_DIAL", dial)
+        # Set before the redirect: the AudioSocket leg ends as soon as Asterisk moves the
+        # channel, and that end must not be taken for a reason to hang up.
         self.transferred = True
-        await self.ami.redirect(self.call_id, self.plan.transfer_context, "s", 1)
+        try:
+            await self.ami.redirect(self.call_id, self.plan.transfer_context, "s", 1)
+        except AmiError:
+            self.transferred = False
+            raise
         await self.recorder.event("transfer", {"target": target})
 
     async def _conclude(self, end_reason: str) -> CallResult:

@@ -98,13 +98,20 @@ class CallInitiator:
         self._owner.spawn(self._place_then(request, on_done), f"call:{request.task_id}")
 
     async def _place_then(self, request: CallRequest, on_done: OnCallDone | None) -> None:
-        result = await self._place(request)
+        """Whatever happens, `on_done` hears of it: a launched call that reported nothing
+        would leave its task in progress and its capacity taken for good."""
+        call_id = str(uuid.uuid4())
+        try:
+            result = await self._place(request, call_id)
+        except Exception as exc:  # a bad number, no slot (Redis down), no calls row
+            log.warning("call not placed", extra={"call_id": call_id, "error": repr(exc)})
+            result = CallResult(call_id, CallStatus.FAILED, "failed", end_reason="not_placed")
         if on_done is not None:
             await on_done(request, result)
 
-    async def _place(self, request: CallRequest) -> CallResult:
+    async def _place(self, request: CallRequest, call_id: str | None = None) -> CallResult:
         digits = dial_digits(request.phone_number)  # refuse before taking a slot
-        call_id = str(uuid.uuid4())
+        call_id = call_id or str(uuid.uuid4())
         slot = await self.slots.acquire(call_id)
         self._active.add(call_id)
         self.metrics.calls_active.inc()

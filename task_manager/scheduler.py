@@ -168,7 +168,11 @@ class TaskSchedulerService:
 
     def _launch(self, call: PlannedCall) -> None:
         self.in_flight[call.task_id] = call
-        self.launcher.launch(call, self._call_done)
+        try:
+            self.launcher.launch(call, self._call_done)
+        except Exception:  # not launched: stop renewing its lease so it is recovered
+            self.in_flight.pop(call.task_id, None)
+            raise
         log.info("call launched", extra={"task_id": call.task_id, "attempt": call.attempt_number})
 
     async def _call_done(self, call: PlannedCall, report: CallReport) -> None:

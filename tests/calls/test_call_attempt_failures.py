@@ -5,6 +5,7 @@ No sandbox here on purpose: these are the paths where Asterisk or Redis is not t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from audio_processing.audio_socket_server import AudioSocketServer
 from call_processor.ami_client import AmiClient
 from call_processor.call_initiator import CallInitiator, CallRequest
-from call_processor.call_slots import InProcessCallSlots
+from call_processor.call_slots import InProcessCallSlots, RedisCallSlots
 from common.command_bus import CommandBus, InProcessCommandBus, RedisCommandBus
 from config.settings import DialSettings
 from database.engine import create_engine_for, session_factory
@@ -23,6 +24,7 @@ from database.migrate import upgrade
 from database.repositories import calls, users
 from database.states import CallStatus
 from tests.calls.conftest import RecorderFactory
+from tests.support.fake_ami import FakeAmi, _get
 from tests.support.processes import free_port
 
 
@@ -59,6 +61,7 @@ async def place_one(
         result = await initiator.place_call(CallRequest(user_id=user.id, phone_number="+15550001"))
     finally:
         await initiator.stop()
+        await slots.aclose()
         await server.stop()
         await bus.aclose()
     async with sessions() as s:
@@ -113,3 +116,95 @@ async def test_invalid_number_is_refused_before_anything_happens(
             await initiator.place_call(CallRequest(user_id=1, phone_number=bad))
     async with sessions() as s:
         assert await calls.list_for_user(s, user_id=1) == []
+
+
+async def test_lost_originate_reply_is_followed_not_redialed(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Asterisk may have queued the call although its reply never came: the attempt must
+    follow the call to its end (here the callee is busy) and never place a second one."""
+    async with sessions() as s, s.begin():
+        user = await users.create(s, email="lost@example.com", password_hash="x")
+    async with FakeAmi(secret="x") as fake:
+        originated: list[str] = []
+
+        def swallow(_conn: object, action: object) -> None:  # no reply, like a lost packet
+            originated.append(_get(action.headers, "ChannelId"))  # type: ignore[attr-defined]
+
+        fake.on("originate", swallow)
+        ami = AmiClient("127.0.0.1", fake.port, "opendeep", SecretStr("x"), action_timeout=0.3)
+        server = AudioSocketServer("127.0.0.1", 0)
+        await ami.start()
+        await server.start()
+        await ami.wait_connected(5)
+        initiator = CallInitiator(
+            ami=ami,
+            audio_server=server,
+            bus=InProcessCommandBus(),
+            slots=InProcessCallSlots(1),
+            sessions=sessions,
+            dial=DialSettings(),
+            node_id="t",
+            talkers=RecorderFactory(),
+            audiosocket_address=f"127.0.0.1:{server.port}",
+        )
+        placing = asyncio.create_task(
+            initiator.place_call(CallRequest(user_id=user.id, phone_number="+15550002"))
+        )
+        await fake.wait_for(lambda: len(originated) == 1)
+        await asyncio.sleep(0.5)  # past the action timeout: the reply is lost
+        assert not placing.done()
+        fake.push(
+            {
+                "Event": "Hangup",
+                "Uniqueid": originated[0],
+                "Channel": "PJSIP/x-1",
+                "Cause": "17",
+                "Cause-txt": "User busy",
+            }
+        )
+        result = await asyncio.wait_for(placing, 5)
+        await initiator.stop()
+        await slots.aclose()
+        await server.stop()
+        await ami.stop()
+    assert result.status == CallStatus.BUSY
+    assert len(fake.named("originate")) == 1
+    async with sessions() as s:
+        kinds = [
+            e.kind for e in await calls.list_events(s, user_id=user.id, call_id=result.call_id)
+        ]
+    assert "originate_unconfirmed" in kinds
+
+
+async def test_a_launched_call_that_cannot_start_still_reports_back(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """No slot (Redis gone) or a bad number: on_done must still run, or the scheduler's
+    task stays in progress and its capacity is lost for good."""
+    dead_slots = RedisCallSlots(f"redis://127.0.0.1:{free_port()}/0", 1, "t", timeout=0.3)
+    await dead_slots.start()  # starts fine; acquire then finds Redis unreachable
+    for slots, number in ((dead_slots, "+15550003"), (InProcessCallSlots(1), "+1&x")):
+        initiator = CallInitiator(
+            ami=AmiClient("127.0.0.1", 1, "u", SecretStr("x")),
+            audio_server=AudioSocketServer("127.0.0.1", 0),
+            bus=InProcessCommandBus(),
+            slots=slots,
+            sessions=sessions,
+            dial=DialSettings(),
+            node_id="t",
+            audiosocket_address="127.0.0.1:1",
+            talkers=RecorderFactory(),
+        )
+        reported = asyncio.get_running_loop().create_future()
+
+        async def on_done(request: CallRequest, result: object, done=reported) -> None:
+            done.set_result(result)
+
+        initiator.launch(CallRequest(user_id=1, phone_number=number), on_done)
+        result = await asyncio.wait_for(reported, 5)
+        assert result.status == CallStatus.FAILED
+        assert result.end_reason == "not_placed"
+        assert initiator.active_calls == 0
+        await initiator.stop()
+        await slots.aclose()
