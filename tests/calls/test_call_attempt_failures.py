@@ -61,7 +61,6 @@ async def place_one(
         result = await initiator.place_call(CallRequest(user_id=user.id, phone_number="+15550001"))
     finally:
         await initiator.stop()
-        await slots.aclose()
         await server.stop()
         await bus.aclose()
     async with sessions() as s:
@@ -165,7 +164,6 @@ async def test_lost_originate_reply_is_followed_not_redialed(
         )
         result = await asyncio.wait_for(placing, 5)
         await initiator.stop()
-        await slots.aclose()
         await server.stop()
         await ami.stop()
     assert result.status == CallStatus.BUSY
