@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import getpass
 import logging
-import os
 import signal
 import socket
 import sys
@@ -71,7 +70,10 @@ class Platform:
 
     @property
     def node_id(self) -> str:
-        return self.settings.app.node_id or f"{socket.gethostname()}:{os.getpid()}"
+        # Stable across restarts (so the lifecycle manager recognises a killed predecessor's
+        # work at once) and unique per process on a host (each listens on its own port).
+        port = self.settings.audiosocket.listen_port
+        return self.settings.app.node_id or f"{socket.gethostname()}:{port}"
 
     def _on_stop(self, name: str, step: Callable[[], Awaitable[object]]) -> None:
         self._stop_steps.append((name, step))
@@ -207,6 +209,7 @@ class Platform:
             openai=openai,
             sessions=self.sessions,
             bus=self.bus,
+            senders=self.notifier.agent_tools(),
         )
         self.initiator = CallInitiator(
             ami=self.ami,

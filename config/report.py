@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings
@@ -37,10 +38,19 @@ class SettingLine:
 
 
 def mask(value: object) -> str:
-    """Show that a secret is set and its length class, never its characters."""
+    """Show that a secret is set, never its characters; a URL loses its password."""
     if isinstance(value, SecretStr):
         return "****" if value.get_secret_value() else ""
-    return "" if value is None else str(value)
+    return "" if value is None else hide_password(str(value))
+
+
+def hide_password(text: str) -> str:
+    """`scheme://user:pw@host` → `scheme://user:****@host` (DATABASE_URL, REDIS_URL)."""
+    parts = urlsplit(text)
+    if not parts.scheme or parts.password is None:
+        return text
+    netloc = parts.netloc.replace(f":{parts.password}@", ":****@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _raw(name: str, env_file: str | Path | None) -> str | None:
@@ -72,7 +82,7 @@ def _group_lines(
         secret = "Secret" in str(info.annotation)
         if name in errors:
             raw = _raw(name, env_file)
-            shown = "****" if secret else repr(raw)
+            shown = "****" if secret else repr(hide_password(raw or ""))
             lines.append(SettingLine(name, "invalid", shown, errors[name]))
             continue
         value = getattr(group, field)

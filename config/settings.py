@@ -238,7 +238,9 @@ class AppSettings(BaseSettings):
         default="INFO", description="log level"
     )
     log_format: Literal["text", "json"] = Field(default="text", description="text or json lines")
-    node_id: str | None = Field(default=None, description="this process's name (default: host:pid)")
+    node_id: str | None = Field(
+        default=None, description="this process's name (default: host:AudioSocket port)"
+    )
     shutdown_grace: float = Field(default=4.0, gt=0, le=60, description="seconds to finish calls")
     event_loop: Literal["asyncio", "uvloop"] = Field(
         default="asyncio", description="asyncio or uvloop (less CPU per call, see benchmarks)"

@@ -41,13 +41,15 @@ def create_engine_for(url: str | None, data_dir: Path, echo: bool = False) -> As
     target = database_url(url, data_dir)
     if target.get_backend_name() == "sqlite":
         return _sqlite_engine(target, echo)
-    return create_async_engine(target, echo=echo, pool_pre_ping=True)
+    # hide_parameters: bound values (phone numbers, transcripts, password hashes) never
+    # appear in exception text, which the call path logs.
+    return create_async_engine(target, echo=echo, pool_pre_ping=True, hide_parameters=True)
 
 
 def _sqlite_engine(target: URL, echo: bool) -> AsyncEngine:
     if target.database and target.database != ":memory:":
         Path(target.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(target, echo=echo)
+    engine = create_async_engine(target, echo=echo, hide_parameters=True)
     event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
     event.listen(engine.sync_engine, "begin", _on_sqlite_begin)
     return engine

@@ -200,3 +200,20 @@ def test_run_on_uvloop_serves_and_stops(tmp_path: Path) -> None:
         assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 503
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
+
+
+def test_doctor_never_prints_url_passwords(tmp_path: Path) -> None:
+    result = run_main(
+        tmp_path,
+        "doctor",
+        OPENAI_BASE_URL="http://127.0.0.1:9/v1",
+        DATABASE_URL="postgresql+asyncpg://app:hunter2pw@127.0.0.1:9/x",
+        REDIS_URL="redis://:redispass99@127.0.0.1:9/0",
+    )
+    out = result.stdout + result.stderr
+    assert "hunter2pw" not in out
+    assert "redispass99" not in out
+    assert "DATABASE_URL = postgresql+asyncpg://app:****@127.0.0.1:9/x" in out
+    bad = run_main(tmp_path, "doctor", DATABASE_URL="mysql://u:topsecret1@h/x")
+    assert "topsecret1" not in bad.stdout + bad.stderr
+    assert "invalid  DATABASE_URL" in bad.stdout
