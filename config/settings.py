@@ -230,6 +230,25 @@ class EmailSettings(BaseSettings):
     starttls: bool = Field(default=True, description="use STARTTLS")
 
 
+class PlacesSettings(BaseSettings):
+    """Google Places API (New) for the assistant's business lookup; off without a key."""
+
+    model_config = _config("GOOGLE_PLACES_")
+
+    api_key: Secret = Field(default=None, description="Places API key (unset: no lookup tool)")
+    base_url: str = Field(
+        default="https://places.googleapis.com", description="Places API base URL"
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _valid_url(cls, value: str) -> str:
+        checked = _check_url(value, ("http", "https"))
+        if checked is None:
+            raise ValueError("must not be empty")
+        return checked.rstrip("/")
+
+
 class AppSettings(BaseSettings):
     model_config = _config("")
 
@@ -259,6 +278,7 @@ GROUPS: dict[str, type[BaseSettings]] = {
     "web": WebSettings,
     "sms": SmsSettings,
     "email": EmailSettings,
+    "places": PlacesSettings,
 }
 
 
@@ -277,6 +297,7 @@ class Settings:
         self.web: WebSettings = groups["web"]  # type: ignore[assignment]
         self.sms: SmsSettings = groups["sms"]  # type: ignore[assignment]
         self.email: EmailSettings = groups["email"]  # type: ignore[assignment]
+        self.places: PlacesSettings = groups["places"]  # type: ignore[assignment]
 
 
 class ConfigError(Exception):

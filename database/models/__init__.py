@@ -4,6 +4,7 @@ from database.models.access_tokens import AccessToken, TokenKind
 from database.models.base import Base
 from database.models.calls import Call, CallEvent, CallTurn
 from database.models.campaigns import Campaign, Task
+from database.models.conversations import Conversation
 from database.models.requests import DndEntry, FeedbackRequest, Message
 from database.models.users import User
 
@@ -14,6 +15,7 @@ __all__ = [
     "CallEvent",
     "CallTurn",
     "Campaign",
+    "Conversation",
     "DndEntry",
     "FeedbackRequest",
     "Message",
