@@ -26,8 +26,6 @@ class Conversation(Base):
     title: Mapped[str] = mapped_column(String(200), default="")
     messages: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     plan: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    campaign_id: Mapped[int | None] = mapped_column(
-        ForeignKey("campaigns.id", ondelete="SET NULL")
-    )
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
