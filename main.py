@@ -28,6 +28,7 @@ from common.command_bus import create_command_bus, probe_redis
 from common.health import ComponentHealth, HealthRegistry
 from common.log_context import configure_logging
 from common.metrics import PlatformMetrics
+from common.owned_tasks import cancel_and_wait
 from config import ConfigError, Settings, load_settings
 from config.report import settings_report
 from database.engine import create_engine_for, probe_database, session_factory
@@ -57,7 +58,6 @@ class Platform:
         self.metrics = PlatformMetrics()
         self.health = HealthRegistry()
         self._stop_steps: list[StopStep] = []
-        self._failed = asyncio.Event()
         self.web_port: int | None = None
 
     async def start(self) -> None:
@@ -105,6 +105,7 @@ class Platform:
         server = WebServer(create_app(deps), web.host, web.port)
         await server.start()
         self.web_port = server.port
+        self._web = server
         self._on_stop("web", server.stop)
 
     async def _start_messaging(self) -> None:
@@ -228,7 +229,9 @@ class Platform:
         self._on_stop("calls", lambda: self.initiator.stop(grace))  # type: ignore[union-attr]
 
     async def wait_failed(self) -> None:
-        await self._failed.wait()
+        """Returns if a service the process cannot run without ends on its own."""
+        await self._web.wait_ended()
+        log.error("the web server stopped unexpectedly")
 
     async def stop(self) -> None:
         """Reverse start order: web and schedulers first, calls next, connections last."""
@@ -278,12 +281,12 @@ async def _run(settings: Settings) -> int:
         return 1
     failed = asyncio.create_task(platform.wait_failed(), name="platform:watch")
     stopping = asyncio.create_task(stop.wait(), name="platform:signal")
-    await asyncio.wait({failed, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    failed.cancel()
-    stopping.cancel()
+    done, _ = await asyncio.wait({failed, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    crashed = failed in done
+    await cancel_and_wait(failed, stopping)
     log.info("shutting down")
     await platform.stop()
-    return 1 if failed.done() and not failed.cancelled() else 0
+    return 1 if crashed else 0
 
 
 def _playout_reading(totals: PlayoutTotals) -> list[tuple[tuple[str, ...], float]]:

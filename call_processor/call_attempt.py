@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 HANGUP_WAIT = 5.0  # after we asked Asterisk to hang up, how long to wait for its Hangup event
 FAILURE_GRACE = 2.0  # a failed OriginateResponse precedes the Hangup that carries the cause
 LIVENESS_INTERVAL = 15.0  # with no AMI event for this long, ask Asterisk if the channel exists
+FINAL_WRITE_ATTEMPTS = 4  # the closing write of the calls row, retried with backoff
 TRANSFER_MAX = 4 * 3600.0  # a transferred call is followed (slot held) until it hangs up
 
 
@@ -349,6 +350,7 @@ class CallAttempt:
                 "latency_ms": report.latency_ms or None,
             }
         await self.recorder.update(
+            attempts=FINAL_WRITE_ATTEMPTS,
             status=status,
             outcome=outcome,
             ended_at=datetime.now(UTC),

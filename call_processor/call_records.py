@@ -7,6 +7,7 @@ with the call's context and counted, and the call goes on.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -48,16 +49,21 @@ class CallRecorder:
                 node_id=node_id,
             )
 
-    async def update(self, **fields: Any) -> None:
+    async def update(self, *, attempts: int = 1, **fields: Any) -> None:
+        """`attempts` > 1 for the final state: a row left "answered" would look live."""
         fields = {k: v for k, v in fields.items() if v is not None}
         if not fields:
             return
-        try:
-            async with self.sessions() as s, s.begin():
-                await calls.update(s, user_id=self.user_id, call_id=self.call_id, **fields)
-        except Exception:
-            self.failed_writes += 1
-            log.exception("could not record a call update")
+        for attempt in range(attempts):
+            try:
+                async with self.sessions() as s, s.begin():
+                    await calls.update(s, user_id=self.user_id, call_id=self.call_id, **fields)
+                break
+            except Exception:
+                self.failed_writes += 1
+                log.exception("could not record a call update", extra={"attempt": attempt + 1})
+                if attempt + 1 < attempts:
+                    await asyncio.sleep(0.2 * 2**attempt)
         if "status" in fields:
             await self._publish({"type": "call_status", "status": str(fields["status"])})
 

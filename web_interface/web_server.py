@@ -47,6 +47,11 @@ class WebServer:
         except SystemExit as exc:  # uvicorn exits on a bind failure; keep it a normal error
             raise OSError(f"web server failed to start (exit {exc.code})") from None
 
+    async def wait_ended(self) -> None:
+        """Returns when the server stops serving, for whatever reason."""
+        if self._task is not None:
+            await asyncio.wait([self._task])
+
     @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()

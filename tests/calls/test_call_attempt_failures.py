@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from audio_processing.audio_socket_server import AudioSocketServer
 from call_processor.ami_client import AmiClient
 from call_processor.call_initiator import CallInitiator, CallRequest
+from call_processor.call_records import CallRecorder
 from call_processor.call_slots import InProcessCallSlots, RedisCallSlots
 from common.command_bus import CommandBus, InProcessCommandBus, RedisCommandBus
 from config.settings import DialSettings
@@ -206,3 +207,25 @@ async def test_a_launched_call_that_cannot_start_still_reports_back(
         assert initiator.active_calls == 0
         await initiator.stop()
         await slots.aclose()
+
+
+async def test_the_final_row_write_is_retried_through_a_database_blip(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions() as s, s.begin():
+        user = await users.create(s, email="blip@example.com", password_hash="x")
+    recorder = CallRecorder(sessions, user.id, "7c0f4bb6-5a36-4bb8-9c57-1f1a4d0b6d11")
+    await recorder.create(phone_number="+15550004", task_id=None, attempt_number=1, node_id="t")
+    failures = iter([True, True])
+
+    def flaky() -> AsyncSession:  # the real database, refusing the first two units of work
+        if next(failures, False):
+            raise ConnectionError("database unavailable")
+        return sessions()
+
+    recorder.sessions = flaky  # type: ignore[assignment]
+    await recorder.update(attempts=4, status=CallStatus.COMPLETED, outcome="completed")
+    assert recorder.failed_writes == 2
+    async with sessions() as s:
+        row = await calls.get(s, user_id=user.id, call_id=recorder.call_id)
+    assert row.status == CallStatus.COMPLETED
