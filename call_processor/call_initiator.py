@@ -7,6 +7,8 @@ channel is gone, whoever asked for the call (the scheduler, a test call from the
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -35,6 +37,8 @@ from config.settings import DialSettings
 from database.states import CallStatus
 
 log = logging.getLogger(__name__)
+
+SHUTDOWN_REPORT = 2.0  # seconds a cancelled call may spend telling the task engine
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +107,14 @@ class CallInitiator:
         call_id = str(uuid.uuid4())
         try:
             result = await self._place(request, call_id)
+        except asyncio.CancelledError:  # shutdown: the task is rescheduled now, not later
+            if on_done is not None:
+                interrupted = CallResult(
+                    call_id, CallStatus.INTERRUPTED, "interrupted", end_reason="shutdown"
+                )
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(on_done(request, interrupted), SHUTDOWN_REPORT)
+            raise
         except Exception as exc:  # a bad number, no slot (Redis down), no calls row
             log.warning("call not placed", extra={"call_id": call_id, "error": repr(exc)})
             result = CallResult(call_id, CallStatus.FAILED, "failed", end_reason="not_placed")
