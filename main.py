@@ -211,6 +211,7 @@ class Platform:
             sessions=self.sessions,
             bus=self.bus,
             senders=self.notifier.agent_tools(),
+            metrics=self.metrics,
         )
         self.initiator = CallInitiator(
             ami=self.ami,

@@ -28,6 +28,7 @@ from call_processor.call_tools import CallToolHost, PersonSender
 from call_processor.turn_writer import TurnWriter
 from common.command_bus import CommandBus
 from common.commands import CallCommand
+from common.metrics import PlatformMetrics
 from config.settings import OpenAISettings
 from database.repositories import users
 
@@ -90,12 +91,14 @@ class AgentTalkerFactory:
         options: BridgeOptions | None = None,
         feedback_timeout: float = 120.0,
         senders: dict[str, PersonSender] | None = None,
+        metrics: PlatformMetrics | None = None,
     ) -> None:
         self.client, self.openai = client, openai
         self.sessions, self.bus = sessions, bus
         self.options = options or BridgeOptions()
         self.feedback_timeout = feedback_timeout
         self.senders = senders or {}
+        self.metrics = metrics
 
     async def prepare(self, request: CallRequest, call_id: str) -> AgentTalker:
         tools = CallToolHost(
@@ -117,7 +120,13 @@ class AgentTalkerFactory:
         )
         session = RealtimeSession(self.client, config, name=f"{call_id}:realtime")
         session.prewarm()
-        turns = TurnWriter(self.sessions, self.bus, user_id=request.user_id, call_id=call_id)
+        turns = TurnWriter(
+            self.sessions,
+            self.bus,
+            user_id=request.user_id,
+            call_id=call_id,
+            observe_latency=self.metrics.turn_latency.observe if self.metrics else None,
+        )
         bridge = RealtimeBridge(session, tools, turns, self.options)
         return AgentTalker(bridge, session, turns, tools)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -32,8 +33,10 @@ class TurnWriter:
         *,
         user_id: int,
         call_id: str,
+        observe_latency: Callable[[float], None] | None = None,
     ) -> None:
         self.sessions, self.bus = sessions, bus
+        self.observe_latency = observe_latency  # e.g. the turn-latency histogram (seconds)
         self.user_id, self.call_id = user_id, call_id
         self.latencies_ms: list[float] = []
         self.written = 0
@@ -48,6 +51,8 @@ class TurnWriter:
 
     def on_latency(self, latency_ms: float) -> None:
         self.latencies_ms.append(round(latency_ms, 1))
+        if self.observe_latency is not None:
+            self.observe_latency(latency_ms / 1000)
 
     async def _write_all(self) -> None:
         while (turn := await self._queue.get()) is not None:

@@ -1,0 +1,62 @@
+"""Turns are stored in order and published live; latencies reach the histogram in seconds."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+from audio_processing.realtime_bridge import Turn
+from call_processor.turn_writer import TurnWriter
+from common.channels import user_events
+from common.command_bus import InProcessCommandBus
+from common.metrics import PlatformMetrics
+from database.engine import create_engine_for, session_factory
+from database.migrate import upgrade
+from database.repositories import calls, turns, users
+
+CALL_ID = "0b1e4c7e-2f7a-4d55-9a55-5f0f7f3e9a01"
+
+
+async def test_turns_are_stored_in_order_published_and_latency_observed(tmp_path: Path) -> None:
+    await upgrade(None, tmp_path)
+    engine = create_engine_for(None, tmp_path)
+    sessions = session_factory(engine)
+    bus = InProcessCommandBus()
+    metrics = PlatformMetrics()
+    async with sessions() as s, s.begin():
+        user = await users.create(s, email="t@example.com", password_hash="x")
+        await calls.create_dialing(s, user_id=user.id, call_id=CALL_ID, phone_number="+15550005")
+    writer = TurnWriter(
+        sessions,
+        bus,
+        user_id=user.id,
+        call_id=CALL_ID,
+        observe_latency=metrics.turn_latency.observe,
+    )
+    live: list[dict] = []
+
+    async def watch() -> None:
+        async with bus.subscribe_json(user_events(user.id)) as events:
+            async for event in events:
+                live.append(event)
+
+    watcher = asyncio.create_task(watch())
+    await asyncio.sleep(0.01)
+    now = datetime.now(UTC)
+    writer.on_turn(Turn("callee", "Dental office, how can I help?", "i1", now, now))
+    writer.on_turn(Turn("agent", "Hi, I'd like to book a cleaning.", "i2", now, now))
+    writer.on_latency(640.0)
+    await writer.aclose()
+    await asyncio.sleep(0.01)
+    watcher.cancel()
+    async with sessions() as s:
+        rows = await turns.list_for_call(s, user_id=user.id, call_id=CALL_ID)
+    assert [(r.seq, str(r.speaker)) for r in rows] == [(1, "callee"), (2, "agent")]
+    assert [e["seq"] for e in live if e["type"] == "turn"] == [1, 2]
+    assert writer.latencies_ms == [640.0]
+    registry = metrics.registry
+    assert registry.get_sample_value("opendeep_turn_latency_seconds_count") == 1
+    assert registry.get_sample_value("opendeep_turn_latency_seconds_sum") == 0.64
+    await bus.aclose()
+    await engine.dispose()
