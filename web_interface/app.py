@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from common.command_bus import CommandBus
 from common.health import HealthRegistry
 from common.metrics import PlatformMetrics
+from web_interface.assistant import ChatAssistant
 from web_interface.rate_limit import LoginRateLimiter
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -32,6 +33,7 @@ class WebDeps:
     Without `sessions` and `bus` only the operational routes exist (health checks).
     `secret_key` signs cookies and CSRF tokens; main.py passes
     `load_or_create_secret_key(settings.web.secret_key, settings.app.data_dir)`.
+    Without `assistant` the chat page says so and test calls are refused (503).
     """
 
     health: HealthRegistry
@@ -42,6 +44,7 @@ class WebDeps:
     default_region: str = "US"  # for numbers typed without +country code
     session_lifetime: timedelta = timedelta(days=14)
     login_limiter: LoginRateLimiter = field(default_factory=LoginRateLimiter)
+    assistant: ChatAssistant | None = None
 
 
 def create_app(deps: WebDeps) -> FastAPI:

@@ -177,3 +177,58 @@ class TokenPublic(Public):
 
 class TokenCreated(TokenPublic):
     token: str  # shown once; only its hash is kept
+
+
+class ChatIn(BaseModel):
+    conversation_id: int | None = None
+    message: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+
+
+class PlanConfirmIn(BaseModel):
+    """The plan as the person edited it in the table; the server validates it again."""
+
+    plan: dict[str, Any]
+
+
+class CampaignCreated(BaseModel):
+    campaign_id: int
+    task_ids: list[int]
+
+
+class TrialCallIn(BaseModel):
+    phone_number: PhoneInput
+    objective: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)
+    ]
+
+
+class ChatLine(BaseModel):
+    role: str  # user | assistant
+    text: str
+
+
+class ConversationPublic(Public):
+    id: int
+    title: str
+    campaign_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConversationDetail(ConversationPublic):
+    lines: list[ChatLine]
+    plan: dict[str, Any] | None
+
+
+class NotificationPublic(BaseModel):
+    kind: str  # needs_user | question | message
+    title: str
+    body: str
+    link: str | None
+    at: datetime
+    new: bool
+
+
+class NotificationsPublic(BaseModel):
+    unread: int
+    items: list[NotificationPublic]

@@ -129,8 +129,11 @@ async def test_token_made_on_the_profile_page_is_shown_once(web: Web) -> None:
     assert (await script.get("/api/profile")).status_code == 401
 
 
-async def test_chat_is_a_placeholder_until_the_assistant_is_wired(web: Web) -> None:
+async def test_without_an_assistant_the_chat_says_so_and_refuses(web: Web) -> None:
     client = await web.user("a@example.com")
-    assert "not connected yet" in (await client.get("/chat")).text
+    assert "assistant is not running" in (await client.get("/chat")).text
     response = await client.post("/api/chat", json={"message": "hi"})
-    assert response.status_code == 501
+    assert response.status_code == 503
+    response = await client.post("/api/test-call", json={"phone_number": "+14155550100",
+                                                         "objective": "hello"})  # fmt: skip
+    assert response.status_code == 503

@@ -9,7 +9,9 @@ from web_interface.routes import (
     api_feedback,
     api_work,
     auth_pages,
+    chat,
     events,
+    notifications,
     pages,
 )
 
@@ -19,5 +21,7 @@ ROUTERS: list[APIRouter] = [
     api_account.router,
     auth_pages.router,
     pages.router,
+    chat.router,
+    notifications.router,
     events.router,
 ]

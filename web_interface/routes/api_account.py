@@ -1,10 +1,10 @@
-"""The person's own settings over JSON: profile, do-not-call list, API tokens; chat stub."""
+"""The person's own settings over JSON: profile, do-not-call list, API tokens."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, Response, status
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -117,9 +117,3 @@ async def revoke_token(token_id: int, user: ApiUser, s: DbSession) -> Response:
     if not await access_tokens.revoke(s, user_id=user.id, token_id=token_id, kind=TokenKind.API):
         raise not_found("token")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-@router.post("/chat", status_code=status.HTTP_501_NOT_IMPLEMENTED)
-async def chat(user: ApiUser) -> None:
-    """Filled in by the chat assistant (task_manager.ui_assistant_svc) once it is wired."""
-    raise HTTPException(status.HTTP_501_NOT_IMPLEMENTED, "the chat assistant is not wired yet")

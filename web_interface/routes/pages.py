@@ -1,4 +1,4 @@
-"""Server-rendered pages: dashboard, call, campaign, profile, do-not-call, chat placeholder.
+"""Server-rendered pages: dashboard, call, campaign, profile, do-not-call.
 
 Pages read through the same views as the JSON API; their forms post here with the CSRF
 field and redirect back (post/redirect/get), or re-render with the problem at 422.
@@ -165,8 +165,3 @@ async def dnd_add(
 async def dnd_delete(entry_id: int, user: PageUser, s: DbSession) -> Response:
     await remove_dnd_entry(s, user.id, entry_id)
     return back("/dnd")
-
-
-@router.get("/chat")
-async def chat_page(request: Request, user: PageUser) -> Response:
-    return render(request, "chat.html", user=user)

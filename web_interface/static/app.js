@@ -111,6 +111,7 @@ function connect(delay = 500) {
   ws.onmessage = (msg) => {
     const ev = JSON.parse(msg.data);
     if (ev.type === "feedback_request") showQuestion(ev);
+    if (["feedback_request", "notification", "call_status"].includes(ev.type)) refreshBadge();
     if (ev.type === "turn") onTurn(ev);
     onActivity(ev);
   };
@@ -122,7 +123,18 @@ async function loadOpenQuestions() {
   if (response.ok) (await response.json()).forEach(showQuestion);
 }
 
+async function refreshBadge() {
+  const badge = document.getElementById("notifications-badge");
+  const response = await fetch("/api/notifications", { headers: { Accept: "application/json" } });
+  if (!badge || !response.ok) return;
+  const { unread } = await response.json();
+  badge.textContent = unread;
+  badge.hidden = unread === 0;
+  badge.setAttribute("aria-label", `${unread} need you`);
+}
+
 if (document.body.dataset.live) {
   connect();
   loadOpenQuestions();
+  refreshBadge();
 }

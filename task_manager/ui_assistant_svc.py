@@ -1,0 +1,312 @@
+"""The planning chat: a streamed conversation with an LLM that ends in a campaign plan.
+
+The model talks through chat completions with tool calling (the official openai SDK,
+base URL from OpenAISettings). Its tools are `propose_plan`, validated here exactly as
+the orchestrator will validate it on confirmation (so "that number is not valid" comes
+from the same rules that would refuse it), and `lookup_businesses` when a Places key is
+configured. Each reply is a stream of JSON-ready events for the web page:
+
+    {"type": "conversation", "id": 7}         first, so the page can keep talking to it
+    {"type": "delta", "text": "..."}          the assistant's words as they arrive
+    {"type": "tool", "name": "lookup_businesses"}
+    {"type": "plan", "plan": {...}}           a plan that passed validation
+    {"type": "problems", "problems": [...]}   a plan that did not (the model explains)
+    {"type": "error", "message": "..."}       the model could not be reached
+    {"type": "done"}
+
+The conversation is saved after every model round, so a page closed mid-reply loses at
+most the round in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+from openai import AsyncOpenAI, OpenAIError
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from config.settings import OpenAISettings
+from database.errors import NotFound
+from database.models import Conversation, User
+from database.repositories import conversations, users
+from database.types import utcnow
+from task_manager import assistant_prompt
+from task_manager.business_lookup import LookupFailed, PlacesLookup
+from task_manager.orchestrator import (
+    CampaignPlan,
+    InvalidPlan,
+    OrchestratorService,
+    TaskPlan,
+    WindowPlan,
+)
+
+log = logging.getLogger(__name__)
+MAX_ROUNDS = 5  # model turns per reply: lookups and a re-proposed plan, then it must speak
+HISTORY = 80  # messages sent back to the model
+ALL_DAY = WindowPlan(start=time(0, 0), end=time(23, 59), days="mon,tue,wed,thu,fri,sat,sun")
+Event = dict[str, Any]
+
+
+@dataclass
+class _Round:
+    """One streamed model answer, put back together."""
+
+    content: str = ""
+    calls: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def add_call_delta(self, delta: Any) -> None:
+        call = self.calls.setdefault(
+            delta.index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
+        )
+        call["id"] = delta.id or call["id"]
+        if delta.function is not None:
+            call["function"]["name"] += delta.function.name or ""
+            call["function"]["arguments"] += delta.function.arguments or ""
+
+    def message(self) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": self.content or None}
+        if self.calls:
+            message["tool_calls"] = [self.calls[i] for i in sorted(self.calls)]
+        return message
+
+
+def plan_problems(
+    raw: Any, orchestrator: OrchestratorService
+) -> tuple[CampaignPlan | None, list[str]]:
+    """The plan, or every reason it would be refused, in words a person can act on."""
+    try:
+        plan = CampaignPlan.model_validate(raw)
+    except ValidationError as exc:
+        return None, [_where(err["loc"]) + err["msg"] for err in exc.errors()]
+    try:
+        orchestrator.prepare(plan)
+    except InvalidPlan as exc:
+        return None, [
+            f"task {p.index + 1} ({p.contact_name or 'unnamed'}): "
+            f'"{plan.tasks[p.index].phone_number}" is {p.reason}'
+            for p in exc.problems
+        ]
+    return plan, []
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    parts = [f"task {n + 1}" if isinstance(n, int) else str(n) for n in loc if n != "tasks"]
+    return (" ".join(parts).replace("_", " ") + ": ") if parts else ""
+
+
+class UiAssistantService:
+    """What web_interface's ChatAssistant protocol asks for: reply, confirm, test_call."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        openai: OpenAISettings,
+        orchestrator: OrchestratorService,
+        places: PlacesLookup | None = None,
+        *,
+        timeout: float = 60.0,
+    ) -> None:
+        self.sessions = sessions
+        self.settings = openai
+        self.orchestrator = orchestrator
+        self.places = places
+        self._client: AsyncOpenAI | None = None
+        if openai.api_key is not None:
+            self._client = AsyncOpenAI(
+                api_key=openai.api_key.get_secret_value(),
+                base_url=openai.base_url,
+                timeout=httpx.Timeout(timeout, connect=10.0),
+                max_retries=1,
+            )
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+        if self.places is not None:
+            await self.places.aclose()
+
+    async def reply(
+        self, user_id: int, conversation_id: int | None, text: str
+    ) -> AsyncIterator[Event]:
+        """Stream the assistant's answer to `text`; raises NotFound for another's chat."""
+        user, chat = await self._open(user_id, conversation_id, text)
+        yield {"type": "conversation", "id": chat.id}
+        messages = [*chat.messages, {"role": "user", "content": text}]
+        await self._save(user_id, chat.id, messages=messages)
+        if self._client is None:
+            yield {"type": "error", "message": "The assistant needs OPENAI_API_KEY to be set."}
+            return
+        try:
+            for _ in range(MAX_ROUNDS):
+                turn = _Round()
+                async for event in self._stream(user, messages, turn):
+                    yield event
+                messages.append(turn.message())
+                if not turn.calls:
+                    break
+                async for event in self._run_tools(user_id, chat.id, turn, messages):
+                    yield event
+                await self._save(user_id, chat.id, messages=messages)
+        except OpenAIError as exc:
+            log.warning("assistant model failed", extra={"error": type(exc).__name__})
+            yield {"type": "error", "message": "The assistant could not be reached; try again."}
+        await self._save(user_id, chat.id, messages=messages)
+        yield {"type": "done"}
+
+    async def _open(
+        self, user_id: int, conversation_id: int | None, text: str
+    ) -> tuple[User, Conversation]:
+        async with self.sessions() as s, s.begin():
+            user = await users.get(s, user_id)
+            if user is None:
+                raise NotFound("user not found")
+            if conversation_id is None:
+                chat = await conversations.create(s, user_id=user_id, title=text[:80])
+            else:
+                found = await conversations.get(s, user_id=user_id, conversation_id=conversation_id)
+                if found is None:
+                    raise NotFound("conversation not found")
+                chat = found
+        return user, chat
+
+    async def _save(self, user_id: int, conversation_id: int, **changes: Any) -> None:
+        if "messages" in changes:
+            changes["messages"] = list(changes["messages"])  # a new list: JSON change seen
+        async with self.sessions() as s, s.begin():
+            await conversations.update(
+                s, user_id=user_id, conversation_id=conversation_id, **changes
+            )
+
+    async def _stream(
+        self, user: User, messages: list[dict[str, Any]], turn: _Round
+    ) -> AsyncIterator[Event]:
+        assert self._client is not None
+        can_look_up = self.places is not None
+        system = assistant_prompt.instructions(
+            display_name=user.display_name,
+            email=user.email,
+            phone_number=user.phone_number,
+            time_zone=user.time_zone,
+            profile=user.profile or {},
+            now=utcnow().astimezone(ZoneInfo(user.time_zone or "UTC")),
+            can_look_up=can_look_up,
+        )
+        stream = await self._client.chat.completions.create(
+            model=self.settings.chat_model,
+            messages=[{"role": "system", "content": system}, *messages[-HISTORY:]],  # type: ignore[list-item]
+            tools=assistant_prompt.tools(can_look_up),  # type: ignore[arg-type]
+            stream=True,
+        )
+        async for chunk in stream:
+            if not chunk.choices:
+                continue
+            delta = chunk.choices[0].delta
+            if delta.content:
+                turn.content += delta.content
+                yield {"type": "delta", "text": delta.content}
+            for call in delta.tool_calls or []:
+                turn.add_call_delta(call)
+
+    async def _run_tools(
+        self, user_id: int, conversation_id: int, turn: _Round, messages: list[dict[str, Any]]
+    ) -> AsyncIterator[Event]:
+        for call in turn.message()["tool_calls"]:
+            name = call["function"]["name"]
+            yield {"type": "tool", "name": name}
+            try:
+                args = json.loads(call["function"]["arguments"] or "{}")
+            except json.JSONDecodeError:
+                args = None
+            if not isinstance(args, dict):
+                result: dict[str, Any] = {"error": "arguments were not a JSON object"}
+            elif name == "propose_plan":
+                result, event = await self._propose(user_id, conversation_id, args.get("plan"))
+                yield event
+            elif name == "lookup_businesses" and self.places is not None:
+                result = await self._lookup(args)
+            else:
+                result = {"error": f"no tool named {name}"}
+            messages.append(
+                {"role": "tool", "tool_call_id": call["id"], "content": json.dumps(result)}
+            )
+
+    async def _propose(
+        self, user_id: int, conversation_id: int, raw: Any
+    ) -> tuple[dict[str, Any], Event]:
+        plan, problems = plan_problems(raw, self.orchestrator)
+        if plan is None:
+            return {"accepted": False, "problems": problems}, {
+                "type": "problems",
+                "problems": problems,
+            }
+        shown = plan.model_dump(mode="json")
+        await self._save(user_id, conversation_id, plan=shown)
+        return {"accepted": True, "note": "shown to the person to edit and confirm"}, {
+            "type": "plan",
+            "plan": shown,
+        }
+
+    async def _lookup(self, args: dict[str, Any]) -> dict[str, Any]:
+        assert self.places is not None
+        query, near = str(args.get("query", "")), str(args.get("near", ""))
+        if not query.strip():
+            return {"error": "query is empty"}
+        try:
+            found = await self.places.search(query, near)
+        except LookupFailed as exc:
+            return {"error": str(exc)}
+        return {"businesses": [b.as_tool_result() for b in found]}
+
+    async def confirm(
+        self, user_id: int, conversation_id: int | None, plan: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Create the campaign: {"campaign_id": n} or {"problems": [...]}, nothing stored."""
+        checked, problems = plan_problems(plan, self.orchestrator)
+        if checked is None:
+            return {"problems": problems}
+        if conversation_id is not None:
+            async with self.sessions() as s:
+                owned = await conversations.get(s, user_id=user_id, conversation_id=conversation_id)
+            if owned is None:
+                raise NotFound("conversation not found")
+        created = await self.orchestrator.create_campaign(user_id, checked)
+        if conversation_id is not None:
+            await self._save(
+                user_id,
+                conversation_id,
+                plan=checked.model_dump(mode="json"),
+                campaign_id=created.campaign_id,
+            )
+        log.info("campaign confirmed", extra={"campaign_id": created.campaign_id})
+        return {"campaign_id": created.campaign_id, "task_ids": created.task_ids}
+
+    async def test_call(self, user_id: int, phone_number: str, objective: str) -> dict[str, Any]:
+        """A one-task campaign due now, callable at any hour: the person asked for it now.
+
+        Why a campaign rather than a direct call: the call then goes through the same
+        scheduler, DND check, agent instructions and post-call analysis as real work, so
+        the test shows what a campaign call would do.
+        """
+        plan = {
+            "name": "Test call",
+            "goal": objective,
+            "tasks": [
+                TaskPlan(
+                    contact_name="Test call",
+                    phone_number=phone_number,
+                    objective=objective,
+                    max_attempts=1,
+                    priority=100,
+                    window=ALL_DAY,
+                ).model_dump(mode="json")
+            ],
+        }
+        return await self.confirm(user_id, None, plan)

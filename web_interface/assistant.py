@@ -1,0 +1,31 @@
+"""What the web app needs from the planning assistant; main.py passes the real one.
+
+A Protocol, not an import: web_interface never imports task_manager (STYLE.md layers).
+Everything crossing it is JSON-ready (ids, dicts, strings), so the pages and the JSON API
+can hand it straight to the browser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+
+class ChatAssistant(Protocol):
+    def reply(
+        self, user_id: int, conversation_id: int | None, text: str
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Stream events for one message (`conversation`, `delta`, `tool`, `plan`,
+        `problems`, `error`, `done`); raises database.errors.NotFound for a conversation
+        that is not this user's."""
+        ...
+
+    async def confirm(
+        self, user_id: int, conversation_id: int | None, plan: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Create the campaign: {"campaign_id", "task_ids"} or {"problems": [...]}."""
+        ...
+
+    async def test_call(self, user_id: int, phone_number: str, objective: str) -> dict[str, Any]:
+        """Place one call now: {"campaign_id", "task_ids"} or {"problems": [...]}."""
+        ...

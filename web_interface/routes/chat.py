@@ -1,0 +1,164 @@
+"""The planning chat and test calls: pages and JSON, all through the ChatAssistant.
+
+Replies stream as server-sent events over a POST (the page reads them with fetch), one
+JSON object per `data:` line, so a script with an API token can use the same endpoint.
+Ownership is checked before the stream starts: another person's conversation is a plain
+404, never a stream that fails halfway.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, HTTPException, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse, StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from database.errors import NotFound
+from database.models import Conversation
+from database.repositories import conversations
+from web_interface.assistant import ChatAssistant
+from web_interface.deps import ApiUser, DbSession, Deps, FormCsrf, PageUser
+from web_interface.schemas import (
+    CampaignCreated,
+    ChatIn,
+    ChatLine,
+    ConversationDetail,
+    ConversationPublic,
+    PlanConfirmIn,
+    TrialCallIn,
+)
+from web_interface.templating import render
+from web_interface.views import not_found
+
+router = APIRouter(tags=["chat"])
+log = logging.getLogger(__name__)
+
+
+def assistant_or_503(deps: Deps) -> ChatAssistant:
+    if deps.assistant is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the assistant is not running")
+    return deps.assistant
+
+
+async def owned(s: AsyncSession, user_id: int, conversation_id: int) -> Conversation:
+    row = await conversations.get(s, user_id=user_id, conversation_id=conversation_id)
+    if row is None:
+        raise not_found("conversation")
+    return row
+
+
+def detail(row: Conversation) -> ConversationDetail:
+    """What the person sees of a chat: their words and the assistant's, not tool traffic."""
+    lines = [
+        ChatLine(role=m["role"], text=m["content"])
+        for m in row.messages
+        if m.get("role") in ("user", "assistant") and m.get("content")
+    ]
+    public = ConversationPublic.model_validate(row).model_dump()
+    return ConversationDetail(**public, lines=lines, plan=row.plan)
+
+
+def problems_422(problems: list[str]) -> RequestValidationError:
+    """Same shape as FastAPI's own 422s: one entry per problem, located at the plan."""
+    return RequestValidationError(
+        [{"loc": ("body", "plan"), "msg": p, "type": "value_error"} for p in problems]
+    )
+
+
+# --- JSON ---------------------------------------------------------------------------------
+@router.get("/api/chat")
+async def list_conversations(user: ApiUser, s: DbSession) -> list[ConversationPublic]:
+    rows = await conversations.list_for_user(s, user_id=user.id)
+    return [ConversationPublic.model_validate(r) for r in rows]
+
+
+@router.get("/api/chat/{conversation_id}")
+async def get_conversation(conversation_id: int, user: ApiUser, s: DbSession) -> ConversationDetail:
+    return detail(await owned(s, user.id, conversation_id))
+
+
+@router.post("/api/chat")
+async def chat(body: ChatIn, user: ApiUser, s: DbSession, deps: Deps) -> StreamingResponse:
+    assistant = assistant_or_503(deps)
+    if body.conversation_id is not None:
+        await owned(s, user.id, body.conversation_id)
+    events = assistant.reply(user.id, body.conversation_id, body.message)
+    return StreamingResponse(
+        _sse(events, user.id),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _sse(events: AsyncIterator[dict[str, Any]], user_id: int) -> AsyncIterator[str]:
+    try:
+        async for event in events:
+            yield f"data: {json.dumps(event)}\n\n"
+    except NotFound:
+        yield 'data: {"type": "error", "message": "conversation not found"}\n\n'
+    except Exception:  # the stream has started: the page can only be told in-band
+        log.exception("chat reply failed", extra={"user_id": user_id})
+        yield 'data: {"type": "error", "message": "The assistant failed; try again."}\n\n'
+
+
+@router.post("/api/chat/{conversation_id}/confirm", status_code=status.HTTP_201_CREATED)
+async def confirm(
+    conversation_id: int, body: PlanConfirmIn, user: ApiUser, s: DbSession, deps: Deps
+) -> CampaignCreated:
+    assistant = assistant_or_503(deps)
+    await owned(s, user.id, conversation_id)
+    result = await assistant.confirm(user.id, conversation_id, body.plan)
+    if "problems" in result:
+        raise problems_422(result["problems"])
+    return CampaignCreated(**result)
+
+
+@router.post("/api/test-call", status_code=status.HTTP_201_CREATED)
+async def test_call(body: TrialCallIn, user: ApiUser, deps: Deps) -> CampaignCreated:
+    result = await assistant_or_503(deps).test_call(user.id, body.phone_number, body.objective)
+    if "problems" in result:
+        raise problems_422(result["problems"])
+    return CampaignCreated(**result)
+
+
+# --- pages --------------------------------------------------------------------------------
+@router.get("/chat")
+async def chat_page(
+    request: Request, user: PageUser, s: DbSession, deps: Deps, c: int | None = None
+) -> Response:
+    current = detail(await owned(s, user.id, c)) if c is not None else None
+    context = {
+        "conversations": await conversations.list_for_user(s, user_id=user.id, limit=20),
+        "current": current,
+        "assistant_ready": deps.assistant is not None,
+    }
+    return render(request, "chat.html", context, user=user)
+
+
+@router.post("/test-call", dependencies=[FormCsrf])
+async def test_call_form(
+    request: Request,
+    user: PageUser,
+    s: DbSession,
+    deps: Deps,
+    phone_number: Annotated[str, Form(max_length=40)],
+    objective: Annotated[str, Form(max_length=2000)],
+) -> Response:
+    problems = ["Describe what the call should achieve."] if not objective.strip() else []
+    if not problems:
+        result = await assistant_or_503(deps).test_call(user.id, phone_number, objective.strip())
+        if "campaign_id" in result:
+            return RedirectResponse(f"/campaigns/{result['campaign_id']}", status_code=303)
+        problems = result["problems"]
+    context = {
+        "conversations": await conversations.list_for_user(s, user_id=user.id, limit=20),
+        "current": None,
+        "assistant_ready": True,
+        "test_call": {"phone_number": phone_number, "objective": objective, "problems": problems},
+    }
+    return render(request, "chat.html", context, user=user, status_code=422)
