@@ -22,8 +22,8 @@ from panoramisk.manager import Manager
 from panoramisk.message import Message
 from pydantic import SecretStr
 
-from call_processor import ami_messages as msgs
-from call_processor.ami_messages import AmiEvent, FullyBooted
+from call_processor import ami_actions, ami_events
+from call_processor.ami_events import AmiEvent, FullyBooted
 from common.owned_tasks import TaskOwner
 from config.settings import AmiSettings
 
@@ -350,7 +350,7 @@ class AmiClient:
             except TimeoutError:
                 pass
             try:
-                await self._request(msgs.ping(), self.ping_timeout)
+                await self._request(ami_actions.ping(), self.ping_timeout)
             except AmiTimeout:
                 log.warning(
                     "AMI ping unanswered; reconnecting", extra={"timeout": self.ping_timeout}
@@ -404,7 +404,7 @@ class AmiClient:
         while True:
             message = await self._inbox.get()
             try:
-                event = msgs.parse_event(message)
+                event = ami_events.parse_event(message)
             except Exception:
                 log.exception("unparsable AMI event dropped")
                 continue
@@ -417,7 +417,7 @@ class AmiClient:
                 listener(event)
             except Exception:
                 log.exception("AMI event listener failed")
-        for key in msgs.routing_keys(event):
+        for key in ami_events.routing_keys(event):
             subscriber = self._subscribers.get(key)
             if subscriber is not None:
                 subscriber.put(event)
@@ -426,7 +426,7 @@ class AmiClient:
     # ------------------------------------------------------------ actions
 
     async def _request(
-        self, action: msgs.Action, timeout: float | None = None, *, as_list: bool = False
+        self, action: ami_actions.Action, timeout: float | None = None, *, as_list: bool = False
     ) -> list[Message]:
         """Send one action; return its reply (plus list events); raise AmiError otherwise."""
         manager = self._manager
@@ -450,8 +450,10 @@ class AmiClient:
             raise AmiActionFailed(name, replies[0].message)
         return replies
 
-    async def send_action(self, action: msgs.Action, timeout: float | None = None) -> Message:
-        """Any single-reply action built by ami_messages (ping, setvar, ...)."""
+    async def send_action(
+        self, action: ami_actions.Action, timeout: float | None = None
+    ) -> Message:
+        """Any single-reply action built by ami_actions (ping, setvar, ...)."""
         return (await self._request(action, timeout))[0]
 
     async def originate(
@@ -474,13 +476,13 @@ class AmiClient:
         OriginateResponse/Hangup still reach the subscriber after a reconnect (Asterisk
         broadcasts them to every AMI session).
         """
-        action = msgs.originate(
+        action = ami_actions.originate(
             call_id, channel, context, exten, priority, timeout_ms, caller_id, variables
         )
         await self._request(action, timeout)
 
     async def hangup(self, channel: str, cause: int = 16, timeout: float | None = None) -> None:
-        await self._request(msgs.hangup(channel, cause), timeout)
+        await self._request(ami_actions.hangup(channel, cause), timeout)
 
     async def play_dtmf(
         self, channel: str, digits: str, gap_ms: int = 100, duration_ms: int = 250
@@ -489,43 +491,43 @@ class AmiClient:
         planned = [d for d in digits if d not in " -"]
         for digit in planned:  # validate everything before sending anything
             if digit not in "wW":
-                msgs.play_dtmf(channel, digit, duration_ms)
+                ami_actions.play_dtmf(channel, digit, duration_ms)
         for digit in planned:
             if digit in "wW":
                 await asyncio.sleep(0.5)
                 continue
-            await self._request(msgs.play_dtmf(channel, digit, duration_ms))
+            await self._request(ami_actions.play_dtmf(channel, digit, duration_ms))
             await asyncio.sleep((duration_ms + gap_ms) / 1000)
 
     async def redirect(
         self, channel: str, context: str, exten: str, priority: int | str = 1
     ) -> None:
-        await self._request(msgs.redirect(channel, context, exten, priority))
+        await self._request(ami_actions.redirect(channel, context, exten, priority))
 
     async def getvar(self, channel: str, variable: str) -> str | None:
-        reply = (await self._request(msgs.getvar(channel, variable)))[0]
+        reply = (await self._request(ami_actions.getvar(channel, variable)))[0]
         value = reply.get("Value")
         return value or None
 
     async def setvar(self, channel: str, variable: str, value: str) -> None:
-        await self._request(msgs.setvar(channel, variable, value))
+        await self._request(ami_actions.setvar(channel, variable, value))
 
     async def ping(self, timeout: float | None = None) -> None:
-        await self._request(msgs.ping(), timeout)
+        await self._request(ami_actions.ping(), timeout)
 
     async def list_channels(self, timeout: float | None = None) -> list[dict[str, str]]:
         """One dict per live channel (Channel, Uniqueid, ChannelState, Exten, ...).
 
         Uses `Status`, allowed with write=call; CoreShowChannels needs system/reporting.
         """
-        return await self._listing(msgs.status(), "status", timeout)
+        return await self._listing(ami_actions.status(), "status", timeout)
 
     async def core_show_channels(self, timeout: float | None = None) -> list[dict[str, str]]:
         """Like list_channels, for an AMI user with write=reporting (or system)."""
-        return await self._listing(msgs.core_show_channels(), "coreshowchannel", timeout)
+        return await self._listing(ami_actions.core_show_channels(), "coreshowchannel", timeout)
 
     async def _listing(
-        self, action: msgs.Action, item_event: str, timeout: float | None
+        self, action: ami_actions.Action, item_event: str, timeout: float | None
     ) -> list[dict[str, str]]:
         replies = await self._request(action, timeout, as_list=True)
         return [

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from audio_processing.audio_socket_server import AudioSocketServer, EndReason, ExpectedCall
 from audio_processing.call_audio import CallMetadata, CallTalker
-from call_processor import ami_messages as msgs
+from call_processor import ami_events, ami_outcomes
 from call_processor.ami_client import (
     AmiActionFailed,
     AmiClient,
@@ -113,9 +113,9 @@ class CallAttempt:
         self.ami, self.audio_server, self.bus = ami, audio_server, bus
         self.recorder = recorder
         self.talker = talker
-        self.tracker = msgs.OutcomeTracker()
+        self.tracker = ami_outcomes.OutcomeTracker()
         self.answered_at: float | None = None
-        self.hangup: msgs.Hangup | None = None
+        self.hangup: ami_events.Hangup | None = None
         self.transferred = False
         self._hangup_requested = False
         self._failure_deadline: float | None = None
@@ -196,7 +196,7 @@ class CallAttempt:
             return LIVENESS_INTERVAL
         return max(0.01, min(LIVENESS_INTERVAL, self._failure_deadline - time.monotonic()))
 
-    async def _handle(self, next_event: asyncio.Task[msgs.AmiEvent]) -> str | None:
+    async def _handle(self, next_event: asyncio.Task[ami_events.AmiEvent]) -> str | None:
         """Apply the next AMI event (or its absence); a reason when the call is over."""
         try:
             event = next_event.result()
@@ -220,24 +220,24 @@ class CallAttempt:
             return "no_originate_response"
         return None
 
-    async def _on_event(self, event: msgs.AmiEvent) -> bool:
+    async def _on_event(self, event: ami_events.AmiEvent) -> bool:
         """Apply one AMI event of this call; True on its Hangup."""
         self.tracker.feed(event)
-        if isinstance(event, msgs.Newstate):
+        if isinstance(event, ami_events.Newstate):
             await self._on_newstate(event)
-        elif isinstance(event, msgs.Hangup):
+        elif isinstance(event, ami_events.Hangup):
             self.hangup = event
             await self.recorder.event(
                 "hangup", {"cause": event.cause, "cause_txt": event.cause_txt}
             )
             return True
-        elif isinstance(event, msgs.DtmfEnd) and event.direction.lower() == "received":
+        elif isinstance(event, ami_events.DtmfEnd) and event.direction.lower() == "received":
             await self.recorder.event("dtmf_received", {"digit": event.digit})
-        elif isinstance(event, msgs.UserEvent) and event.name.lower() == "opendeepamd":
+        elif isinstance(event, ami_events.UserEvent) and event.name.lower() == "opendeepamd":
             await self.recorder.update(amd_status=event.fields.get("Status"))
         return False
 
-    async def _on_newstate(self, event: msgs.Newstate) -> None:
+    async def _on_newstate(self, event: ami_events.Newstate) -> None:
         if event.state == 5:
             await self.recorder.update(status=CallStatus.RINGING, channel=event.channel)
             await self.recorder.event("ringing", {})

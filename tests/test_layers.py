@@ -48,7 +48,10 @@ PURE_MODULES = (
     "audio_processing/audio_socket_protocol.py",
     "audio_processing/g711.py",
     "audio_processing/audio_framer.py",
-    "call_processor/ami_messages.py",
+    "call_processor/ami_wire.py",
+    "call_processor/ami_actions.py",
+    "call_processor/ami_events.py",
+    "call_processor/ami_outcomes.py",
     "common/commands.py",
 )
 IMPURE = {

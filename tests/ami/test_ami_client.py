@@ -9,12 +9,13 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from pydantic import SecretStr
 
-from call_processor import ami_messages as m
+from call_processor import ami_actions, ami_events
 from call_processor.ami_client import (
     AmiActionFailed,
     AmiClient,
     AmiError,
     AmiNotConnected,
+    AmiReplyLost,
     AmiTimeout,
 )
 from config.settings import AmiSettings
@@ -61,7 +62,7 @@ def originate_args(call_id: str = CALL_ID) -> dict:
 def originate_response(call_id: str, success: bool, reason: int) -> dict[str, str]:
     return {
         "Event": "OriginateResponse",
-        "ActionID": m.originate_action_id(call_id),
+        "ActionID": ami_actions.originate_action_id(call_id),
         "Response": "Success" if success else "Failure",
         "Reason": str(reason),
         "Uniqueid": call_id,
@@ -140,9 +141,9 @@ async def test_originate_returns_when_queued_and_the_response_reaches_the_subscr
     assert sent["Timeout"] == "45000"
     fake.push({"Event": "Newstate", "Uniqueid": CALL_ID, "ChannelState": "5"})
     fake.push(originate_response(CALL_ID, True, 4))
-    assert isinstance(await events.get(2), m.Newstate)
+    assert isinstance(await events.get(2), ami_events.Newstate)
     response = await events.get(2)
-    assert isinstance(response, m.OriginateResponse)
+    assert isinstance(response, ami_events.OriginateResponse)
     assert response.reason == 4
     assert response.success
 
@@ -167,7 +168,7 @@ async def test_an_unanswered_action_times_out(fake: FakeAmi, client: AmiClient) 
 async def test_events_are_routed_by_uniqueid_and_listeners_see_all(
     fake: FakeAmi, client: AmiClient
 ) -> None:
-    seen: list[m.AmiEvent] = []
+    seen: list[ami_events.AmiEvent] = []
     client.add_listener(seen.append)
     ours = client.subscribe(CALL_ID)
     other = client.subscribe("other-call")
@@ -175,13 +176,14 @@ async def test_events_are_routed_by_uniqueid_and_listeners_see_all(
     fake.push({"Event": "DTMFEnd", "Uniqueid": "other-call", "Digit": "5", "DurationMs": "90"})
     fake.push({"Event": "Hangup", "Uniqueid": CALL_ID, "Cause": "17", "Cause-txt": "User busy"})
     hangup = await ours.get(2)
-    assert hangup == m.Hangup(CALL_ID, "", 17, "User busy")
-    assert isinstance(await other.get(2), m.DtmfEnd)
+    assert hangup == ami_events.Hangup(CALL_ID, "", 17, "User busy")
+    assert isinstance(await other.get(2), ami_events.DtmfEnd)
     assert [type(e).__name__ for e in seen] == ["Hangup", "DtmfEnd", "Hangup"]
     client.unsubscribe(CALL_ID)
     fake.push({"Event": "Hangup", "Uniqueid": CALL_ID, "Cause": "16"})
     fake.push({"Event": "Newstate", "Uniqueid": "other-call", "ChannelState": "6"})
-    assert isinstance(await other.get(2), m.Newstate)  # dispatched in order: the Hangup too
+    # dispatched in order: the Hangup too
+    assert isinstance(await other.get(2), ami_events.Newstate)
     assert ours.pending == 0
 
 
@@ -219,10 +221,10 @@ async def test_originate_is_never_replayed_after_a_reconnect(
     fake.on("Originate", drop_before_reply)
     fake.on("Hangup", drop_before_reply)
     events = client.subscribe(CALL_ID)
-    with pytest.raises(AmiNotConnected, match="before the reply"):
+    with pytest.raises(AmiReplyLost, match="before the reply"):
         await client.originate(**originate_args())
     await client.wait_connected(5)
-    with pytest.raises(AmiNotConnected):
+    with pytest.raises(AmiReplyLost):
         await client.hangup(CALL_ID)
     await client.wait_connected(5)
     # Third connection logged in and received FullyBooted (when panoramisk would replay);
@@ -234,7 +236,7 @@ async def test_originate_is_never_replayed_after_a_reconnect(
     # Asterisk broadcasts OriginateResponse, so the outcome still reaches the call.
     fake.push(originate_response(CALL_ID, False, 5))
     response = await events.get(2)
-    assert isinstance(response, m.OriginateResponse)
+    assert isinstance(response, ami_events.OriginateResponse)
     assert response.reason == 5
 
 
@@ -253,7 +255,7 @@ async def test_play_dtmf_sends_digits_in_order_with_pauses(
 async def test_play_dtmf_validates_all_digits_before_sending_any(
     fake: FakeAmi, client: AmiClient
 ) -> None:
-    with pytest.raises(m.AmiProtocolError):
+    with pytest.raises(ami_actions.AmiProtocolError):
         await client.play_dtmf(CALL_ID, "12x")
     assert fake.named("PlayDTMF") == []
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from call_processor import ami_messages as m
+from call_processor import ami_events, ami_outcomes
 from call_processor.ami_client import AmiActionFailed, AmiClient, CallEvents
-from call_processor.ami_messages import CallOutcome as O
+from call_processor.ami_outcomes import CallOutcome as O
 from tests.support.fake_ami import FakeAmi, load_transcript, transcript_server_messages
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ami"
@@ -44,16 +44,16 @@ def test_every_fixture_is_covered() -> None:
 def test_recorded_events_give_the_outcome(name: str) -> None:
     path = FIXTURES / f"{name}.txt"
     call_id = recorded_originate(path)["ChannelId"]
-    tracker = m.OutcomeTracker()
-    ours: list[m.AmiEvent] = []
+    tracker = ami_outcomes.OutcomeTracker()
+    ours: list[ami_events.AmiEvent] = []
     for message in transcript_server_messages(path):
-        event = m.parse_event(message)
-        if event is not None and call_id in m.routing_keys(event):
+        event = ami_events.parse_event(message)
+        if event is not None and call_id in ami_events.routing_keys(event):
             ours.append(event)
             tracker.feed(event)
     assert tracker.outcome is OUTCOMES[name]
-    assert any(isinstance(e, m.OriginateResponse) for e in ours)
-    assert any(isinstance(e, m.Hangup) for e in ours)
+    assert any(isinstance(e, ami_events.OriginateResponse) for e in ours)
+    assert any(isinstance(e, ami_events.Hangup) for e in ours)
 
 
 def test_recorded_busy_is_reason_0_and_decided_by_the_later_hangup() -> None:
@@ -62,8 +62,11 @@ def test_recorded_busy_is_reason_0_and_decided_by_the_later_hangup() -> None:
     call_id = recorded_originate(path)["ChannelId"]
     kinds = []
     for message in transcript_server_messages(path):
-        event = m.parse_event(message)
-        if isinstance(event, m.OriginateResponse | m.Hangup) and event.uniqueid == call_id:
+        event = ami_events.parse_event(message)
+        if (
+            isinstance(event, ami_events.OriginateResponse | ami_events.Hangup)
+            and event.uniqueid == call_id
+        ):
             kinds.append((type(event).__name__, getattr(event, "reason", None)))
     assert kinds == [("OriginateResponse", 0), ("Hangup", None)]
 
@@ -72,15 +75,17 @@ def test_recorded_dtmf_arrives_on_the_far_leg_only() -> None:
     path = FIXTURES / "originate_answered_dtmf.txt"
     call_id = recorded_originate(path)["ChannelId"]
     dtmf = [
-        e for e in map(m.parse_event, transcript_server_messages(path)) if isinstance(e, m.DtmfEnd)
+        e
+        for e in map(ami_events.parse_event, transcript_server_messages(path))
+        if isinstance(e, ami_events.DtmfEnd)
     ]
     assert [(e.digit, e.direction) for e in dtmf] == [("7", "Received")]
     assert dtmf[0].uniqueid != call_id
     assert dtmf[0].duration_ms > 0
 
 
-async def collect_outcome(events: CallEvents, timeout: float = 5) -> m.CallOutcome:
-    tracker = m.OutcomeTracker()
+async def collect_outcome(events: CallEvents, timeout: float = 5) -> ami_outcomes.CallOutcome:
+    tracker = ami_outcomes.OutcomeTracker()
     async with asyncio.timeout(timeout):
         while tracker.outcome is None:
             tracker.feed(await events.get(timeout))
@@ -138,7 +143,7 @@ async def test_replay_answered_call_with_dtmf_getvar_and_hangup() -> None:
             assert await client.getvar(call_id, "CALL_ID") == call_id
             await client.hangup(call_id)
             async with asyncio.timeout(5):
-                while not isinstance(event := await events.get(5), m.Hangup):
+                while not isinstance(event := await events.get(5), ami_events.Hangup):
                     pass
             assert event.cause == 16
         finally:

@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 import pytest
 from pydantic import SecretStr
 
-from call_processor import ami_messages as m
+from call_processor import ami_events, ami_outcomes
 from call_processor.ami_client import AmiClient, AmiError, CallEvents
-from call_processor.ami_messages import CallOutcome as O
+from call_processor.ami_outcomes import CallOutcome as O
 from tests.ami.silence_peer import SilencePeer
 from tests.support import sandbox as sb
 from tests.support.fake_ami import RecordingProxy
@@ -65,7 +65,7 @@ async def originate(
 async def outcome_of(events: CallEvents, timeout: float = 20, grace: float = 2) -> O:
     """Events until the outcome is known; after a failed OriginateResponse wait `grace`
     seconds at most for the Hangup that carries the cause."""
-    tracker = m.OutcomeTracker()
+    tracker = ami_outcomes.OutcomeTracker()
     async with asyncio.timeout(timeout):
         while tracker.outcome is None:
             wait = grace if tracker.waiting_for_hangup else timeout
@@ -117,7 +117,7 @@ async def test_play_dtmf_string_reaches_the_ivr(
         assert peer.call_ids == [call_id]
         await ami.hangup(call_id)
         async with asyncio.timeout(10):
-            while not isinstance(await events.get(10), m.Hangup):
+            while not isinstance(await events.get(10), ami_events.Hangup):
                 pass
     assert await our_channels(ami, call_id) == []
 
