@@ -41,6 +41,7 @@ from task_manager.notifier import Notifier
 from task_manager.post_call_analyzer import PostCallAnalyzer
 from task_manager.scheduler import TaskSchedulerService
 from task_manager.senders import email_sender, sms_sender
+from task_manager.ui_assistant_svc import UiAssistantService
 from web_interface.app import WebDeps, create_app
 from web_interface.passwords import hash_password
 from web_interface.secret_key import load_or_create_secret_key
@@ -93,7 +94,9 @@ class Platform:
         self.health.register("database", check)
 
     async def _start_web(self) -> None:
-        web = self.settings.web
+        web, s = self.settings.web, self.settings
+        assistant = UiAssistantService.from_settings(self.sessions, s.openai, s.places, s.calling)
+        self._on_stop("chat assistant", assistant.aclose)
         deps = WebDeps(
             self.health,
             self.metrics,
@@ -101,6 +104,7 @@ class Platform:
             bus=self.bus,
             secret_key=load_or_create_secret_key(web.secret_key, self.settings.app.data_dir),
             default_region=self.settings.calling.default_region,
+            assistant=assistant,
         )
         server = WebServer(create_app(deps), web.host, web.port)
         await server.start()

@@ -33,7 +33,7 @@ from openai import AsyncOpenAI, OpenAIError
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from config.settings import OpenAISettings
+from config.settings import CallingSettings, OpenAISettings, PlacesSettings
 from database.errors import NotFound
 from database.models import Conversation, User
 from database.repositories import conversations, users
@@ -126,6 +126,18 @@ class UiAssistantService:
                 timeout=httpx.Timeout(timeout, connect=10.0),
                 max_retries=1,
             )
+
+    @classmethod
+    def from_settings(
+        cls,
+        sessions: async_sessionmaker[AsyncSession],
+        openai: OpenAISettings,
+        places: PlacesSettings,
+        calling: CallingSettings,
+    ) -> UiAssistantService:
+        """What main.py builds: the lookup tool exists only with a Places key."""
+        lookup = PlacesLookup(places) if places.api_key is not None else None
+        return cls(sessions, openai, OrchestratorService(sessions, calling), lookup)
 
     async def aclose(self) -> None:
         if self._client is not None:
