@@ -39,6 +39,12 @@ router = APIRouter(tags=["chat"])
 log = logging.getLogger(__name__)
 
 
+async def release(s: AsyncSession) -> None:
+    """End this request's unit of work before the assistant starts its own: on SQLite a
+    transaction left open here would hold the write lock the assistant needs."""
+    await s.commit()
+
+
 def assistant_or_503(deps: Deps) -> ChatAssistant:
     if deps.assistant is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the assistant is not running")
@@ -87,6 +93,7 @@ async def chat(body: ChatIn, user: ApiUser, s: DbSession, deps: Deps) -> Streami
     assistant = assistant_or_503(deps)
     if body.conversation_id is not None:
         await owned(s, user.id, body.conversation_id)
+    await release(s)
     events = assistant.reply(user.id, body.conversation_id, body.message)
     return StreamingResponse(
         _sse(events, user.id),
@@ -112,6 +119,7 @@ async def confirm(
 ) -> CampaignCreated:
     assistant = assistant_or_503(deps)
     await owned(s, user.id, conversation_id)
+    await release(s)
     result = await assistant.confirm(user.id, conversation_id, body.plan)
     if "problems" in result:
         raise problems_422(result["problems"])
@@ -119,7 +127,8 @@ async def confirm(
 
 
 @router.post("/api/test-call", status_code=status.HTTP_201_CREATED)
-async def test_call(body: TrialCallIn, user: ApiUser, deps: Deps) -> CampaignCreated:
+async def test_call(body: TrialCallIn, user: ApiUser, s: DbSession, deps: Deps) -> CampaignCreated:
+    await release(s)
     result = await assistant_or_503(deps).test_call(user.id, body.phone_number, body.objective)
     if "problems" in result:
         raise problems_422(result["problems"])
@@ -151,6 +160,7 @@ async def test_call_form(
 ) -> Response:
     problems = ["Describe what the call should achieve."] if not objective.strip() else []
     if not problems:
+        await release(s)
         result = await assistant_or_503(deps).test_call(user.id, phone_number, objective.strip())
         if "campaign_id" in result:
             return RedirectResponse(f"/campaigns/{result['campaign_id']}", status_code=303)
