@@ -6,24 +6,37 @@ Ping is answered (a half-open socket looks alive forever), schedules coroutine c
 untracked, and with `Async: true` holds an Originate's future until the call is answered.
 Here panoramisk only frames, parses and matches replies to ActionIDs; this class owns the
 connection loop, the ping watchdog, the event queue and its dispatcher task, and every
-action's timeout. Nothing is ever replayed after a reconnect (see `_Manager`).
+action's timeout. Nothing is ever replayed after a reconnect (see `NoReplayManager`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from panoramisk import actions as pk_actions
 from panoramisk.manager import Manager
 from panoramisk.message import Message
 from pydantic import SecretStr
 
 from call_processor import ami_actions, ami_events
+from call_processor.ami_errors import (
+    AmiActionFailed,
+    AmiError,
+    AmiLoginFailed,
+    AmiNotConnected,
+    AmiReplyLost,
+    AmiTimeout,
+)
 from call_processor.ami_events import AmiEvent, FullyBooted
+from call_processor.ami_transport import (
+    ListAction,
+    NoReplayManager,
+    SingleReplyAction,
+    panoramisk_log,
+)
+from call_processor.call_events import CallEvents
 from common.owned_tasks import TaskOwner
 from config.settings import AmiSettings
 
@@ -31,141 +44,6 @@ log = logging.getLogger(__name__)
 
 StateListener = Callable[[bool], None]
 EventListener = Callable[[AmiEvent], None]
-
-
-class AmiError(Exception):
-    """Any AMI failure a caller can handle: not connected, refused, or no reply in time."""
-
-
-class AmiNotConnected(AmiError):
-    """No logged-in connection, or it was lost before Asterisk replied."""
-
-
-class AmiLoginFailed(AmiNotConnected):
-    """Asterisk refused the username/secret (the secret is never included)."""
-
-
-class AmiActionFailed(AmiError):
-    """Asterisk answered the action with an error; `message` is its Message header."""
-
-    def __init__(self, action: str, message: str) -> None:
-        super().__init__(f"{action} failed: {message or 'no message'}")
-        self.action = action
-        self.message = message
-
-
-class AmiReplyLost(AmiError):
-    """The action was sent but its reply never came: Asterisk may have carried it out.
-
-    For an Originate this means the phone may be ringing; the caller must follow the call
-    (events, or ask for the channel), not treat it as refused and dial again.
-    """
-
-
-class AmiTimeout(AmiReplyLost):
-    """The action got no reply within its timeout (the connection may be half-open)."""
-
-
-class _SingleReplyAction(pk_actions.Action):
-    """Resolves on Asterisk's first reply, whatever its text.
-
-    panoramisk 1.4 guesses "more messages follow" from the reply text: a Message ending in
-    "successfully queued" makes it read `self['async']`, which raises KeyError for actions
-    without an Async header (PlayDTMF: "DTMF successfully queued") inside data_received and
-    kills the connection; with `Async: true` (Originate) it holds the future until the
-    OriginateResponse (up to the ring timeout). Completing on the first reply avoids both;
-    the OriginateResponse that follows is no longer matched to an action, so it reaches
-    the event callbacks and thus the call's subscriber.
-    """
-
-    @property
-    def multi(self) -> bool:
-        return False
-
-
-class _ListAction(pk_actions.Action):
-    """An action answered by a list (`EventList: start` ... `...Complete`), or by an error."""
-
-    @property
-    def multi(self) -> bool:
-        first = self.responses[0]
-        return str(first.get("EventList", "")).lower() == "start"
-
-
-class _Manager(Manager):
-    """panoramisk Manager that never reconnects, pings or replays by itself: AmiClient does.
-
-    One instance per TCP connection, so actions left over from a dead connection can never
-    be re-sent on the next one; `send_awaiting_actions` (run on FullyBooted) drops them too.
-    """
-
-    def __init__(self, on_lost: Callable[[object], None], **config: Any) -> None:
-        super().__init__(**config)
-        self._on_lost = on_lost
-
-    def connection_made(self, f: asyncio.Future[Any]) -> None:
-        if f.cancelled() or f.exception() is not None:
-            return  # AmiClient awaits the same future and owns the retry
-        super().connection_made(f)
-
-    def connection_lost(self, exc: object) -> None:
-        self._connected = False
-        if self.pinger:
-            self.pinger.cancel()
-            self.pinger = None
-        self._on_lost(exc)
-
-    def ping(self) -> None:
-        """Disabled: AmiClient's watchdog pings and checks that a Pong comes back."""
-
-    def send_awaiting_actions(self, *_: object) -> None:
-        if self.awaiting_actions:
-            log.warning("dropping %d unanswered AMI actions", len(self.awaiting_actions))
-        self.awaiting_actions.clear()
-
-
-class _RedactSecrets(logging.Filter):
-    """panoramisk may log a whole action (e.g. 'Fail to send <Login ...>'): hide Secret."""
-
-    _SECRET = re.compile(r"(secret['\"]?\s*[:=,]\s*['\"]?)[^'\"\s,}]+", re.IGNORECASE)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        text = record.getMessage()
-        redacted = self._SECRET.sub(r"\1***", text)
-        if redacted != text:
-            record.msg, record.args = redacted, None
-        return True
-
-
-# Under "panoramisk" so configure_logging's level for that library applies (its DEBUG lines
-# carry whole events, with caller numbers).
-_panoramisk_log = logging.getLogger("panoramisk.opendeep")
-_panoramisk_log.addFilter(_RedactSecrets())
-
-
-class CallEvents:
-    """Events of one call, in arrival order. Iterate, or `get(timeout)`."""
-
-    def __init__(self, call_id: str) -> None:
-        self.call_id = call_id
-        self._queue: asyncio.Queue[AmiEvent] = asyncio.Queue()
-
-    def put(self, event: AmiEvent) -> None:
-        self._queue.put_nowait(event)
-
-    @property
-    def pending(self) -> int:
-        """Events delivered but not read yet."""
-        return self._queue.qsize()
-
-    async def get(self, timeout: float) -> AmiEvent:
-        return await asyncio.wait_for(self._queue.get(), timeout)
-
-    def __aiter__(self) -> AsyncIterator[AmiEvent]:
-        return self
-
-    async def __anext__(self) -> AmiEvent:
-        return await self._queue.get()
 
 
 class AmiClient:
@@ -195,7 +73,7 @@ class AmiClient:
         self.reconnect_max_delay = reconnect_max_delay
         self.action_timeout, self.connect_timeout = action_timeout, connect_timeout
         self.boot_timeout = boot_timeout
-        self._manager: _Manager | None = None
+        self._manager: NoReplayManager | None = None
         self._lost: asyncio.Future[str] | None = None
         self._booted = asyncio.Event()
         self._up = asyncio.Event()
@@ -299,7 +177,7 @@ class AmiClient:
     async def _connect_once(self) -> None:
         self._lost = asyncio.get_running_loop().create_future()
         self._booted.clear()
-        manager = _Manager(
+        manager = NoReplayManager(
             self._on_lost,
             host=self.host,
             port=self.port,
@@ -307,7 +185,7 @@ class AmiClient:
             secret=self._secret.get_secret_value(),
             events="on",
             loop=asyncio.get_running_loop(),
-            log=_panoramisk_log,
+            log=panoramisk_log,
             forgetable_actions=("ping", "login"),
         )
         manager.register_event("*", self._on_event)
@@ -322,7 +200,7 @@ class AmiClient:
         if self._lost.done():
             raise AmiNotConnected(self._lost.result())
 
-    async def _login(self, manager: _Manager) -> None:
+    async def _login(self, manager: NoReplayManager) -> None:
         login, lost = manager.authenticated_future, self._lost
         if login is None or lost is None:
             raise AmiNotConnected("AMI connection closed before login")
@@ -433,7 +311,7 @@ class AmiClient:
         if not self.connected or manager is None or manager.protocol is None:
             raise AmiNotConnected("AMI is not connected")
         name = str(action.get("Action", "?"))
-        wire = _ListAction(action) if as_list else _SingleReplyAction(action)
+        wire = ListAction(action) if as_list else SingleReplyAction(action)
         future = manager.send_action(wire)
         self._pending.add(future)
         limit = self.action_timeout if timeout is None else timeout

@@ -20,13 +20,9 @@ from typing import Any, Protocol
 from audio_processing.audio_socket_server import AudioSocketServer, EndReason, ExpectedCall
 from audio_processing.call_audio import CallMetadata, CallTalker
 from call_processor import ami_events, ami_outcomes
-from call_processor.ami_client import (
-    AmiActionFailed,
-    AmiClient,
-    AmiError,
-    AmiReplyLost,
-    CallEvents,
-)
+from call_processor.ami_client import AmiClient
+from call_processor.ami_errors import AmiActionFailed, AmiError, AmiReplyLost
+from call_processor.call_events import CallEvents
 from call_processor.call_records import CallRecorder
 from common.command_bus import CommandBus, CommandSubscription
 from common.commands import CallCommand, FeedbackAnswer, Hangup, SendDtmf, Transfer

@@ -52,6 +52,7 @@ PURE_MODULES = (
     "call_processor/ami_actions.py",
     "call_processor/ami_events.py",
     "call_processor/ami_outcomes.py",
+    "call_processor/ami_errors.py",
     "common/commands.py",
 )
 IMPURE = {

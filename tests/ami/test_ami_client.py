@@ -10,9 +10,9 @@ import pytest
 from pydantic import SecretStr
 
 from call_processor import ami_actions, ami_events
-from call_processor.ami_client import (
+from call_processor.ami_client import AmiClient
+from call_processor.ami_errors import (
     AmiActionFailed,
-    AmiClient,
     AmiError,
     AmiNotConnected,
     AmiReplyLost,

@@ -15,8 +15,10 @@ import pytest
 from pydantic import SecretStr
 
 from call_processor import ami_events, ami_outcomes
-from call_processor.ami_client import AmiActionFailed, AmiClient, CallEvents
+from call_processor.ami_client import AmiClient
+from call_processor.ami_errors import AmiActionFailed
 from call_processor.ami_outcomes import CallOutcome as O
+from call_processor.call_events import CallEvents
 from tests.support.fake_ami import FakeAmi, load_transcript, transcript_server_messages
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ami"

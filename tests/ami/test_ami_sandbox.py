@@ -11,8 +11,10 @@ import pytest
 from pydantic import SecretStr
 
 from call_processor import ami_events, ami_outcomes
-from call_processor.ami_client import AmiClient, AmiError, CallEvents
+from call_processor.ami_client import AmiClient
+from call_processor.ami_errors import AmiError
 from call_processor.ami_outcomes import CallOutcome as O
+from call_processor.call_events import CallEvents
 from tests.ami.silence_peer import SilencePeer
 from tests.support import sandbox as sb
 from tests.support.fake_ami import RecordingProxy

@@ -1,0 +1,37 @@
+"""One call's AMI events, queued in arrival order for the call's own handler.
+
+Why a queue per call: AmiClient's dispatcher must never block on a slow call, and a call
+handler reads its events at its own pace (iterate, or `get(timeout)` with a deadline).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from call_processor.ami_events import AmiEvent
+
+
+class CallEvents:
+    """Events of one call, in arrival order. Iterate, or `get(timeout)`."""
+
+    def __init__(self, call_id: str) -> None:
+        self.call_id = call_id
+        self._queue: asyncio.Queue[AmiEvent] = asyncio.Queue()
+
+    def put(self, event: AmiEvent) -> None:
+        self._queue.put_nowait(event)
+
+    @property
+    def pending(self) -> int:
+        """Events delivered but not read yet."""
+        return self._queue.qsize()
+
+    async def get(self, timeout: float) -> AmiEvent:
+        return await asyncio.wait_for(self._queue.get(), timeout)
+
+    def __aiter__(self) -> AsyncIterator[AmiEvent]:
+        return self
+
+    async def __anext__(self) -> AmiEvent:
+        return await self._queue.get()
