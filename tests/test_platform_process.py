@@ -15,14 +15,11 @@ on the line for 60 s, so every hangup seen here is the platform's doing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from sqlalchemy import select
@@ -36,7 +33,7 @@ from database.types import utcnow
 from tests.realtime.conftest import ulaw_tone
 from tests.support import sandbox as sb
 from tests.support.fake_realtime import FakeRealtimeServer, Response, Say, Script
-from tests.support.processes import clean_env, free_port, main_command
+from tests.support.platform_process import migrate, platform_env, poll, running_main
 from tests.support.sandbox import FarEndResult, Sandbox
 
 pytestmark = pytest.mark.sandbox
@@ -44,68 +41,6 @@ pytestmark = pytest.mark.sandbox
 NODE_ID = "kill9-node"
 LIVE_CALL = (CallStatus.DIALING, CallStatus.RINGING, CallStatus.ANSWERED)
 Sessions = async_sessionmaker[AsyncSession]
-T = TypeVar("T")
-
-
-@dataclass
-class RunningMain:
-    """One `main.py run` subprocess; its combined output is drained so it never blocks."""
-
-    proc: asyncio.subprocess.Process
-    output: list[str] = field(default_factory=list)
-    reader: asyncio.Task[None] | None = None
-
-    async def drain(self) -> None:
-        assert self.proc.stdout is not None
-        async for line in self.proc.stdout:
-            self.output.append(line.decode(errors="replace"))
-
-    @property
-    def text(self) -> str:
-        return "".join(self.output)
-
-    async def wait_exit(self, timeout: float) -> int:
-        code = await asyncio.wait_for(self.proc.wait(), timeout)
-        if self.reader is not None:
-            await asyncio.wait_for(self.reader, 5)  # EOF follows exit: all output is read
-        return code
-
-
-@contextlib.asynccontextmanager
-async def running_main(env: dict[str, str], cwd: Path) -> AsyncIterator[RunningMain]:
-    """Start `main.py run` on fresh ports; whatever happens, it is killed on the way out."""
-    ports = {"WEB_PORT": str(free_port()), "AUDIOSOCKET_LISTEN_PORT": str(free_port())}
-    proc = await asyncio.create_subprocess_exec(
-        *main_command("run"),
-        cwd=cwd,
-        env={**env, **ports},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    running = RunningMain(proc)
-    running.reader = asyncio.create_task(running.drain(), name="main.py:output")
-    try:
-        yield running
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(running.reader, 5)
-        running.reader.cancel()
-        print(running.text[-20_000:])  # shown by pytest only when the test fails
-
-
-async def migrate(env: dict[str, str], cwd: Path) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        *main_command("migrate"),
-        cwd=cwd,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode == 0, out.decode()
 
 
 async def add_one_task(sessions: Sessions, number: str) -> Task:
@@ -126,22 +61,6 @@ async def read_task(sessions: Sessions, task: Task) -> Task:
 async def task_calls(sessions: Sessions, task: Task) -> list[Call]:
     async with sessions() as s:
         return await calls.list_for_task(s, user_id=task.user_id, task_id=task.id)
-
-
-async def poll(
-    read: Callable[[], Awaitable[T]], done: Callable[[T], bool], timeout: float, what: str
-) -> T:
-    """Poll rows the process writes until `done` holds; the failure names what was seen."""
-    seen: T | None = None
-    try:
-        async with asyncio.timeout(timeout):
-            while True:
-                seen = await read()
-                if done(seen):
-                    return seen
-                await asyncio.sleep(0.1)
-    except TimeoutError:
-        pytest.fail(f"{what} within {timeout:.0f} s; saw {seen!r}")
 
 
 async def stuck_tasks(sessions: Sessions) -> list[int]:
@@ -165,29 +84,11 @@ async def fake() -> AsyncIterator[FakeRealtimeServer]:
         yield server
 
 
-def platform_env(sandbox: Sandbox, fake: FakeRealtimeServer, data_dir: Path) -> dict[str, str]:
-    return clean_env(
-        DATA_DIR=str(data_dir),
-        NODE_ID=NODE_ID,
-        AMI_PORT=str(sandbox.ami_port),
-        AMI_SECRET=sandbox.ami_secret,
-        DIAL_CHANNEL_TEMPLATE=sandbox.channel_template,
-        DIAL_CONTEXT=sandbox.agent_context,
-        OPENAI_API_KEY="test-key",
-        OPENAI_BASE_URL=fake.base_url,
-        # Open every moment of every day in every zone: sandbox numbers (+202…) parse as
-        # Cairo, and the test must not depend on the hour it runs at.
-        CALLING_HOURS_START="00:00",
-        CALLING_HOURS_END="23:59:59.999999",
-        CALLING_DAYS="mon,tue,wed,thu,fri,sat,sun",
-    )
-
-
 async def test_kill_9_mid_call_then_restart_recovers_and_sigterm_hangs_up(
     asterisk_sandbox: Sandbox, fake: FakeRealtimeServer, tmp_path: Path
 ) -> None:
     token = asterisk_sandbox.new_token()
-    env = platform_env(asterisk_sandbox, fake, tmp_path / "data")
+    env = platform_env(asterisk_sandbox, fake, DATA_DIR=str(tmp_path / "data"), NODE_ID=NODE_ID)
     await migrate(env, tmp_path)
     engine = create_engine_for(None, tmp_path / "data")
     sessions = session_factory(engine)
