@@ -18,7 +18,8 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from sqlalchemy import text
 
-from audio_processing.audio_socket_server import AudioSocketServer, PlayoutTotals
+from audio_processing.audio_socket_server import AudioSocketServer
+from audio_processing.playout import PlayoutTotals
 from audio_processing.realtime_session import make_client, probe_openai
 from call_processor.agent_talker import AgentTalkerFactory
 from call_processor.ami_client import AmiClient, probe_ami

@@ -32,7 +32,8 @@ from audio_processing.audio_socket_protocol import (
     kind_for_rate,
 )
 from audio_processing.call_audio import CallAudio, CallMetadata, CallTalker, EndReason
-from audio_processing.playout import PacedWriter, PlayoutQueue
+from audio_processing.expected_call import ExpectedCall
+from audio_processing.playout import PacedWriter, PlayoutQueue, PlayoutTotals
 from common.log_context import log_context
 from common.owned_tasks import TaskOwner, cancel_and_wait
 
@@ -60,68 +61,8 @@ class _Link:
     error: ProtocolError | None  # bad bytes that arrived together with the UUID
 
 
-class ExpectedCall:
-    """The initiator's handle on a registered call: await `connected()` and `ended()`."""
-
-    def __init__(self, metadata: CallMetadata, talker: CallTalker) -> None:
-        self.metadata = metadata
-        self.talker = talker
-        self.audio: CallAudio | None = None
-        self.end_reason: EndReason | None = None
-        self._settled = asyncio.Event()
-        self._ended = asyncio.Event()
-
-    @property
-    def call_id(self) -> str:
-        return self.metadata.call_id
-
-    @property
-    def attached(self) -> bool:
-        return self.audio is not None
-
-    async def connected(self) -> bool:
-        """True once Asterisk attached; False if the call ended without ever attaching."""
-        await self._settled.wait()
-        return self.audio is not None
-
-    async def ended(self) -> EndReason:
-        await self._ended.wait()
-        assert self.end_reason is not None
-        return self.end_reason
-
-    def _attach(self, audio: CallAudio) -> None:
-        self.audio = audio
-        self._settled.set()
-
-    def _finish(self, reason: EndReason) -> None:
-        if self.end_reason is None:
-            self.end_reason = reason
-        self._settled.set()
-        self._ended.set()
-
-
 def _canonical(call_id: str | uuid.UUID) -> str:
     return str(call_id if isinstance(call_id, uuid.UUID) else uuid.UUID(call_id))
-
-
-@dataclass(frozen=True, slots=True)
-class PlayoutTotals:
-    frames: int = 0  # every frame written, silence included
-    silence: int = 0
-    late: int = 0  # written more than 40 ms after the previous one
-    resyncs: int = 0  # the writer fell behind and jumped ahead instead of bursting
-
-    @classmethod
-    def of(cls, writer: PacedWriter) -> PlayoutTotals:
-        return cls(writer.frames_written, writer.silence_frames, writer.late_frames, writer.resyncs)
-
-    def __add__(self, other: PlayoutTotals) -> PlayoutTotals:
-        return PlayoutTotals(
-            self.frames + other.frames,
-            self.silence + other.silence,
-            self.late + other.late,
-            self.resyncs + other.resyncs,
-        )
 
 
 class AudioSocketServer:

@@ -14,6 +14,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from audio_processing.audio_framer import AudioFramer
 from audio_processing.audio_socket_protocol import encode_audio, frame_bytes, kind_for_rate
@@ -174,3 +175,25 @@ class PacedWriter:
         if self._last_write is not None and now - self._last_write > self._late_after:
             self.late_frames += 1
         self._last_write = now
+
+
+@dataclass(frozen=True, slots=True)
+class PlayoutTotals:
+    """Counters of paced writers, summed over sessions: what /metrics reports as playout."""
+
+    frames: int = 0  # every frame written, silence included
+    silence: int = 0
+    late: int = 0  # written more than 40 ms after the previous one
+    resyncs: int = 0  # the writer fell behind and jumped ahead instead of bursting
+
+    @classmethod
+    def of(cls, writer: PacedWriter) -> PlayoutTotals:
+        return cls(writer.frames_written, writer.silence_frames, writer.late_frames, writer.resyncs)
+
+    def __add__(self, other: PlayoutTotals) -> PlayoutTotals:
+        return PlayoutTotals(
+            self.frames + other.frames,
+            self.silence + other.silence,
+            self.late + other.late,
+            self.resyncs + other.resyncs,
+        )

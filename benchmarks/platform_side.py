@@ -26,8 +26,9 @@ from typing import Any
 
 from openai import AsyncOpenAI
 
-from audio_processing.audio_socket_server import AudioSocketServer, ExpectedCall
+from audio_processing.audio_socket_server import AudioSocketServer
 from audio_processing.call_audio import CallAudio
+from audio_processing.expected_call import ExpectedCall
 from audio_processing.realtime_bridge import BridgeOptions, RealtimeBridge
 from audio_processing.realtime_events import build_session_config
 from audio_processing.realtime_session import RealtimeSession, make_client

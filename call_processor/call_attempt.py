@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from audio_processing.audio_socket_server import AudioSocketServer, EndReason, ExpectedCall
+from audio_processing.audio_socket_server import AudioSocketServer, EndReason
 from audio_processing.call_audio import CallMetadata, CallTalker
+from audio_processing.expected_call import ExpectedCall
 from call_processor import ami_events, ami_outcomes
 from call_processor.ami_client import AmiClient
 from call_processor.ami_errors import AmiActionFailed, AmiError, AmiReplyLost
