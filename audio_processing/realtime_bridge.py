@@ -18,12 +18,13 @@ import logging
 from collections.abc import AsyncGenerator, Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Literal, TypeVar
 
 from openai.resources.realtime.realtime import AsyncRealtimeConnection
 from websockets.exceptions import ConnectionClosed
 
 from audio_processing.call_audio import CallAudio
+from audio_processing.call_turns import Turn, TurnSink
 from audio_processing.realtime_audio import ModelAudio, with_silence
 from audio_processing.realtime_events import (
     AgentTranscript,
@@ -42,6 +43,7 @@ from audio_processing.realtime_events import (
     user_text_item,
 )
 from audio_processing.realtime_session import RealtimeSession, RealtimeSessionError
+from audio_processing.realtime_tools import ToolHost
 from common.log_context import log_context
 from common.owned_tasks import TaskOwner
 
@@ -49,35 +51,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-# --- what the bridge needs from its caller ---------------------------------------------
-class ToolHost(Protocol):
-    """Runs the model's tools for one call (DTMF via the command bus, feedback rows, ...).
-
-    Returns the text given back to the model as the function output. `end_call` and the
-    bookkeeping of `record_fact` are handled by the bridge; `record_fact` still reaches
-    the host so it can store the fact.
-    """
-
-    async def call_tool(self, name: str, args: dict[str, Any]) -> str: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Turn:
-    speaker: Literal["agent", "callee"]
-    text: str
-    item_id: str
-    started_at: datetime | None
-    ended_at: datetime
-
-
-class TurnSink(Protocol):
-    """Receives turns and reply latencies as they happen. Must not block: queue and return."""
-
-    def on_turn(self, turn: Turn) -> None: ...
-
-    def on_latency(self, latency_ms: float) -> None: ...
-
-
+# --- options and result (its ToolHost is in realtime_tools, its TurnSink in call_turns) ---
 @dataclass
 class BridgeResult:
     """How the talker ended. `outcome` is the call state; `agent_outcome` comes from end_call."""

@@ -19,11 +19,7 @@ import httpx
 from openai import AsyncOpenAI
 from openai.resources.realtime.realtime import AsyncRealtimeConnection
 
-from audio_processing.realtime_events import (
-    ErrorEvent,
-    SessionUpdated,
-    parse_server_event,
-)
+from audio_processing.realtime_events import ErrorEvent, SessionUpdated, parse_server_event
 from common.owned_tasks import TaskOwner
 from config.settings import OpenAISettings
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from audio_processing.realtime_bridge import Turn
+from audio_processing.call_turns import Turn
 from common.channels import user_events
 from common.command_bus import CommandBus
 from common.owned_tasks import TaskOwner

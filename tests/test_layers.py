@@ -53,6 +53,11 @@ PURE_MODULES = (
     "call_processor/ami_events.py",
     "call_processor/ami_outcomes.py",
     "call_processor/ami_errors.py",
+    "audio_processing/realtime_events.py",
+    "audio_processing/realtime_tools.py",
+    "audio_processing/realtime_session_config.py",
+    "audio_processing/call_brief.py",
+    "audio_processing/call_turns.py",
     "common/commands.py",
 )
 IMPURE = {

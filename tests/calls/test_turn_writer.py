@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
-from audio_processing.realtime_bridge import Turn
+from audio_processing.call_turns import Turn
 from call_processor.turn_writer import TurnWriter
 from common.channels import user_events
 from common.command_bus import InProcessCommandBus

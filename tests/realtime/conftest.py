@@ -13,8 +13,8 @@ from openai import AsyncOpenAI
 from audio_processing.call_audio import CallAudio, CallMetadata
 from audio_processing.g711 import slin_to_ulaw
 from audio_processing.playout import PacedWriter, PlayoutQueue
-from audio_processing.realtime_events import build_session_config
 from audio_processing.realtime_session import RealtimeSession, make_client
+from audio_processing.realtime_session_config import build_session_config
 from tests.support.fake_realtime import FakeRealtimeServer
 
 FRAME = 320  # 20 ms of slin8

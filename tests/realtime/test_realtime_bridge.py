@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from openai import AsyncOpenAI
 
+from audio_processing.call_turns import Turn
 from audio_processing.g711 import ulaw_to_slin
-from audio_processing.realtime_bridge import BridgeOptions, RealtimeBridge, Turn
+from audio_processing.realtime_bridge import BridgeOptions, RealtimeBridge
 from tests.realtime.conftest import FRAME, SILENCE, PacedCall, session_for, tone, ulaw_tone
 from tests.support.fake_realtime import (
     CallFunction,

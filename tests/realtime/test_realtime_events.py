@@ -7,21 +7,18 @@ import json
 
 import pytest
 
+from audio_processing.call_brief import CallBrief, build_instructions
 from audio_processing.realtime_events import (
-    TOOLS,
     AudioDelta,
-    CallBrief,
     ErrorEvent,
     FunctionCall,
     OtherEvent,
     RealtimeProtocolError,
     SpeechStarted,
-    build_instructions,
-    build_session_config,
     parse_server_event,
-    tool_schemas,
-    turn_detection_config,
 )
+from audio_processing.realtime_session_config import build_session_config, turn_detection_config
+from audio_processing.realtime_tools import TOOLS, tool_schemas
 
 
 def test_session_config_is_the_ga_shape() -> None:
