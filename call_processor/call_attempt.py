@@ -89,6 +89,25 @@ class CallResult:
     summary: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class _Ending:
+    """How the call ended, read once so the row and the CallResult say the same thing."""
+
+    status: CallStatus
+    outcome: str
+    end_reason: str
+    duration: float | None
+    hangup: ami_events.Hangup | None
+
+    @property
+    def cause(self) -> int | None:
+        return self.hangup.cause if self.hangup else None
+
+    @property
+    def cause_txt(self) -> str | None:
+        return self.hangup.cause_txt if self.hangup else None
+
+
 class CallAttempt:
     """Follows one originated call to its end; `run()` returns how it ended."""
 
@@ -336,9 +355,23 @@ class CallAttempt:
         end_reason: str,
         report: TalkerOutcome | None = None,
     ) -> CallResult:
+        """Close the calls row, then tell the caller (the scheduler) how the call went."""
         duration = None if self.answered_at is None else time.monotonic() - self.answered_at
-        cause = self.hangup.cause if self.hangup else None
-        cause_txt = self.hangup.cause_txt if self.hangup else None
+        ended = _Ending(status, outcome, end_reason, duration, self.hangup)
+        await self._write_final_row(ended, report)
+        log.info(
+            "call ended",
+            extra={
+                "status": str(status),
+                "outcome": outcome,
+                "end_reason": end_reason,
+                "cause": ended.cause,
+            },
+        )
+        return self._result(ended, report)
+
+    async def _write_final_row(self, ended: _Ending, report: TalkerOutcome | None) -> None:
+        """The closing write, retried: a row left in progress would look like a live call."""
         extra: dict[str, Any] = {}
         if report is not None:
             extra = {
@@ -348,32 +381,25 @@ class CallAttempt:
             }
         await self.recorder.update(
             attempts=FINAL_WRITE_ATTEMPTS,
-            status=status,
-            outcome=outcome,
+            status=ended.status,
+            outcome=ended.outcome,
             ended_at=datetime.now(UTC),
-            duration_seconds=duration,
-            hangup_cause=cause,
-            hangup_cause_text=cause_txt,
+            duration_seconds=ended.duration,
+            hangup_cause=ended.cause,
+            hangup_cause_text=ended.cause_txt,
             **extra,
         )
-        log.info(
-            "call ended",
-            extra={
-                "status": str(status),
-                "outcome": outcome,
-                "end_reason": end_reason,
-                "cause": cause,
-            },
-        )
+
+    def _result(self, ended: _Ending, report: TalkerOutcome | None) -> CallResult:
         return CallResult(
             self.call_id,
-            status,
-            outcome,
+            ended.status,
+            ended.outcome,
             answered=self.answered_at is not None,
-            hangup_cause=cause,
-            hangup_cause_text=cause_txt,
-            duration_seconds=duration,
-            end_reason=end_reason,
+            hangup_cause=ended.cause,
+            hangup_cause_text=ended.cause_txt,
+            duration_seconds=ended.duration,
+            end_reason=ended.end_reason,
             facts=dict(report.facts) if report else {},
             summary=report.summary if report else "",
         )
