@@ -40,6 +40,7 @@ from common.owned_tasks import TaskOwner
 
 log = logging.getLogger("benchmarks.platform")
 PREPARE_CONCURRENCY = 50
+APPEND_PREFIX = '{"type":"input_audio_buffer.append","audio":"'
 ULAW_FRAME = 160  # bytes of μ-law in one 20 ms caller frame
 
 
@@ -71,15 +72,26 @@ class BenchCall:
         self.subscribed = asyncio.Event()
 
     def hook_send(self) -> None:
+        """Time each caller frame to the moment its append is written to the websocket.
+
+        The bridge sends appends as pre-built JSON text through `send_raw` (and anything
+        else through `send`), so both are wrapped."""
         conn = self.session.connection
-        original = conn.send
+        original, original_raw = conn.send, conn.send_raw
 
         async def send(event: Any) -> None:
             await original(event)
             if isinstance(event, dict) and event.get("type") == "input_audio_buffer.append":
                 self._on_append(len(event["audio"]) * 3 // 4 // ULAW_FRAME)
 
+        async def send_raw(data: str | bytes) -> None:
+            await original_raw(data)
+            if isinstance(data, str) and data.startswith(APPEND_PREFIX):
+                audio_chars = len(data) - len(APPEND_PREFIX) - 2  # the closing '"}'
+                self._on_append(audio_chars * 3 // 4 // ULAW_FRAME)
+
         conn.send = send  # type: ignore[method-assign]
+        conn.send_raw = send_raw  # type: ignore[method-assign]
 
     def _on_append(self, frames: int) -> None:
         now = time.monotonic()
