@@ -1,7 +1,9 @@
-"""A real app per test: migrated SQLite in tmp, the in-process bus, httpx over ASGI."""
+"""A real app per test: migrated SQLite in tmp, the in-process bus, httpx over ASGI;
+and Debian's Chromium under Playwright for the browser tests."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -12,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from playwright.async_api import Browser, async_playwright
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.command_bus import InProcessCommandBus
@@ -19,10 +22,16 @@ from common.health import HealthRegistry
 from common.metrics import PlatformMetrics
 from database.engine import create_engine_for, session_factory
 from database.migrate import upgrade_engine
+from tests.support.services import unavailable
 from web_interface.app import WebDeps, create_app
 
 PASSWORD = "correct horse battery"
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
 
 
 @dataclass
@@ -111,3 +120,22 @@ async def make_web(tmp_path: Path) -> AsyncIterator[Callable[..., Web]]:
 @pytest.fixture
 async def web(make_web: Callable[..., Web]) -> Web:
     return make_web(secret_key=b"k" * 32, session_lifetime=timedelta(hours=1))
+
+
+@pytest.fixture
+def chromium() -> str:
+    if not Path(CHROMIUM).exists():
+        unavailable("Chromium", "install it with: apt-get install chromium")
+    return CHROMIUM
+
+
+@pytest.fixture
+async def browser(chromium: str) -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=chromium, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()

@@ -58,7 +58,7 @@ async def test_every_route_requires_a_login(web: Web) -> None:
         url = (
             path.replace("{call_id}", "x")
             .replace("_id}", "}")
-            .format(campaign=1, task=1, request=1, entry=1, token=1)
+            .format(campaign=1, task=1, request=1, entry=1, token=1, conversation=1)
         )
         response = await anonymous.request(method, url, json={})
         if path.startswith("/api/"):
@@ -107,7 +107,7 @@ async def test_profile_and_writes_stay_with_their_owner(pair: Pair) -> None:
     await pair.b.post("/api/tokens", json={"name": "bob"})
     assert [e["phone_number"] for e in (await pair.a.get("/api/dnd")).json()] == ["+14155550199"]
     assert [t["name"] for t in (await pair.a.get("/api/tokens")).json()] == ["alice-script"]
-    assert (await pair.b.post("/api/chat", json={})).status_code == 501
+    assert (await pair.b.post("/api/chat", json={})).status_code == 422  # no message
 
 
 async def test_pages_of_another_user_are_404_and_show_nothing_of_theirs(pair: Pair) -> None:
@@ -148,6 +148,10 @@ TWO_USER_COVERED = {
     ("GET", "/profile"), ("POST", "/profile"), ("POST", "/profile/tokens"),
     ("POST", "/profile/tokens/{token_id}/revoke"),
     ("GET", "/dnd"), ("POST", "/dnd"), ("POST", "/dnd/{entry_id}/delete"), ("GET", "/chat"),
+    # test_chat_routes.py: two users each
+    ("GET", "/api/chat"), ("GET", "/api/chat/{conversation_id}"),
+    ("POST", "/api/chat/{conversation_id}/confirm"), ("POST", "/api/test-call"),
+    ("POST", "/test-call"), ("GET", "/api/notifications"), ("GET", "/notifications"),
 }  # fmt: skip
 
 
