@@ -361,7 +361,9 @@ async def test_audiosocket_hangs_up_a_silent_call_when_we_send_nothing(
         result = await asterisk_sandbox.wait_far_end(dialed.token, hung_up, 12)
     assert call.frames == 0
     assert result.duration is not None
-    assert 1.5 < result.duration < 6.0
+    # Ended by AudioSocket's 2 s timer, not the callee's own 8 s. The far end stamps
+    # "answered" from a forked shell, so under load the stamp is late and the span short.
+    assert 1.0 < result.duration < 6.0
 
 
 async def test_voicemail_greets_beeps_and_records_what_we_say(
