@@ -15,7 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from database.models import AccessToken, TokenKind, User
 from database.repositories import access_tokens, users
 from database.types import utcnow
-from web_interface.passwords import hash_password, needs_rehash, verify_password
+from web_interface.passwords import (
+    hash_password,
+    hash_password_async,
+    needs_rehash,
+    verify_password_async,
+)
 from web_interface.security import hash_token, new_api_token, new_secret
 
 # Verifying against this when the email is unknown keeps "no such account" and "wrong
@@ -34,19 +39,19 @@ class NewSecret:
 async def sign_up(s: AsyncSession, *, email: str, password: str, display_name: str) -> User:
     """Raises database.errors.AlreadyExists for a taken email."""
     return await users.create(
-        s, email=email, password_hash=hash_password(password), display_name=display_name
+        s, email=email, password_hash=await hash_password_async(password), display_name=display_name
     )
 
 
 async def check_password(s: AsyncSession, *, email: str, password: str) -> User | None:
     user = await users.get_by_email(s, email)
     if user is None:
-        verify_password(_DUMMY_HASH, password)
+        await verify_password_async(_DUMMY_HASH, password)
         return None
-    if not verify_password(user.password_hash, password):
+    if not await verify_password_async(user.password_hash, password):
         return None
     if needs_rehash(user.password_hash):
-        await users.update(s, user.id, password_hash=hash_password(password))
+        await users.update(s, user.id, password_hash=await hash_password_async(password))
     return user
 
 

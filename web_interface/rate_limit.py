@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 class LoginRateLimiter:
     max_per_account: int = 5
     max_per_address: int = 30
+    max_signups_per_address: int = 10  # sign-ups cost a password hash each
     window_seconds: float = 15 * 60
     clock: Callable[[], float] = time.monotonic
     _failures: dict[str, deque[float]] = field(default_factory=dict)
@@ -33,6 +34,12 @@ class LoginRateLimiter:
         now = self.clock()
         for key in (f"account:{account}", f"address:{address}"):
             self._failures.setdefault(key, deque()).append(now)
+
+    def signup_retry_after(self, address: str) -> float:
+        return self._wait(f"signup:{address}", self.max_signups_per_address, self.clock())
+
+    def signed_up(self, address: str) -> None:
+        self._failures.setdefault(f"signup:{address}", deque()).append(self.clock())
 
     def succeeded(self, account: str) -> None:
         self._failures.pop(f"account:{account}", None)

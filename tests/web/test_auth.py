@@ -235,3 +235,35 @@ async def test_expired_sessions_are_swept_at_the_next_login(make_web: Callable[.
     async with short.sessions() as s:
         rows = list(await s.scalars(select(AccessToken)))
     assert len(rows) == 1  # only the live one from the second login
+
+
+async def test_sign_ups_are_rate_limited_per_address(make_web: Callable[..., Web]) -> None:
+    """Each sign-up costs a password hash: an address cannot make them without bound."""
+    web = make_web(login_limiter=LoginRateLimiter(max_signups_per_address=2))
+    await sign_up(web.client(), "a@example.com")
+    await sign_up(web.client(), "b@example.com")
+    client = web.client()
+    token = await form_token(client, "/signup")
+    blocked = await client.post(
+        "/signup", data={"csrf_token": token, "email": "c@example.com", "password": PASSWORD}
+    )
+    assert blocked.status_code == 429
+    assert "Too many sign-ups" in blocked.text
+    assert SESSION_COOKIE not in blocked.cookies
+
+
+async def test_password_hashing_leaves_the_event_loop_free() -> None:
+    """Live calls pace audio on this loop every 20 ms; a hash (~100 ms) must not stall it."""
+    import asyncio
+    import time
+
+    from web_interface.passwords import hash_password_async
+
+    hashing = asyncio.create_task(hash_password_async("correct horse battery"))
+    ticks, started = 0, time.monotonic()
+    while not hashing.done():
+        await asyncio.sleep(0.005)
+        ticks += 1
+    assert (await hashing).startswith("$argon2")
+    # A blocking hash would let this loop tick about once; off-loop it ticks throughout.
+    assert ticks >= 3, f"{ticks} ticks in {time.monotonic() - started:.3f} s"

@@ -100,6 +100,12 @@ async def signup(
         page["error"] = f"The password needs at least {MIN_PASSWORD} characters."
     if "error" in page:
         return render(request, "signup.html", page, status_code=422)
+    address = request.client.host if request.client else "?"
+    wait = deps.login_limiter.signup_retry_after(address)
+    if wait > 0:
+        page["error"] = f"Too many sign-ups. Try again in {int(wait // 60) + 1} minutes."
+        return render(request, "signup.html", page, status_code=status.HTTP_429_TOO_MANY_REQUESTS)
+    deps.login_limiter.signed_up(address)
     try:
         user = await accounts.sign_up(
             s, email=email, password=password, display_name=display_name.strip()
