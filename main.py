@@ -389,7 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_create_user(settings, args.email, args.name, args.password))
     loop_factory = None
     if settings.app.event_loop == "uvloop":
-        import uvloop  # installed with uvicorn[standard]
+        import uvloop  # a pinned dependency; imported only when chosen
 
         loop_factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=loop_factory) as runner:

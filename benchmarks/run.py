@@ -151,7 +151,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--levels", type=_ints, default=list(LEVELS), help="e.g. 10,50,100")
     parser.add_argument("--seconds", type=float, default=15.0, help="measured window per level")
     parser.add_argument("--warmup", type=float, default=3.0)
-    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    parser.add_argument(
+        "--loop",
+        choices=["asyncio", "uvloop"],
+        default="uvloop",
+        help="the platform's event loop (EVENT_LOOP)",
+    )
     parser.add_argument(
         "--talker", choices=["bridge", "echo"], default="bridge",
         help="echo: no model, the AudioSocket side alone",

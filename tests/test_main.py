@@ -195,8 +195,9 @@ def test_run_with_asterisk_reports_ami_ready(tmp_path: Path, asterisk_sandbox: S
         assert proc.wait(timeout=10) == 0
 
 
-def test_run_on_uvloop_serves_and_stops(tmp_path: Path) -> None:
-    with running_main(tmp_path, EVENT_LOOP="uvloop") as (proc, port):
+def test_run_on_the_plain_asyncio_loop_serves_and_stops(tmp_path: Path) -> None:
+    """uvloop is the default; the stdlib loop stays a working choice."""
+    with running_main(tmp_path, EVENT_LOOP="asyncio") as (proc, port):
         assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 503
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
