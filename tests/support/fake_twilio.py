@@ -41,7 +41,10 @@ Handler = Callable[[HttpRequest], Awaitable[tuple[int, Any]]]
 
 
 class LocalHttpServer:
-    def __init__(self, handler: Handler) -> None:
+    """One request per connection on 127.0.0.1:0; `handler` answers JSON. Subclasses that
+    answer otherwise (a streamed reply) override `respond`."""
+
+    def __init__(self, handler: Handler | None = None) -> None:
         self.handler = handler
         self.requests: list[HttpRequest] = []
         self._server: asyncio.Server | None = None
@@ -65,16 +68,24 @@ class LocalHttpServer:
         try:
             request = await asyncio.wait_for(_read_request(reader), 10)
             self.requests.append(request)
-            status, payload = await self.handler(request)
-            body = json.dumps(payload).encode()
-            head = (
-                f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-            )
-            writer.write(head.encode() + body)
-            await writer.drain()
+            await self.respond(request, writer)
         finally:
             writer.close()
+
+    async def respond(self, request: HttpRequest, writer: asyncio.StreamWriter) -> None:
+        assert self.handler is not None
+        status, payload = await self.handler(request)
+        await write_json(writer, status, payload)
+
+
+async def write_json(writer: asyncio.StreamWriter, status: int, payload: Any) -> None:
+    body = json.dumps(payload).encode()
+    head = (
+        f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    writer.write(head.encode() + body)
+    await writer.drain()
 
 
 async def _read_request(reader: asyncio.StreamReader) -> HttpRequest:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from tests.support.fake_twilio import HttpRequest, _read_request
+from tests.support.fake_twilio import HttpRequest, LocalHttpServer, write_json
 
 KEY = "sk-test-chat"
 
@@ -31,48 +31,33 @@ class Tools:
 Reply = Text | Tools
 
 
-@dataclass
-class FakeChatServer:
-    script: list[Reply] = field(default_factory=list)
-    bodies: list[dict[str, Any]] = field(default_factory=list)
-    port: int = 0
-    _server: asyncio.Server | None = None
+class FakeChatServer(LocalHttpServer):
+    def __init__(self, script: list[Reply] | None = None) -> None:
+        super().__init__()
+        self.script: list[Reply] = list(script or [])
+        self.bodies: list[dict[str, Any]] = []
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    async def __aenter__(self) -> FakeChatServer:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        await self._server.wait_closed()
-
     def tool_names(self, request: int = -1) -> list[str]:
         return [t["function"]["name"] for t in self.bodies[request].get("tools", [])]
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request = await asyncio.wait_for(_read_request(reader), 10)
-            problem = check(request)
-            if problem or not self.script:
-                await _error(writer, problem or "the fake has no scripted reply left")
-                return
-            body = request.json()
-            self.bodies.append(body)
-            head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
-            writer.write(head.encode())
-            for chunk in chunks(self.script.pop(0), body["model"]):
-                writer.write(f"data: {json.dumps(chunk)}\n\n".encode())
-                await writer.drain()
-            writer.write(b"data: [DONE]\n\n")
+    async def respond(self, request: HttpRequest, writer: asyncio.StreamWriter) -> None:
+        problem = check(request)
+        if problem or not self.script:
+            await _error(writer, problem or "the fake has no scripted reply left")
+            return
+        body = request.json()
+        self.bodies.append(body)
+        head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+        writer.write(head.encode())
+        for chunk in chunks(self.script.pop(0), body["model"]):
+            writer.write(f"data: {json.dumps(chunk)}\n\n".encode())
             await writer.drain()
-        finally:
-            writer.close()
+        writer.write(b"data: [DONE]\n\n")
+        await writer.drain()
 
 
 def check(request: HttpRequest) -> str | None:
@@ -120,10 +105,4 @@ def chunks(reply: Reply, model: str) -> list[dict[str, Any]]:
 
 
 async def _error(writer: asyncio.StreamWriter, message: str) -> None:
-    body = json.dumps({"error": {"message": message, "type": "invalid_request_error"}}).encode()
-    head = (
-        f"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    )
-    writer.write(head.encode() + body)
-    await writer.drain()
+    await write_json(writer, 400, {"error": {"message": message, "type": "invalid_request_error"}})
