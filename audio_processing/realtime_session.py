@@ -3,7 +3,7 @@
 Why a separate step: connecting and sending `session.update` takes a few hundred
 milliseconds; the call initiator does it while the phone rings (`prewarm()`), so the
 agent can greet the moment the callee answers. If nobody answers, `aclose()` ends it.
-Only `client.realtime.connect` is used: the beta interface (`OpenAI-Beta` header) is
+Only `client.realtime.connect` is used: the retired beta interface (its opt-in header) is
 rejected by the service (PROTOCOLS.md §3.1). No automatic reconnect: a new socket is a
 new session without the conversation, so a failure ends the call instead.
 """

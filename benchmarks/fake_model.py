@@ -196,7 +196,8 @@ async def serve_forever(port: int) -> None:
 
     async def handler(ws: ServerConnection) -> None:
         path = ws.request.path if ws.request else ""
-        if not path.startswith("/v1/realtime?") or "OpenAI-Beta" in ws.request.headers:
+        # The retired beta opt-in header is refused (header lookup is case-insensitive).
+        if not path.startswith("/v1/realtime?") or "openai-beta" in ws.request.headers:
             await ws.close(1008, "GA /v1/realtime only")
             return
         counters.sessions += 1
