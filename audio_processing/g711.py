@@ -60,7 +60,7 @@ class Resampler:
             raise ValueError("sample rates must be positive")
         self.from_rate = from_rate
         self.to_rate = to_rate
-        self._state: tuple[object, ...] | None = None
+        self._state: tuple[int, tuple[tuple[int, int], ...]] | None = None
 
     def convert(self, pcm: bytes) -> bytes:
         if self.from_rate == self.to_rate:

@@ -49,8 +49,8 @@ async def with_silence(audio: CallAudio, fill_after: float | None) -> AsyncGener
     with the clock, never ahead of it. Ends when the call's audio ends. `None`: no filling.
     """
     if fill_after is None:
-        async for frame in audio.inbound():
-            yield frame
+        async for heard_frame in audio.inbound():
+            yield heard_frame
         return
     loop = asyncio.get_running_loop()
     silence = bytes(audio.metadata.sample_rate // 25)  # one 20 ms slin frame

@@ -42,7 +42,7 @@ from audio_processing.realtime_events import (
     parse_server_event,
     user_text_item,
 )
-from audio_processing.realtime_session import RealtimeSession, RealtimeSessionError
+from audio_processing.realtime_session import RealtimeSession, RealtimeSessionError, sdk_item
 from audio_processing.realtime_tools import ToolHost
 from common.log_context import log_context
 from common.owned_tasks import TaskOwner
@@ -165,8 +165,9 @@ class RealtimeBridge:
         ]
         done, _ = await asyncio.wait(racers, return_when=asyncio.FIRST_COMPLETED)
         first = done.pop()
-        if first.exception() is not None:
-            raise first.exception()  # type: ignore[misc]
+        failure = first.exception()
+        if failure is not None:
+            raise failure
         return first.result()
 
     # -- sending ----------------------------------------------------------------------------
@@ -214,7 +215,7 @@ class RealtimeBridge:
             log.info("callee pressed a key", extra={"digit": digit})
             item = user_text_item(f"[The callee pressed the key {digit} on their keypad.]")
             try:
-                await self._send(conn.conversation.item.create(item=item))  # type: ignore[arg-type]
+                await self._send(conn.conversation.item.create(item=sdk_item(item)))
             except _ModelGone:
                 return
 
@@ -381,7 +382,7 @@ class RealtimeBridge:
         try:
             output = await self._tool_output(call)
             item = function_output_item(call.call_id, output)
-            await self._send(conn.conversation.item.create(item=item))  # type: ignore[arg-type]
+            await self._send(conn.conversation.item.create(item=sdk_item(item)))
             self._needs_response = True
         except _ModelGone:
             return  # the model loop sees the closed socket and ends the call

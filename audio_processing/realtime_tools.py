@@ -20,8 +20,10 @@ END_CALL_OUTCOMES = (
 )
 
 
-def _tool(name: str, description: str, properties: dict[str, Any], required: list[str]) -> dict:
-    params = {"type": "object", "properties": properties, "required": required}
+def _tool(
+    name: str, description: str, properties: dict[str, Any], required: list[str]
+) -> dict[str, Any]:
+    params: dict[str, Any] = {"type": "object", "properties": properties, "required": required}
     params["additionalProperties"] = False
     return {"type": "function", "name": name, "description": description, "parameters": params}
 

@@ -30,13 +30,14 @@ from audio_processing.audio_socket_server import AudioSocketServer
 from audio_processing.call_audio import CallAudio
 from audio_processing.expected_call import ExpectedCall
 from audio_processing.realtime_bridge import BridgeOptions, RealtimeBridge
-from audio_processing.realtime_session import RealtimeSession, make_client
+from audio_processing.realtime_session import RealtimeSession
 from audio_processing.realtime_session_config import build_session_config
 from benchmarks.procstat import CpuWindow, rss_bytes
 from benchmarks.stats import summary_ms
 from common.command_bus import CommandBus, CommandSubscription, create_command_bus
 from common.commands import SendDtmf
 from common.owned_tasks import TaskOwner
+from launcher.openai_clients import realtime_client
 
 log = logging.getLogger("benchmarks.platform")
 PREPARE_CONCURRENCY = 50
@@ -148,7 +149,7 @@ class Platform:
         self.talker = talker
         self.server = AudioSocketServer("127.0.0.1", 0, first_frame_timeout=2.0)
         self.bus = create_command_bus(redis_url)
-        self.client: AsyncOpenAI = make_client("bench-key", model_url)
+        self.client: AsyncOpenAI = realtime_client("bench-key", model_url)
         self.config = build_session_config(model="gpt-realtime", instructions="Be brief.")
         self.rec = Recorder()
         self.calls: list[BenchCall] = []

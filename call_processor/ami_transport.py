@@ -53,6 +53,8 @@ class NoReplayManager(Manager):
     be re-sent on the next one; `send_awaiting_actions` (run on FullyBooted) drops them too.
     """
 
+    pinger: asyncio.Handle | None  # set by panoramisk's Manager
+
     def __init__(self, on_lost: Callable[[object], None], **config: Any) -> None:
         super().__init__(**config)
         self._on_lost = on_lost

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from audio_processing.audio_socket_server import AudioSocketServer, EndReason
-from audio_processing.call_audio import CallMetadata, CallTalker
+from audio_processing.audio_socket_server import AudioSocketServer
+from audio_processing.call_audio import CallMetadata, CallTalker, EndReason
 from audio_processing.expected_call import ExpectedCall
 from call_processor import ami_events, ami_outcomes
 from call_processor.ami_client import AmiClient
@@ -313,16 +313,18 @@ class CallAttempt:
                 await self.recorder.event("command_failed", {"command": command.type})
 
     async def _execute(self, command: CallCommand) -> None:
-        if isinstance(command, SendDtmf):
-            await self.ami.play_dtmf(self.call_id, command.digits)
-            await self.recorder.event("dtmf_sent", {"digits": command.digits})
-        elif isinstance(command, Hangup):
-            await self.recorder.event("hangup_requested", {"reason": command.reason})
-            await self._hangup_now(command.reason)
-        elif isinstance(command, Transfer):
-            await self._transfer(command.target)
-        elif isinstance(command, FeedbackAnswer) and hasattr(self.talker, "on_command"):
-            await self.talker.on_command(command)
+        match command:
+            case SendDtmf():
+                await self.ami.play_dtmf(self.call_id, command.digits)
+                await self.recorder.event("dtmf_sent", {"digits": command.digits})
+            case Hangup():
+                await self.recorder.event("hangup_requested", {"reason": command.reason})
+                await self._hangup_now(command.reason)
+            case Transfer():
+                await self._transfer(command.target)
+            case FeedbackAnswer():
+                if hasattr(self.talker, "on_command"):
+                    await self.talker.on_command(command)
 
     async def _transfer(self, target: str) -> None:
         """Blind transfer: the callee's channel leaves the agent for the transfer context."""
@@ -340,8 +342,10 @@ class CallAttempt:
 
     async def _conclude(self, end_reason: str) -> CallResult:
         if self.answered_at is None:
-            outcome = self.tracker.outcome or self.tracker.give_up()
-            status = CallStatus(str(outcome)) if outcome != "answered" else CallStatus.FAILED
+            dial_outcome = self.tracker.outcome or self.tracker.give_up()
+            status = (
+                CallStatus(str(dial_outcome)) if dial_outcome != "answered" else CallStatus.FAILED
+            )
             return await self._finish(status, str(status), end_reason)
         report = self.talker.report()
         outcome = "transferred" if self.transferred else (report.outcome if report else None)

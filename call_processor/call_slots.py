@@ -226,7 +226,7 @@ class RedisCallSlots:
         return Slot(self, call_id)
 
     async def _try_acquire(self, call_id: str) -> bool:
-        args = [self._lease_ms, self.limit, self._member(call_id)]
+        args: list[int | str] = [self._lease_ms, self.limit, self._member(call_id)]
         result = await self._call(self._acquire_script(keys=[self.key], args=args))
         if self._closed:  # closed while we waited: give back what we just took
             await self._call(self._redis.zrem(self.key, self._member(call_id)))
@@ -269,7 +269,7 @@ class RedisCallSlots:
         held = sorted(self._held)
         if not held:
             return
-        args = [self._lease_ms, *(self._member(call_id) for call_id in held)]
+        args: list[int | str] = [self._lease_ms, *(self._member(call_id) for call_id in held)]
         lost = await self._call(self._refresh_script(keys=[self.key], args=args))
         for member in lost:
             call_id = member.decode().split("/", 1)[1]

@@ -63,7 +63,7 @@ class CallToolHost:
         if handler is None or name not in self.tool_names:
             return json.dumps({"error": f"unknown tool {name}"})
         try:
-            return await handler(**args)
+            return str(await handler(**args))
         except (TypeError, ValueError, ValidationError) as exc:
             return json.dumps({"error": f"invalid arguments: {type(exc).__name__}"})
 

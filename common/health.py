@@ -35,9 +35,9 @@ class HealthRegistry:
     async def _run(check: HealthCheck, timeout: float) -> ComponentHealth:
         try:
             result = check()
-            if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
-                result = await asyncio.wait_for(result, timeout)
-            return result  # type: ignore[return-value]
+            if isinstance(result, ComponentHealth):
+                return result
+            return await asyncio.wait_for(result, timeout)
         except TimeoutError:
             return ComponentHealth(False, f"health check timed out after {timeout:.0f}s")
         except Exception as exc:  # a broken check must not break /readyz

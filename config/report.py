@@ -29,6 +29,7 @@ class SettingLine:
     status: Status
     shown: str
     reason: str = ""
+    from_env: bool = False  # set in the environment or the env file (not a default)
 
     def render(self) -> str:
         text = f"{self.status:<8} {self.name}"
@@ -69,29 +70,30 @@ def _group_lines(
 ) -> tuple[list[SettingLine], BaseSettings]:
     errors: dict[str, str] = {}
     try:
-        group = cls(_env_file=env_file)  # type: ignore[call-arg]
+        group = cls(_env_file=env_file)
     except ValidationError as exc:
         errors = describe_errors(cls, exc)
         defaults = {
             f: info.default for f, info in cls.model_fields.items() if env_name(cls, f) in errors
         }
-        group = cls(_env_file=env_file, **defaults)  # type: ignore[call-arg]
+        group = cls(_env_file=env_file, **defaults)
     lines = []
     for field, info in cls.model_fields.items():
         name = env_name(cls, field)
         secret = "Secret" in str(info.annotation)
+        raw = _raw(name, env_file)
+        given = raw is not None
         if name in errors:
-            raw = _raw(name, env_file)
             shown = "****" if secret else repr(hide_password(raw or ""))
-            lines.append(SettingLine(name, "invalid", shown, errors[name]))
+            lines.append(SettingLine(name, "invalid", shown, errors[name], given))
             continue
         value = getattr(group, field)
         if value is None and name in REQUIRED:
-            lines.append(SettingLine(name, "missing", "", info.description or "required"))
+            lines.append(SettingLine(name, "missing", "", info.description or "required", given))
         elif value is None:
-            lines.append(SettingLine(name, "ok", "", f"unset: {info.description}"))
+            lines.append(SettingLine(name, "ok", "", f"unset: {info.description}", given))
         else:
-            lines.append(SettingLine(name, "ok", mask(value)))
+            lines.append(SettingLine(name, "ok", mask(value), from_env=given))
     return lines, group
 
 

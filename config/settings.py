@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import time
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -282,22 +282,32 @@ GROUPS: dict[str, type[BaseSettings]] = {
 }
 
 
+_G = TypeVar("_G", bound=BaseSettings)
+
+
+def _pick(groups: dict[str, BaseSettings], name: str, cls: type[_G]) -> _G:
+    group = groups[name]
+    if not isinstance(group, cls):
+        raise TypeError(f"settings group {name!r} must be {cls.__name__}")
+    return group
+
+
 class Settings:
     """All groups, built together. Construct with `load_settings()`."""
 
     def __init__(self, **groups: BaseSettings) -> None:
-        self.app: AppSettings = groups["app"]  # type: ignore[assignment]
-        self.database: DatabaseSettings = groups["database"]  # type: ignore[assignment]
-        self.redis: RedisSettings = groups["redis"]  # type: ignore[assignment]
-        self.ami: AmiSettings = groups["ami"]  # type: ignore[assignment]
-        self.dial: DialSettings = groups["dial"]  # type: ignore[assignment]
-        self.audiosocket: AudioSocketSettings = groups["audiosocket"]  # type: ignore[assignment]
-        self.openai: OpenAISettings = groups["openai"]  # type: ignore[assignment]
-        self.calling: CallingSettings = groups["calling"]  # type: ignore[assignment]
-        self.web: WebSettings = groups["web"]  # type: ignore[assignment]
-        self.sms: SmsSettings = groups["sms"]  # type: ignore[assignment]
-        self.email: EmailSettings = groups["email"]  # type: ignore[assignment]
-        self.places: PlacesSettings = groups["places"]  # type: ignore[assignment]
+        self.app = _pick(groups, "app", AppSettings)
+        self.database = _pick(groups, "database", DatabaseSettings)
+        self.redis = _pick(groups, "redis", RedisSettings)
+        self.ami = _pick(groups, "ami", AmiSettings)
+        self.dial = _pick(groups, "dial", DialSettings)
+        self.audiosocket = _pick(groups, "audiosocket", AudioSocketSettings)
+        self.openai = _pick(groups, "openai", OpenAISettings)
+        self.calling = _pick(groups, "calling", CallingSettings)
+        self.web = _pick(groups, "web", WebSettings)
+        self.sms = _pick(groups, "sms", SmsSettings)
+        self.email = _pick(groups, "email", EmailSettings)
+        self.places = _pick(groups, "places", PlacesSettings)
 
 
 class ConfigError(Exception):
@@ -331,7 +341,7 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: BaseSetting
             groups[name] = overrides[name]
             continue
         try:
-            groups[name] = cls(_env_file=env_file)  # type: ignore[call-arg]
+            groups[name] = cls(_env_file=env_file)
         except ValidationError as exc:
             problems += [f"{key}: {reason}" for key, reason in describe_errors(cls, exc).items()]
     if problems:

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from openai.types.chat import ChatCompletionFunctionToolParam
+
 from task_manager.orchestrator import CampaignPlan
 
 INSTRUCTIONS = """\
@@ -66,7 +68,7 @@ def instructions(
     )
 
 
-def propose_plan_tool() -> dict[str, Any]:
+def propose_plan_tool() -> ChatCompletionFunctionToolParam:
     schema = CampaignPlan.model_json_schema()
     defs = schema.pop("$defs", {})  # refs are "#/$defs/...": they resolve from the root
     return {
@@ -87,7 +89,7 @@ def propose_plan_tool() -> dict[str, Any]:
     }
 
 
-def lookup_tool() -> dict[str, Any]:
+def lookup_tool() -> ChatCompletionFunctionToolParam:
     return {
         "type": "function",
         "function": {
@@ -108,5 +110,5 @@ def lookup_tool() -> dict[str, Any]:
     }
 
 
-def tools(can_look_up: bool) -> list[dict[str, Any]]:
+def tools(can_look_up: bool) -> list[ChatCompletionFunctionToolParam]:
     return [propose_plan_tool(), *([lookup_tool()] if can_look_up else [])]

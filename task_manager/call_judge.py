@@ -14,9 +14,8 @@ from enum import StrEnum
 from typing import Any
 
 from openai import AsyncOpenAI, OpenAIError
+from openai.types.shared_params.response_format_json_schema import JSONSchema
 from pydantic import BaseModel, ValidationError
-
-from config.settings import OpenAISettings
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +93,7 @@ VERDICT_SCHEMA: dict[str, Any] = {
     },
 }
 
-JSON_SCHEMA: dict[str, Any] = {"name": "call_verdict", "strict": True, "schema": VERDICT_SCHEMA}
+JSON_SCHEMA: JSONSchema = {"name": "call_verdict", "strict": True, "schema": VERDICT_SCHEMA}
 
 INSTRUCTIONS = """You review one phone call an AI agent made on a person's behalf.
 Decide what happens to the task:
@@ -125,16 +124,12 @@ def render(material: CallMaterial) -> str:
 
 
 class LlmJudge:
-    def __init__(self, settings: OpenAISettings, timeout: float = 30.0) -> None:
-        if settings.api_key is None:
-            raise ValueError("the LLM judge needs OPENAI_API_KEY")
-        self.model = settings.chat_model
-        self.client = AsyncOpenAI(
-            api_key=settings.api_key.get_secret_value(),
-            base_url=settings.base_url,
-            timeout=timeout,
-            max_retries=1,
-        )
+    """Reads one call with the chat model through the process's chat client."""
+
+    def __init__(self, client: AsyncOpenAI, model: str, timeout: float = 30.0) -> None:
+        self.client = client
+        self.model = model
+        self.timeout = timeout
 
     async def judge(self, material: CallMaterial) -> Verdict:
         try:
@@ -145,6 +140,7 @@ class LlmJudge:
                     {"role": "user", "content": render(material)},
                 ],
                 response_format={"type": "json_schema", "json_schema": JSON_SCHEMA},
+                timeout=self.timeout,
             )
             content = completion.choices[0].message.content or ""
             reply = _Reply.model_validate_json(content)
@@ -158,6 +154,3 @@ class LlmJudge:
             retry_after_minutes=reply.retry_after_minutes,
             notes=reply.notes_for_next_attempt,
         )
-
-    async def aclose(self) -> None:
-        await self.client.close()

@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.models import Campaign, Task
+from database.repositories.base import affected
 from database.states import TaskStatus
 from database.types import utcnow
 
@@ -39,7 +40,8 @@ def goal_met(campaign: Campaign, success_count: int) -> bool:
 async def stand_down_rest(s: AsyncSession, campaign: Campaign) -> int:
     """Remaining tasks → goal_met_elsewhere. One UPDATE that bumps versions, so a scheduler
     or analyzer holding an older copy of any of them gets a VersionConflict, not a launch."""
-    result = await s.execute(
+    touched = await affected(
+        s,
         update(Task)
         .where(
             Task.campaign_id == campaign.id,
@@ -55,6 +57,6 @@ async def stand_down_rest(s: AsyncSession, campaign: Campaign) -> int:
             lease_expires_at=None,
             updated_at=utcnow(),
         )
-        .execution_options(synchronize_session="fetch")
+        .execution_options(synchronize_session="fetch"),
     )
-    return int(result.rowcount or 0)
+    return touched

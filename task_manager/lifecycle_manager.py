@@ -25,6 +25,7 @@ from common.owned_tasks import TaskOwner
 from database.errors import VersionConflict
 from database.models import Call, Campaign, Task
 from database.repositories import calls, tasks
+from database.repositories.base import affected
 from database.states import CallStatus, CampaignStatus, TaskStatus
 from database.types import utcnow
 from task_manager.call_launcher import CallReport, PlannedCall
@@ -210,13 +211,14 @@ class TaskLifecycleManagerService:
             if any(t.status in OPEN_STATES for t in rows):
                 return 0
             summary = build_summary(campaign, rows)
-            won = await s.execute(
+            touched = await affected(
+                s,
                 update(Campaign)
                 .where(Campaign.id == campaign.id, Campaign.status == CampaignStatus.ACTIVE)
                 .values(status=CampaignStatus.COMPLETED, finished_at=now, summary=summary.text)
-                .execution_options(synchronize_session=False)
+                .execution_options(synchronize_session=False),
             )
-            if won.rowcount != 1:
+            if touched != 1:
                 return 0  # another process finished it
         kind = "campaign_failed" if summary.could_not_finish else "campaign_summary"
         await self.notifier.notify(campaign.user_id, summary.subject, summary.text, kind=kind)

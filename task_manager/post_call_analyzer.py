@@ -93,7 +93,8 @@ class Backoff:
 
     def delay(self, kind: str, attempt: int, rng: random.Random) -> timedelta:
         plain = self.base.get(kind, self.default) * (2 ** max(0, attempt - 1))
-        return min(self.cap, plain) * rng.uniform(1 - self.jitter, 1 + self.jitter)
+        capped: timedelta = min(self.cap, plain)
+        return capped * rng.uniform(1 - self.jitter, 1 + self.jitter)
 
 
 class PostCallAnalyzer:

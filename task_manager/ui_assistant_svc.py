@@ -25,11 +25,11 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import time
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-import httpx
 from openai import AsyncOpenAI, OpenAIError
+from openai.types.chat import ChatCompletionMessageParam
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -97,6 +97,12 @@ def plan_problems(
     return plan, []
 
 
+def _as_sdk(messages: list[dict[str, Any]]) -> list[ChatCompletionMessageParam]:
+    """The stored conversation, typed as the SDK's messages: it holds only what the SDK
+    produced or accepted before (user text, assistant turns, tool results)."""
+    return cast("list[ChatCompletionMessageParam]", messages)
+
+
 def _where(loc: tuple[Any, ...]) -> str:
     parts = [f"task {n + 1}" if isinstance(n, int) else str(n) for n in loc if n != "tasks"]
     return (" ".join(parts).replace("_", " ") + ": ") if parts else ""
@@ -108,40 +114,34 @@ class UiAssistantService:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        openai: OpenAISettings,
+        client: AsyncOpenAI | None,
+        chat_model: str,
         orchestrator: OrchestratorService,
         places: PlacesLookup | None = None,
-        *,
-        timeout: float = 60.0,
     ) -> None:
+        """`client` is the process's chat client (None without OPENAI_API_KEY)."""
         self.sessions = sessions
-        self.settings = openai
+        self.chat_model = chat_model
         self.orchestrator = orchestrator
         self.places = places
-        self._client: AsyncOpenAI | None = None
-        if openai.api_key is not None:
-            self._client = AsyncOpenAI(
-                api_key=openai.api_key.get_secret_value(),
-                base_url=openai.base_url,
-                timeout=httpx.Timeout(timeout, connect=10.0),
-                max_retries=1,
-            )
+        self._client = client
 
     @classmethod
     def from_settings(
         cls,
         sessions: async_sessionmaker[AsyncSession],
+        client: AsyncOpenAI | None,
         openai: OpenAISettings,
         places: PlacesSettings,
         calling: CallingSettings,
     ) -> UiAssistantService:
-        """What main.py builds: the lookup tool exists only with a Places key."""
+        """What the platform builds: the lookup tool exists only with a Places key."""
         lookup = PlacesLookup(places) if places.api_key is not None else None
-        return cls(sessions, openai, OrchestratorService(sessions, calling), lookup)
+        orchestrator = OrchestratorService(sessions, calling)
+        return cls(sessions, client, openai.chat_model, orchestrator, lookup)
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
+        """The chat client is the platform's; only the lookup's client is ours."""
         if self.places is not None:
             await self.places.aclose()
 
@@ -212,9 +212,9 @@ class UiAssistantService:
             can_look_up=can_look_up,
         )
         stream = await self._client.chat.completions.create(
-            model=self.settings.chat_model,
-            messages=[{"role": "system", "content": system}, *messages[-HISTORY:]],  # type: ignore[list-item]
-            tools=assistant_prompt.tools(can_look_up),  # type: ignore[arg-type]
+            model=self.chat_model,
+            messages=[{"role": "system", "content": system}, *_as_sdk(messages[-HISTORY:])],
+            tools=assistant_prompt.tools(can_look_up),
             stream=True,
         )
         async for chunk in stream:

@@ -1,7 +1,8 @@
 """The import layers of STYLE.md, checked on the source: imports point down only.
 
-main.py → task_manager | web_interface → call_processor → audio_processing | database →
-config → common. Pure protocol modules import no network, database or asyncio library.
+main.py → launcher (the composition root and CLI) → task_manager | web_interface →
+call_processor → audio_processing | database → config → common. Pure protocol modules
+import no network, database or asyncio library.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ PACKAGES = (
     "call_processor",
     "task_manager",
     "web_interface",
+    "launcher",
 )
 ALLOWED: dict[str, set[str]] = {
     "common": {"common"},
@@ -36,6 +38,16 @@ ALLOWED: dict[str, set[str]] = {
         "common",
     },
     "web_interface": {
+        "web_interface",
+        "call_processor",
+        "audio_processing",
+        "database",
+        "config",
+        "common",
+    },
+    "launcher": {
+        "launcher",
+        "task_manager",
         "web_interface",
         "call_processor",
         "audio_processing",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import signal
 import subprocess
@@ -12,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.fake_twilio import HttpRequest, LocalHttpServer
+from tests.support.openai_standin import HtmlPage, OpenAIStandIn
 from tests.support.processes import clean_env, free_port, main_command
 from tests.support.sandbox import Sandbox
 
@@ -32,10 +35,93 @@ def test_doctor_on_a_fresh_checkout_names_what_is_missing(tmp_path: Path) -> Non
     result = run_main(tmp_path, "doctor", OPENAI_BASE_URL="http://127.0.0.1:9/v1")
     assert result.returncode != 0
     out = result.stdout
+    lines = out.splitlines()
+    assert lines[0] == "Problems (2), each with the next step:"
+    assert "  1. AMI_SECRET is not set" in lines
+    assert "  2. OPENAI_API_KEY is not set" in lines
+    assert lines[lines.index("  2. OPENAI_API_KEY is not set") + 1].startswith(
+        "     next: copy .env.example to .env and set OPENAI_API_KEY"
+    )
+    assert lines.index("Services:") > lines.index("  2. OPENAI_API_KEY is not set")
     assert "missing  OPENAI_API_KEY" in out
     assert "missing  AMI_SECRET" in out
-    assert "ok       DATABASE_URL" in out
+    assert "ok       database  (sqlite answers)" in out
+    assert "DIAL_CONTEXT" not in out  # a default: only --verbose lists it
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_doctor_verbose_lists_every_setting(tmp_path: Path) -> None:
+    result = run_main(tmp_path, "doctor", "--verbose", OPENAI_BASE_URL="http://127.0.0.1:9/v1")
+    assert "ok       DIAL_CONTEXT = opendeep-agent" in result.stdout
+
+
+async def doctor_against(tmp_path: Path, base_url: str, key: str = "sk-test-doctor") -> str:
+    """`main.py doctor` in a subprocess while this event loop serves the fake endpoints."""
+    proc = await asyncio.create_subprocess_exec(
+        *main_command("doctor"),
+        cwd=tmp_path,
+        env=clean_env(OPENAI_API_KEY=key, OPENAI_BASE_URL=base_url),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    text = out.decode()
+    assert proc.returncode != 0, text  # AMI_SECRET is never set here
+    assert "Traceback" not in text
+    return text
+
+
+def problems(report: str) -> list[str]:
+    """The numbered problem lines at the top of the report."""
+    return [line.strip() for line in report.splitlines() if line[:5].strip().rstrip(".").isdigit()]
+
+
+async def test_doctor_opens_a_realtime_session_and_asks_for_a_completion(tmp_path: Path) -> None:
+    async with OpenAIStandIn("created") as server:
+        report = await doctor_against(tmp_path, server.base_url)
+    assert "ok       openai realtime  (session.created for gpt-realtime)" in report
+    assert "ok       openai chat  (chat completions answer with gpt-4.1-mini)" in report
+    assert problems(report) == ["1. AMI_SECRET is not set"]
+    assert server.seen == ["GET /v1/realtime", "POST /v1/chat/completions"]
+    assert "sk-test-doctor" not in report
+
+
+async def test_doctor_fails_when_the_base_url_is_a_plain_web_page(tmp_path: Path) -> None:
+    async with HtmlPage() as server:
+        report = await doctor_against(tmp_path, server.base_url)
+    assert problems(report)[1] == (
+        "2. openai realtime: HTTP 200 (an HTML page) where a Realtime WebSocket was expected"
+    )
+    assert "fail     openai chat" in report
+
+
+async def test_doctor_fails_on_http_426_without_a_websocket(tmp_path: Path) -> None:
+    async def upgrade_required(_: HttpRequest) -> tuple[int, object]:
+        return 426, {"detail": "Upgrade Required"}
+
+    async with LocalHttpServer(upgrade_required) as server:
+        report = await doctor_against(tmp_path, f"{server.base_url}/v1")
+    assert problems(report)[1] == (
+        "2. openai realtime: HTTP 426 where a Realtime WebSocket was expected"
+    )
+
+
+async def test_doctor_fails_when_the_websocket_never_sends_session_created(
+    tmp_path: Path,
+) -> None:
+    async with OpenAIStandIn("silent") as server:
+        report = await doctor_against(tmp_path, server.base_url)
+    assert problems(report)[1] == "2. openai realtime: no answer within 5 s"
+    assert "ok       openai chat" in report
+
+
+async def test_doctor_names_a_refused_key(tmp_path: Path) -> None:
+    async with OpenAIStandIn("created") as server:
+        report = await doctor_against(tmp_path, server.base_url, key="sk-wrong")
+    assert "2. openai realtime: HTTP 401 on the Realtime WebSocket: the API key was refused" in (
+        problems(report)
+    )
+    assert "check OPENAI_API_KEY: the server refused it" in report
 
 
 def test_doctor_masks_secrets(tmp_path: Path) -> None:
@@ -85,8 +171,12 @@ def wait_healthz(port: int, proc: subprocess.Popen[str], within: float = 10) -> 
 
 
 @contextlib.contextmanager
-def running_main(tmp_path: Path, **env: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    """`main.py run` as a subprocess on free ports; its output must hold no traceback."""
+def running_main(
+    tmp_path: Path, **env: str
+) -> Iterator[tuple[subprocess.Popen[str], int, list[str]]]:
+    """`main.py run` as a subprocess on free ports; its output (in the list yielded, once
+    the block ends) must hold no traceback and no failed start-up."""
+    logs: list[str] = []
     port = free_port()
     full_env = clean_env(WEB_PORT=str(port), AUDIOSOCKET_LISTEN_PORT=str(free_port()), **env)
     with subprocess.Popen(
@@ -99,19 +189,21 @@ def running_main(tmp_path: Path, **env: str) -> Iterator[tuple[subprocess.Popen[
     ) as proc:
         try:
             assert wait_healthz(port, proc) == {"status": "ok"}, "no /healthz answer within 10 s"
-            yield proc, port
+            yield proc, port, logs
         finally:
             if proc.poll() is None:
                 proc.kill()
             output = proc.stdout.read() if proc.stdout else ""
+            logs.append(output)
     assert "Traceback" not in output, output
+    assert "start-up failed" not in output, output
     for secret in env.values():
         if "secret" in secret:
             assert secret not in output
 
 
 def test_run_serves_healthz_and_stops_on_sigterm(tmp_path: Path) -> None:
-    with running_main(tmp_path) as (proc, port):
+    with running_main(tmp_path) as (proc, port, _logs):
         ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).json()
         assert ready["components"]["database"]["ok"] is True
         assert ready["components"]["calls"]["ok"] is False  # no AMI secret, no OpenAI key
@@ -123,6 +215,23 @@ def test_run_serves_healthz_and_stops_on_sigterm(tmp_path: Path) -> None:
         assert proc.wait(timeout=10) == 0
         assert time.monotonic() - stopped_at < 5
     assert (tmp_path / "data" / "opendeep.sqlite3").exists()
+
+
+def test_run_with_a_key_and_no_asterisk_builds_its_clients_and_serves(tmp_path: Path) -> None:
+    """Start-up matrix (b): the OpenAI clients are built at start, AMI keeps retrying."""
+    with running_main(
+        tmp_path,
+        OPENAI_API_KEY="sk-test-not-used",
+        OPENAI_BASE_URL="http://127.0.0.1:9/v1",
+        AMI_SECRET="ami-secret-for-test",
+        AMI_PORT=str(free_port()),
+    ) as (proc, port, logs):
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+        assert ready.status_code == 503
+        assert ready.json()["components"]["ami"]["ok"] is False
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    assert "openai clients built" in logs[0]
 
 
 def test_create_user_then_refuse_duplicate(tmp_path: Path) -> None:
@@ -178,7 +287,7 @@ def test_run_with_asterisk_reports_ami_ready(tmp_path: Path, asterisk_sandbox: S
         AMI_SECRET=asterisk_sandbox.ami_secret,
         OPENAI_API_KEY="sk-test-not-used",
         OPENAI_BASE_URL="http://127.0.0.1:9/v1",
-    ) as (proc, port):
+    ) as (proc, port, _logs):
         ready: dict = {}
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -197,7 +306,7 @@ def test_run_with_asterisk_reports_ami_ready(tmp_path: Path, asterisk_sandbox: S
 
 def test_run_on_the_plain_asyncio_loop_serves_and_stops(tmp_path: Path) -> None:
     """uvloop is the default; the stdlib loop stays a working choice."""
-    with running_main(tmp_path, EVENT_LOOP="asyncio") as (proc, port):
+    with running_main(tmp_path, EVENT_LOOP="asyncio") as (proc, port, _logs):
         assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 503
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0

@@ -33,7 +33,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def web_deps(conn: HTTPConnection) -> WebDeps:
-    return conn.app.state.deps
+    deps: WebDeps = conn.app.state.deps
+    return deps
 
 
 Deps = Annotated[WebDeps, Depends(web_deps)]

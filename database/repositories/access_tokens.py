@@ -12,6 +12,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.models import AccessToken, TokenKind
+from database.repositories.base import affected
 from database.types import utcnow
 
 
@@ -52,24 +53,26 @@ async def list_for_user(s: AsyncSession, *, user_id: int, kind: TokenKind) -> li
 
 async def revoke(s: AsyncSession, *, user_id: int, token_id: int, kind: TokenKind) -> bool:
     """False when the token is not this user's (or already gone)."""
-    result = await s.execute(
+    touched = await affected(
+        s,
         delete(AccessToken).where(
             AccessToken.id == token_id, AccessToken.user_id == user_id, AccessToken.kind == kind
-        )
+        ),
     )
-    return bool(result.rowcount)
+    return bool(touched)
 
 
 async def revoke_by_hash(s: AsyncSession, *, token_hash: str) -> bool:
     """Logout: whoever holds the secret may end it."""
-    result = await s.execute(delete(AccessToken).where(AccessToken.token_hash == token_hash))
-    return bool(result.rowcount)
+    touched = await affected(s, delete(AccessToken).where(AccessToken.token_hash == token_hash))
+    return bool(touched)
 
 
 async def delete_expired(s: AsyncSession, *, now: datetime) -> int:
-    result = await s.execute(
+    touched = await affected(
+        s,
         delete(AccessToken).where(
             AccessToken.expires_at.is_not(None), AccessToken.expires_at <= now
-        )
+        ),
     )
-    return result.rowcount
+    return touched

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
+
+from sqlalchemy import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.expression import Executable
 
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 
@@ -23,3 +27,13 @@ def apply_changes(row: object, changes: Mapping[str, Any], allowed: Iterable[str
         raise ValueError(f"cannot update {sorted(unknown)}")
     for name, value in changes.items():
         setattr(row, name, value)
+
+
+async def affected(s: AsyncSession, statement: Executable) -> int:
+    """How many rows an UPDATE or DELETE touched.
+
+    Why a helper: SQLAlchemy types `execute()` as a plain Result, while for these
+    statements it returns the CursorResult that carries `rowcount`.
+    """
+    result = await s.execute(statement)
+    return int(cast("CursorResult[Any]", result).rowcount or 0)

@@ -6,7 +6,7 @@ from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.models import DndEntry
-from database.repositories.base import check_e164
+from database.repositories.base import affected, check_e164
 
 
 def _scope(user_id: int | None) -> ColumnElement[bool]:
@@ -40,10 +40,10 @@ async def is_blocked(s: AsyncSession, *, user_id: int, phone_number: str) -> boo
 
 
 async def remove(s: AsyncSession, *, user_id: int | None, phone_number: str) -> bool:
-    result = await s.execute(
-        delete(DndEntry).where(_scope(user_id), DndEntry.phone_number == phone_number)
+    touched = await affected(
+        s, delete(DndEntry).where(_scope(user_id), DndEntry.phone_number == phone_number)
     )
-    return bool(result.rowcount)
+    return bool(touched)
 
 
 async def list_for_user(s: AsyncSession, *, user_id: int | None) -> list[DndEntry]:

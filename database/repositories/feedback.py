@@ -8,6 +8,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.models import FeedbackRequest
+from database.repositories.base import affected
 from database.states import FeedbackStatus
 from database.types import utcnow
 
@@ -52,7 +53,8 @@ async def answer(
     One conditional UPDATE, so two browser tabs answering at once cannot both win.
     """
     now = now or utcnow()
-    result = await s.execute(
+    touched = await affected(
+        s,
         update(FeedbackRequest)
         .where(
             FeedbackRequest.id == request_id,
@@ -61,9 +63,9 @@ async def answer(
             or_(FeedbackRequest.expires_at.is_(None), FeedbackRequest.expires_at > now),
         )
         .values(status=FeedbackStatus.ANSWERED, answer=answer, answered_at=now)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    if result.rowcount != 1:
+    if touched != 1:
         return None
     request = await get(s, user_id=user_id, request_id=request_id)
     if request is not None:
@@ -84,7 +86,8 @@ async def list_open(
 
 async def expire_due(s: AsyncSession, *, now: datetime) -> int:
     """Lifecycle sweep across users: open requests past expires_at become expired."""
-    result = await s.execute(
+    touched = await affected(
+        s,
         update(FeedbackRequest)
         .where(
             FeedbackRequest.status == FeedbackStatus.OPEN,
@@ -92,6 +95,6 @@ async def expire_due(s: AsyncSession, *, now: datetime) -> int:
             FeedbackRequest.expires_at <= now,
         )
         .values(status=FeedbackStatus.EXPIRED)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    return result.rowcount
+    return touched

@@ -23,12 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from audio_processing.audio_socket_server import AudioSocketServer
 from audio_processing.call_audio import CallAudio
 from audio_processing.realtime_bridge import BridgeOptions
-from audio_processing.realtime_session import make_client
 from call_processor.agent_talker import AgentTalker, AgentTalkerFactory, TalkerReport
 from call_processor.call_initiator import CallInitiator, CallRequest
 from common.command_bus import CommandBus
 from common.commands import CallCommand
 from config.settings import OpenAISettings
+from launcher.openai_clients import realtime_client
 from tests.calls.conftest import call_stack
 from tests.support.fake_realtime import FakeRealtimeServer
 from tests.support.sandbox import Sandbox
@@ -154,7 +154,7 @@ async def agent_stack(
     user_phone: str | None = None,
 ) -> AsyncIterator[AgentStack]:
     """AMI + AudioSocket + bus + slots + database + the agent, as main.py wires them."""
-    client = make_client("test-key", fake.base_url)
+    client = realtime_client("test-key", fake.base_url)
 
     def make_talkers(sessions: async_sessionmaker[AsyncSession], bus: CommandBus) -> ProbedFactory:
         return ProbedFactory(

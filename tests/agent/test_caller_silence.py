@@ -13,7 +13,7 @@ import numpy as np
 
 from audio_processing.g711 import ulaw_to_slin
 from audio_processing.realtime_bridge import BridgeOptions, RealtimeBridge
-from audio_processing.realtime_session import make_client
+from launcher.openai_clients import realtime_client
 from tests.calls.conftest import wait_until
 from tests.realtime.conftest import PacedCall, session_for, tone
 from tests.support.fake_realtime import FakeRealtimeServer
@@ -26,7 +26,7 @@ class NoTools:
 
 async def test_a_callee_who_stops_sending_audio_still_ends_their_turn() -> None:
     async with FakeRealtimeServer() as fake:
-        client = make_client("test-key", fake.base_url)
+        client = realtime_client("test-key", fake.base_url)
         call = PacedCall()
         call.start()
         session = session_for(client, transcription_model="gpt-4o-mini-transcribe")

@@ -13,8 +13,9 @@ from openai import AsyncOpenAI
 from audio_processing.call_audio import CallAudio, CallMetadata
 from audio_processing.g711 import slin_to_ulaw
 from audio_processing.playout import PacedWriter, PlayoutQueue
-from audio_processing.realtime_session import RealtimeSession, make_client
+from audio_processing.realtime_session import RealtimeSession
 from audio_processing.realtime_session_config import build_session_config
+from launcher.openai_clients import realtime_client
 from tests.support.fake_realtime import FakeRealtimeServer
 
 FRAME = 320  # 20 ms of slin8
@@ -72,7 +73,7 @@ async def fake() -> AsyncIterator[FakeRealtimeServer]:
 
 @pytest.fixture
 async def client(fake: FakeRealtimeServer) -> AsyncIterator[AsyncOpenAI]:
-    c = make_client("test-key", fake.base_url)
+    c = realtime_client("test-key", fake.base_url)
     yield c
     await c.close()
 

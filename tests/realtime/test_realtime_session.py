@@ -7,8 +7,9 @@ import asyncio
 import pytest
 from openai import AsyncOpenAI
 
-from audio_processing.realtime_session import RealtimeSession, RealtimeSessionError, make_client
+from audio_processing.realtime_session import RealtimeSession, RealtimeSessionError
 from audio_processing.realtime_session_config import build_session_config
+from launcher.openai_clients import realtime_client
 from tests.realtime.conftest import session_for
 from tests.support.fake_realtime import FakeRealtimeServer
 
@@ -52,7 +53,7 @@ async def test_a_config_the_server_rejects_fails_with_its_code(client: AsyncOpen
 async def test_unreachable_server_fails_cleanly() -> None:
     async with FakeRealtimeServer() as gone:
         url = gone.base_url
-    client = make_client("k", url)
+    client = realtime_client("k", url)
     try:
         session = session_for(client)
         with pytest.raises(RealtimeSessionError) as failed:

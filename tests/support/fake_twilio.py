@@ -66,7 +66,7 @@ class LocalHttpServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            request = await asyncio.wait_for(_read_request(reader), 10)
+            request = await asyncio.wait_for(read_request(reader), 10)
             self.requests.append(request)
             await self.respond(request, writer)
         finally:
@@ -88,7 +88,7 @@ async def write_json(writer: asyncio.StreamWriter, status: int, payload: Any) ->
     await writer.drain()
 
 
-async def _read_request(reader: asyncio.StreamReader) -> HttpRequest:
+async def read_request(reader: asyncio.StreamReader) -> HttpRequest:
     head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
     request_line, *header_lines = head.rstrip("\r\n").split("\r\n")
     method, path, _version = request_line.split(" ", 2)

@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from config.settings import OpenAISettings
 from database.repositories import calls, campaigns, dnd, turns
 from database.states import Speaker, TaskStatus
+from launcher.openai_clients import build_openai_clients
 from task_manager.call_judge import Decision, LlmJudge
 from task_manager.call_launcher import PlannedCall
 from task_manager.post_call_analyzer import Backoff, PostCallAnalyzer, rule_verdict
@@ -165,7 +166,9 @@ def judge_for(server: LocalHttpServer) -> LlmJudge:
     settings = OpenAISettings(
         api_key=SecretStr("sk-test-judge"), base_url=f"{server.base_url}/v1", chat_model="judge-1"
     )
-    return LlmJudge(settings, timeout=5)
+    clients = build_openai_clients(settings)
+    assert clients is not None
+    return LlmJudge(clients.chat, settings.chat_model, timeout=5)
 
 
 async def test_the_llm_reads_the_transcript_and_decides(sessions: Sessions) -> None:
@@ -187,7 +190,7 @@ async def test_the_llm_reads_the_transcript_and_decides(sessions: Sessions) -> N
         judge = judge_for(server)
         done = report("completed", call_id="c-1", agent_outcome="failure", amd_status="HUMAN")
         await analyzer(sessions, judge).on_call_done(planned, done)
-        await judge.aclose()
+        await judge.client.close()
     row = await get_task(sessions, task)
     assert (row.status, row.result) == (TaskStatus.SUCCEEDED, {"time": "Tue 10:00", "price": "$80"})
     assert row.last_decision_reason == "booked"
@@ -210,7 +213,7 @@ async def test_an_unusable_llm_reply_falls_back_to_the_agent(sessions: Sessions)
         judge = judge_for(server)
         done = report("completed", agent_outcome="needs_user")
         verdict = await analyzer(sessions, judge).decide(planned, done)
-        await judge.aclose()
+        await judge.client.close()
     assert (verdict.decision, verdict.source) == (Decision.NEEDS_USER, "agent")
     assert len(chat.bodies) == 1
     assert (await get_task(sessions, task)).status == TaskStatus.IN_PROGRESS  # decide only

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from config.settings import CallingSettings, OpenAISettings, PlacesSettings
+from launcher.openai_clients import build_openai_clients
 from task_manager.business_lookup import FIELD_MASK, PlacesLookup
 from task_manager.orchestrator import OrchestratorService
 from task_manager.ui_assistant_svc import UiAssistantService
@@ -59,7 +60,18 @@ def make_service(
     if places_url is not None:
         lookup = PlacesLookup(PlacesSettings(api_key=SecretStr(PLACES_KEY), base_url=places_url))
     orchestrator = OrchestratorService(sessions, CallingSettings(default_region="US"))
-    return UiAssistantService(sessions, openai, orchestrator, lookup, timeout=10)
+    clients = build_openai_clients(openai)
+    assert clients is not None
+    return _ClosesItsClient(sessions, clients.chat, openai.chat_model, orchestrator, lookup)
+
+
+class _ClosesItsClient(UiAssistantService):
+    """In the product the platform owns the chat client; here the test's service does."""
+
+    async def aclose(self) -> None:
+        await super().aclose()
+        if self._client is not None:
+            await self._client.close()
 
 
 @contextlib.asynccontextmanager

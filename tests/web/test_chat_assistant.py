@@ -147,14 +147,14 @@ async def test_confirm_creates_the_campaign_and_test_call_is_due_at_any_hour(
 async def test_without_a_key_the_page_is_told_and_nothing_is_sent(
     make_web: Callable[..., Web],
 ) -> None:
-    from config.settings import CallingSettings, OpenAISettings
+    from config.settings import CallingSettings
     from task_manager.orchestrator import OrchestratorService
     from task_manager.ui_assistant_svc import UiAssistantService
 
     web = make_web()
     user_id = await make_user(web)
     orchestrator = OrchestratorService(web.sessions, CallingSettings())
-    service = UiAssistantService(web.sessions, OpenAISettings(api_key=None), orchestrator)
+    service = UiAssistantService(web.sessions, None, "gpt-4.1-mini", orchestrator)
     events = await collect(service.reply(user_id, None, "hello"))
     assert [e["type"] for e in events] == ["conversation", "error"]
     assert "OPENAI_API_KEY" in events[1]["message"]

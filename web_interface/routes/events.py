@@ -48,6 +48,7 @@ async def _authenticate(ws: WebSocket, deps: WebDeps) -> int | None:
     """A short unit of work of its own: no database session is held while the socket lives."""
     assert deps.sessions is not None
     token = ws.query_params.get("token")
+    secret: str | None
     if token:
         secret, kind = token, TokenKind.API
     else:

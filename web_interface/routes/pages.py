@@ -6,7 +6,8 @@ field and redirect back (post/redirect/get), or re-render with the problem at 42
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, Response, status
 from fastapi.exceptions import RequestValidationError
@@ -111,9 +112,9 @@ async def profile_save(
     return back("/profile")
 
 
-def _messages(errors: object) -> list[str]:
+def _messages(errors: Iterable[Mapping[str, Any]]) -> list[str]:
     out = []
-    for err in errors:  # type: ignore[attr-defined]
+    for err in errors:
         where = str(err["loc"][-1]) if err.get("loc") else "input"
         out.append(f"{where.replace('_', ' ')}: {err['msg']}")
     return out

@@ -1,0 +1,55 @@
+"""The command line: `python main.py [run|doctor|migrate|create-user]`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from common.log_context import configure_logging
+from config import ConfigError, Settings, load_settings
+from launcher import commands
+from launcher.doctor import run_doctor
+from launcher.run import run
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="main.py", description="OpenDeep: AI phone calls.")
+    top.add_argument("--env-file", default=".env", help="dotenv file to read (default .env)")
+    sub = top.add_subparsers(dest="command")
+    sub.add_parser("run", help="run the platform (default)")
+    doctor = sub.add_parser("doctor", help="what is missing for calls, and what to do")
+    doctor.add_argument("--verbose", action="store_true", help="list every setting")
+    sub.add_parser("migrate", help="upgrade the database schema to the latest version")
+    create = sub.add_parser("create-user", help="create an account")
+    create.add_argument("--email", required=True)
+    create.add_argument("--name", default="")
+    create.add_argument("--password", help="read from the terminal when omitted")
+    return top
+
+
+def load(env_file: str) -> Settings:
+    """Settings, or one `config error: NAME: reason` line per problem and exit status 2."""
+    try:
+        return load_settings(env_file=env_file)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"config error: {problem}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    command = args.command or "run"
+    if command == "doctor":
+        logging.basicConfig(level=logging.CRITICAL)
+        return asyncio.run(run_doctor(args.env_file, verbose=args.verbose))
+    settings = load(args.env_file)
+    configure_logging(settings.app.log_level, settings.app.log_format)
+    if command == "migrate":
+        return asyncio.run(commands.migrate(settings))
+    if command == "create-user":
+        return asyncio.run(commands.create_user(settings, args.email, args.name, args.password))
+    return run(settings)

@@ -1,0 +1,266 @@
+"""The platform of one process: every long-running service, built from Settings.
+
+The composition root. It alone reads Settings as a whole, builds every service, and stops
+them in order: stop taking new work, end calls in progress, then close connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+
+from openai import AsyncOpenAI
+from sqlalchemy import text
+
+from audio_processing.audio_socket_server import AudioSocketServer
+from audio_processing.playout import PlayoutTotals
+from call_processor.agent_talker import AgentTalkerFactory
+from call_processor.ami_client import AmiClient
+from call_processor.call_initiator import CallInitiator
+from call_processor.call_slots import create_call_slots
+from common.command_bus import create_command_bus, probe_redis
+from common.health import ComponentHealth, HealthRegistry
+from common.metrics import PlatformMetrics
+from config import Settings
+from database.engine import create_engine_for, session_factory
+from database.migrate import upgrade
+from launcher.openai_clients import OpenAIClients, build_openai_clients
+from task_manager.call_judge import LlmJudge
+from task_manager.initiator_launcher import InitiatorLauncher
+from task_manager.lifecycle_manager import TaskLifecycleManagerService
+from task_manager.notifier import Notifier
+from task_manager.post_call_analyzer import PostCallAnalyzer
+from task_manager.scheduler import TaskSchedulerService
+from task_manager.senders import email_sender, sms_sender
+from task_manager.ui_assistant_svc import UiAssistantService
+from web_interface.app import WebDeps, create_app
+from web_interface.secret_key import load_or_create_secret_key
+from web_interface.web_server import WebServer
+
+log = logging.getLogger("opendeep")
+StopStep = tuple[str, Callable[[], Awaitable[object]]]
+
+
+class Platform:
+    """Every long-running service of one process, started in order and stopped in reverse."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = PlatformMetrics()
+        self.health = HealthRegistry()
+        self._stop_steps: list[StopStep] = []
+        self.web_port: int | None = None
+
+    async def start(self) -> None:
+        self._start_openai()
+        await self._start_database()
+        await self._start_messaging()
+        await self._start_telephony()
+        await self._start_task_engine()
+        await self._start_web()
+        log.info("platform started", extra={"node_id": self.node_id})
+
+    @property
+    def node_id(self) -> str:
+        # Stable across restarts (so the lifecycle manager recognises a killed predecessor's
+        # work at once) and unique per process on a host (each listens on its own port).
+        port = self.settings.audiosocket.listen_port
+        return self.settings.app.node_id or f"{socket.gethostname()}:{port}"
+
+    def _on_stop(self, name: str, step: Callable[[], Awaitable[object]]) -> None:
+        self._stop_steps.append((name, step))
+
+    def _start_openai(self) -> None:
+        """Built first, so a client that cannot be built fails start-up at once."""
+        self.openai: OpenAIClients | None = build_openai_clients(self.settings.openai)
+        if self.openai is not None:
+            self._on_stop("openai clients", self.openai.aclose)
+            log.info("openai clients built", extra={"base_url": self.settings.openai.base_url})
+
+    async def _start_database(self) -> None:
+        db = self.settings.database
+        await upgrade(db.url, self.settings.app.data_dir)
+        engine = create_engine_for(db.url, self.settings.app.data_dir, echo=db.echo)
+        self.sessions = session_factory(engine)
+        self._on_stop("database", engine.dispose)
+
+        async def check() -> ComponentHealth:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return ComponentHealth(True, engine.dialect.name)
+
+        self.health.register("database", check)
+
+    async def _start_web(self) -> None:
+        web, s = self.settings.web, self.settings
+        chat = self.openai.chat if self.openai is not None else None
+        assistant = UiAssistantService.from_settings(
+            self.sessions, chat, s.openai, s.places, s.calling
+        )
+        self._on_stop("chat assistant", assistant.aclose)
+        deps = WebDeps(
+            self.health,
+            self.metrics,
+            sessions=self.sessions,
+            bus=self.bus,
+            secret_key=load_or_create_secret_key(web.secret_key, self.settings.app.data_dir),
+            default_region=self.settings.calling.default_region,
+            assistant=assistant,
+        )
+        server = WebServer(create_app(deps), web.host, web.port)
+        await server.start()
+        self.web_port = server.port
+        self._web = server
+        self._on_stop("web", server.stop)
+
+    async def _start_messaging(self) -> None:
+        """The command bus and the call slots: Redis when configured, in-process otherwise."""
+        redis_url = self.settings.redis.url
+        self.bus = create_command_bus(redis_url)
+        self._on_stop("command bus", self.bus.aclose)
+        limit = self.settings.calling.max_concurrent_calls
+        self.slots = create_call_slots(redis_url, limit, self.node_id)
+        await self.slots.start()
+        self._on_stop("call slots", self.slots.aclose)
+        if redis_url:
+            self.health.register("redis", lambda: _redis_health(redis_url))
+        self.notifier = Notifier(
+            self.sessions,
+            email=email_sender(self.settings.email),
+            sms=sms_sender(self.settings.sms),
+            bus=self.bus,
+        )
+
+    async def _start_telephony(self) -> None:
+        """AMI, the AudioSocket server and the call initiator (when calls can be placed)."""
+        listen = self.settings.audiosocket
+        self.audio_server = AudioSocketServer(listen.listen_host, listen.listen_port)
+        await self.audio_server.start()
+        self._on_stop("audiosocket", self.audio_server.stop)
+        self.metrics.audiosocket_sessions.set_function(lambda: self.audio_server.sessions_active)
+        self.metrics.counters_from(
+            "opendeep_playout_frames",
+            "Outbound 20 ms frames written to Asterisk",
+            ["kind"],
+            lambda: _playout_reading(self.audio_server.playout_totals()),
+        )
+        self.health.register(
+            "audiosocket", lambda: ComponentHealth(True, listen.advertised_address)
+        )
+        self.initiator: CallInitiator | None = None
+        missing = [
+            name
+            for name, value in (
+                ("AMI_SECRET", self.settings.ami.secret),
+                ("OPENAI_API_KEY", self.settings.openai.api_key),
+            )
+            if value is None
+        ]
+        if missing or self.openai is None:
+            reason = f"calls disabled: {', '.join(missing)} not set (python main.py doctor)"
+            log.warning("calls disabled", extra={"missing": missing})
+            self.health.register("calls", lambda: ComponentHealth(False, reason))
+            return
+        await self._start_ami()
+        await self._start_initiator(self.openai.realtime)
+
+    async def _start_ami(self) -> None:
+        self.ami = AmiClient.from_settings(self.settings.ami)
+        self.ami.add_state_listener(self._on_ami_state)
+        await self.ami.start()  # connects in the background and keeps reconnecting
+        self._on_stop("ami", self.ami.stop)
+
+        def check() -> ComponentHealth:
+            if self.ami.connected:
+                return ComponentHealth(True, "logged in")
+            return ComponentHealth(False, f"not connected: {self.ami.last_error or 'connecting'}")
+
+        self.health.register("ami", check)
+
+    def _on_ami_state(self, connected: bool) -> None:
+        self.metrics.ami_connected.set(1 if connected else 0)
+        if connected and self.ami.connections > 1:
+            self.metrics.ami_reconnects.inc()
+
+    async def _start_task_engine(self) -> None:
+        """Lifecycle manager first (it recovers a killed predecessor's work), then the scheduler."""
+        judge = None
+        if self.openai is not None:
+            judge = LlmJudge(self.openai.chat, self.settings.openai.chat_model)
+        analyzer = PostCallAnalyzer(self.sessions, judge)
+        lifecycle = TaskLifecycleManagerService(
+            sessions=self.sessions,
+            analyzer=analyzer,
+            notifier=self.notifier,
+            node_id=self.node_id,
+        )
+        await lifecycle.start()
+        self._on_stop("lifecycle manager", lifecycle.stop)
+        if self.initiator is None:
+            return
+        limit = self.settings.calling.max_concurrent_calls
+        scheduler = TaskSchedulerService(
+            sessions=self.sessions,
+            launcher=InitiatorLauncher(self.initiator, limit),
+            on_call_done=analyzer.on_call_done,
+            calling=self.settings.calling,
+            node_id=self.node_id,
+        )
+        await scheduler.start()
+        self._on_stop("scheduler", scheduler.stop)
+
+    async def _start_initiator(self, realtime: AsyncOpenAI) -> None:
+        talkers = AgentTalkerFactory(
+            client=realtime,
+            openai=self.settings.openai,
+            sessions=self.sessions,
+            bus=self.bus,
+            senders=self.notifier.agent_tools(),
+            metrics=self.metrics,
+        )
+        initiator = CallInitiator(
+            ami=self.ami,
+            audio_server=self.audio_server,
+            bus=self.bus,
+            slots=self.slots,
+            sessions=self.sessions,
+            dial=self.settings.dial,
+            audiosocket_address=self.settings.audiosocket.advertised_address,
+            node_id=self.node_id,
+            talkers=talkers,
+            metrics=self.metrics,
+        )
+        await initiator.start()
+        self.initiator = initiator
+        grace = self.settings.app.shutdown_grace
+        self._on_stop("calls", lambda: initiator.stop(grace))
+
+    async def wait_failed(self) -> None:
+        """Returns if a service the process cannot run without ends on its own."""
+        await self._web.wait_ended()
+        log.error("the web server stopped unexpectedly")
+
+    async def stop(self) -> None:
+        """Reverse start order: web and schedulers first, calls next, connections last."""
+        while self._stop_steps:
+            name, step = self._stop_steps.pop()
+            try:
+                await asyncio.wait_for(step(), timeout=self.settings.app.shutdown_grace + 1)
+            except Exception:
+                log.exception("stopping %s failed", name)
+        log.info("platform stopped")
+
+
+def _playout_reading(totals: PlayoutTotals) -> list[tuple[tuple[str, ...], float]]:
+    return [
+        (("audio",), totals.frames - totals.silence),
+        (("silence",), totals.silence),
+        (("late",), totals.late),
+        (("resync",), totals.resyncs),
+    ]
+
+
+async def _redis_health(url: str) -> ComponentHealth:
+    return ComponentHealth(True, await probe_redis(url))

@@ -1,0 +1,50 @@
+"""`main.py run`: the platform until a signal, or until a service it needs dies.
+
+Why signals only set a flag: shutdown then runs in one place, in order (the platform's
+stop steps), whatever woke it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from common.owned_tasks import cancel_and_wait
+from config import Settings
+from launcher.platform import Platform
+
+log = logging.getLogger("opendeep")
+
+
+async def run_platform(settings: Settings) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    platform = Platform(settings)
+    try:
+        await platform.start()
+    except Exception as exc:
+        log.error("start-up failed: %s", exc)
+        await platform.stop()
+        return 1
+    failed = asyncio.create_task(platform.wait_failed(), name="platform:watch")
+    stopping = asyncio.create_task(stop.wait(), name="platform:signal")
+    done, _ = await asyncio.wait({failed, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    crashed = failed in done
+    await cancel_and_wait(failed, stopping)
+    log.info("shutting down")
+    await platform.stop()
+    return 1 if crashed else 0
+
+
+def run(settings: Settings) -> int:
+    """On uvloop unless EVENT_LOOP=asyncio (docs/architecture.md has the measurements)."""
+    loop_factory = None
+    if settings.app.event_loop == "uvloop":
+        import uvloop  # a locked dependency; imported only when chosen
+
+        loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(run_platform(settings))
