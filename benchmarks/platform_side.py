@@ -29,9 +29,9 @@ from openai import AsyncOpenAI
 from audio_processing.audio_socket_server import AudioSocketServer
 from audio_processing.call_audio import CallAudio
 from audio_processing.expected_call import ExpectedCall
-from audio_processing.realtime_bridge import BridgeOptions, RealtimeBridge
-from audio_processing.realtime_session import RealtimeSession
-from audio_processing.realtime_session_config import build_session_config
+from audio_processing.realtime.bridge import BridgeOptions, RealtimeBridge
+from audio_processing.realtime.session import RealtimeSession
+from audio_processing.realtime.session_config import build_session_config
 from benchmarks.procstat import CpuWindow, rss_bytes
 from benchmarks.stats import summary_ms
 from common.command_bus import CommandBus, CommandSubscription, create_command_bus

@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from audio_processing.call_audio import CallAudio
 from audio_processing.call_brief import CallBrief, build_instructions
-from audio_processing.realtime_bridge import BridgeOptions, RealtimeBridge
-from audio_processing.realtime_session import RealtimeSession
-from audio_processing.realtime_session_config import build_session_config, turn_detection_config
-from audio_processing.realtime_tools import tool_schemas
+from audio_processing.realtime.bridge import BridgeOptions, RealtimeBridge
+from audio_processing.realtime.session import RealtimeSession
+from audio_processing.realtime.session_config import build_session_config, turn_detection_config
+from audio_processing.realtime.tools import tool_schemas
 from call_processor.call_initiator import CallRequest
 from call_processor.call_tools import CallToolHost, PersonSender
 from call_processor.turn_writer import TurnWriter

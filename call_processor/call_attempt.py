@@ -20,10 +20,11 @@ from typing import Any, Protocol
 from audio_processing.audio_socket_server import AudioSocketServer
 from audio_processing.call_audio import CallMetadata, CallTalker, EndReason
 from audio_processing.expected_call import ExpectedCall
-from call_processor import ami_events, ami_outcomes
-from call_processor.ami_client import AmiClient
-from call_processor.ami_errors import AmiActionFailed, AmiError, AmiReplyLost
-from call_processor.call_events import CallEvents
+from call_processor.ami import events as ami_events
+from call_processor.ami import outcomes as ami_outcomes
+from call_processor.ami.call_events import CallEvents
+from call_processor.ami.client import AmiClient
+from call_processor.ami.errors import AmiActionFailed, AmiError, AmiReplyLost
 from call_processor.call_records import CallRecorder
 from common.command_bus import CommandBus, CommandSubscription
 from common.commands import CallCommand, FeedbackAnswer, Hangup, SendDtmf, Transfer

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from audio_processing.audio_socket_server import AudioSocketServer
 from audio_processing.call_audio import CallMetadata
-from call_processor.ami_client import AmiClient
+from call_processor.ami.client import AmiClient
 from call_processor.call_attempt import (
     CallAttempt,
     CallResult,

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from openai import AsyncOpenAI
 
-from call_processor.ami_client import probe_ami
-from call_processor.ami_errors import AmiLoginFailed
+from call_processor.ami.client import probe_ami
+from call_processor.ami.errors import AmiLoginFailed
 from common.command_bus import probe_redis
 from config import Settings
 from config.report import SettingLine, settings_report

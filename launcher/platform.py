@@ -17,7 +17,7 @@ from sqlalchemy import text
 from audio_processing.audio_socket_server import AudioSocketServer
 from audio_processing.playout import PlayoutTotals
 from call_processor.agent_talker import AgentTalkerFactory
-from call_processor.ami_client import AmiClient
+from call_processor.ami.client import AmiClient
 from call_processor.call_initiator import CallInitiator
 from call_processor.call_slots import create_call_slots
 from common.command_bus import create_command_bus, probe_redis

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from audio_processing.audio_socket_server import AudioSocketServer
 from audio_processing.call_audio import CallAudio
-from audio_processing.realtime_bridge import BridgeOptions
+from audio_processing.realtime.bridge import BridgeOptions
 from call_processor.agent_talker import AgentTalker, AgentTalkerFactory, TalkerReport
 from call_processor.call_initiator import CallInitiator, CallRequest
 from common.command_bus import CommandBus

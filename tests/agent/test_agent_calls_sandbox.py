@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from audio_processing.g711 import ulaw_to_slin
-from audio_processing.realtime_bridge import BridgeOptions
+from audio_processing.realtime.bridge import BridgeOptions
 from common.channels import user_events
 from common.command_bus import RedisCommandBus
 from common.commands import FeedbackAnswer, Hangup

@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from audio_processing.g711 import ulaw_to_slin
-from audio_processing.realtime_bridge import BridgeOptions, RealtimeBridge
+from audio_processing.realtime.bridge import BridgeOptions, RealtimeBridge
 from launcher.openai_clients import realtime_client
 from tests.calls.conftest import wait_until
 from tests.realtime.conftest import PacedCall, session_for, tone

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from call_processor.ami_client import AmiClient
-from call_processor.ami_events import Hangup, OriginateResponse
-from call_processor.call_events import CallEvents
+from call_processor.ami.call_events import CallEvents
+from call_processor.ami.client import AmiClient
+from call_processor.ami.events import Hangup, OriginateResponse
 from tests.ami.silence_peer import SilencePeer
 from tests.support import sandbox as sb
 from tests.support.fake_ami import RecordingProxy

@@ -9,9 +9,10 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from pydantic import SecretStr
 
-from call_processor import ami_actions, ami_events
-from call_processor.ami_client import AmiClient
-from call_processor.ami_errors import (
+from call_processor.ami import actions as ami_actions
+from call_processor.ami import events as ami_events
+from call_processor.ami.client import AmiClient
+from call_processor.ami.errors import (
     AmiActionFailed,
     AmiError,
     AmiNotConnected,

@@ -6,8 +6,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from call_processor import ami_actions, ami_events, ami_outcomes, ami_wire
-from call_processor.ami_outcomes import CallOutcome as O
+from call_processor.ami import actions as ami_actions
+from call_processor.ami import events as ami_events
+from call_processor.ami import outcomes as ami_outcomes
+from call_processor.ami import wire as ami_wire
+from call_processor.ami.outcomes import CallOutcome as O
 
 CALL_ID = "0b6c8a8e-3f5e-4a57-9a39-7c1f2f6d9c11"
 

@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from call_processor import ami_events, ami_outcomes
-from call_processor.ami_client import AmiClient
-from call_processor.ami_errors import AmiActionFailed
-from call_processor.ami_outcomes import CallOutcome as O
-from call_processor.call_events import CallEvents
+from call_processor.ami import events as ami_events
+from call_processor.ami import outcomes as ami_outcomes
+from call_processor.ami.call_events import CallEvents
+from call_processor.ami.client import AmiClient
+from call_processor.ami.errors import AmiActionFailed
+from call_processor.ami.outcomes import CallOutcome as O
 from tests.support.fake_ami import FakeAmi, load_transcript, transcript_server_messages
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ami"

@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator
 import pytest
 from pydantic import SecretStr
 
-from call_processor import ami_events, ami_outcomes
-from call_processor.ami_client import AmiClient
-from call_processor.ami_errors import AmiError
-from call_processor.ami_outcomes import CallOutcome as O
-from call_processor.call_events import CallEvents
+from call_processor.ami import events as ami_events
+from call_processor.ami import outcomes as ami_outcomes
+from call_processor.ami.call_events import CallEvents
+from call_processor.ami.client import AmiClient
+from call_processor.ami.errors import AmiError
+from call_processor.ami.outcomes import CallOutcome as O
 from tests.ami.silence_peer import SilencePeer
 from tests.support import sandbox as sb
 from tests.support.fake_ami import RecordingProxy

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from audio_processing.audio_socket_server import AudioSocketServer
 from audio_processing.call_audio import CallAudio, RecordingTalker
-from call_processor.ami_client import AmiClient
+from call_processor.ami.client import AmiClient
 from call_processor.call_initiator import CallInitiator, CallRequest, TalkerFactory
 from call_processor.call_slots import CallSlots, InProcessCallSlots
 from common.command_bus import CommandBus, InProcessCommandBus

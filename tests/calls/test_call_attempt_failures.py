@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from audio_processing.audio_socket_server import AudioSocketServer
-from call_processor.ami_client import AmiClient
+from call_processor.ami.client import AmiClient
 from call_processor.call_initiator import CallInitiator, CallRequest
 from call_processor.call_records import CallRecorder
 from call_processor.call_slots import InProcessCallSlots, RedisCallSlots

@@ -13,8 +13,8 @@ from openai import AsyncOpenAI
 from audio_processing.call_audio import CallAudio, CallMetadata
 from audio_processing.g711 import slin_to_ulaw
 from audio_processing.playout import PacedWriter, PlayoutQueue
-from audio_processing.realtime_session import RealtimeSession
-from audio_processing.realtime_session_config import build_session_config
+from audio_processing.realtime.session import RealtimeSession
+from audio_processing.realtime.session_config import build_session_config
 from launcher.openai_clients import realtime_client
 from tests.support.fake_realtime import FakeRealtimeServer
 

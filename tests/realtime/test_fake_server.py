@@ -8,7 +8,7 @@ import pytest
 from openai import AsyncOpenAI
 from websockets.exceptions import ConnectionClosed
 
-from audio_processing.realtime_events import ErrorEvent, SessionUpdated, parse_server_event
+from audio_processing.realtime.events import ErrorEvent, SessionUpdated, parse_server_event
 from tests.realtime.conftest import session_for
 from tests.support.fake_realtime import BETA_CLOSE_CODE, POLICY_CLOSE_CODE, FakeRealtimeServer
 

@@ -12,7 +12,7 @@ from openai import AsyncOpenAI
 
 from audio_processing.call_turns import Turn
 from audio_processing.g711 import ulaw_to_slin
-from audio_processing.realtime_bridge import BridgeOptions, RealtimeBridge
+from audio_processing.realtime.bridge import BridgeOptions, RealtimeBridge
 from tests.realtime.conftest import FRAME, SILENCE, PacedCall, session_for, tone, ulaw_tone
 from tests.support.fake_realtime import (
     CallFunction,
@@ -212,7 +212,7 @@ async def test_error_event_is_logged_with_its_code_and_the_call_goes_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     fake.script = Script([Response([SendError("rate_limit_exceeded"), Say(ulaw_tone(200), "Hi")])])
-    caplog.set_level(logging.WARNING, logger="audio_processing.realtime_bridge")
+    caplog.set_level(logging.WARNING, logger="audio_processing.realtime.bridge")
     bridge, task = await _start(client, call)
     await _until(lambda: _played(fake, call) == 200)
     assert [e.code for e in bridge.errors] == ["rate_limit_exceeded"]

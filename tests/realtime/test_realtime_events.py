@@ -8,7 +8,7 @@ import json
 import pytest
 
 from audio_processing.call_brief import CallBrief, build_instructions
-from audio_processing.realtime_events import (
+from audio_processing.realtime.events import (
     AudioDelta,
     ErrorEvent,
     FunctionCall,
@@ -17,8 +17,8 @@ from audio_processing.realtime_events import (
     SpeechStarted,
     parse_server_event,
 )
-from audio_processing.realtime_session_config import build_session_config, turn_detection_config
-from audio_processing.realtime_tools import TOOLS, tool_schemas
+from audio_processing.realtime.session_config import build_session_config, turn_detection_config
+from audio_processing.realtime.tools import TOOLS, tool_schemas
 
 
 def test_session_config_is_the_ga_shape() -> None:

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from openai import AsyncOpenAI
 
-from audio_processing.realtime_session import RealtimeSession, RealtimeSessionError
-from audio_processing.realtime_session_config import build_session_config
+from audio_processing.realtime.session import RealtimeSession, RealtimeSessionError
+from audio_processing.realtime.session_config import build_session_config
 from launcher.openai_clients import realtime_client
 from tests.realtime.conftest import session_for
 from tests.support.fake_realtime import FakeRealtimeServer

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from call_processor.ami_wire import HeaderValue, decode, encode, split_messages
+from call_processor.ami.wire import HeaderValue, decode, encode, split_messages
 from common.owned_tasks import TaskOwner
 
 Message = dict[str, HeaderValue]

@@ -25,8 +25,8 @@ from websockets.exceptions import ConnectionClosed
 
 from audio_processing.call_audio import CallAudio
 from audio_processing.call_turns import Turn, TurnSink
-from audio_processing.realtime_audio import ModelAudio, with_silence
-from audio_processing.realtime_events import (
+from audio_processing.realtime.audio import ModelAudio, with_silence
+from audio_processing.realtime.events import (
     AgentTranscript,
     AudioDelta,
     CallerTranscript,
@@ -42,8 +42,8 @@ from audio_processing.realtime_events import (
     parse_server_event,
     user_text_item,
 )
-from audio_processing.realtime_session import RealtimeSession, RealtimeSessionError, sdk_item
-from audio_processing.realtime_tools import ToolHost
+from audio_processing.realtime.session import RealtimeSession, RealtimeSessionError, sdk_item
+from audio_processing.realtime.tools import ToolHost
 from common.log_context import log_context
 from common.owned_tasks import TaskOwner
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from call_processor.ami_events import AmiEvent, Hangup, OriginateResponse
+from call_processor.ami.events import AmiEvent, Hangup, OriginateResponse
 
 
 class CallOutcome(StrEnum):

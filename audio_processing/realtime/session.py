@@ -20,7 +20,7 @@ from openai.resources.realtime.realtime import AsyncRealtimeConnection
 from openai.types.realtime import ConversationItemParam
 from openai.types.realtime.session_update_event_param import Session
 
-from audio_processing.realtime_events import ErrorEvent, SessionUpdated, parse_server_event
+from audio_processing.realtime.events import ErrorEvent, SessionUpdated, parse_server_event
 from common.owned_tasks import TaskOwner
 
 log = logging.getLogger(__name__)

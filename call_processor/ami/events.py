@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from call_processor.ami_actions import call_id_from_action_id
-from call_processor.ami_wire import Headers, HeaderValue, header_values
+from call_processor.ami.actions import call_id_from_action_id
+from call_processor.ami.wire import Headers, HeaderValue, header_values
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,10 @@ from panoramisk.manager import Manager
 from panoramisk.message import Message
 from pydantic import SecretStr
 
-from call_processor import ami_actions, ami_events
-from call_processor.ami_errors import (
+from call_processor.ami import actions as ami_actions
+from call_processor.ami import events as ami_events
+from call_processor.ami.call_events import CallEvents
+from call_processor.ami.errors import (
     AmiActionFailed,
     AmiError,
     AmiLoginFailed,
@@ -29,14 +31,13 @@ from call_processor.ami_errors import (
     AmiReplyLost,
     AmiTimeout,
 )
-from call_processor.ami_events import AmiEvent, FullyBooted
-from call_processor.ami_transport import (
+from call_processor.ami.events import AmiEvent, FullyBooted
+from call_processor.ami.transport import (
     ListAction,
     NoReplayManager,
     SingleReplyAction,
     panoramisk_log,
 )
-from call_processor.call_events import CallEvents
 from common.owned_tasks import TaskOwner
 from config.settings import AmiSettings
 

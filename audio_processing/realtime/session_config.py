@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from audio_processing.realtime_tools import tool_schemas
+from audio_processing.realtime.tools import tool_schemas
 
 AudioFormat = Literal["pcmu", "pcm24"]
 TurnDetection = Literal["server_vad", "semantic_vad"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from call_processor.ami_events import AmiEvent
+from call_processor.ami.events import AmiEvent
 
 
 class CallEvents:
