@@ -26,6 +26,7 @@ from common.command_bus import CommandBus
 from common.commands import CallCommand
 from common.metrics import PlatformMetrics
 from config.settings import OpenAISettings
+from database.profile import Profile
 from database.repositories import users
 
 
@@ -130,7 +131,7 @@ class AgentTalkerFactory:
         """Only this user's data: the task's words plus the person's own profile."""
         async with self.sessions() as s:
             person = await users.get(s, request.user_id)
-        profile: dict[str, Any] = dict(person.profile or {}) if person else {}
+        profile = person.profile if person else Profile()
         ctx = request.context
         return CallBrief(
             objective=str(ctx.get("objective", "")),
@@ -138,7 +139,7 @@ class AgentTalkerFactory:
             person_said=str(ctx.get("context", "")),
             success_criteria=str(ctx.get("success_criteria", "")),
             callee=str(ctx.get("contact_name", "")),
-            allowed_facts={str(k): str(v) for k, v in dict(profile.get("facts", {})).items()},
-            forbidden_facts=tuple(str(f) for f in profile.get("never_share", ())),
+            allowed_facts=dict(profile.facts),
+            forbidden_facts=profile.never_share,
             **({"disclosure": str(ctx["disclosure"])} if ctx.get("disclosure") else {}),
         )

@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Enum
+from sqlalchemy import JSON, DateTime, Dialect, Enum
 from sqlalchemy.types import TypeDecorator
+
+from database.profile import Profile
 
 
 def utcnow() -> datetime:
@@ -38,6 +40,19 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+class ProfileJson(TypeDecorator[Profile]):
+    """users.profile: JSON on disk, a Profile in Python (database/profile.py)."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: Profile | None, dialect: Dialect) -> dict[str, Any]:
+        return (value or Profile()).stored()
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Profile:
+        return Profile.from_stored(value)
 
 
 def state_enum(enum_class: type[StrEnum], name: str) -> Enum:

@@ -35,7 +35,8 @@ from task_manager.post_call_analyzer import PostCallAnalyzer
 from task_manager.scheduler import TaskSchedulerService
 from task_manager.senders import email_sender, sms_sender
 from task_manager.ui_assistant_svc import UiAssistantService
-from web_interface.app import WebDeps, create_app
+from web_interface.app import create_app
+from web_interface.deps import WebDeps
 from web_interface.secret_key import load_or_create_secret_key
 from web_interface.web_server import WebServer
 

@@ -8,12 +8,11 @@ edit takes effect in the next reply of an existing conversation.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 from openai.types.chat import ChatCompletionFunctionToolParam
 
+from database.profile import Profile
 from task_manager.orchestrator import CampaignPlan
 
 INSTRUCTIONS = """\
@@ -46,18 +45,18 @@ def instructions(
     email: str,
     phone_number: str | None,
     time_zone: str,
-    profile: Mapping[str, Any],
+    profile: Profile,
     now: datetime,
     can_look_up: bool,
 ) -> str:
-    facts = dict(profile.get("facts") or {})
+    facts = dict(profile.facts)
     summary = {
         "name": display_name or None,
         "email": email,
         "own phone number (for transfers)": phone_number,
         "time zone": time_zone,
         "standing facts": facts or None,
-        "never share": list(profile.get("never_share") or []) or None,
+        "never share": list(profile.never_share) or None,
     }
     return INSTRUCTIONS.format(
         name=display_name or "the person",

@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from phonenumbers import timezone as number_zones
 
+from database.profile import PreferredWindow
+
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HORIZON_DAYS = 15  # every weekly window recurs within this; longer means "never"
 _UNKNOWN_ZONE = "Etc/Unknown"
@@ -173,3 +175,14 @@ def override_from_dict(data: object) -> WindowOverride | None:
     except (TypeError, ValueError):
         return None
     return WindowOverride(start=start, end=end, days=days)
+
+
+def override_from_preferred(preferred: PreferredWindow | None) -> WindowOverride | None:
+    """The person's own window from their profile (malformed days: no override)."""
+    if preferred is None:
+        return None
+    try:
+        days = parse_days(preferred.days) if preferred.days else None
+    except ValueError:
+        return None
+    return WindowOverride(start=preferred.start, end=preferred.end, days=days)

@@ -11,10 +11,10 @@ from datetime import time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
 from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from common.phone_numbers import to_e164
 from config.settings import CallingSettings
 from database.repositories import campaigns, tasks
 from task_manager.calling_hours import (
@@ -102,17 +102,6 @@ class InvalidPlan(ValueError):
 class CreatedCampaign:
     campaign_id: int
     task_ids: list[int]
-
-
-def to_e164(number: str, default_region: str) -> str:
-    """E.164 or ValueError with a reason a person understands."""
-    try:
-        parsed = phonenumbers.parse(number, default_region)
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"not a phone number ({exc})") from None
-    if not phonenumbers.is_valid_number(parsed):
-        raise ValueError("not a valid phone number for its country")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 class OrchestratorService:

@@ -36,6 +36,7 @@ from task_manager.calling_hours import (
     WindowOverride,
     next_allowed,
     override_from_dict,
+    override_from_preferred,
     parse_days,
     resolve_window,
     zones_for_number,
@@ -231,11 +232,11 @@ class TaskSchedulerService:
         self, r: _Round, task: Task, campaign: Campaign | None, now: datetime
     ) -> datetime | None:
         user = await r.user(task.user_id)
-        profile = user.profile if user is not None else {}
+        preferred = user.profile.calling_window if user is not None else None
         task_window = (task.inter_call_context or {}).get(WINDOW_KEY) or {}
         window = resolve_window(
             self.window,
-            override_from_dict((profile or {}).get(WINDOW_KEY)),
+            override_from_preferred(preferred),
             _campaign_override(campaign),
             override_from_dict(task_window),
         )

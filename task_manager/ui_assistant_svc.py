@@ -91,7 +91,7 @@ def plan_problems(
     except InvalidPlan as exc:
         return None, [
             f"task {p.index + 1} ({p.contact_name or 'unnamed'}): "
-            f'"{plan.tasks[p.index].phone_number}" is {p.reason}'
+            f'"{plan.tasks[p.index].phone_number}" {p.reason}'
             for p in exc.problems
         ]
     return plan, []
@@ -207,7 +207,7 @@ class UiAssistantService:
             email=user.email,
             phone_number=user.phone_number,
             time_zone=user.time_zone,
-            profile=user.profile or {},
+            profile=user.profile,
             now=utcnow().astimezone(ZoneInfo(user.time_zone or "UTC")),
             can_look_up=can_look_up,
         )

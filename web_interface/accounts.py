@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from common.phone_numbers import to_e164
 from database.models import AccessToken, TokenKind, User
-from database.repositories import access_tokens, users
+from database.repositories import access_tokens, dnd, users
 from database.types import utcnow
 from web_interface.passwords import (
     hash_password,
@@ -21,7 +24,9 @@ from web_interface.passwords import (
     needs_rehash,
     verify_password_async,
 )
+from web_interface.schemas import ProfilePublic, ProfileUpdate
 from web_interface.security import hash_token, new_api_token, new_secret
+from web_interface.views import not_found, profile_public
 
 # Verifying against this when the email is unknown keeps "no such account" and "wrong
 # password" equally slow, so timing does not reveal which emails are registered.
@@ -87,3 +92,47 @@ async def create_api_token(s: AsyncSession, *, user_id: int, name: str) -> NewSe
         s, user_id=user_id, kind=TokenKind.API, token_hash=hash_token(secret), name=name
     )
     return NewSecret(secret, row)
+
+
+# -- the person's own settings (shared by the JSON API and the pages) ---------------
+def phone_or_422(raw: str, region: str, field: str) -> str:
+    """Same shape as FastAPI's own 422s, so clients parse one error format."""
+    try:
+        return to_e164(raw, region)
+    except ValueError as exc:
+        raise RequestValidationError(
+            [{"loc": ("body", field), "msg": f"phone number {exc}", "type": "value_error"}]
+        ) from None
+
+
+async def apply_profile(
+    s: AsyncSession, user: User, update: ProfileUpdate, region: str
+) -> ProfilePublic:
+    changes: dict[str, Any] = {}
+    if update.display_name is not None:
+        changes["display_name"] = update.display_name
+    if update.time_zone is not None:
+        changes["time_zone"] = update.time_zone
+    if update.phone_number is not None:
+        changes["phone_number"] = (
+            phone_or_422(update.phone_number, region, "phone_number")
+            if update.phone_number
+            else None
+        )
+    profile: dict[str, Any] = {}
+    if update.facts is not None:
+        profile["facts"] = dict(update.facts)
+    if update.never_share is not None:
+        profile["never_share"] = tuple(update.never_share)
+    if profile:
+        changes["profile"] = user.profile.model_copy(update=profile)
+    updated = await users.update(s, user.id, **changes)
+    assert updated is not None
+    return profile_public(updated)
+
+
+async def remove_dnd_entry(s: AsyncSession, user_id: int, entry_id: int) -> None:
+    entry = next((e for e in await dnd.list_for_user(s, user_id=user_id) if e.id == entry_id), None)
+    if entry is None:
+        raise not_found("entry")
+    await dnd.remove(s, user_id=user_id, phone_number=entry.phone_number)

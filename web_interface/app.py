@@ -1,50 +1,25 @@
 """The FastAPI application factory: no import-time globals, everything passed in.
 
-Why a factory: tests build an app per test with their own database and bus, and main.py
-builds exactly one with the process's services.
+Why a factory: tests build an app per test with their own database and bus, and the
+platform (launcher/platform.py) builds exactly one with the process's services. This is
+the one module that imports the routers; routers share helpers through deps, views and
+accounts, never through each other.
 """
 
 from __future__ import annotations
 
-import secrets
-from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from common.command_bus import CommandBus
-from common.health import HealthRegistry
-from common.metrics import PlatformMetrics
-from web_interface.assistant import ChatAssistant
-from web_interface.rate_limit import LoginRateLimiter
+from web_interface.deps import WebDeps
+from web_interface.errors import install_error_handlers
+from web_interface.routes import ROUTERS
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-
-
-@dataclass(slots=True)
-class WebDeps:
-    """What the web app needs from the rest of the process.
-
-    Without `sessions` and `bus` only the operational routes exist (health checks).
-    `secret_key` signs cookies and CSRF tokens; main.py passes
-    `load_or_create_secret_key(settings.web.secret_key, settings.app.data_dir)`.
-    Without `assistant` the chat page says so and test calls are refused (503).
-    """
-
-    health: HealthRegistry
-    metrics: PlatformMetrics
-    sessions: async_sessionmaker[AsyncSession] | None = None
-    bus: CommandBus | None = None
-    secret_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
-    default_region: str = "US"  # for numbers typed without +country code
-    session_lifetime: timedelta = timedelta(days=14)
-    login_limiter: LoginRateLimiter = field(default_factory=LoginRateLimiter)
-    assistant: ChatAssistant | None = None
 
 
 def create_app(deps: WebDeps) -> FastAPI:
@@ -59,9 +34,6 @@ def create_app(deps: WebDeps) -> FastAPI:
 
 
 def _add_user_routes(app: FastAPI) -> None:
-    from web_interface.errors import install_error_handlers
-    from web_interface.routes import ROUTERS
-
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

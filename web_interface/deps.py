@@ -8,18 +8,24 @@ a browser never attaches a bearer token on its own.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.requests import HTTPConnection
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.command_bus import CommandBus
+from common.health import HealthRegistry
+from common.metrics import PlatformMetrics
 from database.models import TokenKind, User
 from web_interface import accounts
-from web_interface.app import WebDeps
+from web_interface.assistant import ChatAssistant
 from web_interface.errors import LoginRequired
+from web_interface.rate_limit import LoginRateLimiter
 from web_interface.security import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -30,6 +36,27 @@ from web_interface.security import (
 )
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(slots=True)
+class WebDeps:
+    """What the web app needs from the rest of the process.
+
+    Without `sessions` and `bus` only the operational routes exist (health checks).
+    `secret_key` signs cookies and CSRF tokens; main.py passes
+    `load_or_create_secret_key(settings.web.secret_key, settings.app.data_dir)`.
+    Without `assistant` the chat page says so and test calls are refused (503).
+    """
+
+    health: HealthRegistry
+    metrics: PlatformMetrics
+    sessions: async_sessionmaker[AsyncSession] | None = None
+    bus: CommandBus | None = None
+    secret_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    default_region: str = "US"  # for numbers typed without +country code
+    session_lifetime: timedelta = timedelta(days=14)
+    login_limiter: LoginRateLimiter = field(default_factory=LoginRateLimiter)
+    assistant: ChatAssistant | None = None
 
 
 def web_deps(conn: HTTPConnection) -> WebDeps:

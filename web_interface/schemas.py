@@ -137,7 +137,7 @@ class ProfilePublic(BaseModel):
     display_name: str
     phone_number: str | None
     time_zone: str
-    standing_facts: dict[str, str]
+    facts: dict[str, str]
     never_share: list[str]
 
 
@@ -149,7 +149,7 @@ class ProfileUpdate(BaseModel):
     display_name: Name | None = None
     phone_number: PhoneInput | None = None
     time_zone: Annotated[str, StringConstraints(max_length=64)] | None = None
-    standing_facts: Annotated[dict[FactLabel, FactText], Field(max_length=50)] | None = None
+    facts: Annotated[dict[FactLabel, FactText], Field(max_length=50)] | None = None
     never_share: Annotated[list[FactText], Field(max_length=50)] | None = None
 
     @field_validator("time_zone")

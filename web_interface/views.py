@@ -85,15 +85,11 @@ async def call_detail(s: AsyncSession, user_id: int, call_id: str) -> CallDetail
 
 
 def profile_public(user: User) -> ProfilePublic:
-    """The profile JSON holds {"facts": {label: value}, "never_share": [...]}: the shape the
-    call's agent reads (call_processor.agent_talker)."""
-    profile = dict(user.profile or {})
-    facts = profile.get("facts") or {}
     return ProfilePublic(
         email=user.email,
         display_name=user.display_name,
         phone_number=user.phone_number,
         time_zone=user.time_zone,
-        standing_facts={str(k): str(v) for k, v in dict(facts).items()},
-        never_share=[str(f) for f in profile.get("never_share") or []],
+        facts=dict(user.profile.facts),
+        never_share=list(user.profile.never_share),
     )

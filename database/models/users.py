@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import JSON, String
+from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from database.models.base import Base
-from database.types import UtcDateTime, utcnow
+from database.profile import Profile
+from database.types import ProfileJson, UtcDateTime, utcnow
 
 
 class User(Base):
@@ -21,6 +21,6 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(200), default="")
     phone_number: Mapped[str | None] = mapped_column(String(20))
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
-    # {"standing_facts": [...], "never_share": [...]}: read whole, written whole.
-    profile: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Read and written whole: assign a new Profile (it is frozen) to change it.
+    profile: Mapped[Profile] = mapped_column(ProfileJson, default=Profile)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.errors import AlreadyExists
 from database.models import User
+from database.profile import Profile
 from database.repositories.base import apply_changes, check_e164
 
 UPDATABLE = frozenset({"display_name", "phone_number", "time_zone", "profile", "password_hash"})
@@ -27,7 +28,7 @@ async def create(
     display_name: str = "",
     phone_number: str | None = None,
     time_zone: str = "UTC",
-    profile: dict[str, Any] | None = None,
+    profile: Profile | None = None,
 ) -> User:
     """Raises AlreadyExists for a taken email; a savepoint keeps the caller's transaction."""
     user = User(
@@ -36,7 +37,7 @@ async def create(
         display_name=display_name,
         phone_number=check_e164(phone_number) if phone_number else None,
         time_zone=time_zone,
-        profile=profile or {"standing_facts": [], "never_share": []},
+        profile=profile or Profile(),
     )
     try:
         async with s.begin_nested():

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import JSON, column, inspect, select, table
 from sqlalchemy.engine import Connection
 
 from database import migrate
@@ -90,3 +91,36 @@ async def test_concurrent_upgrades_from_several_processes_both_succeed(
     )
     _, _, diff = await _schema(empty_backend)
     assert diff == []
+
+
+async def test_profile_rows_keep_only_the_keys_the_profile_owns(empty_backend: Backend) -> None:
+    """0005: old `standing_facts` entries move into `facts`; unknown keys go."""
+    url, data_dir = empty_backend.url, empty_backend.data_dir
+    await migrate.upgrade(url, data_dir, "0004")
+    old = {
+        "standing_facts": ["insurer: Acme", "vegetarian"],
+        "facts": {"date of birth": "1990-02-03"},
+        "never_share": ["salary"],
+        "notifications_seen_at": "2026-12-01T10:00:00+00:00",
+        "something_else": 1,
+    }
+    engine = create_engine_for(url, data_dir)
+    users = table("users", column("id"), column("email"), column("password_hash"),
+                  column("display_name"), column("time_zone"), column("profile", JSON),
+                  column("created_at"))  # fmt: skip
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(users.insert().values(
+                id=1, email="old@example.com", password_hash="x", display_name="", time_zone="UTC",
+                profile=old, created_at=datetime(2026, 1, 1),
+            ))  # fmt: skip
+        await migrate.upgrade(url, data_dir)
+        async with engine.connect() as conn:
+            stored = (await conn.execute(select(users.c.profile))).scalar_one()
+    finally:
+        await engine.dispose()
+    assert stored == {
+        "facts": {"date of birth": "1990-02-03", "insurer": "Acme", "note 2": "vegetarian"},
+        "never_share": ["salary"],
+        "notifications_seen_at": "2026-12-01T10:00:00+00:00",
+    }

@@ -12,6 +12,7 @@ from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from database.errors import AlreadyExists
+from database.profile import Profile
 from database.repositories import calls, users
 from tests.database.conftest import make_user
 
@@ -37,7 +38,7 @@ async def test_users_by_email_ignore_case_and_refuse_duplicates(sessions: Sessio
             display_name="P",
             phone_number="+15550001111",
             time_zone="Europe/Berlin",
-            profile={"standing_facts": ["vegetarian"], "never_share": ["ssn"]},
+            profile=Profile(facts={"diet": "vegetarian"}, never_share=("ssn",)),
         )
         with pytest.raises(AlreadyExists):
             await users.create(s, email=email.upper(), password_hash="y")
@@ -49,7 +50,7 @@ async def test_users_by_email_ignore_case_and_refuse_duplicates(sessions: Sessio
     assert found is not None
     assert found.id == user.id
     assert found.email == email.lower()
-    assert found.profile == {"standing_facts": ["vegetarian"], "never_share": ["ssn"]}
+    assert found.profile == Profile(facts={"diet": "vegetarian"}, never_share=("ssn",))
     assert found.created_at.tzinfo is UTC
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 from config.settings import CallingSettings
+from database.profile import Profile
 from database.repositories import campaigns, dnd
 from database.states import CampaignStatus, TaskStatus
 from task_manager.call_launcher import CallReport, PlannedCall
@@ -72,7 +73,9 @@ async def test_each_claimed_task_gets_the_right_decision(sessions: Sessions) -> 
 
 
 async def test_windows_of_user_campaign_and_task_narrow_the_default(sessions: Sessions) -> None:
-    user = await make_user(sessions, profile={"calling_window": {"start": "11:00"}})
+    user = await make_user(
+        sessions, profile=Profile.model_validate({"calling_window": {"start": "11:00"}})
+    )
     async with sessions() as s, s.begin():
         campaign = await campaigns.create(s, user_id=user.id, name="c", window_end=time(12))
     by_user = await add_task(sessions, user.id, NEW_YORK)

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from config.settings import CallingSettings
 from database.models import Task
+from database.profile import Profile
 from database.repositories import dnd, tasks
 from task_manager.call_launcher import CallReport, PlannedCall
 from task_manager.post_call_analyzer import PostCallAnalyzer
@@ -66,7 +67,7 @@ async def test_no_call_outside_window_on_dnd_twice_at_once_or_above_max(
 ) -> None:
     rng = random.Random(seed)
     pool = numbers(rng, 400)  # fewer numbers than tasks: shared numbers, shared DND
-    people = [await make_user(sessions, profile={"calling_window": w} if w else {})
+    people = [await make_user(sessions, profile=Profile.model_validate({"calling_window": w}))
               for w in USER_WINDOWS]  # fmt: skip
     windows: dict[int, dict[str, str | None]] = {}
     blocked: set[tuple[int | None, str]] = set()

@@ -23,7 +23,8 @@ from common.metrics import PlatformMetrics
 from database.engine import create_engine_for, session_factory
 from database.migrate import upgrade_engine
 from tests.support.services import unavailable
-from web_interface.app import WebDeps, create_app
+from web_interface.app import create_app
+from web_interface.deps import WebDeps
 
 PASSWORD = "correct horse battery"
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')

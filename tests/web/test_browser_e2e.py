@@ -36,7 +36,8 @@ from tests.task_manager.helpers import ALWAYS
 from tests.web.chat_support import make_service
 from tests.web.conftest import PASSWORD
 from tests.web.fake_llm import FakeChatServer, Text, Tools
-from web_interface.app import WebDeps, create_app
+from web_interface.app import create_app
+from web_interface.deps import WebDeps
 from web_interface.web_server import WebServer
 
 pytestmark = pytest.mark.sandbox

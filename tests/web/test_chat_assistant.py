@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable
 from datetime import time
 
+from database.profile import Profile
 from database.repositories import campaigns, conversations, tasks, users
 from task_manager.business_lookup import opening_window
 from tests.web.chat_support import collect, make_service, places_server
@@ -43,7 +44,7 @@ async def test_a_bad_number_is_explained_to_the_model_and_the_page(
         web,
         display_name="Ann",
         time_zone="Europe/Paris",
-        profile={"facts": {"insurance": "Acme 123"}, "never_share": ["salary"]},
+        profile=Profile(facts={"insurance": "Acme 123"}, never_share=("salary",)),
     )
     script = [
         Text("Which dentist should I call?"),

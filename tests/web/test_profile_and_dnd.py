@@ -23,7 +23,7 @@ async def test_profile_update_normalises_and_stores_what_the_agent_reads(web: We
             "display_name": " Ann Lee ",
             "phone_number": "(415) 555-0123",  # the default region (US) fills in +1
             "time_zone": "America/Los_Angeles",
-            "standing_facts": {"date of birth": "1990-02-03", "insurer": "Acme"},
+            "facts": {"date of birth": "1990-02-03", "insurer": "Acme"},
             "never_share": ["social security number"],
         },
     )
@@ -33,12 +33,12 @@ async def test_profile_update_normalises_and_stores_what_the_agent_reads(web: We
         "display_name": "Ann Lee",
         "phone_number": "+14155550123",
         "time_zone": "America/Los_Angeles",
-        "standing_facts": {"date of birth": "1990-02-03", "insurer": "Acme"},
+        "facts": {"date of birth": "1990-02-03", "insurer": "Acme"},
         "never_share": ["social security number"],
     }
     user = await _user(web, "a@example.com")
-    assert user.profile["facts"] == {"date of birth": "1990-02-03", "insurer": "Acme"}
-    assert user.profile["never_share"] == ["social security number"]
+    assert user.profile.facts == {"date of birth": "1990-02-03", "insurer": "Acme"}
+    assert user.profile.never_share == ("social security number",)
     cleared = await client.put("/api/profile", json={"phone_number": ""})
     assert cleared.json()["phone_number"] is None
     assert cleared.json()["display_name"] == "Ann Lee"  # left-out fields stay
@@ -52,8 +52,8 @@ async def test_bad_profile_input_is_422_naming_the_field_and_nothing_is_stored(w
         ({"phone_number": "1" * 41}, "phone_number", "at most 40"),
         ({"time_zone": "Mars/Olympus"}, "time_zone", "not a known time zone"),
         ({"display_name": "x" * 201}, "display_name", "at most 200"),
-        ({"standing_facts": {"k": "v" * 501}}, "k", "at most 500"),
-        ({"standing_facts": {f"k{i}": "v" for i in range(51)}}, "standing_facts", "at most 50"),
+        ({"facts": {"k": "v" * 501}}, "k", "at most 500"),
+        ({"facts": {f"k{i}": "v" for i in range(51)}}, "facts", "at most 50"),
         ({"never_share": ["x"] * 51}, "never_share", "at most 50"),
         ({"email": "b@example.com"}, "email", "Extra inputs"),
     ]
@@ -103,12 +103,12 @@ async def test_profile_and_dnd_forms_show_the_problem_and_store_nothing(web: Web
     good = await client.post(
         "/profile",
         data={"csrf_token": token, "display_name": "Ann", "phone_number": "+14155550123",
-              "time_zone": "Europe/Paris", "standing_facts": "insurer: Acme\nvegetarian",
+              "time_zone": "Europe/Paris", "facts": "insurer: Acme\nvegetarian",
               "never_share": "ssn\n\n"},
     )  # fmt: skip
     assert good.status_code == 303
     profile = (await client.get("/api/profile")).json()
-    assert profile["standing_facts"] == {"insurer": "Acme", "vegetarian": "vegetarian"}
+    assert profile["facts"] == {"insurer": "Acme", "vegetarian": "vegetarian"}
     assert profile["never_share"] == ["ssn"]
     assert profile["time_zone"] == "Europe/Paris"
     dnd_bad = await client.post("/dnd", data={"csrf_token": token, "phone_number": "555"})

@@ -22,8 +22,7 @@ from common.command_bus import Subscription
 from common.owned_tasks import TaskOwner
 from database.models import TokenKind
 from web_interface import accounts
-from web_interface.app import WebDeps
-from web_interface.deps import session_secret
+from web_interface.deps import WebDeps, session_secret
 
 router = APIRouter()
 log = logging.getLogger(__name__)

@@ -22,16 +22,11 @@ from web_interface.schemas import NotificationPublic, NotificationsPublic
 from web_interface.templating import render
 
 router = APIRouter(tags=["notifications"])
-SEEN_KEY = "notifications_seen_at"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def seen_at(user: User) -> datetime:
-    raw = (user.profile or {}).get(SEEN_KEY)
-    try:
-        return datetime.fromisoformat(raw) if isinstance(raw, str) else EPOCH
-    except ValueError:
-        return EPOCH
+    return user.profile.notifications_seen_at or EPOCH
 
 
 async def collect(s: AsyncSession, user: User) -> NotificationsPublic:
@@ -83,5 +78,6 @@ async def list_notifications(user: ApiUser, s: DbSession) -> NotificationsPublic
 @router.get("/notifications")
 async def notifications_page(request: Request, user: PageUser, s: DbSession) -> Response:
     found = await collect(s, user)
-    await users.update(s, user.id, profile={**(user.profile or {}), SEEN_KEY: utcnow().isoformat()})
+    seen = user.profile.model_copy(update={"notifications_seen_at": utcnow()})
+    await users.update(s, user.id, profile=seen)
     return render(request, "notifications.html", {"notifications": found}, user=user)

@@ -14,13 +14,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 
+from common.phone_numbers import to_e164
 from database.models import TokenKind
 from database.repositories import access_tokens, calls, dnd, feedback, tasks
 from web_interface import accounts, views
 from web_interface.deps import DbSession, Deps, FormCsrf, PageUser
 from web_interface.latency_chart import latency_svg
-from web_interface.phone_numbers import to_e164
-from web_interface.routes.api_account import apply_profile, remove_dnd_entry
 from web_interface.schemas import ProfileUpdate, TaskPublic
 from web_interface.templating import render
 
@@ -93,7 +92,7 @@ async def profile_save(
     display_name: Text = "",
     phone_number: Text = "",
     time_zone: Text = "UTC",
-    standing_facts: Text = "",
+    facts: Text = "",
     never_share: Text = "",
 ) -> Response:
     try:
@@ -101,10 +100,10 @@ async def profile_save(
             display_name=display_name,
             phone_number=phone_number,
             time_zone=time_zone.strip(),
-            standing_facts=_facts(standing_facts),
+            facts=_facts(facts),
             never_share=[line.strip() for line in never_share.splitlines() if line.strip()],
         )
-        await apply_profile(s, user, update, deps.default_region)
+        await accounts.apply_profile(s, user, update, deps.default_region)
     except ValidationError as exc:
         return await _profile(request, user, s, errors=_messages(exc.errors()))
     except RequestValidationError as exc:
@@ -164,5 +163,5 @@ async def dnd_add(
 
 @router.post("/dnd/{entry_id}/delete", dependencies=[FormCsrf])
 async def dnd_delete(entry_id: int, user: PageUser, s: DbSession) -> Response:
-    await remove_dnd_entry(s, user.id, entry_id)
+    await accounts.remove_dnd_entry(s, user.id, entry_id)
     return back("/dnd")

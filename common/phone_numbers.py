@@ -1,4 +1,9 @@
-"""Phone numbers typed by people, turned into the E.164 form everything stores."""
+"""Phone numbers typed by people or models, turned into the E.164 form everything stores.
+
+One function for every entry point (plans, test calls, the profile, the do-not-call list),
+so a number is accepted or refused for the same reason wherever it is typed. The message
+is a reason a person can act on, worded to follow the number: `"555" is not a valid ...`.
+"""
 
 from __future__ import annotations
 
