@@ -37,6 +37,7 @@ from redis.exceptions import RedisError
 
 from common import channels
 from common.commands import CallCommand, decode_command, encode_command
+from common.events import LiveEvent, decode_event, encode_event
 from common.owned_tasks import TaskOwner, cancel_and_wait
 
 T = TypeVar("T")
@@ -102,6 +103,12 @@ class CommandBus(Protocol):
         self, channel: str
     ) -> AbstractAsyncContextManager[Subscription[dict[str, Any]]]: ...
 
+    async def publish_event(self, user_id: int, event: LiveEvent) -> int: ...
+
+    def subscribe_events(
+        self, user_id: int
+    ) -> AbstractAsyncContextManager[Subscription[LiveEvent]]: ...
+
     async def aclose(self) -> None: ...
 
 
@@ -133,6 +140,15 @@ class _BusBase:
         self, channel: str
     ) -> AbstractAsyncContextManager[Subscription[dict[str, Any]]]:
         return self._subscribe_raw(channel, decode_json)
+
+    async def publish_event(self, user_id: int, event: LiveEvent) -> int:
+        """To the person's open pages (their channel only); how many received it."""
+        return await self._publish_raw(channels.user_events(user_id), encode_event(event))
+
+    def subscribe_events(
+        self, user_id: int
+    ) -> AbstractAsyncContextManager[Subscription[LiveEvent]]:
+        return self._subscribe_raw(channels.user_events(user_id), decode_event)
 
     async def _publish_raw(self, channel: str, data: bytes) -> int:
         raise NotImplementedError

@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from common import channels
 from common.command_bus import CommandBus
+from common.events import NotificationSent
 from database.errors import NotFound
 from database.models import Message
 from database.repositories import messages, users
@@ -106,7 +106,7 @@ class Notifier:
                 sent.append(await self.send_sms(user_id, f"{subject}\n{body}"))
         if self.email is not None or not sent:
             sent.insert(0, await self.send_email(user_id, subject, body))
-        await self._publish(user_id, {"type": "notification", "kind": kind, "subject": subject})
+        await self._publish(user_id, NotificationSent(kind=kind, subject=subject))
         return sent
 
     async def _deliver(
@@ -131,11 +131,11 @@ class Notifier:
                                            "sent": provider_id is not None})  # fmt: skip
         return done or row
 
-    async def _publish(self, user_id: int, payload: dict[str, object]) -> None:
+    async def _publish(self, user_id: int, event: NotificationSent) -> None:
         if self.bus is None:
             return
         try:
             async with asyncio.timeout(EVENT_TIMEOUT):
-                await self.bus.publish_json(channels.user_events(user_id), payload)
+                await self.bus.publish_event(user_id, event)
         except Exception as exc:  # a live event is a courtesy; the message row is the record
             log.warning("could not publish a notification event", extra={"error": str(exc)})

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from common.channels import user_events
 from common.commands import FeedbackAnswer
+from common.events import FeedbackRequested, NotificationSent, TurnAdded
 from database.repositories import feedback
 from database.types import utcnow
 from tests.web.conftest import PASSWORD, Web
@@ -44,7 +44,7 @@ async def shot(page: Page, name: str) -> None:
 async def wait_for_socket(web: Web, user_id: int) -> None:
     """The page's WebSocket is subscribed once a published event has a receiver."""
     for _ in range(250):
-        if await web.bus.publish_json(user_events(user_id), {"type": "hello"}) > 0:
+        if await web.bus.publish_event(user_id, NotificationSent(kind="test", subject="")) > 0:
             return
         await asyncio.sleep(0.02)
     raise AssertionError("the page never opened its event socket")
@@ -81,10 +81,11 @@ async def test_sign_up_dashboard_and_answer_a_live_question(
             question="May I give them your date of birth?",
             expires_at=utcnow() + timedelta(seconds=60),
         )
-    event = {"type": "feedback_request", "request_id": live.id, "call_id": seeded.call_id,
-             "question": live.question, "expires_at": live.expires_at.isoformat()}  # fmt: skip
+    assert live.expires_at is not None
+    event = FeedbackRequested(request_id=live.id, call_id=seeded.call_id,
+                              question=live.question, expires_at=live.expires_at)  # fmt: skip
     async with web.bus.subscribe(seeded.call_id) as commands:
-        await web.bus.publish_json(user_events(seeded.user_id), event)
+        await web.bus.publish_event(seeded.user_id, event)
         prompt = page.locator(f'form[data-request-id="{live.id}"]')
         await expect(prompt.get_by_text(live.question)).to_be_visible(timeout=1000)
         await expect(prompt.get_by_text("s left")).to_be_visible()
@@ -99,12 +100,11 @@ async def test_sign_up_dashboard_and_answer_a_live_question(
     await page.goto(f"{base_url}/calls/{seeded.call_id}")
     await expect(page.get_by_text("Dental office")).to_be_visible()
     await wait_for_socket(web, seeded.user_id)
-    turn = {"type": "turn", "call_id": seeded.call_id, "seq": 3, "speaker": "callee",
-            "text": "We can do Tuesday."}  # fmt: skip
-    await web.bus.publish_json(user_events(seeded.user_id), turn)
-    await web.bus.publish_json(user_events(seeded.user_id), turn)  # a repeat is not shown twice
-    after = {**turn, "seq": 4, "speaker": "agent", "text": "Great, booked."}
-    await web.bus.publish_json(user_events(seeded.user_id), after)
+    turn = TurnAdded(call_id=seeded.call_id, seq=3, speaker="callee", text="We can do Tuesday.")
+    await web.bus.publish_event(seeded.user_id, turn)
+    await web.bus.publish_event(seeded.user_id, turn)  # a repeat is not shown twice
+    after = turn.model_copy(update={"seq": 4, "speaker": "agent", "text": "Great, booked."})
+    await web.bus.publish_event(seeded.user_id, after)
     await expect(
         page.locator("#transcript li.turn.agent", has_text="Great, booked.")
     ).to_be_visible()

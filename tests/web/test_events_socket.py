@@ -12,7 +12,7 @@ import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
-from common.channels import user_events
+from common.events import TurnAdded
 from tests.web.conftest import Web, sign_up
 from tests.web.seed import seed_user_data
 from web_interface.security import SESSION_COOKIE
@@ -48,6 +48,10 @@ async def _receive(socket: websockets.ClientConnection) -> dict[str, object]:
     return json.loads(await asyncio.wait_for(socket.recv(), 5))
 
 
+def said(text: str) -> TurnAdded:
+    return TurnAdded(call_id="call-1", seq=1, speaker="agent", text=text)
+
+
 async def test_a_socket_gets_its_users_events_and_never_another_users(live: Live) -> None:
     cookie_a = await _cookie_for(live, "a@example.com")
     await _cookie_for(live, "b@example.com")
@@ -57,13 +61,14 @@ async def test_a_socket_gets_its_users_events_and_never_another_users(live: Live
     async with websockets.connect(
         live.ws, additional_headers={"Cookie": cookie_a}, open_timeout=5
     ) as socket:
-        assert await bus.publish_json(user_events(b_id), {"type": "turn", "text": "B1"}) == 0
-        delivered = await bus.publish_json(user_events(a_id), {"type": "turn", "text": "A1"})
-        await bus.publish_json(user_events(b_id), {"type": "turn", "text": "B2"})
-        await bus.publish_json(user_events(a_id), {"type": "feedback_request", "text": "A2"})
+        assert await bus.publish_event(b_id, said("B1")) == 0
+        delivered = await bus.publish_event(a_id, said("A1"))
+        await bus.publish_event(b_id, said("B2"))
+        await bus.publish_event(a_id, said("A2"))
         first, second = await _receive(socket), await _receive(socket)
     assert delivered == 1  # exactly A's one socket listens on A's channel
     assert [first["text"], second["text"]] == ["A1", "A2"]
+    assert first == said("A1").model_dump(mode="json")
 
 
 async def test_an_api_token_in_the_query_opens_the_socket(live: Live) -> None:
@@ -77,7 +82,7 @@ async def test_an_api_token_in_the_query_opens_the_socket(live: Live) -> None:
     token = made.json()["token"]
     user_id = (await seed_user_data(live.web.sessions, "a@example.com")).user_id
     async with websockets.connect(f"{live.ws}?token={token}", open_timeout=5) as socket:
-        await live.web.bus.publish_json(user_events(user_id), {"type": "turn", "text": "hi"})
+        await live.web.bus.publish_event(user_id, said("hi"))
         assert (await _receive(socket))["text"] == "hi"
 
 
@@ -109,14 +114,13 @@ async def test_sockets_without_a_valid_login_or_from_another_site_are_refused(
 async def test_the_subscription_ends_when_the_client_leaves(live: Live) -> None:
     cookie = await _cookie_for(live, "a@example.com")
     user_id = (await seed_user_data(live.web.sessions, "a@example.com")).user_id
-    channel = user_events(user_id)
     async with websockets.connect(live.ws, additional_headers={"Cookie": cookie}):
-        assert await live.web.bus.publish_json(channel, {"type": "ping"}) == 1
+        assert await live.web.bus.publish_event(user_id, said("ping")) == 1
     for _ in range(100):  # the server notices the close asynchronously
-        if await live.web.bus.publish_json(channel, {"type": "ping"}) == 0:
+        if await live.web.bus.publish_event(user_id, said("ping")) == 0:
             break
         await asyncio.sleep(0.02)
-    assert await live.web.bus.publish_json(channel, {"type": "ping"}) == 0
+    assert await live.web.bus.publish_event(user_id, said("ping")) == 0
 
 
 async def test_stopping_the_server_closes_open_sockets_and_their_subscriptions(
@@ -129,4 +133,4 @@ async def test_stopping_the_server_closes_open_sockets_and_their_subscriptions(
         assert not live.server.running
         with pytest.raises(websockets.ConnectionClosed):
             await asyncio.wait_for(socket.recv(), 5)
-    assert await live.web.bus.publish_json(user_events(user_id), {"type": "ping"}) == 0
+    assert await live.web.bus.publish_event(user_id, said("ping")) == 0

@@ -3,7 +3,7 @@
 Authenticated before accepting, by the session cookie (browsers; the Origin must be this
 site, or any page on the web could open the socket with the person's cookie) or by an
 API token in the `token` query parameter (scripts). The socket subscribes to
-`user_events(user_id)` of that one person only, so it cannot carry anyone else's events.
+`channels.user_events(user_id)` of that one person only, so it cannot carry anyone else's events.
 """
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketState
 
-from common.channels import user_events
 from common.command_bus import Subscription
+from common.events import LiveEvent
 from common.owned_tasks import TaskOwner
 from database.models import TokenKind
 from web_interface import accounts
@@ -38,7 +37,7 @@ async def events(ws: WebSocket) -> None:
         await ws.close(code=POLICY_VIOLATION)  # before accept: the client sees HTTP 403
         return
     assert deps.bus is not None
-    async with deps.bus.subscribe_json(user_events(user_id)) as subscription:
+    async with deps.bus.subscribe_events(user_id) as subscription:
         await ws.accept()
         await _serve(ws, subscription, user_id)
 
@@ -68,7 +67,7 @@ def _same_origin(ws: WebSocket) -> bool:
     return urlsplit(origin).netloc.lower() == ws.headers.get("host", "").lower()
 
 
-async def _serve(ws: WebSocket, subscription: Subscription[dict[str, Any]], user_id: int) -> None:
+async def _serve(ws: WebSocket, subscription: Subscription[LiveEvent], user_id: int) -> None:
     """Forward events until either side ends: the client leaves or the bus closes."""
     owner = TaskOwner(f"ws:{user_id}")
     forward = owner.spawn(_forward(ws, subscription), name="forward")
@@ -82,9 +81,9 @@ async def _serve(ws: WebSocket, subscription: Subscription[dict[str, Any]], user
                 await ws.close()
 
 
-async def _forward(ws: WebSocket, subscription: Subscription[dict[str, Any]]) -> None:
+async def _forward(ws: WebSocket, subscription: Subscription[LiveEvent]) -> None:
     async for event in subscription:
-        await ws.send_json(event)
+        await ws.send_text(event.model_dump_json())
 
 
 async def _drain(ws: WebSocket) -> None:

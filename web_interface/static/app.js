@@ -31,7 +31,7 @@ function showQuestion(q) {
   form.timer = setInterval(tick, 1000);
   form.querySelectorAll("[data-quick]").forEach((b) =>
     b.addEventListener("click", () => { form.answer.value = b.dataset.quick; form.answer.focus(); }));
-  form.addEventListener("submit", (ev) => { ev.preventDefault(); sendAnswer(id, form); });
+  form.addEventListener("submit", (submit) => { submit.preventDefault(); sendAnswer(id, form); });
   document.getElementById("questions").appendChild(form);
   shown.set(id, form);
   form.answer.focus();
