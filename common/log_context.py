@@ -37,10 +37,6 @@ def bind_context(**fields: object) -> None:
     _CONTEXT.set({**_CONTEXT.get(), **{k: str(v) for k, v in fields.items() if v is not None}})
 
 
-def current_context() -> dict[str, str]:
-    return dict(_CONTEXT.get())
-
-
 class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         for key, value in _CONTEXT.get().items():

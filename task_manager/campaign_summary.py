@@ -40,10 +40,6 @@ class CampaignSummary:
         return self.total > 0 and self.succeeded == 0 and self.needs_user == 0
 
 
-def is_finished(statuses: Sequence[TaskStatus]) -> bool:
-    return bool(statuses) and not any(s in OPEN_STATES for s in statuses)
-
-
 def build_summary(campaign: Campaign, tasks: Sequence[Task]) -> CampaignSummary:
     succeeded = sum(t.status == TaskStatus.SUCCEEDED for t in tasks)
     waiting = [t for t in tasks if t.status == TaskStatus.NEEDS_USER]

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from common.owned_tasks import TaskOwner
 from database.errors import VersionConflict
 from database.models import Call, Campaign, Task
-from database.repositories import calls, tasks
+from database.repositories import calls, feedback, tasks
 from database.repositories.base import affected
 from database.states import CallStatus, CampaignStatus, TaskStatus
 from database.types import utcnow
@@ -44,6 +44,7 @@ class SweepReport:
     recovered: int
     notified: int
     campaigns_finished: int
+    questions_expired: int = 0
 
 
 class TaskLifecycleManagerService:
@@ -97,10 +98,11 @@ class TaskLifecycleManagerService:
             recovered=await self.recover_stuck(now, startup),
             notified=await self.notify_waiting(),
             campaigns_finished=await self.finish_campaigns(now),
+            questions_expired=await self.expire_questions(now),
         )
         if startup:
             await self._close_orphan_calls(now)
-        if any((report.recovered, report.notified, report.campaigns_finished)):
+        if any(_fields(report).values()):
             log.info("lifecycle sweep", extra=_fields(report))
         return report
 
@@ -156,6 +158,11 @@ class TaskLifecycleManagerService:
                 .values(status=CallStatus.INTERRUPTED, outcome="interrupted", ended_at=now)
                 .execution_options(synchronize_session=False)
             )
+
+    async def expire_questions(self, now: datetime) -> int:
+        """Questions to the person past their deadline: the call has moved on without them."""
+        async with self.sessions() as s, s.begin():
+            return await feedback.expire_due(s, now=now)
 
     async def notify_waiting(self) -> int:
         """One notification per task per attempt that ended needing the person."""
@@ -247,4 +254,5 @@ def _fields(report: SweepReport) -> dict[str, int]:
         "recovered": report.recovered,
         "notified": report.notified,
         "campaigns_finished": report.campaigns_finished,
+        "questions_expired": report.questions_expired,
     }

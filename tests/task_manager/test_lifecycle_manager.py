@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from database.repositories import calls, campaigns, messages
-from database.states import CallStatus, CampaignStatus, TaskStatus
+from database.repositories import calls, campaigns, feedback, messages
+from database.states import CallStatus, CampaignStatus, FeedbackStatus, TaskStatus
 from task_manager.lifecycle_manager import TaskLifecycleManagerService
 from task_manager.notifier import Notifier
 from task_manager.post_call_analyzer import PostCallAnalyzer
@@ -145,3 +145,27 @@ async def test_a_campaign_that_cannot_finish_is_marked_and_notified(sessions: Se
     async with sessions() as s:
         (message,) = await messages.list_for_user(s, user_id=user.id)
     assert message.subject == 'Campaign "blocked" could not be completed'
+
+
+async def test_the_sweep_expires_questions_past_their_deadline(sessions: Sessions) -> None:
+    user = await make_user(sessions)
+    clock = FakeClock(WEDNESDAY_15_UTC)
+    async with sessions() as s, s.begin():
+        late = await feedback.create(
+            s,
+            user_id=user.id,
+            question="Tuesday?",
+            expires_at=WEDNESDAY_15_UTC - timedelta(seconds=1),
+        )
+        waiting = await feedback.create(
+            s,
+            user_id=user.id,
+            question="Wednesday?",
+            expires_at=WEDNESDAY_15_UTC + timedelta(minutes=1),
+        )
+    report = await manager(sessions, clock).sweep()
+    async with sessions() as s:
+        rows = [await feedback.get(s, user_id=user.id, request_id=r.id) for r in (late, waiting)]
+    statuses = [row.status if row else None for row in rows]
+    assert report.questions_expired == 1
+    assert statuses == [FeedbackStatus.EXPIRED, FeedbackStatus.OPEN]
