@@ -250,8 +250,8 @@ class CallAttempt:
             return True
         elif isinstance(event, ami_events.DtmfEnd) and event.direction.lower() == "received":
             await self.recorder.event("dtmf_received", {"digit": event.digit})
-        elif isinstance(event, ami_events.UserEvent) and event.name.lower() == "opendeepamd":
-            await self.recorder.update(amd_status=event.fields.get("Status"))
+        elif isinstance(event, ami_events.UserEvent) and event.is_named("OpenDeepAMD"):
+            await self.recorder.update(amd_status=event.field("Status"))
         return False
 
     async def _on_newstate(self, event: ami_events.Newstate) -> None:
