@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from audio_processing.audio_socket_server import AudioSocketServer
-from audio_processing.call_audio import CallAudio, RecordingTalker
+from audio_processing.call_audio import CallAudio
 from call_processor.ami.client import AmiClient
 from call_processor.call_initiator import CallInitiator, CallRequest, TalkerFactory
 from call_processor.call_slots import CallSlots, InProcessCallSlots
@@ -23,6 +23,7 @@ from config.settings import DialSettings
 from database.engine import create_engine_for, session_factory
 from database.migrate import upgrade
 from database.repositories import users
+from tests.support.recording_talker import RecordingTalker
 from tests.support.sandbox import Sandbox
 
 
