@@ -59,12 +59,12 @@ class AgentTalker:
         result = self.bridge.result
         if result is None:
             return None
-        outcome = "ai_failure" if result.outcome == "ai_failure" else result.agent_outcome
+        outcome = "ai_failure" if result.reason.is_failure else result.agent_outcome
         return TalkerReport(
             outcome=outcome or "completed",
             summary=result.summary,
-            facts={**self.tools.facts, **result.facts},
-            latency_ms=self.turns.latencies_ms,
+            facts=dict(self.tools.facts),
+            latency_ms=list(result.latency_ms),
         )
 
     async def aclose(self) -> None:

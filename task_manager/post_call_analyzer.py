@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from common.call_outcomes import AgentOutcome
 from database.errors import VersionConflict
 from database.models import Campaign, Task
 from database.repositories import campaigns, dnd, tasks, turns
@@ -37,14 +38,14 @@ RULES: dict[str, str] = {
     CallStatus.AI_FAILURE: "the voice agent failed",
     CallStatus.INTERRUPTED: "the call was interrupted on our side",
 }
-AGENT_OUTCOMES: dict[str, Decision] = {
-    "success": Decision.SUCCESS,
-    "failure": Decision.FAILED,
-    "wrong_number": Decision.FAILED,
-    "callback_requested": Decision.RETRY,
-    "voicemail": Decision.RETRY,
-    "needs_user": Decision.NEEDS_USER,
-    "do_not_call": Decision.DO_NOT_CALL,
+AGENT_OUTCOMES: dict[AgentOutcome, Decision] = {
+    AgentOutcome.SUCCESS: Decision.SUCCESS,
+    AgentOutcome.FAILURE: Decision.FAILED,
+    AgentOutcome.WRONG_NUMBER: Decision.FAILED,
+    AgentOutcome.CALLBACK_REQUESTED: Decision.RETRY,
+    AgentOutcome.VOICEMAIL: Decision.RETRY,
+    AgentOutcome.NEEDS_USER: Decision.NEEDS_USER,
+    AgentOutcome.DO_NOT_CALL: Decision.DO_NOT_CALL,
 }
 FINAL_BY_DECISION = {
     Decision.SUCCESS: TaskStatus.SUCCEEDED,
@@ -65,7 +66,8 @@ def rule_verdict(report: CallReport) -> Verdict | None:
 
 def agent_verdict(report: CallReport) -> Verdict:
     """Fallback without an LLM: trust the agent's end_call outcome."""
-    decision = AGENT_OUTCOMES.get(report.agent_outcome or "")
+    outcome = AgentOutcome.parse(report.agent_outcome)
+    decision = None if outcome is None else AGENT_OUTCOMES.get(outcome)
     if decision is None:  # hung up on, or the agent never said: not a success
         return Verdict(Decision.RETRY, "the call ended without a clear outcome", "agent")
     reason = report.summary or f"the agent reported {report.agent_outcome}"
