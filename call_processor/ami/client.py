@@ -44,7 +44,6 @@ from config.settings import AmiSettings
 log = logging.getLogger(__name__)
 
 StateListener = Callable[[bool], None]
-EventListener = Callable[[AmiEvent], None]
 
 
 class AmiClient:
@@ -81,7 +80,6 @@ class AmiClient:
         self._pending: set[asyncio.Future[Any]] = set()
         self._inbox: asyncio.Queue[Message] = asyncio.Queue()
         self._subscribers: dict[str, CallEvents] = {}
-        self._listeners: list[EventListener] = []
         self._state_listeners: list[StateListener] = []
         self._tasks: TaskOwner | None = None
         self.last_error: str | None = None
@@ -142,10 +140,6 @@ class AmiClient:
     def add_state_listener(self, listener: StateListener) -> None:
         """`listener(connected)` on every change (metrics, health)."""
         self._state_listeners.append(listener)
-
-    def add_listener(self, listener: EventListener) -> None:
-        """`listener(event)` for every parsed event (metrics, logging); must not block."""
-        self._listeners.append(listener)
 
     def subscribe(self, call_id: str) -> CallEvents:
         events = CallEvents(call_id)
@@ -291,11 +285,6 @@ class AmiClient:
                 self._deliver(event)
 
     def _deliver(self, event: AmiEvent) -> None:
-        for listener in self._listeners:
-            try:
-                listener(event)
-            except Exception:
-                log.exception("AMI event listener failed")
         for key in ami_events.routing_keys(event):
             subscriber = self._subscribers.get(key)
             if subscriber is not None:
