@@ -5,8 +5,8 @@ Asterisk is strict about what it receives (anything but audio or hangup ends the
 a zero-length audio frame too). Keeping the byte rules here lets them be tested
 exhaustively and leaves the asyncio shell only moving bytes.
 
-Wire format (PROTOCOLS.md §1): kind (1 byte) + payload length (u16 big-endian) + payload.
-Audio samples are signed 16-bit little-endian.
+Wire format (docs/protocols.md, AudioSocket): kind (1 byte) + payload length (u16
+big-endian) + payload. Audio samples are signed 16-bit little-endian.
 """
 
 from __future__ import annotations
@@ -227,10 +227,6 @@ def encode_audio(pcm: bytes, kind: Kind = Kind.SLIN8) -> bytes:
     if length == 0 or length % 2 or length > MAX_WIRE_PAYLOAD:
         raise ValueError(f"audio of {length} bytes is empty, odd or too long (fatal to Asterisk)")
     return _HEADER.pack(kind, length) + pcm
-
-
-def encode_hangup() -> bytes:
-    return HANGUP
 
 
 def encode_uuid(call_id: uuid.UUID) -> bytes:

@@ -1,6 +1,6 @@
 """The seam between the AudioSocket connection and whatever talks on the call.
 
-Why: the realtime bridge (and, in tests, a recorder) should see one small object, not
+Why: the realtime bridge (or any other talker) should see one small object, not
 sockets: inbound audio as an async iterator, DTMF digits, a playout queue to speak into,
 and a way to hang up. The AudioSocket handler fills it; the talker only reads it.
 """
@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Generic, Protocol, TypeVar
 
 from audio_processing.playout import PlayoutQueue
-from common.owned_tasks import TaskOwner
 
 T = TypeVar("T")
 
@@ -107,6 +106,7 @@ class CallAudio:
         self._inbound: _DropOldest[bytes] = _DropOldest(inbound_capacity)
         self._dtmf: _DropOldest[str] = _DropOldest(64)
         self._hangup = asyncio.Event()
+        self._inbound_observer: Callable[[bytes], None] | None = None
         self.end_reason: EndReason | None = None
 
     # --- for the talker ---------------------------------------------------------------
@@ -141,6 +141,16 @@ class CallAudio:
     def played_ms(self, mark: str | None) -> int:
         return self.playout.played_ms(mark)
 
+    def on_first_frame(self, mark: str | None, callback: Callable[[], None]) -> None:
+        """`callback()` once the first frame of `mark` is written to the call (see playout)."""
+        self.playout.on_first_frame(mark, callback)
+
+    def observe_inbound(self, observer: Callable[[bytes], None] | None) -> None:
+        """`observer(frame)` for each caller frame as it arrives, before any talker reads it
+        (e.g. to time the inbound path); one observer, None removes it. Keep it cheap: it
+        runs on the audio path, 50 times a second per call."""
+        self._inbound_observer = observer
+
     def hangup(self) -> None:
         """Ask for the call to end: the server sends 0x00 and closes. Returns at once.
 
@@ -158,6 +168,8 @@ class CallAudio:
 
     # --- for the AudioSocket handler ------------------------------------------------------
     def push_inbound(self, pcm: bytes) -> None:
+        if self._inbound_observer is not None:
+            self._inbound_observer(pcm)
         self._inbound.put(pcm)
 
     def push_dtmf(self, digit: str) -> None:
@@ -179,44 +191,3 @@ class CallTalker(Protocol):
     """Whatever talks on the call. Returning ends the call (the server sends hangup)."""
 
     async def run(self, audio: CallAudio) -> None: ...
-
-
-class RecordingTalker:
-    """A talker for tests: records inbound frames and digits, optionally plays audio first.
-
-    With `hangup_after_play`, it waits for the audio to be played and hangs up (the
-    "say goodbye then hang up" path); otherwise it listens until the call ends.
-    """
-
-    def __init__(
-        self, play: bytes = b"", mark: str | None = "play", hangup_after_play: bool = False
-    ) -> None:
-        self.play = play
-        self.mark = mark
-        self.hangup_after_play = hangup_after_play
-        self.frames: list[bytes] = []
-        self.digits: list[str] = []
-        self.audio: CallAudio | None = None
-        self.started = asyncio.Event()
-        self.finished = asyncio.Event()
-
-    async def run(self, audio: CallAudio) -> None:
-        self.audio = audio
-        self.started.set()
-        owner = TaskOwner(f"{audio.metadata.call_id}:recorder")
-        try:
-            owner.spawn(self._collect_digits(audio), name="dtmf")
-            if self.play:
-                audio.enqueue(self.play, self.mark)
-            if self.hangup_after_play:
-                await audio.drained()
-                audio.hangup()
-            async for frame in audio.inbound():
-                self.frames.append(frame)
-        finally:
-            await owner.aclose(timeout=1.0)
-            self.finished.set()
-
-    async def _collect_digits(self, audio: CallAudio) -> None:
-        async for digit in audio.dtmf():
-            self.digits.append(digit)

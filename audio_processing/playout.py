@@ -1,11 +1,12 @@
 """The outbound side of a call: a playout queue and the paced writer that drains it.
 
-Why: Asterisk does not re-time what it receives (PROTOCOLS.md §1.4): a burst goes to the
-RTP leg at once and clips, and audio already sent cannot be taken back for barge-in.
-So audio waits here, framed to 20 ms, and leaves one frame per 20 ms on a monotonic
-clock; silence fills the gaps so Asterisk's 2 s inactivity timer and the RTP stream
-stay alive. Per-"mark" accounting tells the realtime bridge how much of an assistant
-item was actually played (for `conversation.item.truncate`).
+Why: Asterisk does not re-time what it receives (docs/protocols.md, AudioSocket): a
+burst goes to the RTP leg at once and clips, and audio already sent cannot be taken back
+for barge-in. So audio waits here, framed to 20 ms, and leaves one frame per 20 ms on a
+monotonic clock; silence fills the gaps so Asterisk's 2 s inactivity timer and the RTP
+stream stay alive. Per-"mark" accounting tells the realtime bridge how much of an assistant
+item was actually played (for `conversation.item.truncate`), and when its first frame
+went out (`on_first_frame`, for the reply latency).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class PlayoutQueue:
         self._frames: deque[tuple[bytes, str | None, int]] = deque()
         self._tail_mark: str | None = None
         self._played: dict[str | None, int] = {}
+        self._first_frame: dict[str | None, list[Callable[[], None]]] = {}
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -77,16 +79,39 @@ class PlayoutQueue:
                 self._idle.set()
                 return None
         frame, mark, audio = self._frames.popleft()
+        first = mark not in self._played
         self._played[mark] = self._played.get(mark, 0) + audio
         if not self._frames and not self._framer.pending:
             self._idle.set()
+        if first:
+            self._run_first_frame(mark)
         return frame
+
+    def on_first_frame(self, mark: str | None, callback: Callable[[], None]) -> None:
+        """Call `callback` once, when the first frame of `mark` is taken for writing.
+
+        The writer writes a taken frame in the same step (no await in between), so this
+        is the moment the callee starts hearing the mark. Runs at once if that already
+        happened; dropped if the mark's audio is flushed (barge-in) before it plays.
+        """
+        if mark in self._played:
+            callback()
+        else:
+            self._first_frame.setdefault(mark, []).append(callback)
+
+    def _run_first_frame(self, mark: str | None) -> None:
+        for callback in self._first_frame.pop(mark, ()):
+            try:
+                callback()
+            except Exception:  # an observer's bug must never stop the call's audio
+                log.exception("first-frame callback failed")
 
     def flush(self) -> int:
         """Drop everything not yet played (barge-in); returns the milliseconds dropped."""
         dropped = self.queued_ms
         self._frames.clear()
         self._framer.clear()
+        self._first_frame.clear()  # what never played never starts playing
         self._idle.set()
         return dropped
 

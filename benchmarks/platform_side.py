@@ -5,9 +5,10 @@ the official SDK (to the fake model at --model-url), and the command bus (one co
 published to every call). Each call is registered with `expect()` the way the call
 initiator does for a call it originated; the load generator then plays Asterisk.
 
-Two benchmark-only hooks measure inbound latency without touching the hot path's code:
-the call's `push_inbound` is wrapped to timestamp each caller frame, and the session's
-`send` is wrapped to timestamp each `input_audio_buffer.append` once written to the
+Inbound latency is measured at both ends of the hot path: the call's inbound observer
+(`CallAudio.observe_inbound`) timestamps each caller frame as the AudioSocket server hands
+it over, and the SDK connection's `send` is wrapped (a benchmark-only hook on the SDK's
+object, not ours) to timestamp each `input_audio_buffer.append` once written to the
 websocket. Control is JSON lines: {"cmd": "prepare" | "measure" | "finish" | "quit"}.
 """
 
@@ -32,6 +33,7 @@ from audio_processing.expected_call import ExpectedCall
 from audio_processing.realtime.bridge import BridgeOptions, RealtimeBridge
 from audio_processing.realtime.session import RealtimeSession
 from audio_processing.realtime.session_config import build_session_config
+from audio_processing.talker_result import TalkerResult
 from benchmarks.procstat import CpuWindow, rss_bytes
 from benchmarks.stats import summary_ms
 from common.command_bus import CommandBus, CommandSubscription, create_command_bus
@@ -102,13 +104,7 @@ class BenchCall:
             self.rec.last_frame.append(now - times[-1])
 
     async def run(self, audio: CallAudio) -> None:
-        push = audio.push_inbound
-
-        def timed_push(pcm: bytes) -> None:
-            self.pushed.append(time.monotonic())
-            push(pcm)
-
-        audio.push_inbound = timed_push  # type: ignore[method-assign]
+        audio.observe_inbound(lambda _pcm: self.pushed.append(time.monotonic()))
         owner = TaskOwner(f"{self.call_id}:bench")
         try:
             async with self.bus.subscribe(self.call_id) as subscription:
@@ -137,6 +133,13 @@ class EchoTalker:
         self.subscribed.set()
         async for frame in audio.inbound():
             audio.enqueue(frame)
+
+
+def _outcome(result: TalkerResult | None) -> str:
+    """`completed:<reason>` or `ai_failure:<reason>`, as the results files have it."""
+    if result is None:
+        return "none"
+    return f"{'ai_failure' if result.reason.is_failure else 'completed'}:{result.reason}"
 
 
 class _NoTools:
@@ -263,10 +266,7 @@ class Platform:
                 reasons = Counter(str(r) for r in await asyncio.gather(*ended))
         except TimeoutError:
             reasons = Counter({"still_running": len(ended)})
-        outcomes = Counter(
-            f"{c.bridge.result.outcome}:{c.bridge.result.reason}" if c.bridge.result else "none"
-            for c in self.calls
-        )
+        outcomes = Counter(_outcome(c.bridge.result) for c in self.calls)
         result = {
             "end_reasons": dict(reasons),
             "bridge_outcomes": dict(outcomes),

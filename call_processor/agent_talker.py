@@ -7,9 +7,6 @@ answers. If nobody answers, `aclose()` closes the unused session.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from openai import AsyncOpenAI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -19,6 +16,7 @@ from audio_processing.realtime.bridge import BridgeOptions, RealtimeBridge
 from audio_processing.realtime.session import RealtimeSession
 from audio_processing.realtime.session_config import build_session_config, turn_detection_config
 from audio_processing.realtime.tools import tool_schemas
+from audio_processing.talker_result import TalkerResult
 from call_processor.call_initiator import CallRequest
 from call_processor.call_tools import CallToolHost, PersonSender
 from call_processor.turn_writer import TurnWriter
@@ -30,17 +28,9 @@ from database.profile import Profile
 from database.repositories import users
 
 
-@dataclass(slots=True)
-class TalkerReport:
-    """What the talker adds to the calls row when the call ends."""
-
-    outcome: str
-    summary: str = ""
-    facts: dict[str, Any] = field(default_factory=dict)
-    latency_ms: list[float] = field(default_factory=list)
-
-
 class AgentTalker:
+    """The production PreparedTalker: the bridge talks, the tools act, the turns are stored."""
+
     def __init__(
         self,
         bridge: RealtimeBridge,
@@ -56,17 +46,9 @@ class AgentTalker:
     async def on_command(self, command: CallCommand) -> None:
         await self.tools.on_command(command)
 
-    def report(self) -> TalkerReport | None:
-        result = self.bridge.result
-        if result is None:
-            return None
-        outcome = "ai_failure" if result.outcome == "ai_failure" else result.agent_outcome
-        return TalkerReport(
-            outcome=outcome or "completed",
-            summary=result.summary,
-            facts={**self.tools.facts, **result.facts},
-            latency_ms=self.turns.latencies_ms,
-        )
+    def result(self) -> TalkerResult | None:
+        """The bridge's result: facts are not in it, the tool host stored them on the row."""
+        return self.bridge.result
 
     async def aclose(self) -> None:
         try:

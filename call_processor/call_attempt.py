@@ -13,19 +13,21 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from audio_processing.audio_socket_server import AudioSocketServer
 from audio_processing.call_audio import CallMetadata, CallTalker, EndReason
 from audio_processing.expected_call import ExpectedCall
+from audio_processing.talker_result import TalkerResult
 from call_processor.ami import events as ami_events
 from call_processor.ami import outcomes as ami_outcomes
 from call_processor.ami.call_events import CallEvents
 from call_processor.ami.client import AmiClient
 from call_processor.ami.errors import AmiActionFailed, AmiError, AmiReplyLost
 from call_processor.call_records import CallRecorder
+from call_processor.finished_call import EndedBy, FinishedCall, outcome_label
 from common.command_bus import CommandBus, CommandSubscription
 from common.commands import CallCommand, FeedbackAnswer, Hangup, SendDtmf, Transfer
 from common.log_context import bind_context
@@ -41,25 +43,18 @@ FINAL_WRITE_ATTEMPTS = 4  # the closing write of the calls row, retried with bac
 TRANSFER_MAX = 4 * 3600.0  # a transferred call is followed (slot held) until it hangs up
 
 
-class TalkerOutcome(Protocol):
-    """What a talker reports at the end (see call_processor.agent_talker.TalkerReport)."""
-
-    outcome: str
-    summary: str
-    facts: dict[str, Any]
-    latency_ms: list[float]
-
-
 class PreparedTalker(CallTalker, Protocol):
     """A talker made before dialing (e.g. a pre-warmed realtime session)."""
 
-    def report(self) -> TalkerOutcome | None: ...
+    def result(self) -> TalkerResult | None:
+        """What it adds to the calls row once it is done; None if it never ran."""
+        ...
+
+    async def on_command(self, command: CallCommand) -> None:
+        """A command for the talker (a person's FeedbackAnswer) from the call's channel."""
+        ...
 
     async def aclose(self) -> None: ...
-
-
-class CommandAware(Protocol):
-    async def on_command(self, command: CallCommand) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,43 +69,12 @@ class DialPlan:
     audiosocket_address: str
     transfer_context: str = "opendeep-transfer"
     transfer_template: str = ""
-
-
-@dataclass(slots=True)
-class CallResult:
-    call_id: str
-    status: CallStatus
-    outcome: str
-    answered: bool = False
-    hangup_cause: int | None = None
-    hangup_cause_text: str | None = None
-    duration_seconds: float | None = None
-    end_reason: str = ""
-    facts: dict[str, Any] = field(default_factory=dict)
-    summary: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class _Ending:
-    """How the call ended, read once so the row and the CallResult say the same thing."""
-
-    status: CallStatus
-    outcome: str
-    end_reason: str
-    duration: float | None
-    hangup: ami_events.Hangup | None
-
-    @property
-    def cause(self) -> int | None:
-        return self.hangup.cause if self.hangup else None
-
-    @property
-    def cause_txt(self) -> str | None:
-        return self.hangup.cause_txt if self.hangup else None
+    detect_machine: bool = False  # run Asterisk's AMD() before the agent speaks
 
 
 class CallAttempt:
-    """Follows one originated call to its end; `run()` returns how it ended."""
+    """Follows one originated call to its end; `run()` closes the calls row and returns
+    the FinishedCall read from it."""
 
     def __init__(
         self,
@@ -133,13 +97,14 @@ class CallAttempt:
         self.tracker = ami_outcomes.OutcomeTracker()
         self.answered_at: float | None = None
         self.hangup: ami_events.Hangup | None = None
+        self.amd_status: str | None = None
         self.transferred = False
-        self._hangup_requested = False
+        self._hangup_reason: str | None = None  # why we asked Asterisk to hang up, if we did
         self._failure_deadline: float | None = None
         self._ring_deadline = 0.0
         self._owner = TaskOwner(call_id)
 
-    async def run(self) -> CallResult:
+    async def run(self) -> FinishedCall:
         bind_context(
             call_id=self.call_id, user_id=self.metadata.user_id, task_id=self.metadata.task_id
         )
@@ -155,7 +120,7 @@ class CallAttempt:
         except Exception:  # whatever broke, nobody may be left on an open line
             log.exception("call handler failed")
             await self._hangup_now("handler_error")
-            return await self._finish(CallStatus.FAILED, "failed", "handler_error")
+            return await self._finish(CallStatus.FAILED, "handler_error")
         finally:
             await self._owner.aclose(timeout=1.0)
             self.ami.unsubscribe(self.call_id)
@@ -163,16 +128,18 @@ class CallAttempt:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.talker.aclose(), 2.0)
 
-    async def _run(self, events: CallEvents, expected: ExpectedCall) -> CallResult:
+    async def _run(self, events: CallEvents, expected: ExpectedCall) -> FinishedCall:
         async with self.bus.subscribe(self.call_id) as commands:
             if not await self._originate():
-                return await self._finish(CallStatus.FAILED, "failed", "originate_refused")
+                return await self._finish(CallStatus.FAILED, "originate_refused")
             self._owner.spawn(self._run_commands(commands), "commands")
             end_reason = await self._follow(events, expected)
             return await self._conclude(end_reason)
 
     async def _originate(self) -> bool:
         variables = {"CALL_ID": self.call_id, "AUDIOSOCKET_ADDR": self.plan.audiosocket_address}
+        if self.plan.detect_machine:
+            variables["OPENDEEP_AMD"] = "1"  # the dialplan runs AMD() and reports a UserEvent
         await self.recorder.event("originated", {"channel": self.plan.channel})
         try:
             await self.ami.originate(
@@ -220,7 +187,7 @@ class CallAttempt:
         except TimeoutError:
             return await self._on_quiet()
         if await self._on_event(event):
-            return "local_hangup" if self._hangup_requested else "far_end_hangup"
+            return self._hangup_reason or EndReason.FAR_END_HANGUP
         if self.tracker.waiting_for_hangup and self._failure_deadline is None:
             self._failure_deadline = time.monotonic() + FAILURE_GRACE
         return None
@@ -250,8 +217,9 @@ class CallAttempt:
             return True
         elif isinstance(event, ami_events.DtmfEnd) and event.direction.lower() == "received":
             await self.recorder.event("dtmf_received", {"digit": event.digit})
-        elif isinstance(event, ami_events.UserEvent) and event.name.lower() == "opendeepamd":
-            await self.recorder.update(amd_status=event.fields.get("Status"))
+        elif isinstance(event, ami_events.UserEvent) and event.is_named("OpenDeepAMD"):
+            self.amd_status = event.field("Status")
+            await self.recorder.update(amd_status=self.amd_status)
         return False
 
     async def _on_newstate(self, event: ami_events.Newstate) -> None:
@@ -268,21 +236,24 @@ class CallAttempt:
     async def _after_audio_end(self, events: CallEvents, reason: EndReason) -> str:
         """The talker or socket ended first: make sure Asterisk hangs up, then collect cause."""
         await self.recorder.event("audio_ended", {"reason": str(reason)})
+        asked = self._hangup_reason  # set: the audio ended because we had asked for a hangup
         if reason is EndReason.FORGOTTEN or self.hangup is not None:
-            return str(reason)
+            return asked or str(reason)
         if not self.transferred:
             await self._hangup_now(str(reason))
         deadline = time.monotonic() + (HANGUP_WAIT if not self.transferred else TRANSFER_MAX)
-        while time.monotonic() < deadline:
+        hung_up = False
+        while not hung_up and time.monotonic() < deadline:
             try:
                 event = await events.get(min(LIVENESS_INTERVAL, deadline - time.monotonic()))
             except TimeoutError:
                 if await self._channel_gone():
                     break
                 continue
-            if await self._on_event(event):
-                break
-        return str(reason)
+            hung_up = await self._on_event(event)
+        if self.transferred and hung_up:  # the transferred call's own end, not the agent's
+            return self._hangup_reason or EndReason.FAR_END_HANGUP
+        return asked or str(reason)
 
     async def _channel_gone(self) -> bool:
         """With no events for a while (say, AMI reconnected and missed the Hangup), ask."""
@@ -298,9 +269,9 @@ class CallAttempt:
         return False
 
     async def _hangup_now(self, reason: str) -> None:
-        if self._hangup_requested or self.hangup is not None:
+        if self._hangup_reason is not None or self.hangup is not None:
             return
-        self._hangup_requested = True
+        self._hangup_reason = reason
         with contextlib.suppress(AmiError):
             await self.ami.hangup(self.call_id)
         log.info("hangup requested", extra={"reason": reason})
@@ -320,12 +291,11 @@ class CallAttempt:
                 await self.recorder.event("dtmf_sent", {"digits": command.digits})
             case Hangup():
                 await self.recorder.event("hangup_requested", {"reason": command.reason})
-                await self._hangup_now(command.reason)
+                await self._hangup_now("hangup_command")
             case Transfer():
                 await self._transfer(command.target)
             case FeedbackAnswer():
-                if hasattr(self.talker, "on_command"):
-                    await self.talker.on_command(command)
+                await self.talker.on_command(command)
 
     async def _transfer(self, target: str) -> None:
         """Blind transfer: the callee's channel leaves the agent for the transfer context."""
@@ -341,77 +311,76 @@ class CallAttempt:
             raise
         await self.recorder.event("transfer", {"target": target})
 
-    async def _conclude(self, end_reason: str) -> CallResult:
+    async def _conclude(self, end_reason: str) -> FinishedCall:
         if self.answered_at is None:
             dial_outcome = self.tracker.outcome or self.tracker.give_up()
             status = (
                 CallStatus(str(dial_outcome)) if dial_outcome != "answered" else CallStatus.FAILED
             )
-            return await self._finish(status, str(status), end_reason)
-        report = self.talker.report()
-        outcome = "transferred" if self.transferred else (report.outcome if report else None)
-        status = CallStatus.AI_FAILURE if outcome == "ai_failure" else CallStatus.COMPLETED
-        return await self._finish(status, outcome or "completed", end_reason, report)
+            return await self._finish(status, end_reason)
+        talker = self.talker.result()
+        failed = talker is not None and talker.reason.is_failure and not self.transferred
+        status = CallStatus.AI_FAILURE if failed else CallStatus.COMPLETED
+        return await self._finish(status, end_reason, talker)
 
     async def _finish(
-        self,
-        status: CallStatus,
-        outcome: str,
-        end_reason: str,
-        report: TalkerOutcome | None = None,
-    ) -> CallResult:
-        """Close the calls row, then tell the caller (the scheduler) how the call went."""
-        duration = None if self.answered_at is None else time.monotonic() - self.answered_at
-        ended = _Ending(status, outcome, end_reason, duration, self.hangup)
-        await self._write_final_row(ended, report)
+        self, status: CallStatus, end_reason: str, talker: TalkerResult | None = None
+    ) -> FinishedCall:
+        """Close the calls row; what the caller (the scheduler) hears is read from it."""
+        row = await self.recorder.close(
+            attempts=FINAL_WRITE_ATTEMPTS,
+            **self._closing_columns(status, end_reason, talker),
+            **_talker_columns(talker),
+        )
+        if row is None:  # the database refused every attempt: the row still looks live
+            finished = FinishedCall.without_row(self.call_id, CallStatus.INTERRUPTED, end_reason)
+        else:
+            finished = FinishedCall.from_row(row)
         log.info(
             "call ended",
             extra={
-                "status": str(status),
-                "outcome": outcome,
+                "status": str(finished.status),
+                "outcome": finished.outcome,
                 "end_reason": end_reason,
-                "cause": ended.cause,
+                "ended_by": str(finished.ended_by),
+                "cause": finished.hangup_cause,
             },
         )
-        return self._result(ended, report)
+        return finished
 
-    async def _write_final_row(self, ended: _Ending, report: TalkerOutcome | None) -> None:
-        """The closing write, retried: a row left in progress would look like a live call."""
-        extra: dict[str, Any] = {}
-        if report is not None:
-            extra = {
-                "summary": report.summary or None,
-                "facts": report.facts or None,
-                "latency_ms": report.latency_ms or None,
-            }
-        await self.recorder.update(
-            attempts=FINAL_WRITE_ATTEMPTS,
-            status=ended.status,
-            outcome=ended.outcome,
-            ended_at=datetime.now(UTC),
-            duration_seconds=ended.duration,
-            hangup_cause=ended.cause,
-            hangup_cause_text=ended.cause_txt,
-            **extra,
-        )
-
-    def _result(self, ended: _Ending, report: TalkerOutcome | None) -> CallResult:
-        return CallResult(
-            self.call_id,
-            ended.status,
-            ended.outcome,
-            answered=self.answered_at is not None,
-            hangup_cause=ended.cause,
-            hangup_cause_text=ended.cause_txt,
-            duration_seconds=ended.duration,
-            end_reason=ended.end_reason,
-            facts=dict(report.facts) if report else {},
-            summary=report.summary if report else "",
-        )
+    def _closing_columns(
+        self, status: CallStatus, end_reason: str, talker: TalkerResult | None
+    ) -> dict[str, Any]:
+        """What the call's handler itself knows of the ending (the talker adds its part)."""
+        duration = None if self.answered_at is None else time.monotonic() - self.answered_at
+        return {
+            "status": status,
+            "outcome": outcome_label(status, self.transferred, talker),
+            "end_reason": end_reason,
+            "ended_by": str(EndedBy.of(end_reason, talker)),
+            "ended_at": datetime.now(UTC),
+            "duration_seconds": duration,
+            "hangup_cause": self.hangup.cause if self.hangup else None,
+            "hangup_cause_text": self.hangup.cause_txt if self.hangup else None,
+            "transferred": self.transferred,
+            "amd_status": self.amd_status,
+        }
 
     async def _finish_interrupted(self) -> None:
-        status = CallStatus.INTERRUPTED
-        await asyncio.wait_for(self._finish(status, "interrupted", "shutdown"), 2.0)
+        await asyncio.wait_for(self._finish(CallStatus.INTERRUPTED, "shutdown"), 2.0)
+
+
+def _talker_columns(talker: TalkerResult | None) -> dict[str, Any]:
+    """What the talker adds to the row (facts are not here: the tool host stores them)."""
+    if talker is None:
+        return {}
+    return {
+        "agent_outcome": None if talker.agent_outcome is None else str(talker.agent_outcome),
+        "summary": talker.summary or None,
+        "latency_ms": list(talker.latency_ms) or None,
+        "agent_audio_generated_ms": talker.agent_audio_generated_ms,
+        "agent_audio_played_ms": talker.agent_audio_played_ms,
+    }
 
 
 def dial_digits(number: str) -> str:

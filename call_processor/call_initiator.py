@@ -22,14 +22,15 @@ from audio_processing.audio_socket_server import AudioSocketServer
 from audio_processing.call_audio import CallMetadata
 from call_processor.ami.client import AmiClient
 from call_processor.call_attempt import (
+    FINAL_WRITE_ATTEMPTS,
     CallAttempt,
-    CallResult,
     DialPlan,
     PreparedTalker,
     dial_digits,
 )
 from call_processor.call_records import CallRecorder
 from call_processor.call_slots import CallSlots
+from call_processor.finished_call import EndedBy, FinishedCall
 from common.command_bus import CommandBus
 from common.metrics import PlatformMetrics
 from common.owned_tasks import TaskOwner
@@ -50,6 +51,7 @@ class CallRequest:
     task_id: int | None = None
     attempt_number: int = 1
     context: Mapping[str, Any] = field(default_factory=dict)  # for the talker's instructions
+    detect_machine: bool = False  # answering-machine detection (AMD) before the agent speaks
 
 
 class TalkerFactory(Protocol):
@@ -58,7 +60,7 @@ class TalkerFactory(Protocol):
     async def prepare(self, request: CallRequest, call_id: str) -> PreparedTalker: ...
 
 
-OnCallDone = Callable[[CallRequest, CallResult], Awaitable[None]]
+OnCallDone = Callable[[CallRequest, FinishedCall], Awaitable[None]]
 
 
 class CallInitiator:
@@ -86,19 +88,11 @@ class CallInitiator:
         self._owner = TaskOwner("calls")
         self._active: set[str] = set()
 
-    @property
-    def active_calls(self) -> int:
-        return len(self._active)
-
     async def start(self) -> None:
         self._owner = TaskOwner("calls")
 
-    async def place_call(self, request: CallRequest) -> CallResult:
-        """Place one call and wait until it is over (slot wait included)."""
-        return await self._owner.spawn(self._place(request), f"call:{request.task_id}")
-
     def launch(self, request: CallRequest, on_done: OnCallDone | None = None) -> None:
-        """Place a call in the background; `on_done(request, result)` runs when it ends."""
+        """Place a call in the background; `on_done(request, finished)` runs when it ends."""
         self._owner.spawn(self._place_then(request, on_done), f"call:{request.task_id}")
 
     async def _place_then(self, request: CallRequest, on_done: OnCallDone | None) -> None:
@@ -106,37 +100,34 @@ class CallInitiator:
         would leave its task in progress and its capacity taken for good."""
         call_id = str(uuid.uuid4())
         try:
-            result = await self._place(request, call_id)
+            finished = await self._place(request, call_id)
         except asyncio.CancelledError:  # shutdown: the task is rescheduled now, not later
             if on_done is not None:
-                interrupted = CallResult(
-                    call_id, CallStatus.INTERRUPTED, "interrupted", end_reason="shutdown"
-                )
+                interrupted = FinishedCall.without_row(call_id, CallStatus.INTERRUPTED, "shutdown")
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(on_done(request, interrupted), SHUTDOWN_REPORT)
             raise
-        except Exception as exc:  # a bad number, no slot (Redis down), no calls row
+        except Exception as exc:  # a bad number, no slot (Redis down): no calls row
             log.warning("call not placed", extra={"call_id": call_id, "error": repr(exc)})
-            result = CallResult(call_id, CallStatus.FAILED, "failed", end_reason="not_placed")
+            finished = FinishedCall.without_row(None, CallStatus.FAILED, "not_placed")
         if on_done is not None:
-            await on_done(request, result)
+            await on_done(request, finished)
 
-    async def _place(self, request: CallRequest, call_id: str | None = None) -> CallResult:
+    async def _place(self, request: CallRequest, call_id: str) -> FinishedCall:
         digits = dial_digits(request.phone_number)  # refuse before taking a slot
-        call_id = call_id or str(uuid.uuid4())
         slot = await self.slots.acquire(call_id)
         self._active.add(call_id)
         self.metrics.calls_active.inc()
         try:
-            result = await self._attempt(request, call_id, digits)
+            finished = await self._attempt(request, call_id, digits)
         finally:
             self._active.discard(call_id)
             self.metrics.calls_active.dec()
             await slot.release()
-        self.metrics.calls_total.labels(result.outcome).inc()
-        return result
+        self.metrics.calls_total.labels(finished.outcome).inc()
+        return finished
 
-    async def _attempt(self, request: CallRequest, call_id: str, digits: str) -> CallResult:
+    async def _attempt(self, request: CallRequest, call_id: str, digits: str) -> FinishedCall:
         recorder = CallRecorder(self.sessions, request.user_id, call_id, self.bus)
         await recorder.create(
             phone_number=request.phone_number,
@@ -150,11 +141,11 @@ class CallInitiator:
             log.warning(
                 "talker not ready; call not placed", extra={"call_id": call_id, "error": str(exc)}
             )
-            return await _not_placed(recorder, call_id, CallStatus.AI_FAILURE, "ai_failure")
+            return await _talker_not_ready(recorder, call_id)
         attempt = CallAttempt(
             call_id=call_id,
             metadata=self._metadata(request, call_id),
-            plan=self._plan(digits),
+            plan=self._plan(digits, request.detect_machine),
             ami=self.ami,
             audio_server=self.audio_server,
             bus=self.bus,
@@ -170,7 +161,7 @@ class CallInitiator:
             task_id=None if request.task_id is None else str(request.task_id),
         )
 
-    def _plan(self, digits: str) -> DialPlan:
+    def _plan(self, digits: str, detect_machine: bool) -> DialPlan:
         return DialPlan(
             channel=self.dial.channel_template.format(number=digits),
             context=self.dial.context,
@@ -179,6 +170,7 @@ class CallInitiator:
             caller_id=self.dial.caller_id,
             audiosocket_address=self.audiosocket_address,
             transfer_template=self.dial.channel_template,
+            detect_machine=detect_machine,
         )
 
     async def stop(self, grace: float = 4.0) -> None:
@@ -188,8 +180,16 @@ class CallInitiator:
         log.info("call initiator stopped", extra={"calls_ended": active, "tasks": cancelled})
 
 
-async def _not_placed(
-    recorder: CallRecorder, call_id: str, status: CallStatus, outcome: str
-) -> CallResult:
-    await recorder.update(status=status, outcome=outcome, ended_at=datetime.now(UTC))
-    return CallResult(call_id, status, outcome, end_reason="not_placed")
+async def _talker_not_ready(recorder: CallRecorder, call_id: str) -> FinishedCall:
+    """The row is closed as an AI failure before anyone was dialed."""
+    row = await recorder.close(
+        attempts=FINAL_WRITE_ATTEMPTS,
+        status=CallStatus.AI_FAILURE,
+        outcome=str(CallStatus.AI_FAILURE),
+        end_reason="not_placed",
+        ended_by=str(EndedBy.PLATFORM),
+        ended_at=datetime.now(UTC),
+    )
+    if row is None:
+        return FinishedCall.without_row(call_id, CallStatus.AI_FAILURE, "not_placed")
+    return FinishedCall.from_row(row)

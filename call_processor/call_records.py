@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.channels import user_events
 from common.command_bus import CommandBus
+from database.models import Call
 from database.repositories import calls
 
 log = logging.getLogger(__name__)
@@ -49,15 +50,26 @@ class CallRecorder:
                 node_id=node_id,
             )
 
-    async def update(self, *, attempts: int = 1, **fields: Any) -> None:
-        """`attempts` > 1 for the final state: a row left "answered" would look live."""
+    async def update(self, **fields: Any) -> None:
+        """One write while the call goes on; a failure is logged and the call goes on."""
+        await self._write(fields, attempts=1)
+
+    async def close(self, *, attempts: int, **fields: Any) -> Call | None:
+        """The closing write, retried `attempts` times (a row left "answered" would look
+        live); the row as written, or None when every attempt failed."""
+        return await self._write(fields, attempts)
+
+    async def _write(self, fields: dict[str, Any], attempts: int) -> Call | None:
         fields = {k: v for k, v in fields.items() if v is not None}
         if not fields:
-            return
+            return None
+        row = None
         for attempt in range(attempts):
             try:
                 async with self.sessions() as s, s.begin():
-                    await calls.update(s, user_id=self.user_id, call_id=self.call_id, **fields)
+                    row = await calls.update(
+                        s, user_id=self.user_id, call_id=self.call_id, **fields
+                    )
                 break
             except Exception:
                 self.failed_writes += 1
@@ -66,6 +78,7 @@ class CallRecorder:
                     await asyncio.sleep(0.2 * 2**attempt)
         if "status" in fields:
             await self._publish({"type": "call_status", "status": str(fields["status"])})
+        return row
 
     async def event(self, kind: str, data: dict[str, Any]) -> None:
         try:

@@ -38,7 +38,6 @@ class TurnWriter:
         self.sessions, self.bus = sessions, bus
         self.observe_latency = observe_latency  # e.g. the turn-latency histogram (seconds)
         self.user_id, self.call_id = user_id, call_id
-        self.latencies_ms: list[float] = []
         self.written = 0
         self._queue: asyncio.Queue[Turn | None] = asyncio.Queue()
         self._owner = TaskOwner(f"{call_id}:turns")
@@ -50,7 +49,7 @@ class TurnWriter:
         self._queue.put_nowait(turn)
 
     def on_latency(self, latency_ms: float) -> None:
-        self.latencies_ms.append(round(latency_ms, 1))
+        """Observed at once (the histogram); the row's list comes from the talker's result."""
         if self.observe_latency is not None:
             self.observe_latency(latency_ms / 1000)
 

@@ -48,9 +48,11 @@ class CallMaterial:
     transcript: Sequence[tuple[str, str]]  # (speaker, text) in order
     facts: Mapping[str, Any] = field(default_factory=dict)
     hangup_cause: str = ""
+    ended_by: str | None = None  # far_end | agent | platform
     amd_status: str | None = None
     agent_outcome: str | None = None
     agent_summary: str = ""
+    agent_audio_ms: tuple[int, int] | None = None  # (played to the callee, generated)
     attempt_number: int = 1
     max_attempts: int = 1
 
@@ -114,6 +116,8 @@ def render(material: CallMaterial) -> str:
         f"Attempt {material.attempt_number} of {material.max_attempts}",
         f"Answering machine detection: {material.amd_status or 'not run'}",
         f"Hangup cause: {material.hangup_cause or 'unknown'}",
+        f"Who hung up: {(material.ended_by or 'unknown').replace('_', ' ')}",
+        f"Agent's speech heard by the callee: {_heard(material.agent_audio_ms)}",
         f"Agent's outcome: {material.agent_outcome or '(none)'}",
         f"Agent's summary: {material.agent_summary or '(none)'}",
         f"Facts recorded: {json.dumps(dict(material.facts), ensure_ascii=False)}",
@@ -121,6 +125,14 @@ def render(material: CallMaterial) -> str:
     ]
     lines += [f"{speaker}: {text}" for speaker, text in material.transcript] or ["(empty)"]
     return "\n".join(lines)
+
+
+def _heard(audio_ms: tuple[int, int] | None) -> str:
+    """Played of generated: a callee who cut the agent off heard less than it said."""
+    if audio_ms is None:
+        return "unknown"
+    played, generated = audio_ms
+    return f"{played / 1000:.1f} s of {generated / 1000:.1f} s"
 
 
 class LlmJudge:

@@ -2,15 +2,15 @@
 
 Why here: the scheduler depends only on the CallLauncher protocol it owns; this adapter is
 the one place that knows both sides (task_manager may import call_processor, not the
-reverse), and main.py plugs it in.
+reverse), and main.py plugs it in. The FinishedCall is passed on as the initiator gave it:
+it was read from the call's closed row, so there is nothing to map.
 """
 
 from __future__ import annotations
 
-from call_processor.call_attempt import CallResult
 from call_processor.call_initiator import CallInitiator, CallRequest
-from task_manager.call_launcher import CallReport, OnCallDone, PlannedCall
-from task_manager.post_call_analyzer import AGENT_OUTCOMES
+from call_processor.finished_call import FinishedCall
+from task_manager.call_launcher import OnCallDone, PlannedCall
 
 
 class InitiatorLauncher:
@@ -31,11 +31,12 @@ class InitiatorLauncher:
             task_id=call.task_id,
             attempt_number=call.attempt_number,
             context=call.context,
+            detect_machine=call.detect_machine,
         )
 
-        async def done(_request: CallRequest, result: CallResult) -> None:
+        async def done(_request: CallRequest, finished: FinishedCall) -> None:
             try:
-                await on_done(call, report_of(result))
+                await on_done(call, finished)
             finally:
                 self.running -= 1
 
@@ -44,18 +45,3 @@ class InitiatorLauncher:
         except Exception:
             self.running -= 1
             raise
-
-
-def report_of(result: CallResult) -> CallReport:
-    return CallReport(
-        call_id=result.call_id,
-        status=str(result.status),
-        outcome=result.outcome,
-        answered=result.answered,
-        hangup_cause=result.hangup_cause,
-        hangup_cause_text=result.hangup_cause_text,
-        duration_seconds=result.duration_seconds,
-        facts=result.facts,
-        summary=result.summary,
-        agent_outcome=result.outcome if result.outcome in AGENT_OUTCOMES else None,
-    )

@@ -21,6 +21,7 @@ from datetime import datetime
 from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from call_processor.finished_call import EndedBy, FinishedCall
 from common.owned_tasks import TaskOwner
 from database.errors import VersionConflict
 from database.models import Call, Campaign, Task
@@ -28,10 +29,10 @@ from database.repositories import calls, feedback, tasks
 from database.repositories.base import affected
 from database.states import CallStatus, CampaignStatus, TaskStatus
 from database.types import utcnow
-from task_manager.call_launcher import CallReport, PlannedCall
+from task_manager.call_launcher import PlannedCall
 from task_manager.campaign_summary import OPEN_STATES, build_summary
 from task_manager.notifier import Notifier
-from task_manager.post_call_analyzer import AGENT_OUTCOMES, PostCallAnalyzer
+from task_manager.post_call_analyzer import PostCallAnalyzer
 
 log = logging.getLogger(__name__)
 NOTIFIED_KEY = "needs_user_notified_attempt"  # in inter_call_context
@@ -121,7 +122,7 @@ class TaskLifecycleManagerService:
         return recovered
 
     async def _recover(self, task: Task, now: datetime) -> int:
-        report = await self._close_call(task, now)
+        finished = await self._close_call(task, now)
         planned = PlannedCall(
             user_id=task.user_id,
             task_id=task.id,
@@ -129,25 +130,27 @@ class TaskLifecycleManagerService:
             attempt_number=task.attempt_count,
             campaign_id=task.campaign_id,
         )
-        verdict = await self.analyzer.decide(planned, report)
-        status = await self.analyzer.apply(planned, report, verdict)
+        verdict = await self.analyzer.decide(planned, finished)
+        status = await self.analyzer.apply(planned, finished, verdict)
         log.warning("stuck task recovered", extra={"task_id": task.id, "status": str(status)})
         return int(status is not None)
 
-    async def _close_call(self, task: Task, now: datetime) -> CallReport:
-        """This attempt's call row as a report; a still-live row is closed as interrupted."""
+    async def _close_call(self, task: Task, now: datetime) -> FinishedCall:
+        """This attempt's call, read from its row; a still-live row is closed as interrupted
+        first (the process that followed the call is gone)."""
         async with self.sessions() as s, s.begin():
             rows = await calls.list_for_task(s, user_id=task.user_id, task_id=task.id)
             mine = [c for c in rows if c.attempt_number == task.attempt_count]
             call = mine[-1] if mine else None
             if call is None:
-                return CallReport(call_id=None, status=CallStatus.INTERRUPTED, outcome="lost")
+                return FinishedCall.without_row(None, CallStatus.INTERRUPTED, "lost")
             if call.status in LIVE_CALL:
                 await calls.update(
                     s, user_id=task.user_id, call_id=call.id, status=CallStatus.INTERRUPTED,
-                    outcome="interrupted", ended_at=now,
+                    outcome=str(CallStatus.INTERRUPTED), end_reason="recovered",
+                    ended_by=str(EndedBy.PLATFORM), ended_at=now,
                 )  # fmt: skip
-            return _report(call)
+            return FinishedCall.from_row(call)
 
     async def _close_orphan_calls(self, now: datetime) -> None:
         """Calls this node left live without a task (test calls): interrupted too."""
@@ -230,23 +233,6 @@ class TaskLifecycleManagerService:
         kind = "campaign_failed" if summary.could_not_finish else "campaign_summary"
         await self.notifier.notify(campaign.user_id, summary.subject, summary.text, kind=kind)
         return 1
-
-
-def _report(call: Call) -> CallReport:
-    status = CallStatus.INTERRUPTED if call.status in LIVE_CALL else CallStatus(call.status)
-    return CallReport(
-        call_id=call.id,
-        status=str(status),
-        outcome=call.outcome or str(status),
-        answered=call.answered_at is not None,
-        hangup_cause=call.hangup_cause,
-        hangup_cause_text=call.hangup_cause_text,
-        duration_seconds=call.duration_seconds,
-        summary=call.summary or "",
-        facts=dict(call.facts or {}),
-        agent_outcome=call.outcome if call.outcome in AGENT_OUTCOMES else None,
-        amd_status=call.amd_status,
-    )
 
 
 def _fields(report: SweepReport) -> dict[str, int]:

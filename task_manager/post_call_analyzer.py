@@ -16,6 +16,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from call_processor.finished_call import FinishedCall
+from common.call_outcomes import AgentOutcome
 from database.errors import VersionConflict
 from database.models import Campaign, Task
 from database.repositories import campaigns, dnd, tasks, turns
@@ -23,7 +25,7 @@ from database.states import CallStatus, TaskStatus
 from database.types import utcnow
 from task_manager import campaign_goals
 from task_manager.call_judge import CallMaterial, Decision, JudgeFailed, LlmJudge, Verdict
-from task_manager.call_launcher import CallReport, PlannedCall
+from task_manager.call_launcher import PlannedCall
 
 log = logging.getLogger(__name__)
 HISTORY_KEY = "history"  # in inter_call_context: what earlier attempts learned
@@ -37,14 +39,14 @@ RULES: dict[str, str] = {
     CallStatus.AI_FAILURE: "the voice agent failed",
     CallStatus.INTERRUPTED: "the call was interrupted on our side",
 }
-AGENT_OUTCOMES: dict[str, Decision] = {
-    "success": Decision.SUCCESS,
-    "failure": Decision.FAILED,
-    "wrong_number": Decision.FAILED,
-    "callback_requested": Decision.RETRY,
-    "voicemail": Decision.RETRY,
-    "needs_user": Decision.NEEDS_USER,
-    "do_not_call": Decision.DO_NOT_CALL,
+AGENT_OUTCOMES: dict[AgentOutcome, Decision] = {
+    AgentOutcome.SUCCESS: Decision.SUCCESS,
+    AgentOutcome.FAILURE: Decision.FAILED,
+    AgentOutcome.WRONG_NUMBER: Decision.FAILED,
+    AgentOutcome.CALLBACK_REQUESTED: Decision.RETRY,
+    AgentOutcome.VOICEMAIL: Decision.RETRY,
+    AgentOutcome.NEEDS_USER: Decision.NEEDS_USER,
+    AgentOutcome.DO_NOT_CALL: Decision.DO_NOT_CALL,
 }
 FINAL_BY_DECISION = {
     Decision.SUCCESS: TaskStatus.SUCCEEDED,
@@ -54,22 +56,23 @@ FINAL_BY_DECISION = {
 }
 
 
-def rule_verdict(report: CallReport) -> Verdict | None:
+def rule_verdict(finished: FinishedCall) -> Verdict | None:
     """The deterministic table; None when the call was answered and needs reading."""
-    if report.status in RULES:
-        return Verdict(Decision.RETRY, RULES[report.status], "rule")
-    if report.outcome == "transferred":
+    if finished.status in RULES:
+        return Verdict(Decision.RETRY, RULES[finished.status], "rule")
+    if finished.transferred:
         return Verdict(Decision.NEEDS_USER, "the call was transferred to you", "rule")
     return None
 
 
-def agent_verdict(report: CallReport) -> Verdict:
+def agent_verdict(finished: FinishedCall) -> Verdict:
     """Fallback without an LLM: trust the agent's end_call outcome."""
-    decision = AGENT_OUTCOMES.get(report.agent_outcome or "")
-    if decision is None:  # hung up on, or the agent never said: not a success
+    outcome = finished.agent_outcome
+    if outcome is None:  # hung up on, or the agent never said: not a success
         return Verdict(Decision.RETRY, "the call ended without a clear outcome", "agent")
-    reason = report.summary or f"the agent reported {report.agent_outcome}"
-    result = dict(report.facts) or None if decision is Decision.SUCCESS else None
+    decision = AGENT_OUTCOMES[outcome]
+    reason = finished.summary or f"the agent reported {outcome}"
+    result = dict(finished.facts) or None if decision is Decision.SUCCESS else None
     return Verdict(decision, reason, "agent", result=result)
 
 
@@ -112,63 +115,66 @@ class PostCallAnalyzer:
         self.clock = clock
         self.rng = rng or random.Random()
 
-    async def on_call_done(self, call: PlannedCall, report: CallReport) -> None:
+    async def on_call_done(self, call: PlannedCall, finished: FinishedCall) -> None:
         """The scheduler's OnCallDone: never raises, a failed analysis is recovered later."""
         try:
-            verdict = await self.decide(call, report)
-            await self.apply(call, report, verdict)
+            verdict = await self.decide(call, finished)
+            await self.apply(call, finished, verdict)
         except Exception:
             log.exception("post-call analysis failed", extra={"task_id": call.task_id})
 
-    async def decide(self, call: PlannedCall, report: CallReport) -> Verdict:
-        verdict = rule_verdict(report)
+    async def decide(self, call: PlannedCall, finished: FinishedCall) -> Verdict:
+        verdict = rule_verdict(finished)
         if verdict is not None:
             return verdict
         if self.judge is None:
-            return agent_verdict(report)
+            return agent_verdict(finished)
         try:
-            return await self.judge.judge(await self._material(call, report))
+            return await self.judge.judge(await self._material(call, finished))
         except JudgeFailed as exc:
             log.warning("LLM judge failed; using the agent's outcome", extra={"error": str(exc)})
-            return agent_verdict(report)
+            return agent_verdict(finished)
 
-    async def _material(self, call: PlannedCall, report: CallReport) -> CallMaterial:
+    async def _material(self, call: PlannedCall, finished: FinishedCall) -> CallMaterial:
+        """What the judge reads: the task, the transcript and how the call ended."""
         async with self.sessions() as s:
             said = []
-            if report.call_id is not None:
-                rows = await turns.list_for_call(s, user_id=call.user_id, call_id=report.call_id)
+            if finished.call_id is not None:
+                rows = await turns.list_for_call(s, user_id=call.user_id, call_id=finished.call_id)
                 said = [(str(t.speaker), t.text) for t in rows]
             task = await tasks.get(s, user_id=call.user_id, task_id=call.task_id)
-        cause = f"{report.hangup_cause or ''} {report.hangup_cause_text or ''}".strip()
+        cause = f"{finished.hangup_cause or ''} {finished.hangup_cause_text or ''}".strip()
         return CallMaterial(
             objective=task.objective if task else str(call.context.get("objective", "")),
             success_criteria=task.success_criteria if task else "",
             contact_name=task.contact_name if task else "",
             transcript=said,
-            facts=report.facts,
+            facts=finished.facts,
             hangup_cause=cause,
-            amd_status=report.amd_status,
-            agent_outcome=report.agent_outcome,
-            agent_summary=report.summary,
+            ended_by=None if finished.ended_by is None else str(finished.ended_by),
+            amd_status=finished.amd_status,
+            agent_outcome=None if finished.agent_outcome is None else str(finished.agent_outcome),
+            agent_summary=finished.summary,
+            agent_audio_ms=_agent_audio(finished),
             attempt_number=call.attempt_number,
             max_attempts=task.max_attempts if task else call.attempt_number,
         )
 
     async def apply(
-        self, call: PlannedCall, report: CallReport, verdict: Verdict
+        self, call: PlannedCall, finished: FinishedCall, verdict: Verdict
     ) -> TaskStatus | None:
         """Store the decision; None when the task is no longer this call's to decide."""
         for _ in range(3):
             try:
                 async with self.sessions() as s, s.begin():
-                    return await self._apply(s, call, report, verdict)
+                    return await self._apply(s, call, finished, verdict)
             except VersionConflict:
                 continue  # re-read and decide again on the fresh row
         log.warning("task kept changing; decision not stored", extra={"task_id": call.task_id})
         return None
 
     async def _apply(
-        self, s: AsyncSession, call: PlannedCall, report: CallReport, verdict: Verdict
+        self, s: AsyncSession, call: PlannedCall, finished: FinishedCall, verdict: Verdict
     ) -> TaskStatus | None:
         task = await tasks.get(s, user_id=call.user_id, task_id=call.task_id)
         if task is None or task.status != TaskStatus.IN_PROGRESS:
@@ -180,7 +186,7 @@ class PostCallAnalyzer:
             campaign = await campaigns.get(s, user_id=task.user_id, campaign_id=task.campaign_id)
         if verdict.decision is not Decision.SUCCESS and await _goal_met(s, campaign):
             return await self._store(s, task, verdict, TaskStatus.GOAL_MET_ELSEWHERE, {})
-        status, changes = self._next_state(task, report, verdict)
+        status, changes = self._next_state(task, finished, verdict)
         if verdict.decision is Decision.DO_NOT_CALL:
             await dnd.add(
                 s, user_id=task.user_id, phone_number=task.phone_number, reason=verdict.reason
@@ -192,20 +198,20 @@ class PostCallAnalyzer:
         return stored
 
     def _next_state(
-        self, task: Task, report: CallReport, verdict: Verdict
+        self, task: Task, finished: FinishedCall, verdict: Verdict
     ) -> tuple[TaskStatus, dict[str, Any]]:
         if verdict.decision is not Decision.RETRY:
             result = verdict.result if verdict.decision is Decision.SUCCESS else None
             return FINAL_BY_DECISION[verdict.decision], {"result": result}
         attempts = task.attempt_count
-        if report.status == CallStatus.INTERRUPTED:
+        if finished.status == CallStatus.INTERRUPTED:
             attempts = max(0, attempts - 1)  # our failure, not the callee's: not counted
         if attempts >= task.max_attempts:
             return TaskStatus.FAILED, {"attempt_count": attempts}
         if verdict.retry_after_minutes is not None:
             delay = timedelta(minutes=max(1.0, verdict.retry_after_minutes))
         else:
-            delay = self.backoff.delay(report.status, max(1, attempts), self.rng)
+            delay = self.backoff.delay(finished.status, max(1, attempts), self.rng)
         return TaskStatus.RETRY_SCHEDULED, {
             "attempt_count": attempts,
             "next_action_time": self.clock() + delay,
@@ -241,6 +247,12 @@ class PostCallAnalyzer:
                                         "decision": str(verdict.decision),
                                         "source": verdict.source})  # fmt: skip
         return status
+
+
+def _agent_audio(finished: FinishedCall) -> tuple[int, int] | None:
+    """(played, generated) ms of the agent's voice, when the talker counted them."""
+    played, generated = finished.agent_audio_played_ms, finished.agent_audio_generated_ms
+    return None if played is None or generated is None else (played, generated)
 
 
 async def _goal_met(s: AsyncSession, campaign: Campaign | None) -> bool:

@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
+from call_processor.finished_call import FinishedCall
 from common.owned_tasks import TaskOwner
 from config.settings import CallingSettings
 from database.models import Campaign, DndEntry, Task, User
@@ -30,7 +31,7 @@ from database.repositories import campaigns, tasks, users
 from database.states import CampaignStatus, TaskStatus
 from database.types import utcnow
 from task_manager import campaign_goals
-from task_manager.call_launcher import CallLauncher, CallReport, OnCallDone, PlannedCall
+from task_manager.call_launcher import CallLauncher, OnCallDone, PlannedCall
 from task_manager.calling_hours import (
     CallingWindow,
     WindowOverride,
@@ -176,9 +177,9 @@ class TaskSchedulerService:
             raise
         log.info("call launched", extra={"task_id": call.task_id, "attempt": call.attempt_number})
 
-    async def _call_done(self, call: PlannedCall, report: CallReport) -> None:
+    async def _call_done(self, call: PlannedCall, finished: FinishedCall) -> None:
         try:
-            await self.on_call_done(call, report)
+            await self.on_call_done(call, finished)
         finally:
             self.in_flight.pop(call.task_id, None)
             self._wake.set()  # a slot is free: look for the next task now

@@ -1,4 +1,4 @@
-"""The import layers of STYLE.md, checked on the source: imports point down only.
+"""The import layers, checked on the source: imports point down only.
 
 main.py → launcher (the composition root and CLI) → task_manager | web_interface →
 call_processor → audio_processing | database → config → common. Pure protocol modules
@@ -71,6 +71,8 @@ PURE_MODULES = (
     "audio_processing/call_brief.py",
     "audio_processing/call_turns.py",
     "common/commands.py",
+    "common/call_outcomes.py",
+    "audio_processing/talker_result.py",
 )
 IMPURE = {
     "asyncio",

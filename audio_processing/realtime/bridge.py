@@ -5,8 +5,10 @@ frames to `input_audio_buffer.append`, one reads model events; whichever finishe
 (caller hung up, end_call, the model failed) ends the rest, and the session is closed.
 The model sends audio faster than real time, so it goes into the call's playout queue
 tagged with its item id; on barge-in the queue is flushed and the item truncated at the
-milliseconds actually played (PROTOCOLS.md §4.3). Tools run in their own asyncio tasks so
-a slow one (a question for the person) never stops audio or barge-in.
+milliseconds actually played (docs/protocols.md, Realtime). Tools run beside the audio
+(tool_dispatch), the reply latency is timed at the playout queue (latency), and the items
+the agent spoke are counted in agent_speech; what the talker adds to the call's row when
+it ends is a TalkerResult.
 """
 
 from __future__ import annotations
@@ -14,17 +16,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncGenerator, Awaitable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 from openai.resources.realtime.realtime import AsyncRealtimeConnection
 from websockets.exceptions import ConnectionClosed
 
 from audio_processing.call_audio import CallAudio
 from audio_processing.call_turns import Turn, TurnSink
+from audio_processing.realtime.agent_speech import AgentSpeech
 from audio_processing.realtime.audio import ModelAudio, with_silence
 from audio_processing.realtime.events import (
     AgentTranscript,
@@ -42,25 +46,17 @@ from audio_processing.realtime.events import (
     parse_server_event,
     user_text_item,
 )
+from audio_processing.realtime.latency import LatencyProbe
 from audio_processing.realtime.session import RealtimeSession, RealtimeSessionError, sdk_item
+from audio_processing.realtime.tool_dispatch import ToolDispatcher
 from audio_processing.realtime.tools import ToolHost
+from audio_processing.talker_result import TalkerEnd, TalkerResult
+from common.call_outcomes import AgentOutcome
 from common.log_context import log_context
 from common.owned_tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-# --- options and result (its ToolHost is in realtime_tools, its TurnSink in call_turns) ---
-@dataclass
-class BridgeResult:
-    """How the talker ended. `outcome` is the call state; `agent_outcome` comes from end_call."""
-
-    outcome: Literal["completed", "ai_failure"]
-    reason: str  # caller_hangup | end_call | model_closed | model_stalled | session_failed
-    agent_outcome: str | None = None
-    summary: str = ""
-    facts: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -72,7 +68,6 @@ class BridgeOptions:
     send_timeout: float = 5.0
     tool_timeout: float = 120.0
     drain_timeout: float = 30.0  # goodbye audio still playing when end_call arrives
-    latency_probe_timeout: float = 10.0
     silence_fill_after: float | None = 0.1  # no caller frame this long: send silence (None: off)
 
 
@@ -99,38 +94,33 @@ class RealtimeBridge:
         options: BridgeOptions | None = None,
     ) -> None:
         self.session = session
-        self.tools = tools
         self.sink = sink
         self.options = options or BridgeOptions()
-        self.result: BridgeResult | None = None
-        self.latencies_ms: list[float] = []
+        self.result: TalkerResult | None = None
         self.errors: list[ErrorEvent] = []
-        self.facts: dict[str, str] = {}
-        self._owner: TaskOwner | None = None
+        self.latency = LatencyProbe(sink)
+        self.speech = AgentSpeech()
+        self.tools = ToolDispatcher(
+            tools,
+            self._deliver_output,
+            self._after_tools,
+            timeout=self.options.tool_timeout,
+            name=f"{session.name}:tools",
+        )
         self._conn: AsyncRealtimeConnection | None = None
-        self._audio: CallAudio | None = None
         self._codec: ModelAudio | None = None
-        self._item_ms: dict[str, float] = {}
-        self._item_started: dict[str, datetime] = {}
         self._speech_started: dict[str, datetime] = {}
-        self._current_item: str | None = None
         self._response_active = False
         self._awaiting_since: float | None = None
         self._last_event = 0.0
-        self._needs_response = False
-        self._tools_running = 0
-        self._turn_ended_at: float | None = None
 
     async def run(self, audio: CallAudio) -> None:
         call_id = audio.metadata.call_id
         with log_context(call_id=call_id):
             self.result = await self._run(audio, TaskOwner(f"{call_id}:bridge"))
-            log.info(
-                "talker ended", extra={"outcome": self.result.outcome, "reason": self.result.reason}
-            )
+            log.info("talker ended", extra={"reason": str(self.result.reason)})
 
-    async def _run(self, audio: CallAudio, owner: TaskOwner) -> BridgeResult:
-        self._owner, self._audio = owner, audio
+    async def _run(self, audio: CallAudio, owner: TaskOwner) -> TalkerResult:
         try:
             async with asyncio.timeout(self.options.ready_timeout):
                 conn = self._conn = await self.session.ready()
@@ -138,26 +128,36 @@ class RealtimeBridge:
             self._codec = ModelAudio(fmt, audio.metadata.sample_rate)
             if self.options.greet:
                 await self._request_response()
-            result = await self._first_to_finish(audio, conn, owner)
+            ended = await self._first_to_finish(audio, conn, owner)
         except (TimeoutError, RealtimeSessionError) as exc:
             log.warning("realtime session unavailable", extra={"error": str(exc)})
-            result = BridgeResult("ai_failure", "session_failed")
+            ended = TalkerResult(TalkerEnd.SESSION_FAILED)
         except _ModelGone:
-            result = BridgeResult("ai_failure", "model_closed")
+            ended = TalkerResult(TalkerEnd.MODEL_CLOSED)
         except Exception:
             log.exception("realtime bridge failed")
-            result = BridgeResult("ai_failure", "bridge_error")
+            ended = TalkerResult(TalkerEnd.BRIDGE_ERROR)
         finally:
+            await self.tools.aclose()
             await owner.aclose(timeout=2.0)
             await self.session.aclose()
-        if result.reason != "caller_hangup":
+        if ended.reason is not TalkerEnd.CALLER_HANGUP:
             audio.hangup()
-        result.facts = {**self.facts, **result.facts}
-        return result
+        return self._completed(ended, audio)
+
+    def _completed(self, ended: TalkerResult, audio: CallAudio) -> TalkerResult:
+        """The result with what was measured along the way: latencies, audio totals."""
+        generated, played = self.speech.totals(audio)
+        return dataclasses.replace(
+            ended,
+            latency_ms=tuple(round(ms, 1) for ms in self.latency.latencies_ms),
+            agent_audio_generated_ms=generated,
+            agent_audio_played_ms=played,
+        )
 
     async def _first_to_finish(
         self, audio: CallAudio, conn: AsyncRealtimeConnection, owner: TaskOwner
-    ) -> BridgeResult:
+    ) -> TalkerResult:
         owner.spawn(self._pump_dtmf(audio, conn), name="dtmf")
         racers = [
             owner.spawn(self._pump_caller(audio, conn), name="caller"),
@@ -180,7 +180,7 @@ class RealtimeBridge:
 
     async def _request_response(self) -> None:
         assert self._conn is not None
-        self._needs_response = False
+        self.tools.responded()
         self._expect_response()
         await self._send(self._conn.response.create())
 
@@ -189,7 +189,7 @@ class RealtimeBridge:
             self._awaiting_since = asyncio.get_running_loop().time()
 
     # -- caller → model ---------------------------------------------------------------------
-    async def _pump_caller(self, audio: CallAudio, conn: AsyncRealtimeConnection) -> BridgeResult:
+    async def _pump_caller(self, audio: CallAudio, conn: AsyncRealtimeConnection) -> TalkerResult:
         assert self._codec is not None
         batch, frames = bytearray(), 0
         try:
@@ -203,8 +203,8 @@ class RealtimeBridge:
                         batch, frames = bytearray(), 0
                         await self._send(conn.send_raw(event))
         except _ModelGone:
-            return BridgeResult("ai_failure", "model_closed")
-        return BridgeResult("completed", "caller_hangup")
+            return TalkerResult(TalkerEnd.MODEL_CLOSED)
+        return TalkerResult(TalkerEnd.CALLER_HANGUP)
 
     def _caller_frames(self, audio: CallAudio) -> AsyncGenerator[bytes, None]:
         return with_silence(audio, self.options.silence_fill_after)
@@ -220,7 +220,7 @@ class RealtimeBridge:
                 return
 
     # -- model → caller ---------------------------------------------------------------------
-    async def _pump_model(self, audio: CallAudio, conn: AsyncRealtimeConnection) -> BridgeResult:
+    async def _pump_model(self, audio: CallAudio, conn: AsyncRealtimeConnection) -> TalkerResult:
         loop = asyncio.get_running_loop()
         self._last_event = loop.time()
         while True:
@@ -228,12 +228,12 @@ class RealtimeBridge:
                 raw = await self._next_message(conn)
             except ConnectionClosed:
                 log.warning("realtime socket closed")
-                return BridgeResult("ai_failure", "model_closed")
+                return TalkerResult(TalkerEnd.MODEL_CLOSED)
             if raw is None:
                 log.warning(
                     "realtime model stalled", extra={"timeout_s": self.options.stall_timeout}
                 )
-                return BridgeResult("ai_failure", "model_stalled")
+                return TalkerResult(TalkerEnd.MODEL_STALLED)
             self._last_event = loop.time()
             try:
                 event = parse_server_event(raw)
@@ -243,7 +243,7 @@ class RealtimeBridge:
             try:
                 ended = await self._on_event(event, audio, conn)
             except _ModelGone:
-                return BridgeResult("ai_failure", "model_closed")
+                return TalkerResult(TalkerEnd.MODEL_CLOSED)
             if ended is not None:
                 return ended
 
@@ -264,7 +264,7 @@ class RealtimeBridge:
 
     async def _on_event(
         self, event: ServerEvent, audio: CallAudio, conn: AsyncRealtimeConnection
-    ) -> BridgeResult | None:
+    ) -> TalkerResult | None:
         if isinstance(event, AudioDelta):
             self._on_audio(event, audio)
         elif isinstance(event, SpeechStarted):
@@ -278,7 +278,7 @@ class RealtimeBridge:
             self._awaiting_since = None
             await self._maybe_respond()
         elif isinstance(event, FunctionCall):
-            return await self._on_function_call(event, audio, conn)
+            return await self._on_function_call(event, audio)
         elif isinstance(event, AgentTranscript | CallerTranscript):
             self._on_transcript(event)
         elif isinstance(event, ErrorEvent):
@@ -291,14 +291,9 @@ class RealtimeBridge:
 
     def _on_audio(self, event: AudioDelta, audio: CallAudio) -> None:
         assert self._codec is not None
-        item = event.item_id
-        if item not in self._item_ms:
-            self._item_ms[item] = 0.0
-            self._item_started[item] = datetime.now(UTC)
-            self._probe_latency(item, audio)
-        self._current_item = item
-        self._item_ms[item] += len(event.audio) / self._codec.bytes_per_ms
-        audio.enqueue(self._codec.from_model(event.audio), mark=item)
+        if self.speech.add(event.item_id, len(event.audio) / self._codec.bytes_per_ms):
+            self.latency.reply_started(event.item_id, audio)
+        audio.enqueue(self._codec.from_model(event.audio), mark=event.item_id)
 
     async def _on_barge_in(
         self, event: SpeechStarted, audio: CallAudio, conn: AsyncRealtimeConnection
@@ -308,10 +303,10 @@ class RealtimeBridge:
         self._speech_started[event.item_id] = datetime.now(UTC)
         dropped_ms = audio.flush()
         self._codec.reset_output()
-        item = self._current_item
+        item = self.speech.current
         if item is None:
             return
-        received = int(self._item_ms.get(item, 0))
+        received = self.speech.generated_ms(item)
         played = min(audio.played_ms(item), received)
         if played >= received and dropped_ms == 0:
             return  # the whole item was heard: nothing to truncate
@@ -319,97 +314,51 @@ class RealtimeBridge:
         await self._send(
             conn.conversation.item.truncate(item_id=item, content_index=0, audio_end_ms=played)
         )
-        self._current_item = None
+        self.speech.current = None
 
     def _on_speech_stopped(self, event: SpeechStopped) -> None:
-        self._turn_ended_at = asyncio.get_running_loop().time()
+        self.latency.turn_ended()
         self._expect_response()  # server VAD creates the reply itself
         self._speech_started.setdefault(event.item_id, datetime.now(UTC))
 
     def _on_transcript(self, event: AgentTranscript | CallerTranscript) -> None:
         if isinstance(event, AgentTranscript):
-            turn = Turn(
-                "agent",
-                event.transcript,
-                event.item_id,
-                self._item_started.get(event.item_id),
-                datetime.now(UTC),
-            )
+            started = self.speech.started_at(event.item_id)
+            turn = Turn("agent", event.transcript, event.item_id, started, datetime.now(UTC))
         else:
             started = self._speech_started.pop(event.item_id, None)
             turn = Turn("callee", event.transcript, event.item_id, started, datetime.now(UTC))
         if self.sink is not None:
             self.sink.on_turn(turn)
 
-    # -- latency --------------------------------------------------------------------------
-    def _probe_latency(self, item: str, audio: CallAudio) -> None:
-        """Speech stopped → first frame of the reply actually written (polled, 5 ms steps).
-
-        Why polling: the playout queue has no per-mark "first frame" callback (yet).
-        """
-        ended, self._turn_ended_at = self._turn_ended_at, None
-        if ended is not None and self._owner is not None:
-            self._owner.spawn(self._measure(item, ended, audio), name=f"latency:{item}")
-
-    async def _measure(self, item: str, ended: float, audio: CallAudio) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(self.options.latency_probe_timeout):
-                while audio.played_ms(item) == 0:  # noqa: ASYNC110 - no callback to wait on
-                    await asyncio.sleep(0.005)
-        except TimeoutError:
-            return
-        latency = (loop.time() - ended) * 1000
-        self.latencies_ms.append(latency)
-        if self.sink is not None:
-            self.sink.on_latency(latency)
-
     # -- tools ------------------------------------------------------------------------------
-    async def _on_function_call(
-        self, call: FunctionCall, audio: CallAudio, conn: AsyncRealtimeConnection
-    ) -> BridgeResult | None:
+    async def _on_function_call(self, call: FunctionCall, audio: CallAudio) -> TalkerResult | None:
         log.info("model called a tool", extra={"tool": call.name})
         if call.name == "end_call":
             return await self._end_call(call, audio)
-        if call.name == "record_fact" and not call.arguments_error:
-            self.facts[str(call.arguments.get("key", ""))] = str(call.arguments.get("value", ""))
-        assert self._owner is not None
-        self._tools_running += 1
-        self._owner.spawn(self._run_tool(call, conn), name=f"tool:{call.name}")
+        self.tools.dispatch(call)
         return None
 
-    async def _run_tool(self, call: FunctionCall, conn: AsyncRealtimeConnection) -> None:
+    async def _deliver_output(self, call_id: str, output: str) -> bool:
+        """A tool's output to the model; False when its socket is gone (the call ends)."""
+        assert self._conn is not None
+        item = function_output_item(call_id, output)
         try:
-            output = await self._tool_output(call)
-            item = function_output_item(call.call_id, output)
-            await self._send(conn.conversation.item.create(item=sdk_item(item)))
-            self._needs_response = True
+            await self._send(self._conn.conversation.item.create(item=sdk_item(item)))
         except _ModelGone:
-            return  # the model loop sees the closed socket and ends the call
-        finally:
-            self._tools_running -= 1
-        with contextlib.suppress(_ModelGone):
-            await self._maybe_respond()
+            return False
+        return True
 
-    async def _tool_output(self, call: FunctionCall) -> str:
-        if call.arguments_error:
-            return f"error: {call.arguments_error}"
-        try:
-            async with asyncio.timeout(self.options.tool_timeout):
-                return await self.tools.call_tool(call.name, call.arguments)
-        except TimeoutError:
-            log.warning("tool timed out", extra={"tool": call.name})
-            return "error: the tool did not answer in time"
-        except Exception as exc:
-            log.warning("tool failed", extra={"tool": call.name}, exc_info=True)
-            return f"error: {type(exc).__name__}"
+    async def _after_tools(self) -> None:
+        with contextlib.suppress(_ModelGone):  # the model loop sees the socket and ends
+            await self._maybe_respond()
 
     async def _maybe_respond(self) -> None:
         """One response.create after all outputs of a response are in and it is done."""
-        if self._needs_response and not self._response_active and self._tools_running == 0:
+        if self.tools.wants_response and not self._response_active:
             await self._request_response()
 
-    async def _end_call(self, call: FunctionCall, audio: CallAudio) -> BridgeResult:
+    async def _end_call(self, call: FunctionCall, audio: CallAudio) -> TalkerResult:
         """Let the goodbye finish playing, then end the call with the model's verdict."""
         try:
             async with asyncio.timeout(self.options.drain_timeout):
@@ -417,9 +366,8 @@ class RealtimeBridge:
         except TimeoutError:
             log.warning("goodbye audio did not drain in time")
         args = call.arguments
-        return BridgeResult(
-            "completed",
-            "end_call",
-            agent_outcome=str(args.get("outcome") or "") or None,
+        return TalkerResult(
+            TalkerEnd.END_CALL,
+            agent_outcome=AgentOutcome.parse(args.get("outcome")),
             summary=str(args.get("summary") or ""),
         )

@@ -9,15 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-END_CALL_OUTCOMES = (
-    "success",
-    "failure",
-    "callback_requested",
-    "needs_user",
-    "do_not_call",
-    "wrong_number",
-    "voicemail",
-)
+from common.call_outcomes import AgentOutcome
 
 
 def _tool(
@@ -43,7 +35,7 @@ TOOLS: dict[str, dict[str, Any]] = {
         "end_call",
         "Hang up after saying goodbye. Call it once the objective is met or cannot be met.",
         {
-            "outcome": _text("How the call went.", enum=list(END_CALL_OUTCOMES)),
+            "outcome": _text("How the call went.", enum=[o.value for o in AgentOutcome]),
             "summary": _text("Two or three sentences: what was said and decided."),
         },
         ["outcome", "summary"],
@@ -100,9 +92,9 @@ def tool_schemas(names: Iterable[str] | None = None) -> list[dict[str, Any]]:
 class ToolHost(Protocol):
     """Runs the model's tools for one call (DTMF via the command bus, feedback rows, ...).
 
-    Returns the text given back to the model as the function output. `end_call` and the
-    bookkeeping of `record_fact` are handled by the bridge; `record_fact` still reaches
-    the host so it can store the fact.
+    Returns the text given back to the model as the function output. `end_call` never reaches
+    the host: the bridge itself lets the goodbye play and ends the call. Whatever a tool
+    learns (the facts of `record_fact`) is the host's alone to keep and store.
     """
 
     async def call_tool(self, name: str, args: dict[str, Any]) -> str: ...

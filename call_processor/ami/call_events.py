@@ -1,4 +1,5 @@
-"""One call's AMI events, queued in arrival order for the call's own handler.
+"""One call's AMI events, queued in arrival order for the call's own handler, and the
+router that hands each event to the call it belongs to.
 
 Why a queue per call: AmiClient's dispatcher must never block on a slow call, and a call
 handler reads its events at its own pace (iterate, or `get(timeout)` with a deadline).
@@ -9,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from call_processor.ami.events import AmiEvent
+from call_processor.ami.events import AmiEvent, routing_keys
 
 
 class CallEvents:
@@ -35,3 +36,26 @@ class CallEvents:
 
     async def __anext__(self) -> AmiEvent:
         return await self._queue.get()
+
+
+class CallRouter:
+    """Each event to the call subscribed under one of its routing keys; others are dropped
+    (the far leg of a loopback call, calls of other processes)."""
+
+    def __init__(self) -> None:
+        self._calls: dict[str, CallEvents] = {}
+
+    def subscribe(self, call_id: str) -> CallEvents:
+        events = CallEvents(call_id)
+        self._calls[call_id] = events
+        return events
+
+    def unsubscribe(self, call_id: str) -> None:
+        self._calls.pop(call_id, None)
+
+    def deliver(self, event: AmiEvent) -> None:
+        for key in routing_keys(event):
+            subscriber = self._calls.get(key)
+            if subscriber is not None:
+                subscriber.put(event)
+                return

@@ -22,21 +22,21 @@ from pydantic import SecretStr
 
 from call_processor.ami import actions as ami_actions
 from call_processor.ami import events as ami_events
-from call_processor.ami.call_events import CallEvents
+from call_processor.ami.call_events import CallEvents, CallRouter
 from call_processor.ami.errors import (
     AmiActionFailed,
     AmiError,
-    AmiLoginFailed,
     AmiNotConnected,
     AmiReplyLost,
     AmiTimeout,
 )
-from call_processor.ami.events import AmiEvent, FullyBooted
+from call_processor.ami.events import FullyBooted
 from call_processor.ami.transport import (
     ListAction,
     NoReplayManager,
     SingleReplyAction,
-    panoramisk_log,
+    log_in,
+    new_manager,
 )
 from common.owned_tasks import TaskOwner
 from config.settings import AmiSettings
@@ -44,7 +44,6 @@ from config.settings import AmiSettings
 log = logging.getLogger(__name__)
 
 StateListener = Callable[[bool], None]
-EventListener = Callable[[AmiEvent], None]
 
 
 class AmiClient:
@@ -80,8 +79,7 @@ class AmiClient:
         self._up = asyncio.Event()
         self._pending: set[asyncio.Future[Any]] = set()
         self._inbox: asyncio.Queue[Message] = asyncio.Queue()
-        self._subscribers: dict[str, CallEvents] = {}
-        self._listeners: list[EventListener] = []
+        self._calls = CallRouter()
         self._state_listeners: list[StateListener] = []
         self._tasks: TaskOwner | None = None
         self.last_error: str | None = None
@@ -143,17 +141,11 @@ class AmiClient:
         """`listener(connected)` on every change (metrics, health)."""
         self._state_listeners.append(listener)
 
-    def add_listener(self, listener: EventListener) -> None:
-        """`listener(event)` for every parsed event (metrics, logging); must not block."""
-        self._listeners.append(listener)
-
     def subscribe(self, call_id: str) -> CallEvents:
-        events = CallEvents(call_id)
-        self._subscribers[call_id] = events
-        return events
+        return self._calls.subscribe(call_id)
 
     def unsubscribe(self, call_id: str) -> None:
-        self._subscribers.pop(call_id, None)
+        self._calls.unsubscribe(call_id)
 
     # ------------------------------------------------------------ connection
 
@@ -178,46 +170,31 @@ class AmiClient:
     async def _connect_once(self) -> None:
         self._lost = asyncio.get_running_loop().create_future()
         self._booted.clear()
-        manager = NoReplayManager(
+        self._manager = manager = new_manager(
             self._on_lost,
+            self._on_event,
+            self._booted.set,
             host=self.host,
             port=self.port,
             username=self.username,
             secret=self._secret.get_secret_value(),
-            events="on",
-            loop=asyncio.get_running_loop(),
-            log=panoramisk_log,
-            forgetable_actions=("ping", "login"),
         )
-        manager.register_event("*", self._on_event)
-        manager.register_event("FullyBooted", lambda *_: self._booted.set())
-        self._manager = manager
-        await asyncio.wait_for(manager.connect(), self.connect_timeout)
-        await self._login(manager)
+        await log_in(
+            manager,
+            self._lost,
+            username=self.username,
+            connect_timeout=self.connect_timeout,
+            login_timeout=self.action_timeout,
+        )
+        self.connections += 1
+        self.last_error = None
+        log.info("AMI logged in", extra={"ami_host": self.host, "ami_port": self.port})
         try:
             await asyncio.wait_for(self._booted.wait(), self.boot_timeout)
         except TimeoutError:
             log.warning("no FullyBooted after AMI login (does the user lack read=system?)")
         if self._lost.done():
             raise AmiNotConnected(self._lost.result())
-
-    async def _login(self, manager: NoReplayManager) -> None:
-        login, lost = manager.authenticated_future, self._lost
-        if login is None or lost is None:
-            raise AmiNotConnected("AMI connection closed before login")
-        await asyncio.wait(
-            {login, lost}, timeout=self.action_timeout, return_when=asyncio.FIRST_COMPLETED
-        )
-        if not login.done():
-            raise AmiNotConnected(
-                f"AMI login got no reply ({lost.result() if lost.done() else 'timeout'})"
-            )
-        reply = login.result()
-        if not reply.success:
-            raise AmiLoginFailed(f"AMI login refused for user {self.username!r}: {reply.message}")
-        self.connections += 1
-        self.last_error = None
-        log.info("AMI logged in", extra={"ami_host": self.host, "ami_port": self.port})
 
     async def _watch(self) -> str:
         """Return why the connection ended: lost, or a Ping unanswered (half-open)."""
@@ -288,19 +265,7 @@ class AmiClient:
                 log.exception("unparsable AMI event dropped")
                 continue
             if event is not None and not isinstance(event, FullyBooted):
-                self._deliver(event)
-
-    def _deliver(self, event: AmiEvent) -> None:
-        for listener in self._listeners:
-            try:
-                listener(event)
-            except Exception:
-                log.exception("AMI event listener failed")
-        for key in ami_events.routing_keys(event):
-            subscriber = self._subscribers.get(key)
-            if subscriber is not None:
-                subscriber.put(event)
-                return
+                self._calls.deliver(event)
 
     # ------------------------------------------------------------ actions
 

@@ -8,7 +8,8 @@ Asterisk transcripts exercise it without a server.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 
 from call_processor.ami.actions import call_id_from_action_id
 from call_processor.ami.wire import Headers, HeaderValue, header_values
@@ -69,12 +70,28 @@ class DtmfEnd:
 
 @dataclass(frozen=True)
 class UserEvent:
-    """`UserEvent(name,Key: value,...)` from the dialplan (e.g. our AMD verdict)."""
+    """`UserEvent(name,Key: value,...)` from the dialplan (e.g. our AMD verdict).
+
+    AMI header names are case-insensitive and the parser stores them lowercased, so the
+    body is private: read it with `field()`, which ignores case (`field("Status")` and
+    `field("status")` are the same header), and match the name with `is_named()`.
+    """
 
     name: str
-    fields: dict[str, str] = field(hash=False)
+    _fields: Mapping[str, str] = dataclass_field(hash=False)
     uniqueid: str = ""
     call_id: str | None = None
+
+    def __post_init__(self) -> None:
+        lowered = {key.lower(): value for key, value in self._fields.items()}
+        object.__setattr__(self, "_fields", lowered)  # frozen: set once, here
+
+    def field(self, key: str) -> str | None:
+        """The value of header `key`, in any case; None when the event has no such header."""
+        return self._fields.get(key.lower())
+
+    def is_named(self, name: str) -> bool:
+        return self.name.lower() == name.lower()
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 Why apart from AmiClient: these are subclasses and a log filter that only make sense next
 to panoramisk's internals (its reply guessing, reconnect and replay, its whole-action log
-lines). AmiClient owns the connection loop and every timeout; here panoramisk is narrowed
-to framing, parsing and matching replies to ActionIDs.
+lines), plus the two steps of one connection that are panoramisk calls: building its
+Manager and logging in. AmiClient owns the connection loop and every timeout; here
+panoramisk is narrowed to framing, parsing and matching replies to ActionIDs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from typing import Any
 
 from panoramisk import actions as pk_actions
 from panoramisk.manager import Manager
+from panoramisk.message import Message
+
+from call_processor.ami.errors import AmiLoginFailed, AmiNotConnected
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +82,60 @@ class NoReplayManager(Manager):
         if self.awaiting_actions:
             log.warning("dropping %d unanswered AMI actions", len(self.awaiting_actions))
         self.awaiting_actions.clear()
+
+
+def new_manager(
+    on_lost: Callable[[object], None],
+    on_event: Callable[[Manager, Message], None],
+    on_booted: Callable[[], None],
+    *,
+    host: str,
+    port: int,
+    username: str,
+    secret: str,
+) -> NoReplayManager:
+    """One connection's Manager: every event to `on_event`, FullyBooted to `on_booted`."""
+    manager = NoReplayManager(
+        on_lost,
+        host=host,
+        port=port,
+        username=username,
+        secret=secret,
+        events="on",
+        loop=asyncio.get_running_loop(),
+        log=panoramisk_log,
+        forgetable_actions=("ping", "login"),
+    )
+    manager.register_event("*", on_event)
+    manager.register_event("FullyBooted", lambda *_: on_booted())
+    return manager
+
+
+async def log_in(
+    manager: NoReplayManager,
+    lost: asyncio.Future[str],
+    *,
+    username: str,
+    connect_timeout: float,
+    login_timeout: float,
+) -> None:
+    """Connect and log in; AmiNotConnected or AmiLoginFailed say what went wrong.
+
+    `lost` resolves when the socket closes: a login reply that never comes is then
+    reported with the reason instead of after the whole timeout.
+    """
+    await asyncio.wait_for(manager.connect(), connect_timeout)
+    login = manager.authenticated_future
+    if login is None:
+        raise AmiNotConnected("AMI connection closed before login")
+    await asyncio.wait({login, lost}, timeout=login_timeout, return_when=asyncio.FIRST_COMPLETED)
+    if not login.done():
+        raise AmiNotConnected(
+            f"AMI login got no reply ({lost.result() if lost.done() else 'timeout'})"
+        )
+    reply = login.result()
+    if not reply.success:
+        raise AmiLoginFailed(f"AMI login refused for user {username!r}: {reply.message}")
 
 
 class RedactSecrets(logging.Filter):

@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from database.models.base import Base
@@ -35,11 +46,17 @@ class Call(Base):
     duration_seconds: Mapped[float | None] = mapped_column(Float)
     hangup_cause: Mapped[int | None] = mapped_column(Integer)
     hangup_cause_text: Mapped[str | None] = mapped_column(String(200))
-    outcome: Mapped[str | None] = mapped_column(String(64))
-    amd_status: Mapped[str | None] = mapped_column(String(32))
+    outcome: Mapped[str | None] = mapped_column(String(64))  # a one-word label for people
+    end_reason: Mapped[str | None] = mapped_column(String(64))  # far_end_hangup, end_call...
+    ended_by: Mapped[str | None] = mapped_column(String(16))  # far_end | agent | platform
+    agent_outcome: Mapped[str | None] = mapped_column(String(32))  # end_call's verdict
+    transferred: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    amd_status: Mapped[str | None] = mapped_column(String(32))  # HUMAN | MACHINE | NOTSURE
     facts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     latency_ms: Mapped[list[Any]] = mapped_column(JSON, default=list)
     summary: Mapped[str | None] = mapped_column(Text)
+    agent_audio_generated_ms: Mapped[int | None] = mapped_column(Integer)
+    agent_audio_played_ms: Mapped[int | None] = mapped_column(Integer)
 
 
 class CallTurn(Base):

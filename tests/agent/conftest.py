@@ -2,9 +2,9 @@
 
 Why a separate builder from tests/calls: these calls are talked by the real
 AgentTalkerFactory (pre-warmed realtime session, tools, turn writer) reaching the strict
-local Realtime server through the official SDK. A thin probe around each talker records
-what the playout actually wrote to Asterisk (every 20 ms frame, with its time) and when
-it was flushed, so tests measure barge-in and first-frame latency where it matters: at
+local Realtime server through the official SDK. An AudioSocketTap between Asterisk and
+the server records what the platform actually wrote to each call (every 20 ms frame,
+with its time), so tests measure barge-in and first-frame latency where it matters: at
 the AudioSocket, not inside the bridge.
 """
 
@@ -12,123 +12,48 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from audio_processing.audio_socket_server import AudioSocketServer
-from audio_processing.call_audio import CallAudio
 from audio_processing.realtime.bridge import BridgeOptions
-from call_processor.agent_talker import AgentTalker, AgentTalkerFactory, TalkerReport
+from call_processor.agent_talker import AgentTalker, AgentTalkerFactory
 from call_processor.call_initiator import CallInitiator, CallRequest
+from call_processor.finished_call import FinishedCall
 from common.command_bus import CommandBus
-from common.commands import CallCommand
 from config.settings import OpenAISettings
 from launcher.openai_clients import realtime_client
-from tests.calls.conftest import call_stack
+from tests.calls.conftest import call_stack, place
+from tests.support.audiosocket_tap import AudioSocketTap, TappedCall
 from tests.support.fake_realtime import FakeRealtimeServer
 from tests.support.sandbox import Sandbox
 
 
-@dataclass
-class Written:
-    """One 20 ms frame the paced writer sent to Asterisk (taken = written, synchronously)."""
-
-    at: float  # time.monotonic(), the clock the fake server stamps its events with
-    voiced: bool
-
-
-@dataclass
-class Probe:
-    """What one call's playout did, seen from outside the bridge."""
-
-    attached_at: float | None = None
-    frames: list[Written] = field(default_factory=list)
-    flushes: list[tuple[float, int]] = field(default_factory=list)  # (at, dropped_ms)
-    audio: CallAudio | None = None
-
-    def voiced(self, before: float = float("inf"), after: float = 0.0) -> list[Written]:
-        return [f for f in self.frames if f.voiced and after <= f.at < before]
-
-    def watch(self, audio: CallAudio) -> None:
-        """Wrap this call's playout queue: every frame taken is written right away."""
-        self.attached_at, self.audio = time.monotonic(), audio
-        queue = audio.playout
-        take, flush = queue.take, queue.flush
-
-        def probed_take() -> bytes | None:
-            frame = take()
-            if frame is not None:
-                self.frames.append(Written(time.monotonic(), any(frame)))
-            return frame
-
-        def probed_flush() -> int:
-            dropped = flush()
-            self.flushes.append((time.monotonic(), dropped))
-            return dropped
-
-        queue.take = probed_take  # type: ignore[method-assign]
-        queue.flush = probed_flush  # type: ignore[method-assign]
-
-
-class ProbedTalker:
-    """An AgentTalker with a Probe on its call's audio; everything else is delegated."""
-
-    def __init__(self, inner: AgentTalker, probe: Probe) -> None:
-        self.inner, self.probe = inner, probe
-
-    async def run(self, audio: CallAudio) -> None:
-        self.probe.watch(audio)
-        await self.inner.run(audio)
-
-    async def on_command(self, command: CallCommand) -> None:
-        await self.inner.on_command(command)
-
-    def report(self) -> TalkerReport | None:
-        return self.inner.report()
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-class ProbedFactory(AgentTalkerFactory):
-    """The production factory; each talker it makes is probed and kept for the test."""
+class KeptFactory(AgentTalkerFactory):
+    """The production factory; each talker it makes is kept for the test to inspect."""
 
     def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.talkers: dict[str, ProbedTalker] = {}
-        self.prepared_at: dict[str, float] = {}
+        super().__init__(**kwargs)  # type: ignore[arg-type]  # AgentTalkerFactory's keywords
+        self.talkers: dict[str, AgentTalker] = {}
 
-    async def prepare(self, request: CallRequest, call_id: str) -> ProbedTalker:  # type: ignore[override]
-        self.prepared_at[call_id] = time.monotonic()
-        talker = ProbedTalker(await super().prepare(request, call_id), Probe())
+    async def prepare(self, request: CallRequest, call_id: str) -> AgentTalker:
+        talker = await super().prepare(request, call_id)
         self.talkers[call_id] = talker
         return talker
-
-
-class TimedAudioSocketServer(AudioSocketServer):
-    """Notes when Asterisk's TCP connection arrives (before the UUID frame is even read)."""
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.connected_at: list[float] = []
-
-    def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connected_at.append(time.monotonic())
-        super()._on_connect(reader, writer)
 
 
 @dataclass
 class AgentStack:
     initiator: CallInitiator
-    audio_server: TimedAudioSocketServer
+    audio_server: AudioSocketServer
+    tap: AudioSocketTap
     bus: CommandBus
     sessions: async_sessionmaker[AsyncSession]
-    talkers: ProbedFactory
+    talkers: KeptFactory
     fake: FakeRealtimeServer
     user_id: int
     sandbox: Sandbox
@@ -137,9 +62,14 @@ class AgentStack:
         number = "+" + self.sandbox.number(scenario, token)
         return CallRequest(user_id=self.user_id, phone_number=number, context=context)
 
-    def only_call(self) -> tuple[str, ProbedTalker]:
+    def place(self, request: CallRequest) -> asyncio.Future[FinishedCall]:
+        return place(self.initiator, request)
+
+    def only_call(self) -> tuple[str, AgentTalker, TappedCall]:
+        """The one call placed so far: its id, its talker and what was written to it."""
         assert len(self.talkers.talkers) == 1
-        return next(iter(self.talkers.talkers.items()))
+        call_id, talker = next(iter(self.talkers.talkers.items()))
+        return call_id, talker, self.tap.call(call_id)
 
 
 @contextlib.asynccontextmanager
@@ -156,8 +86,8 @@ async def agent_stack(
     """AMI + AudioSocket + bus + slots + database + the agent, as main.py wires them."""
     client = realtime_client("test-key", fake.base_url)
 
-    def make_talkers(sessions: async_sessionmaker[AsyncSession], bus: CommandBus) -> ProbedFactory:
-        return ProbedFactory(
+    def make_talkers(sessions: async_sessionmaker[AsyncSession], bus: CommandBus) -> KeptFactory:
+        return KeptFactory(
             client=client,
             openai=OpenAISettings(api_key=SecretStr("test-key"), base_url=fake.base_url),
             sessions=sessions,
@@ -171,13 +101,15 @@ async def agent_stack(
             sandbox,
             data_dir,
             bus=bus,
-            audio_server=TimedAudioSocketServer("127.0.0.1", 0),
             make_talkers=make_talkers,
             user_fields={"display_name": "Dana Example", "phone_number": user_phone},
+            tap=True,
         ) as stack:
+            assert stack.tap is not None
             yield AgentStack(
                 stack.initiator,
                 stack.audio_server,
+                stack.tap,
                 stack.bus,
                 stack.sessions,
                 stack.talkers,

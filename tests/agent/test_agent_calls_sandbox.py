@@ -21,16 +21,19 @@ import pytest
 
 from audio_processing.g711 import ulaw_to_slin
 from audio_processing.realtime.bridge import BridgeOptions
+from call_processor.finished_call import EndedBy, FinishedCall
+from common.call_outcomes import AgentOutcome
 from common.channels import user_events
 from common.command_bus import RedisCommandBus
 from common.commands import FeedbackAnswer, Hangup
 from database.models import Call, CallTurn
 from database.repositories import calls, feedback, turns
 from database.states import CallStatus, FeedbackStatus
-from tests.agent.conftest import AgentStack, Probe, agent_stack
+from tests.agent.conftest import AgentStack, agent_stack
 from tests.calls.conftest import wait_until
 from tests.realtime.conftest import ulaw_tone
 from tests.support import sandbox as sb
+from tests.support.audiosocket_tap import TappedCall
 from tests.support.fake_realtime import (
     CallFunction,
     Drop,
@@ -95,12 +98,13 @@ def rms_windows(ulaw: bytes) -> list[float]:
 
 async def start_call(
     stack: AgentStack, scenario: str, token: str, **context: str
-) -> tuple[asyncio.Task[Any], str, Probe]:
+) -> tuple[asyncio.Future[FinishedCall], str, TappedCall]:
+    """Launch a call as the scheduler does; its id and what the platform writes to it."""
     request = stack.request(scenario, token, objective="test", **context)
-    placing = asyncio.create_task(stack.initiator.place_call(request))
+    placing = stack.place(request)
     await wait_until(lambda: len(stack.talkers.talkers) == 1)
-    call_id, talker = stack.only_call()
-    return placing, call_id, talker.probe
+    call_id, _talker, written = stack.only_call()
+    return placing, call_id, written
 
 
 # --- the tests -------------------------------------------------------------------------
@@ -124,7 +128,7 @@ async def test_ivr_is_navigated_with_dtmf_and_the_call_ends_with_a_transcript(
         caller_transcripts=["Please enter the number to call.", "You entered one."],
     )
     token = Sandbox.new_token()
-    placing, call_id, _probe = await start_call(stack, sb.IVR, token)
+    placing, call_id, _written = await start_call(stack, sb.IVR, token)
     result = await asyncio.wait_for(placing, 20)
     far = await stack.sandbox.wait_far_end(token, lambda r: r.has("hangup"))
 
@@ -147,11 +151,14 @@ async def test_ivr_is_navigated_with_dtmf_and_the_call_ends_with_a_transcript(
     assert dtmf_call.at > stopped.at
     assert far.digits == ["1"]
     assert result.status == CallStatus.COMPLETED
-    assert result.end_reason == "talker_finished"
+    assert (result.end_reason, result.ended_by) == ("talker_finished", EndedBy.AGENT)
+    assert result.agent_outcome is AgentOutcome.SUCCESS
     row = await call_row(stack, call_id)
+    assert FinishedCall.from_row(row) == result  # on_done was handed the row as written
     assert (row.status, row.outcome, row.summary) == (CallStatus.COMPLETED, "success", "Chose 1.")
     assert row.latency_ms
     assert all(ms > 0 for ms in row.latency_ms)
+    assert row.agent_audio_generated_ms >= row.agent_audio_played_ms > 0
 
     # Both sides of the conversation, in order, with their times.
     said = [(t.speaker, t.text) for t in await call_turns(stack, call_id)]
@@ -177,19 +184,14 @@ async def test_barge_in_flushes_within_40_ms_and_truncates_at_what_was_played(
         agent_stack(asterisk_sandbox, tmp_path, fake) as stack,
     ):
         token = Sandbox.new_token()
-        placing, call_id, probe = await start_call(stack, sb.TALKS_OVER, token)
+        placing, call_id, written = await start_call(stack, sb.TALKS_OVER, token)
         truncates = await fake.wait_for("conversation.item.truncate", timeout=15)
-        await asyncio.sleep(0.3)  # anything the agent still said after the flush is written now
+        await asyncio.sleep(0.3)  # anything the agent still said after the cut is written now
         speech = sent(fake, "input_audio_buffer.speech_started")[0].at
-        flushed_at, dropped_ms = next((t, d) for t, d in probe.flushes if t >= speech)
-        played = probe.voiced(before=flushed_at)
-        flush_ms = (flushed_at - speech) * 1000
-        last_frame_ms = (played[-1].at - speech) * 1000
-        print(f"barge-in: flush {flush_ms:.1f} ms, last agent frame {last_frame_ms:.1f} ms")
-        assert flush_ms < 40
-        assert last_frame_ms < 40
-        assert not probe.voiced(after=flushed_at)  # the agent stopped talking
-        assert dropped_ms > 0
+        played = written.voiced()
+        cut_ms = (played[-1].at - speech) * 1000
+        print(f"barge-in: last agent frame {cut_ms:.1f} ms after the callee spoke")
+        assert cut_ms < 40  # the agent stopped within 40 ms; nothing voiced came after
 
         [truncate] = truncates
         greeting = spoken_items(fake)[0]
@@ -205,6 +207,9 @@ async def test_barge_in_flushes_within_40_ms_and_truncates_at_what_was_played(
         await stack.bus.publish(call_id, Hangup(reason="test done"))
         result = await asyncio.wait_for(placing, 10)
     assert result.status == CallStatus.COMPLETED
+    # The record says what the callee heard, and that the model had said more.
+    assert result.agent_audio_played_ms == played_ms
+    assert result.agent_audio_generated_ms > played_ms
 
 
 async def next_event(events: Any, kind: str, timeout: float = 10.0) -> dict[str, Any]:
@@ -240,14 +245,14 @@ async def test_request_user_feedback_answer_reaches_the_model_and_the_agent_goes
         agent_stack(asterisk_sandbox, tmp_path, fake, bus=bus) as stack,
         bus.subscribe_json(user_events(stack.user_id)) as events,
     ):
-        placing, call_id, probe = await start_call(stack, sb.SILENT, Sandbox.new_token())
+        placing, call_id, written = await start_call(stack, sb.SILENT, Sandbox.new_token())
         asked = await next_event(events, "feedback_request")
         assert (asked["call_id"], asked["question"]) == (call_id, question)
         async with stack.sessions() as s:
             [row] = await feedback.list_open(s, user_id=stack.user_id, call_id=call_id)
         assert (row.id, row.question, row.status) == (asked["request_id"], question, "open")
 
-        await wait_until(lambda: len(probe.voiced()) * FRAME_MS == 400)  # "let me check"
+        await wait_until(lambda: len(written.voiced()) * FRAME_MS == 400)  # "let me check"
         # What the web app will do: answer the row, then tell the call on its channel.
         answered_at = time.monotonic()
         async with stack.sessions() as s, s.begin():
@@ -273,7 +278,7 @@ async def test_request_user_feedback_answer_reaches_the_model_and_the_agent_goes
     assert output["call_id"] == asked_call["call_id"]
     assert json.loads(output["output"]) == {"answered": True, "answer": "Yes, Tuesday is fine."}
     # The agent kept talking: the whole reply was written to Asterisk after the answer.
-    assert len(probe.voiced(after=answered_at)) * FRAME_MS == 600
+    assert len(written.voiced(after=answered_at)) * FRAME_MS == 600
     assert (result.status, result.outcome) == (CallStatus.COMPLETED, "success")
     assert stored is not None
     assert stored.status == FeedbackStatus.ANSWERED
@@ -293,11 +298,11 @@ async def test_transfer_to_user_connects_the_far_end_and_the_agent_leaves(
     )
     async with agent_stack(asterisk_sandbox, tmp_path, fake, user_phone=phone) as stack:
         callee = Sandbox.new_token()
-        placing, call_id, _probe = await start_call(stack, sb.SILENT, callee)
+        placing, call_id, _written = await start_call(stack, sb.SILENT, callee)
         await stack.sandbox.wait_far_end(person, lambda r: r.reached, timeout=10)
         talker = stack.talkers.talkers[call_id]
-        await wait_until(lambda: talker.inner.bridge.result is not None, timeout=5)
-        assert talker.inner.bridge.result.reason == "caller_hangup"  # the AudioSocket leg ended
+        await wait_until(lambda: talker.bridge.result is not None, timeout=5)
+        assert talker.bridge.result.reason == "caller_hangup"  # the AudioSocket leg ended
         assert stack.audio_server.sessions_active == 0
         assert not placing.done()  # the callee is on the line, now with the person
         assert not stack.sandbox.far_end(callee).has("hangup")
@@ -305,7 +310,8 @@ async def test_transfer_to_user_connects_the_far_end_and_the_agent_leaves(
         result = await asyncio.wait_for(placing, 10)
         row = await call_row(stack, call_id)
     assert (result.status, result.outcome) == (CallStatus.COMPLETED, "transferred")
-    assert row.outcome == "transferred"
+    assert (result.transferred, result.ended_by) == (True, EndedBy.PLATFORM)  # our hangup
+    assert (row.outcome, row.transferred) == ("transferred", True)
     [output] = [
         e.event["item"]["output"]
         for e in fake.received("conversation.item.create")
@@ -324,13 +330,14 @@ async def test_a_silent_or_dropped_model_ends_the_call_with_ai_failure(
     options = BridgeOptions(stall_timeout=1.0)
     async with agent_stack(asterisk_sandbox, tmp_path, fake, options=options) as stack:
         token = Sandbox.new_token()
-        placing, call_id, _probe = await start_call(stack, sb.SILENT, token)
+        placing, call_id, _written = await start_call(stack, sb.SILENT, token)
         result = await asyncio.wait_for(placing, 15)
         row = await call_row(stack, call_id)
-        bridge = stack.talkers.talkers[call_id].inner.bridge
+        bridge = stack.talkers.talkers[call_id].bridge
     assert bridge.result is not None
     assert bridge.result.reason == ("model_stalled" if failure == "stall" else "model_closed")
     assert (result.status, result.outcome) == (CallStatus.AI_FAILURE, "ai_failure")
+    assert result.ended_by is EndedBy.PLATFORM  # the agent hung up because we failed
     assert (row.status, row.outcome) == (CallStatus.AI_FAILURE, "ai_failure")
     # We hung up: the far end was left long before its own 8 s of silence ran out.
     far = await asterisk_sandbox.wait_far_end(token, lambda r: r.has("hangup"))
@@ -351,16 +358,15 @@ async def test_prewarmed_agent_speaks_within_300_ms_of_the_audiosocket_connectin
             )
         ]
     )
-    placing, _call_id, probe = await start_call(stack, sb.RINGS_FIRST, Sandbox.new_token())
+    placing, _call_id, written = await start_call(stack, sb.RINGS_FIRST, Sandbox.new_token())
     result = await asyncio.wait_for(placing, 15)
     assert result.answered, f"far end 212 missing from the running sandbox? {result}"
-    [connected] = stack.audio_server.connected_at
-    assert probe.attached_at is not None
-    first = probe.voiced()[0].at
+    connected = written.connected_at  # Asterisk's AudioSocket connection arrived
+    assert connected is not None
+    first = written.voiced()[0].at
     configured = sent(fake, "session.updated")[0].at
     print(
-        f"pre-warm: first frame {(first - connected) * 1000:.1f} ms after connect, "
-        f"{(first - probe.attached_at) * 1000:.1f} ms after attach; "
+        f"pre-warm: first frame {(first - connected) * 1000:.1f} ms after connect; "
         f"session ready {(connected - configured) * 1000:.0f} ms before connect"
     )
     assert configured < connected  # opened and configured while the phone rang

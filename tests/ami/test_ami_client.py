@@ -166,11 +166,7 @@ async def test_an_unanswered_action_times_out(fake: FakeAmi, client: AmiClient) 
     assert client.connected  # a slow action is not a dead connection
 
 
-async def test_events_are_routed_by_uniqueid_and_listeners_see_all(
-    fake: FakeAmi, client: AmiClient
-) -> None:
-    seen: list[ami_events.AmiEvent] = []
-    client.add_listener(seen.append)
+async def test_events_are_routed_by_uniqueid(fake: FakeAmi, client: AmiClient) -> None:
     ours = client.subscribe(CALL_ID)
     other = client.subscribe("other-call")
     fake.push({"Event": "Hangup", "Uniqueid": "1795489828.17", "Cause": "17"})  # far leg
@@ -179,7 +175,7 @@ async def test_events_are_routed_by_uniqueid_and_listeners_see_all(
     hangup = await ours.get(2)
     assert hangup == ami_events.Hangup(CALL_ID, "", 17, "User busy")
     assert isinstance(await other.get(2), ami_events.DtmfEnd)
-    assert [type(e).__name__ for e in seen] == ["Hangup", "DtmfEnd", "Hangup"]
+    assert (ours.pending, other.pending) == (0, 0)  # the far leg's Hangup went nowhere
     client.unsubscribe(CALL_ID)
     fake.push({"Event": "Hangup", "Uniqueid": CALL_ID, "Cause": "16"})
     fake.push({"Event": "Newstate", "Uniqueid": "other-call", "ChannelState": "6"})

@@ -79,9 +79,11 @@ def test_user_event_keeps_its_body_and_fully_booted_and_unknown() -> None:
     assert isinstance(event, ami_events.UserEvent)
     assert event.name == "OpenDeepAMD"
     assert event.uniqueid == CALL_ID
-    assert event.fields["status"] == "MACHINE"
-    assert event.fields["cause"] == "LONGGREETING-1600-1500"
-    assert "privilege" not in event.fields
+    assert event.is_named("opendeepamd")
+    assert event.field("Status") == event.field("status") == "MACHINE"
+    assert event.field("CAUSE") == "LONGGREETING-1600-1500"
+    assert event.field("Privilege") is None
+    assert ami_events.UserEvent("X", {"Status": "HUMAN"}).field("status") == "HUMAN"
     assert (
         ami_events.parse_event({"Event": "FullyBooted", "Status": "Fully Booted"})
         == ami_events.FullyBooted()

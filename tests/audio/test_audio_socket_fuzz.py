@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from audio_processing.audio_socket_protocol import encode_uuid
 from audio_processing.audio_socket_server import AudioSocketServer, EndReason
-from audio_processing.call_audio import RecordingTalker
 from tests.support.audiosocket_client import FakeAsterisk
+from tests.support.recording_talker import RecordingTalker
 
 HOST = "127.0.0.1"
 

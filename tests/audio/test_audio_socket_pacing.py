@@ -26,8 +26,8 @@ import pytest
 
 from audio_processing.audio_socket_protocol import AudioFrame, HangupFrame
 from audio_processing.audio_socket_server import AudioSocketServer, EndReason
-from audio_processing.call_audio import RecordingTalker
 from tests.support.audiosocket_client import FakeAsterisk, Received
+from tests.support.recording_talker import RecordingTalker
 
 HOST = "127.0.0.1"
 

@@ -13,9 +13,10 @@ import pytest
 
 from audio_processing.audio_socket_protocol import HangupFrame, Kind, encode_uuid
 from audio_processing.audio_socket_server import AudioSocketServer, EndReason
-from audio_processing.call_audio import CallAudio, CallMetadata, RecordingTalker
+from audio_processing.call_audio import CallAudio, CallMetadata
 from audio_processing.expected_call import ExpectedCall
 from tests.support.audiosocket_client import FakeAsterisk
+from tests.support.recording_talker import RecordingTalker
 
 HOST = "127.0.0.1"
 

@@ -63,3 +63,17 @@ async def test_close_drops_unplayed_audio_and_releases_drained() -> None:
     audio.close(EndReason.SERVER_STOP)
     await asyncio.wait_for(waiter, 1.0)
     assert audio.played_ms("m") == 0
+
+
+async def test_the_inbound_observer_sees_every_frame_as_it_arrives_even_a_dropped_one() -> None:
+    audio = _audio(capacity=1)
+    seen: list[bytes] = []
+    audio.observe_inbound(seen.append)
+    audio.push_inbound(b"\x01\x00")
+    audio.push_inbound(b"\x02\x00")  # pushes the first out of the talker's queue
+    assert seen == [b"\x01\x00", b"\x02\x00"]
+    audio.observe_inbound(None)
+    audio.push_inbound(b"\x03\x00")
+    assert seen == [b"\x01\x00", b"\x02\x00"]
+    audio.close(EndReason.FAR_END_HANGUP)
+    assert await asyncio.wait_for(_collect(audio), 1.0) == [b"\x03\x00"]

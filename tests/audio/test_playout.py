@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import time
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -47,6 +49,47 @@ def test_marks_never_share_a_frame_and_are_counted_separately() -> None:
     assert queue.played_ms("item1") == 25
     assert queue.played_ms("item2") == 10
     assert queue.played_ms("never") == 0
+
+
+def test_on_first_frame_fires_once_when_the_marks_first_frame_is_taken() -> None:
+    queue = PlayoutQueue(8000)
+    seen: list[tuple[str, int]] = []
+    queue.enqueue(b"\x01\x01" * 320, mark="greeting")  # 40 ms
+    queue.on_first_frame("reply", lambda: seen.append(("reply", queue.played_ms("reply"))))
+    queue.enqueue(b"\x02\x02" * 320, mark="reply")
+    queue.take()
+    queue.take()
+    assert seen == []  # the greeting's frames are not the reply's
+    queue.take()
+    assert seen == [("reply", 20)]  # at the frame that starts the reply, not before
+    queue.take()
+    assert seen == [("reply", 20)]  # once
+    queue.on_first_frame("reply", lambda: seen.append(("late", 0)))
+    assert seen[-1] == ("late", 0)  # registered after it played: at once
+
+
+def test_on_first_frame_of_flushed_audio_never_fires_and_a_failing_callback_is_contained(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    queue = PlayoutQueue(8000)
+    seen: list[str] = []
+    queue.enqueue(bytes(640), mark="cut")
+    queue.on_first_frame("cut", lambda: seen.append("cut"))
+    queue.flush()  # barge-in before a frame went out
+    queue.enqueue(bytes(320), mark="cut")
+    assert queue.take() is not None
+    assert seen == []
+
+    def broken() -> None:
+        raise RuntimeError("observer bug")
+
+    queue.enqueue(bytes(640), mark="next")
+    queue.on_first_frame("next", broken)
+    queue.on_first_frame("next", lambda: seen.append("next"))
+    with caplog.at_level(logging.ERROR, logger="audio_processing.playout"):
+        assert queue.take() is not None  # the frame still goes out
+    assert seen == ["next"]
+    assert [r.getMessage() for r in caplog.records] == ["first-frame callback failed"]
 
 
 def test_played_ms_counts_only_what_was_taken_and_flush_reports_the_rest() -> None:

@@ -14,30 +14,40 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from audio_processing.audio_socket_server import AudioSocketServer
-from audio_processing.call_audio import CallAudio, RecordingTalker
+from audio_processing.call_audio import CallAudio
+from audio_processing.talker_result import TalkerResult
 from call_processor.ami.client import AmiClient
 from call_processor.call_initiator import CallInitiator, CallRequest, TalkerFactory
 from call_processor.call_slots import CallSlots, InProcessCallSlots
+from call_processor.finished_call import FinishedCall
 from common.command_bus import CommandBus, InProcessCommandBus
+from common.commands import CallCommand
+from common.metrics import PlatformMetrics
 from config.settings import DialSettings
 from database.engine import create_engine_for, session_factory
 from database.migrate import upgrade
 from database.repositories import users
+from tests.support.audiosocket_tap import AudioSocketTap
+from tests.support.recording_talker import RecordingTalker
 from tests.support.sandbox import Sandbox
 
 
 class ClosableRecorder(RecordingTalker):
-    """RecordingTalker plus the PreparedTalker `aclose()`; counts closes for the tests."""
+    """RecordingTalker as a PreparedTalker: no result, commands kept, closes counted."""
 
     def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+        super().__init__(**kwargs)  # type: ignore[arg-type]  # RecordingTalker's own keywords
         self.closed = 0
+        self.commands: list[CallCommand] = []
 
     async def run(self, audio: CallAudio) -> None:
         await super().run(audio)
 
-    def report(self) -> None:
+    def result(self) -> TalkerResult | None:
         return None  # a recorder has no opinion on the outcome
+
+    async def on_command(self, command: CallCommand) -> None:
+        self.commands.append(command)
 
     async def aclose(self) -> None:
         self.closed += 1
@@ -70,10 +80,36 @@ class CallStack:
     talkers: Any  # RecorderFactory unless make_talkers was given
     user_id: int
     sandbox: Sandbox
+    metrics: PlatformMetrics
+    tap: AudioSocketTap | None = None  # between Asterisk and the server, when asked for
 
     def request(self, scenario: str, token: str, **kw: object) -> CallRequest:
         number = "+" + self.sandbox.number(scenario, token)
-        return CallRequest(user_id=self.user_id, phone_number=number, **kw)  # type: ignore[arg-type]
+        return CallRequest(user_id=self.user_id, phone_number=number, **kw)  # type: ignore[arg-type]  # CallRequest's own keywords
+
+    def place(self, request: CallRequest) -> asyncio.Future[FinishedCall]:
+        return place(self.initiator, request)
+
+    @property
+    def calls_active(self) -> float | None:
+        return calls_active(self.metrics)
+
+
+def place(initiator: CallInitiator, request: CallRequest) -> asyncio.Future[FinishedCall]:
+    """Launch a call the way the scheduler does; the future gets what `on_done` is given."""
+    done: asyncio.Future[FinishedCall] = asyncio.get_running_loop().create_future()
+
+    async def on_done(_request: CallRequest, finished: FinishedCall) -> None:
+        if not done.done():
+            done.set_result(finished)
+
+    initiator.launch(request, on_done)
+    return done
+
+
+def calls_active(metrics: PlatformMetrics) -> float | None:
+    """Calls between originate and hangup, as /metrics reports them."""
+    return metrics.registry.get_sample_value("opendeep_calls_active")
 
 
 MakeTalkers = Callable[[async_sessionmaker[AsyncSession], CommandBus], TalkerFactory]
@@ -92,8 +128,10 @@ async def call_stack(
     audio_server: AudioSocketServer | None = None,
     make_talkers: MakeTalkers | None = None,
     user_fields: dict[str, Any] | None = None,
+    tap: bool = False,
 ) -> AsyncIterator[CallStack]:
-    """The real stack; `make_talkers(sessions, bus)` replaces the recording talkers."""
+    """The real stack; `make_talkers(sessions, bus)` replaces the recording talkers, and
+    `tap` puts an AudioSocketTap between Asterisk and the AudioSocket server."""
     await upgrade(database_url, data_dir)
     engine = create_engine_for(database_url, data_dir)
     sessions = session_factory(engine)
@@ -107,13 +145,17 @@ async def call_stack(
     audio_server = audio_server or AudioSocketServer("127.0.0.1", 0)
     bus = bus or InProcessCommandBus()
     slots = slots or InProcessCallSlots(3)
+    metrics = PlatformMetrics()
     talkers: Any = (
         make_talkers(sessions, bus) if make_talkers else RecorderFactory(hangup_after=hangup_after)
     )
     await ami.start()
     await audio_server.start()
     await slots.start()
+    tapped = AudioSocketTap(audio_server.port) if tap else None
     try:
+        if tapped is not None:
+            await tapped.start()
         await ami.wait_connected(10)
         dial = DialSettings(
             channel_template=sandbox.channel_template,
@@ -128,14 +170,19 @@ async def call_stack(
             slots=slots,
             sessions=sessions,
             dial=dial,
-            audiosocket_address=f"127.0.0.1:{audio_server.port}",
+            audiosocket_address=tapped.address if tapped else f"127.0.0.1:{audio_server.port}",
             node_id="test",
             talkers=talkers,
+            metrics=metrics,
         )
         await initiator.start()
-        yield CallStack(initiator, ami, audio_server, bus, sessions, talkers, user.id, sandbox)
+        yield CallStack(
+            initiator, ami, audio_server, bus, sessions, talkers, user.id, sandbox, metrics, tapped
+        )
         await initiator.stop()
     finally:
+        if tapped is not None:
+            await tapped.aclose()
         await audio_server.stop()
         await ami.stop()
         await slots.aclose()

@@ -15,16 +15,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from audio_processing.audio_socket_server import AudioSocketServer
 from call_processor.ami.client import AmiClient
+from call_processor.call_attempt import dial_digits
 from call_processor.call_initiator import CallInitiator, CallRequest
 from call_processor.call_records import CallRecorder
 from call_processor.call_slots import InProcessCallSlots, RedisCallSlots
+from call_processor.finished_call import EndedBy, FinishedCall
 from common.command_bus import CommandBus, InProcessCommandBus, RedisCommandBus
+from common.metrics import PlatformMetrics
 from config.settings import DialSettings
 from database.engine import create_engine_for, session_factory
 from database.migrate import upgrade
 from database.repositories import calls, users
 from database.states import CallStatus
-from tests.calls.conftest import RecorderFactory
+from tests.calls.conftest import RecorderFactory, calls_active, place
 from tests.support.fake_ami import FakeAmi, _get
 from tests.support.processes import free_port
 
@@ -46,6 +49,7 @@ async def place_one(
     server = AudioSocketServer("127.0.0.1", 0)
     await server.start()
     talkers = RecorderFactory()
+    metrics = PlatformMetrics()
     initiator = CallInitiator(
         ami=ami,
         audio_server=server,
@@ -56,31 +60,34 @@ async def place_one(
         node_id="t",
         audiosocket_address=f"127.0.0.1:{server.port}",
         talkers=talkers,
+        metrics=metrics,
     )
     await initiator.start()
     try:
-        result = await initiator.place_call(CallRequest(user_id=user.id, phone_number="+15550001"))
+        request = CallRequest(user_id=user.id, phone_number="+15550001")
+        result = await asyncio.wait_for(place(initiator, request), 10)
     finally:
         await initiator.stop()
         await server.stop()
         await bus.aclose()
     async with sessions() as s:
         row = await calls.get(s, user_id=user.id, call_id=result.call_id)
-    return result, row, talkers.talkers[result.call_id], initiator, server
+    return result, row, talkers.talkers[result.call_id], metrics, server
 
 
 async def test_dead_ami_refuses_the_call_and_closes_the_row(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    result, row, talker, initiator, server = await place_one(
+    result, row, talker, metrics, server = await place_one(
         sessions, InProcessCommandBus(), free_port()
     )
     assert result.status == CallStatus.FAILED
-    assert result.end_reason == "originate_refused"
+    assert (result.end_reason, result.ended_by) == ("originate_refused", EndedBy.PLATFORM)
+    assert result == FinishedCall.from_row(row)
     assert row.status == CallStatus.FAILED
     assert row.ended_at is not None
     assert talker.closed == 1
-    assert initiator.active_calls == 0
+    assert calls_active(metrics) == 0
     assert server.forget(result.call_id) is False  # no longer expected: nobody can attach
 
 
@@ -111,9 +118,13 @@ async def test_invalid_number_is_refused_before_anything_happens(
         node_id="t",
         talkers=RecorderFactory(),
     )
+    await initiator.start()
     for bad in ("+1555&Local/evil", "15550001\r\nAction: Originate", "+", "12"):
         with pytest.raises(ValueError, match="phone number"):
-            await initiator.place_call(CallRequest(user_id=1, phone_number=bad))
+            dial_digits(bad)
+        finished = await asyncio.wait_for(place(initiator, CallRequest(1, bad)), 5)
+        assert finished == FinishedCall.without_row(None, CallStatus.FAILED, "not_placed")
+    await initiator.stop()
     async with sessions() as s:
         assert await calls.list_for_user(s, user_id=1) == []
 
@@ -148,9 +159,7 @@ async def test_lost_originate_reply_is_followed_not_redialed(
             talkers=RecorderFactory(),
             audiosocket_address=f"127.0.0.1:{server.port}",
         )
-        placing = asyncio.create_task(
-            initiator.place_call(CallRequest(user_id=user.id, phone_number="+15550002"))
-        )
+        placing = place(initiator, CallRequest(user_id=user.id, phone_number="+15550002"))
         await fake.wait_for(lambda: len(originated) == 1)
         await asyncio.sleep(0.5)  # past the action timeout: the reply is lost
         assert not placing.done()
@@ -184,6 +193,7 @@ async def test_a_launched_call_that_cannot_start_still_reports_back(
     dead_slots = RedisCallSlots(f"redis://127.0.0.1:{free_port()}/0", 1, "t", timeout=0.3)
     await dead_slots.start()  # starts fine; acquire then finds Redis unreachable
     for slots, number in ((dead_slots, "+15550003"), (InProcessCallSlots(1), "+1&x")):
+        metrics = PlatformMetrics()
         initiator = CallInitiator(
             ami=AmiClient("127.0.0.1", 1, "u", SecretStr("x")),
             audio_server=AudioSocketServer("127.0.0.1", 0),
@@ -194,6 +204,7 @@ async def test_a_launched_call_that_cannot_start_still_reports_back(
             node_id="t",
             audiosocket_address="127.0.0.1:1",
             talkers=RecorderFactory(),
+            metrics=metrics,
         )
         reported = asyncio.get_running_loop().create_future()
 
@@ -202,9 +213,10 @@ async def test_a_launched_call_that_cannot_start_still_reports_back(
 
         initiator.launch(CallRequest(user_id=1, phone_number=number), on_done)
         result = await asyncio.wait_for(reported, 5)
-        assert result.status == CallStatus.FAILED
-        assert result.end_reason == "not_placed"
-        assert initiator.active_calls == 0
+        assert (result.call_id, result.status, result.end_reason) == (
+            None, CallStatus.FAILED, "not_placed",
+        )  # fmt: skip  # no row was ever written
+        assert calls_active(metrics) == 0
         await initiator.stop()
         await slots.aclose()
 
@@ -224,8 +236,10 @@ async def test_the_final_row_write_is_retried_through_a_database_blip(
         return sessions()
 
     recorder.sessions = flaky  # type: ignore[assignment]
-    await recorder.update(attempts=4, status=CallStatus.COMPLETED, outcome="completed")
+    closed = await recorder.close(attempts=4, status=CallStatus.COMPLETED, outcome="completed")
     assert recorder.failed_writes == 2
     async with sessions() as s:
         row = await calls.get(s, user_id=user.id, call_id=recorder.call_id)
     assert row.status == CallStatus.COMPLETED
+    assert closed is not None
+    assert (closed.id, closed.status) == (row.id, CallStatus.COMPLETED)  # the row as written

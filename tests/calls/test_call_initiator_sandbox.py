@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from call_processor.call_slots import RedisCallSlots
+from call_processor.finished_call import EndedBy, FinishedCall
 from common.channels import user_events
 from common.commands import Hangup, SendDtmf, Transfer
 from database.models import Call
@@ -52,7 +53,7 @@ async def test_answered_call_streams_the_far_end_prompt_to_the_talker(stack: Cal
     live: list[dict] = []
     watcher = asyncio.create_task(collect_live_events(stack, live))
     await asyncio.sleep(0.05)
-    placing = asyncio.create_task(stack.initiator.place_call(stack.request(sb.PERSON, token)))
+    placing = stack.place(stack.request(sb.PERSON, token))
     await wait_until(lambda: len(stack.talkers.talkers) == 1)
     call_id = only_call_id(stack)
     talker = stack.talkers.talkers[call_id]
@@ -67,7 +68,9 @@ async def test_answered_call_streams_the_far_end_prompt_to_the_talker(stack: Cal
     assert result.status == CallStatus.COMPLETED
     assert result.answered
     assert result.hangup_cause == 16
+    assert (result.end_reason, result.ended_by) == ("hangup_command", EndedBy.PLATFORM)
     row = await call_row(stack, call_id)
+    assert FinishedCall.from_row(row) == result  # what on_done got is what the row says
     assert row.status == CallStatus.COMPLETED
     assert row.ended_at is not None
     assert row.duration_seconds > 4
@@ -87,7 +90,7 @@ async def test_answered_call_streams_the_far_end_prompt_to_the_talker(stack: Cal
 
 async def test_send_dtmf_command_reaches_the_far_end_ivr(stack: CallStack) -> None:
     token = Sandbox.new_token()
-    placing = asyncio.create_task(stack.initiator.place_call(stack.request(sb.IVR, token)))
+    placing = stack.place(stack.request(sb.IVR, token))
     await wait_until(lambda: len(stack.talkers.talkers) == 1)
     call_id = only_call_id(stack)
     await stack.sandbox.wait_far_end(token, lambda r: r.has("answered"), timeout=10)
@@ -114,9 +117,7 @@ async def test_unanswered_calls_end_with_their_outcome_and_no_audio_session(
 ) -> None:
     async with call_stack(asterisk_sandbox, tmp_path, ring_timeout=2) as stack:
         token = Sandbox.new_token()
-        result = await asyncio.wait_for(
-            stack.initiator.place_call(stack.request(scenario, token)), 30
-        )
+        result = await asyncio.wait_for(stack.place(stack.request(scenario, token)), 30)
         assert result.status == status, (result, await event_kinds(stack, only_call_id(stack)))
         assert result.outcome == str(status)
         assert not result.answered
@@ -127,21 +128,21 @@ async def test_unanswered_calls_end_with_their_outcome_and_no_audio_session(
         assert row.ended_at is not None
         assert stack.talkers.talkers[call_id].closed == 1  # pre-warmed talker released
         assert not stack.talkers.talkers[call_id].started.is_set()
-        assert stack.initiator.active_calls == 0
+        assert stack.calls_active == 0
 
 
 async def test_silent_far_end_is_kept_up_until_it_hangs_up(stack: CallStack) -> None:
     token = Sandbox.new_token()
-    result = await asyncio.wait_for(stack.initiator.place_call(stack.request(sb.SILENT, token)), 30)
+    result = await asyncio.wait_for(stack.place(stack.request(sb.SILENT, token)), 30)
     far = await stack.sandbox.wait_far_end(token, lambda r: r.has("hangup"))
     assert far.duration >= 7.5  # the far end's own 8 s, not AudioSocket's 2 s timeout
     assert result.status == CallStatus.COMPLETED
-    assert result.end_reason == "far_end_hangup"
+    assert (result.end_reason, result.ended_by) == ("far_end_hangup", EndedBy.FAR_END)
 
 
 async def test_transfer_connects_the_far_end_to_another_number(stack: CallStack) -> None:
     token, target = Sandbox.new_token(), Sandbox.new_token()
-    placing = asyncio.create_task(stack.initiator.place_call(stack.request(sb.PERSON, token)))
+    placing = stack.place(stack.request(sb.PERSON, token))
     await wait_until(lambda: len(stack.talkers.talkers) == 1)
     call_id = only_call_id(stack)
     await wait_until(lambda: stack.talkers.talkers[call_id].started.is_set(), timeout=10)
@@ -153,7 +154,9 @@ async def test_transfer_connects_the_far_end_to_another_number(stack: CallStack)
     assert not placing.done()  # the callee is still on the line, now with the person
     await stack.bus.publish(call_id, Hangup())
     result = await asyncio.wait_for(placing, 10)
-    assert result.outcome == "transferred"
+    assert (result.outcome, result.transferred) == ("transferred", True)
+    assert (result.end_reason, result.ended_by) == ("hangup_command", EndedBy.PLATFORM)
+    assert (await call_row(stack, call_id)).transferred
     assert "transfer" in await event_kinds(stack, call_id)
 
 
@@ -162,15 +165,17 @@ async def test_stop_hangs_up_calls_in_progress_and_writes_their_state(
 ) -> None:
     async with call_stack(asterisk_sandbox, tmp_path) as stack:
         token = Sandbox.new_token()
-        placing = asyncio.create_task(stack.initiator.place_call(stack.request(sb.PERSON, token)))
+        placing = stack.place(stack.request(sb.PERSON, token))
         await wait_until(lambda: len(stack.talkers.talkers) == 1)
         call_id = only_call_id(stack)
         await wait_until(lambda: stack.talkers.talkers[call_id].started.is_set(), timeout=10)
         started = time.monotonic()
         await stack.initiator.stop()
         assert time.monotonic() - started < 5
-        with pytest.raises(asyncio.CancelledError):
-            await placing
+        finished = await asyncio.wait_for(placing, 1)  # on_done heard of it, at once
+        assert (finished.call_id, finished.status, finished.end_reason) == (
+            call_id, CallStatus.INTERRUPTED, "shutdown",
+        )  # fmt: skip
         row = await call_row(stack, call_id)
         assert row.status == CallStatus.INTERRUPTED
         assert row.ended_at is not None
@@ -185,7 +190,7 @@ async def our_channels(stack: CallStack, call_ids: set[str]) -> int:
 async def run_and_sample(stacks: list[CallStack], calls_each: int) -> tuple[int, list]:
     """Place calls on every stack at once; sample AMI for our live channels throughout."""
     placing = [
-        asyncio.create_task(s.initiator.place_call(s.request(sb.PERSON, Sandbox.new_token())))
+        s.place(s.request(sb.PERSON, Sandbox.new_token()))
         for s in stacks
         for _ in range(calls_each)
     ]

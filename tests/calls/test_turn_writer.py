@@ -54,7 +54,6 @@ async def test_turns_are_stored_in_order_published_and_latency_observed(tmp_path
         rows = await turns.list_for_call(s, user_id=user.id, call_id=CALL_ID)
     assert [(r.seq, str(r.speaker)) for r in rows] == [(1, "callee"), (2, "agent")]
     assert [e["seq"] for e in live if e["type"] == "turn"] == [1, 2]
-    assert writer.latencies_ms == [640.0]
     registry = metrics.registry
     assert registry.get_sample_value("opendeep_turn_latency_seconds_count") == 1
     assert registry.get_sample_value("opendeep_turn_latency_seconds_sum") == 0.64

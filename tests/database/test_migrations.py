@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import JSON, column, inspect, select, table
+from sqlalchemy import JSON, MetaData, Table, column, inspect, select, table
 from sqlalchemy.engine import Connection
 
 from database import migrate
@@ -124,3 +125,62 @@ async def test_profile_rows_keep_only_the_keys_the_profile_owns(empty_backend: B
         "never_share": ["salary"],
         "notifications_seen_at": "2026-12-01T10:00:00+00:00",
     }
+
+
+ENDING_COLUMNS = {
+    "end_reason", "ended_by", "agent_outcome", "transferred", "agent_audio_generated_ms",
+    "agent_audio_played_ms",
+}  # fmt: skip
+
+
+def _insert_closed_call(conn: Connection) -> None:
+    """A user and a call finished before revision 0006, written through the live schema."""
+    tables = MetaData()
+    users, calls = (Table(name, tables, autoload_with=conn) for name in ("users", "calls"))
+    now = datetime.now(UTC)
+    conn.execute(users.insert().values(
+        id=1, email="old@example.org", password_hash="x", display_name="old", time_zone="UTC",
+        profile={}, created_at=now,
+    ))  # fmt: skip
+    conn.execute(calls.insert().values(
+        id="00000000-0000-4000-8000-000000000005", user_id=1, attempt_number=1,
+        phone_number="+15550005", status="completed", started_at=now, ended_at=now,
+        outcome="success", facts={}, latency_ms=[],
+    ))  # fmt: skip
+
+
+def _call_and_columns(conn: Connection) -> tuple[dict[str, Any], set[str]]:
+    calls = Table("calls", MetaData(), autoload_with=conn)
+    row = conn.execute(select(calls)).mappings().one()
+    return dict(row), {c["name"] for c in inspect(conn).get_columns("calls")}
+
+
+async def _on(backend: Backend, work: Any) -> Any:
+    engine = create_engine_for(backend.url, backend.data_dir)
+    try:
+        async with engine.begin() as conn:
+            return await conn.run_sync(work)
+    finally:
+        await engine.dispose()
+
+
+async def test_call_ending_columns_arrive_empty_on_old_rows_and_leave_on_downgrade(
+    empty_backend: Backend,
+) -> None:
+    url, data_dir = empty_backend.url, empty_backend.data_dir
+    await migrate.upgrade(url, data_dir, "0005")
+    await _on(empty_backend, _insert_closed_call)
+
+    await migrate.upgrade(url, data_dir, "0006")
+    row, columns = await _on(empty_backend, _call_and_columns)
+    assert columns >= ENDING_COLUMNS
+    assert row["transferred"] in (False, 0)  # the server default fills rows already there
+    assert {k: row[k] for k in ENDING_COLUMNS - {"transferred"}} == dict.fromkeys(
+        ENDING_COLUMNS - {"transferred"}
+    )
+    assert (row["status"], row["outcome"]) == ("completed", "success")
+
+    await migrate.downgrade(url, data_dir, "0005")
+    row, columns = await _on(empty_backend, _call_and_columns)
+    assert not columns & ENDING_COLUMNS
+    assert (row["status"], row["outcome"]) == ("completed", "success")

@@ -13,6 +13,8 @@ from openai import AsyncOpenAI
 from audio_processing.call_turns import Turn
 from audio_processing.g711 import ulaw_to_slin
 from audio_processing.realtime.bridge import BridgeOptions, RealtimeBridge
+from audio_processing.talker_result import TalkerEnd
+from common.call_outcomes import AgentOutcome
 from tests.realtime.conftest import FRAME, SILENCE, PacedCall, session_for, tone, ulaw_tone
 from tests.support.fake_realtime import (
     CallFunction,
@@ -107,7 +109,8 @@ async def test_caller_audio_arrives_as_ulaw_that_follows_its_energy(
     assert [e.event["audio_start_ms"] for e in started] == [200]
     await _hang_up(call, task)
     assert bridge.result is not None
-    assert (bridge.result.outcome, bridge.result.reason) == ("completed", "caller_hangup")
+    assert bridge.result.reason is TalkerEnd.CALLER_HANGUP
+    assert not bridge.result.reason.is_failure
 
 
 async def test_prewarmed_greeting_is_heard_within_300_ms(
@@ -171,6 +174,9 @@ async def test_barge_in_flushes_and_truncates_at_the_played_ms(
     assert [e.event["audio_end_ms"] for e in truncated] == [heard]
     assert not bridge.errors
     await _hang_up(call, task)
+    assert bridge.result is not None
+    assert bridge.result.agent_audio_played_ms == heard  # what the callee heard, not
+    assert bridge.result.agent_audio_generated_ms > heard  # what the model sent
 
 
 async def test_stall_while_a_response_is_expected_ends_with_ai_failure(
@@ -180,7 +186,8 @@ async def test_stall_while_a_response_is_expected_ends_with_ai_failure(
     bridge, task = await _start(client, call, stall_timeout=0.5)
     await asyncio.wait_for(task, 5)
     assert bridge.result is not None
-    assert (bridge.result.outcome, bridge.result.reason) == ("ai_failure", "model_stalled")
+    assert bridge.result.reason is TalkerEnd.MODEL_STALLED
+    assert bridge.result.reason.is_failure
     await asyncio.wait_for(call.audio.hangup_requested(), 1)
     await asyncio.wait_for(fake.session.ws.wait_closed(), 2)
 
@@ -201,7 +208,8 @@ async def test_dropped_socket_ends_with_ai_failure(
     bridge, task = await _start(client, call)
     await asyncio.wait_for(task, 5)
     assert bridge.result is not None
-    assert (bridge.result.outcome, bridge.result.reason) == ("ai_failure", "model_closed")
+    assert bridge.result.reason is TalkerEnd.MODEL_CLOSED
+    assert bridge.result.reason.is_failure
     await asyncio.wait_for(call.audio.hangup_requested(), 1)
 
 
@@ -221,7 +229,7 @@ async def test_error_event_is_logged_with_its_code_and_the_call_goes_on(
     assert not task.done()
     await _hang_up(call, task)
     assert bridge.result is not None
-    assert bridge.result.outcome == "completed"
+    assert not bridge.result.reason.is_failure
 
 
 async def test_end_call_plays_the_goodbye_then_hangs_up_with_the_verdict(
@@ -246,13 +254,10 @@ async def test_end_call_plays_the_goodbye_then_hangs_up_with_the_verdict(
     await asyncio.wait_for(task, 5)
     result = bridge.result
     assert result is not None
-    assert (result.outcome, result.reason, result.agent_outcome) == (
-        "completed",
-        "end_call",
-        "success",
-    )
+    assert (result.reason, result.agent_outcome) == (TalkerEnd.END_CALL, AgentOutcome.SUCCESS)
     assert result.summary == "Booked."
-    assert result.facts == {"price": "42"}
+    assert (result.agent_audio_generated_ms, result.agent_audio_played_ms) == (300, 300)
+    assert tools.calls == [("record_fact", {"key": "price", "value": "42"})]  # the host keeps it
     assert [(t.speaker, t.text) for t in sink.turns] == [("agent", "Thank you, goodbye.")]
 
 
@@ -271,11 +276,12 @@ async def test_caller_turn_transcript_and_reply_latency(
     first_voice = call.voiced()[0][0]
     # the measured latency spans speech_stopped (client side) → first voiced frame written
     assert 0 < sink.latencies[0] <= (first_voice - stopped.at) * 1000 + 25
-    assert bridge.latencies_ms == sink.latencies
     await _until(lambda: len(sink.turns) == 2)
     speakers = {(t.speaker, t.text) for t in sink.turns}
     assert speakers == {("callee", "Can you call back tomorrow?"), ("agent", "Sure.")}
     await _hang_up(call, task)
+    assert bridge.result is not None
+    assert bridge.result.latency_ms == tuple(round(ms, 1) for ms in sink.latencies)
 
 
 async def test_pcm24_sessions_are_resampled_both_ways(

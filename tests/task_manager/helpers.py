@@ -9,10 +9,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from call_processor.finished_call import FinishedCall
+from common.call_outcomes import AgentOutcome
 from config.settings import CallingSettings
 from database.models import Task, User
 from database.repositories import tasks, users
-from task_manager.call_launcher import CallReport, OnCallDone, PlannedCall
+from database.states import CallStatus
+from task_manager.call_launcher import OnCallDone, PlannedCall
 
 Sessions = async_sessionmaker[AsyncSession]
 ALWAYS = CallingSettings(
@@ -50,16 +53,18 @@ class FakeLauncher:
         self.launched.append(call)
         self.active[call.task_id] = (call, on_done)
 
-    async def finish(self, task_id: int, report: CallReport) -> None:
+    async def finish(self, task_id: int, finished: FinishedCall) -> None:
         call, on_done = self.active.pop(task_id)
-        await on_done(call, report)
+        await on_done(call, finished)
 
 
-def report(status: str, **fields: Any) -> CallReport:
+def report(status: str, **fields: Any) -> FinishedCall:
+    """A finished call as a test scripts it (the product builds them from the calls row)."""
     call_id = fields.pop("call_id", None)
-    return CallReport(
-        call_id=call_id, status=status, outcome=fields.pop("outcome", status), **fields
-    )
+    if "agent_outcome" in fields:
+        fields["agent_outcome"] = AgentOutcome.parse(fields["agent_outcome"])
+    outcome = fields.pop("outcome", fields.get("agent_outcome") or status)
+    return FinishedCall(call_id, CallStatus(status), str(outcome), **fields)
 
 
 async def make_user(sessions: Sessions, **fields: Any) -> User:

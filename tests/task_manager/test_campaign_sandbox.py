@@ -3,7 +3,8 @@
 success; the rest stand down, and the summary email reaches a local SMTP server.
 
 The launcher is task_manager.initiator_launcher, the one main.py plugs in; the talker is a
-scripted one that says its piece, hangs up and reports "success" like end_call would.
+scripted one that says its piece, records a fact with the agent's tool host, hangs up and
+reports "success" like end_call would.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from call_processor.agent_talker import TalkerReport
+from audio_processing.call_audio import CallAudio
+from audio_processing.talker_result import TalkerEnd, TalkerResult
 from call_processor.call_initiator import CallRequest
+from call_processor.call_tools import CallToolHost
+from common.call_outcomes import AgentOutcome
 from database.repositories import campaigns, tasks
 from database.states import CampaignStatus, TaskStatus
 from task_manager.initiator_launcher import InitiatorLauncher
@@ -24,7 +28,7 @@ from task_manager.notifier import Notifier
 from task_manager.post_call_analyzer import PostCallAnalyzer
 from task_manager.scheduler import TaskSchedulerService
 from task_manager.senders import EmailSender
-from tests.calls.conftest import ClosableRecorder, call_stack
+from tests.calls.conftest import CallStack, ClosableRecorder, call_stack
 from tests.support.sandbox import Sandbox
 from tests.support.smtp_server import LocalSmtpServer
 from tests.task_manager.helpers import ALWAYS
@@ -34,13 +38,31 @@ pytestmark = pytest.mark.sandbox
 
 
 class SuccessTalker(ClosableRecorder):
-    def report(self) -> TalkerReport:  # what end_call("success", ...) would leave
-        return TalkerReport(outcome="success", summary="booked", facts={"time": "Tue 10:00"})
+    """Says its piece, records a fact through the agent's own tool host, hangs up and
+    reports what end_call("success", ...) would."""
+
+    def __init__(self, tools: CallToolHost) -> None:
+        super().__init__(play=bytes(8000), hangup_after_play=True)
+        self.tools = tools
+
+    async def run(self, audio: CallAudio) -> None:
+        await self.tools.call_tool("record_fact", {"key": "time", "value": "Tue 10:00"})
+        await super().run(audio)
+
+    def result(self) -> TalkerResult:
+        return TalkerResult(TalkerEnd.END_CALL, AgentOutcome.SUCCESS, summary="booked")
 
 
 class SuccessTalkers:
+    def __init__(self, stack: CallStack) -> None:
+        self.stack = stack
+
     async def prepare(self, request: CallRequest, call_id: str) -> SuccessTalker:
-        return SuccessTalker(play=bytes(8000), hangup_after_play=True)
+        tools = CallToolHost(
+            sessions=self.stack.sessions, bus=self.stack.bus, user_id=request.user_id,
+            call_id=call_id, task_id=request.task_id,
+        )  # fmt: skip
+        return SuccessTalker(tools)
 
 
 async def test_first_success_stands_down_the_rest_and_the_summary_is_emailed(
@@ -48,7 +70,7 @@ async def test_first_success_stands_down_the_rest_and_the_summary_is_emailed(
 ) -> None:
     sb = asterisk_sandbox
     async with call_stack(sb, tmp_path) as stack, LocalSmtpServer() as smtp:
-        stack.initiator.talkers = SuccessTalkers()
+        stack.initiator.talkers = SuccessTalkers(stack)
         sessions, user_id = stack.sessions, stack.user_id
         numbers = ["+" + sb.number("204", "71001"), "+" + sb.number("202", "71002")]
         numbers += ["+" + sb.number("202", f"7100{i}") for i in (3, 4, 5)]

@@ -74,6 +74,32 @@ async def test_a_lapsed_lease_closes_the_call_and_retries_the_task(sessions: Ses
     assert (await get_task(sessions, alive)).status == TaskStatus.IN_PROGRESS
 
 
+async def test_a_call_closed_before_its_analysis_is_decided_from_its_row(
+    sessions: Sessions,
+) -> None:
+    """The process closed the row (the agent booked it) and died before the analyzer ran:
+    recovery reads the same row through the same mapper and decides the task from it."""
+    user = await make_user(sessions)
+    task = await live_task(sessions, user.id, "dead-node", timedelta(seconds=-1))
+    async with sessions() as s, s.begin():
+        await calls.update(
+            s, user_id=user.id, call_id=f"call-{task.id}", status=CallStatus.COMPLETED,
+            outcome="success", agent_outcome="success", ended_by="agent",
+            end_reason="talker_finished", facts={"time": "Tue 10:00"}, amd_status="HUMAN",
+        )  # fmt: skip
+    interrupted = await live_task(sessions, user.id, "dead-node", timedelta(seconds=-1))
+    assert (await manager(sessions, FakeClock(WEDNESDAY_15_UTC)).sweep()).recovered == 2
+    row = await get_task(sessions, task)
+    assert (row.status, row.result) == (TaskStatus.SUCCEEDED, {"time": "Tue 10:00"})
+    async with sessions() as s:
+        closed = await calls.get(s, user_id=user.id, call_id=f"call-{interrupted.id}")
+    assert closed is not None
+    assert (closed.status, closed.end_reason, closed.ended_by) == (
+        CallStatus.INTERRUPTED, "recovered", "platform",
+    )  # fmt: skip
+    assert (await get_task(sessions, interrupted)).status == TaskStatus.RETRY_SCHEDULED
+
+
 async def test_startup_recovers_this_nodes_work_at_once(sessions: Sessions) -> None:
     """kill -9 and restart with the same NODE_ID: no waiting for the lease to lapse."""
     user = await make_user(sessions)

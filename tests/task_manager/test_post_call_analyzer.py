@@ -11,13 +11,20 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from audio_processing.realtime.tools import TOOLS
+from common.call_outcomes import AgentOutcome
 from config.settings import OpenAISettings
 from database.repositories import calls, campaigns, dnd, turns
 from database.states import Speaker, TaskStatus
 from launcher.openai_clients import build_openai_clients
 from task_manager.call_judge import Decision, LlmJudge
 from task_manager.call_launcher import PlannedCall
-from task_manager.post_call_analyzer import Backoff, PostCallAnalyzer, rule_verdict
+from task_manager.post_call_analyzer import (
+    AGENT_OUTCOMES,
+    Backoff,
+    PostCallAnalyzer,
+    rule_verdict,
+)
 from tests.support.fake_twilio import HttpRequest, LocalHttpServer
 from tests.task_manager.helpers import (
     NEW_YORK,
@@ -217,3 +224,10 @@ async def test_an_unusable_llm_reply_falls_back_to_the_agent(sessions: Sessions)
     assert (verdict.decision, verdict.source) == (Decision.NEEDS_USER, "agent")
     assert len(chat.bodies) == 1
     assert (await get_task(sessions, task)).status == TaskStatus.IN_PROGRESS  # decide only
+
+
+def test_every_outcome_the_agent_may_give_has_a_decision() -> None:
+    """The end_call schema and the analyzer share one enum; none may go undecided."""
+    offered = TOOLS["end_call"]["parameters"]["properties"]["outcome"]["enum"]
+    assert offered == [o.value for o in AgentOutcome]
+    assert set(AGENT_OUTCOMES) == set(AgentOutcome)

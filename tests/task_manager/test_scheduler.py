@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 
+from call_processor.finished_call import FinishedCall
 from config.settings import CallingSettings
 from database.profile import Profile
 from database.repositories import campaigns, dnd
 from database.states import CampaignStatus, TaskStatus
-from task_manager.call_launcher import CallReport, PlannedCall
+from task_manager.call_launcher import PlannedCall
 from task_manager.scheduler import TaskSchedulerService
 from tests.task_manager.helpers import (
     ALWAYS,
@@ -22,13 +23,14 @@ from tests.task_manager.helpers import (
     add_task,
     get_task,
     make_user,
+    report,
 )
 
-done: list[tuple[PlannedCall, CallReport]] = []
+done: list[tuple[PlannedCall, FinishedCall]] = []
 
 
-async def record_done(call: PlannedCall, report: CallReport) -> None:
-    done.append((call, report))
+async def record_done(call: PlannedCall, finished: FinishedCall) -> None:
+    done.append((call, finished))
 
 
 def scheduler(
@@ -115,7 +117,7 @@ async def test_capacity_priority_and_stopped_campaigns(sessions: Sessions) -> No
     assert (await get_task(sessions, cancelled)).status == TaskStatus.CANCELLED
     assert (await get_task(sessions, rest)).status == TaskStatus.GOAL_MET_ELSEWHERE
     assert await service.tick() == []  # full
-    await launcher.finish(high[0].id, CallReport(call_id=None, status="busy"))
+    await launcher.finish(high[0].id, report("busy"))
     assert [c.task_id for c in await service.tick()] == [low[1].id]
     assert done[-1][0].task_id == high[0].id
     assert high[0].id not in service.in_flight

@@ -14,14 +14,15 @@ import pytest
 from phonenumbers import timezone as number_zones
 from sqlalchemy import select
 
+from call_processor.finished_call import FinishedCall
 from config.settings import CallingSettings
 from database.models import Task
 from database.profile import Profile
 from database.repositories import dnd, tasks
-from task_manager.call_launcher import CallReport, PlannedCall
+from task_manager.call_launcher import PlannedCall
 from task_manager.post_call_analyzer import PostCallAnalyzer
 from task_manager.scheduler import TaskSchedulerService
-from tests.task_manager.helpers import FakeClock, FakeLauncher, Sessions, make_user
+from tests.task_manager.helpers import FakeClock, FakeLauncher, Sessions, make_user, report
 
 PREFIXES = ["+1212555", "+1415555", "+1312555", "+1808555", "+4420791", "+6129876",
             "+4915112", "+81312345", "+7916123", "+6141234", "+5511987"]  # fmt: skip
@@ -136,7 +137,7 @@ def check_launch(
     assert call.attempt_number == attempts[call.task_id] <= limits[call.task_id]
 
 
-def as_report(outcome: str) -> CallReport:
+def as_report(outcome: str) -> FinishedCall:
     if outcome in {"busy", "no_answer", "congestion", "failed", "ai_failure"}:
-        return CallReport(call_id=None, status=outcome)
-    return CallReport(call_id=None, status="completed", outcome=outcome, agent_outcome=outcome)
+        return report(outcome)
+    return report("completed", agent_outcome=outcome)

@@ -13,7 +13,6 @@ import pytest
 
 from database.engine import create_engine_for, session_factory
 from database.repositories import tasks
-from task_manager.call_launcher import CallReport
 from task_manager.post_call_analyzer import Backoff, PostCallAnalyzer
 from task_manager.scheduler import TaskSchedulerService
 from tests.task_manager.helpers import (
@@ -24,6 +23,7 @@ from tests.task_manager.helpers import (
     FakeLauncher,
     Sessions,
     make_user,
+    report,
 )
 
 pytestmark = pytest.mark.postgres
@@ -79,6 +79,4 @@ async def finish_all(launcher: FakeLauncher, busy_first: set[int]) -> None:
         call, _ = launcher.active[task_id]
         busy = task_id in busy_first and call.attempt_number == 1
         status = "busy" if busy else "completed"
-        await launcher.finish(
-            task_id, CallReport(call_id=None, status=status, agent_outcome="success")
-        )
+        await launcher.finish(task_id, report(status, agent_outcome="success"))
