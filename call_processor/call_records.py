@@ -13,8 +13,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from common.channels import user_events
+from common.announce import announce
 from common.command_bus import CommandBus
+from common.events import CallEventAdded, CallStatusChanged
 from database.models import Call
 from database.repositories import calls
 
@@ -77,7 +78,10 @@ class CallRecorder:
                 if attempt + 1 < attempts:
                     await asyncio.sleep(0.2 * 2**attempt)
         if "status" in fields:
-            await self._publish({"type": "call_status", "status": str(fields["status"])})
+            status = str(fields["status"])
+            await announce(
+                self.bus, self.user_id, CallStatusChanged(call_id=self.call_id, status=status)
+            )
         return row
 
     async def event(self, kind: str, data: dict[str, Any]) -> None:
@@ -89,14 +93,4 @@ class CallRecorder:
         except Exception:
             self.failed_writes += 1
             log.exception("could not record a call event", extra={"kind": kind})
-        await self._publish({"type": "call_event", "kind": kind})
-
-    async def _publish(self, payload: dict[str, Any]) -> None:
-        if self.bus is None:
-            return
-        try:
-            await self.bus.publish_json(
-                user_events(self.user_id), {**payload, "call_id": self.call_id}
-            )
-        except Exception:  # the live view is best effort; the row is what counts
-            log.warning("could not publish a call update", extra={"kind": payload["type"]})
+        await announce(self.bus, self.user_id, CallEventAdded(call_id=self.call_id, kind=kind))

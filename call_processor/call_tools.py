@@ -18,9 +18,10 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from common.channels import user_events
+from common.announce import announce
 from common.command_bus import CommandBus
 from common.commands import CallCommand, FeedbackAnswer, SendDtmf, Transfer
+from common.events import FeedbackRequested
 from database.repositories import calls, feedback, users
 
 log = logging.getLogger(__name__)
@@ -138,17 +139,11 @@ class CallToolHost:
         return json.dumps({"answered": True, "answer": text})
 
     async def _announce(self, request_id: int, question: str, expires: datetime) -> None:
-        payload = {
-            "type": "feedback_request",
-            "request_id": request_id,
-            "call_id": self.call_id,
-            "question": question,
-            "expires_at": expires.isoformat(),
-        }
-        try:
-            await self.bus.publish_json(user_events(self.user_id), payload)
-        except Exception:  # the row is there; a page that opens later still shows it
-            log.warning("could not publish a feedback request")
+        # The row is there: a page that opens later still shows the question.
+        asked = FeedbackRequested(
+            request_id=request_id, call_id=self.call_id, question=question, expires_at=expires
+        )
+        await announce(self.bus, self.user_id, asked)
 
     async def _tool_send_sms(self, text: str) -> str:
         return await self.senders["send_sms"](self.user_id, "", text)

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from audio_processing.call_turns import Turn
-from common.channels import user_events
+from common.announce import announce
 from common.command_bus import CommandBus
+from common.events import TurnAdded
 from common.owned_tasks import TaskOwner
 from database.repositories import turns
 from database.states import Speaker
@@ -73,17 +74,10 @@ class TurnWriter:
             )
         self.written += 1
         if row is not None:
-            payload = {
-                "type": "turn",
-                "call_id": self.call_id,
-                "seq": row.seq,
-                "speaker": turn.speaker,
-                "text": turn.text,
-            }
-            try:
-                await self.bus.publish_json(user_events(self.user_id), payload)
-            except Exception:  # the live view is best effort; the row is what counts
-                log.warning("could not publish a turn")
+            said = TurnAdded(
+                call_id=self.call_id, seq=row.seq, speaker=turn.speaker, text=turn.text
+            )
+            await announce(self.bus, self.user_id, said)
 
     async def aclose(self, timeout: float = 3.0) -> None:
         """Write what is queued (within `timeout`), then stop."""

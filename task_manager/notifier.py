@@ -8,7 +8,6 @@ and they cannot be pointed at a callee.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -16,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from common.announce import announce
 from common.command_bus import CommandBus
 from common.events import NotificationSent
 from database.errors import NotFound
@@ -26,7 +26,6 @@ from task_manager.senders import EmailSender, SendError, SmsSender
 
 log = logging.getLogger(__name__)
 SMS_LIMIT = 1500  # Twilio accepts 1600 characters; leave room for a suffix
-EVENT_TIMEOUT = 2.0
 
 
 class Notifier:
@@ -106,7 +105,7 @@ class Notifier:
                 sent.append(await self.send_sms(user_id, f"{subject}\n{body}"))
         if self.email is not None or not sent:
             sent.insert(0, await self.send_email(user_id, subject, body))
-        await self._publish(user_id, NotificationSent(kind=kind, subject=subject))
+        await announce(self.bus, user_id, NotificationSent(kind=kind, subject=subject))
         return sent
 
     async def _deliver(
@@ -130,12 +129,3 @@ class Notifier:
         log.info("message handled", extra={"message_id": row.id, "channel": str(row.channel),
                                            "sent": provider_id is not None})  # fmt: skip
         return done or row
-
-    async def _publish(self, user_id: int, event: NotificationSent) -> None:
-        if self.bus is None:
-            return
-        try:
-            async with asyncio.timeout(EVENT_TIMEOUT):
-                await self.bus.publish_event(user_id, event)
-        except Exception as exc:  # a live event is a courtesy; the message row is the record
-            log.warning("could not publish a notification event", extra={"error": str(exc)})

@@ -23,7 +23,6 @@ from audio_processing.g711 import ulaw_to_slin
 from audio_processing.realtime.bridge import BridgeOptions
 from call_processor.finished_call import EndedBy, FinishedCall
 from common.call_outcomes import AgentOutcome
-from common.channels import user_events
 from common.command_bus import RedisCommandBus
 from common.commands import FeedbackAnswer, Hangup
 from database.models import Call, CallTurn
@@ -214,9 +213,9 @@ async def test_barge_in_flushes_within_40_ms_and_truncates_at_what_was_played(
 
 async def next_event(events: Any, kind: str, timeout: float = 10.0) -> dict[str, Any]:
     async with asyncio.timeout(timeout):
-        async for payload in events:
-            if payload.get("type") == kind:
-                return dict(payload)
+        async for event in events:
+            if event.type == kind:
+                return event.model_dump()
     raise AssertionError(f"no {kind} event")
 
 
@@ -243,7 +242,7 @@ async def test_request_user_feedback_answer_reaches_the_model_and_the_agent_goes
     bus = RedisCommandBus(redis_url)
     async with (
         agent_stack(asterisk_sandbox, tmp_path, fake, bus=bus) as stack,
-        bus.subscribe_json(user_events(stack.user_id)) as events,
+        bus.subscribe_events(stack.user_id) as events,
     ):
         placing, call_id, written = await start_call(stack, sb.SILENT, Sandbox.new_token())
         asked = await next_event(events, "feedback_request")

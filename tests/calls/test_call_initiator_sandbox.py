@@ -14,7 +14,6 @@ import pytest
 
 from call_processor.call_slots import RedisCallSlots
 from call_processor.finished_call import EndedBy, FinishedCall
-from common.channels import user_events
 from common.commands import Hangup, SendDtmf, Transfer
 from database.models import Call
 from database.repositories import calls
@@ -43,9 +42,9 @@ def only_call_id(stack: CallStack) -> str:
 
 
 async def collect_live_events(stack: CallStack, into: list[dict]) -> None:
-    async with stack.bus.subscribe_json(user_events(stack.user_id)) as events:
+    async with stack.bus.subscribe_events(stack.user_id) as events:
         async for event in events:
-            into.append(event)
+            into.append(event.model_dump())
 
 
 async def test_answered_call_streams_the_far_end_prompt_to_the_talker(stack: CallStack) -> None:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from audio_processing.call_turns import Turn
 from call_processor.turn_writer import TurnWriter
-from common.channels import user_events
 from common.command_bus import InProcessCommandBus
 from common.metrics import PlatformMetrics
 from database.engine import create_engine_for, session_factory
@@ -37,9 +36,9 @@ async def test_turns_are_stored_in_order_published_and_latency_observed(tmp_path
     live: list[dict] = []
 
     async def watch() -> None:
-        async with bus.subscribe_json(user_events(user.id)) as events:
+        async with bus.subscribe_events(user.id) as events:
             async for event in events:
-                live.append(event)
+                live.append(event.model_dump())
 
     watcher = asyncio.create_task(watch())
     await asyncio.sleep(0.01)
