@@ -1,9 +1,11 @@
 """The platform under load, in its own process (`python -m benchmarks.platform_side`).
 
-The real AudioSocketServer, one RealtimeBridge per call with a RealtimeSession through
-the official SDK (to the fake model at --model-url), and the command bus (one command
-published to every call). Each call is registered with `expect()` the way the call
-initiator does for a call it originated; the load generator then plays Asterisk.
+The platform is built by `launcher.platform.build_platform`, as `main.py run` builds it
+(without AMI, web app or task engine): its AudioSocket server, its command bus and its
+Realtime client through the official SDK (to the fake model at --model-url). One
+RealtimeBridge per call; one command published to every call. Each call is registered with
+`expect()` the way the call initiator does for a call it originated; the load generator
+then plays Asterisk.
 
 Inbound latency is measured at both ends of the hot path: the call's inbound observer
 (`CallAudio.observe_inbound`) timestamps each caller frame as the AudioSocket server hands
@@ -19,13 +21,17 @@ import asyncio
 import gc
 import json
 import logging
+import socket
 import sys
+import tempfile
 import time
 import uuid
 from collections import Counter, deque
+from pathlib import Path
 from typing import Any
 
 from openai import AsyncOpenAI
+from pydantic import SecretStr
 
 from audio_processing.audio_socket_server import AudioSocketServer
 from audio_processing.call_audio import CallAudio
@@ -36,10 +42,18 @@ from audio_processing.realtime.session_config import build_session_config
 from audio_processing.talker_result import TalkerResult
 from benchmarks.procstat import CpuWindow, rss_bytes
 from benchmarks.stats import summary_ms
-from common.command_bus import CommandBus, CommandSubscription, create_command_bus
+from common.command_bus import CommandBus, CommandSubscription
 from common.commands import SendDtmf
 from common.owned_tasks import TaskOwner
-from launcher.openai_clients import realtime_client
+from config.settings import (
+    AppSettings,
+    AudioSocketSettings,
+    OpenAISettings,
+    RedisSettings,
+    Settings,
+    load_settings,
+)
+from launcher.platform import PlatformOverrides, build_platform
 
 log = logging.getLogger("benchmarks.platform")
 PREPARE_CONCURRENCY = 50
@@ -147,12 +161,30 @@ class _NoTools:
         return "ok"
 
 
-class Platform:
+def bench_settings(model_url: str, redis_url: str | None, data_dir: Path) -> Settings:
+    """What an operator's .env would say for this run; a 2 s first-frame allowance so the
+    saturated levels measure pacing rather than refused connections."""
+    return load_settings(
+        env_file=None,
+        app=AppSettings(data_dir=data_dir, node_id="bench"),
+        redis=RedisSettings(url=redis_url),
+        audiosocket=AudioSocketSettings(listen_port=_free_port(), first_frame_timeout=2.0),
+        openai=OpenAISettings(api_key=SecretStr("bench-key"), base_url=model_url),
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class BenchPlatform:
     def __init__(self, model_url: str, redis_url: str | None, talker: str = "bridge") -> None:
         self.talker = talker
-        self.server = AudioSocketServer("127.0.0.1", 0, first_frame_timeout=2.0)
-        self.bus = create_command_bus(redis_url)
-        self.client: AsyncOpenAI = realtime_client("bench-key", model_url)
+        self.scratch = tempfile.TemporaryDirectory(prefix="opendeep-bench-")
+        settings = bench_settings(model_url, redis_url, Path(self.scratch.name))
+        self.platform = build_platform(settings, PlatformOverrides(web=False, task_engine=False))
         self.config = build_session_config(model="gpt-realtime", instructions="Be brief.")
         self.rec = Recorder()
         self.calls: list[BenchCall] = []
@@ -161,7 +193,11 @@ class Platform:
         self.baseline_rss = 0
 
     async def start(self) -> dict[str, Any]:
-        await self.server.start()
+        await self.platform.start()
+        assert self.platform.openai is not None
+        self.server: AudioSocketServer = self.platform.audio_server
+        self.bus: CommandBus = self.platform.bus
+        self.client: AsyncOpenAI = self.platform.openai.realtime
         self.owner.spawn(self._watch_lag(), name="lag")
         return {"port": self.server.port, "rss": rss_bytes()}
 
@@ -283,13 +319,12 @@ class Platform:
 
     async def stop(self) -> None:
         await self.owner.aclose(timeout=1.0)
-        await self.server.stop()
-        await self.bus.aclose()
-        await self.client.close()
+        await self.platform.stop()
+        self.scratch.cleanup()
 
 
 async def serve(model_url: str, redis_url: str | None, talker: str) -> None:
-    platform = Platform(model_url, redis_url, talker)
+    platform = BenchPlatform(model_url, redis_url, talker)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)

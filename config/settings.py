@@ -138,6 +138,9 @@ class AudioSocketSettings(BaseSettings):
     advertise_host: str | None = Field(
         default=None, description="host:port Asterisk connects to (default: listen address)"
     )
+    first_frame_timeout: float = Field(
+        default=0.5, gt=0, le=10, description="seconds a new connection has to send its call id"
+    )
 
     @property
     def advertised_address(self) -> str:

@@ -2,6 +2,9 @@
 
 The composition root. It alone reads Settings as a whole, builds every service, and stops
 them in order: stop taking new work, end calls in progress, then close connections.
+`main.py run`, the test fixtures and the benchmarks all build it with `build_platform`, so
+what the tests exercise is the graph users run; `PlatformOverrides` names the few parts a
+test or benchmark swaps (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ import asyncio
 import logging
 import socket
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
 
 from openai import AsyncOpenAI
 from sqlalchemy import text
@@ -18,8 +23,8 @@ from audio_processing.audio_socket_server import AudioSocketServer
 from audio_processing.playout import PlayoutTotals
 from call_processor.agent_talker import AgentTalkerFactory
 from call_processor.ami.client import AmiClient
-from call_processor.call_initiator import CallInitiator
-from call_processor.call_slots import create_call_slots
+from call_processor.call_initiator import CallInitiator, TalkerFactory
+from call_processor.call_slots import CallSlots, create_call_slots
 from common.command_bus import create_command_bus, probe_redis
 from common.health import ComponentHealth, HealthRegistry
 from common.metrics import PlatformMetrics
@@ -32,7 +37,7 @@ from task_manager.initiator_launcher import InitiatorLauncher
 from task_manager.lifecycle_manager import TaskLifecycleManagerService
 from task_manager.notifier import Notifier
 from task_manager.post_call_analyzer import PostCallAnalyzer
-from task_manager.scheduler import TaskSchedulerService
+from task_manager.scheduler import SCHEDULER_LEASE, SCHEDULER_POLL, TaskSchedulerService
 from task_manager.senders import email_sender, sms_sender
 from task_manager.ui_assistant_svc import UiAssistantService
 from web_interface.app import create_app
@@ -44,23 +49,64 @@ log = logging.getLogger("opendeep")
 StopStep = tuple[str, Callable[[], Awaitable[object]]]
 
 
+@dataclass(frozen=True)
+class PlatformOverrides:
+    """The parts a test or a benchmark swaps; everything else comes from Settings.
+
+    `talkers(platform)` makes what talks on each call (the AI agent by default); `openai`
+    replaces the clients built from OPENAI_* (tests reach two local servers); `slots`
+    replaces the call slots built from REDIS_URL/MAX_CONCURRENT_CALLS; `web` and
+    `task_engine` off leave those services out; `scheduler_poll` and `scheduler_lease`
+    are the scheduler's production values unless a test cannot wait for them.
+    """
+
+    talkers: Callable[[Platform], TalkerFactory] | None = None
+    openai: OpenAIClients | None = None
+    slots: CallSlots | None = None
+    web: bool = True
+    task_engine: bool = True
+    scheduler_poll: float = SCHEDULER_POLL
+    scheduler_lease: timedelta = SCHEDULER_LEASE
+
+
+def build_platform(settings: Settings, overrides: PlatformOverrides | None = None) -> Platform:
+    """The one way to assemble a process: `async with build_platform(settings) as p:`."""
+    return Platform(settings, overrides or PlatformOverrides())
+
+
 class Platform:
     """Every long-running service of one process, started in order and stopped in reverse."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, overrides: PlatformOverrides) -> None:
         self.settings = settings
+        self.overrides = overrides
         self.metrics = PlatformMetrics()
         self.health = HealthRegistry()
         self._stop_steps: list[StopStep] = []
         self.web_port: int | None = None
+        self.initiator: CallInitiator | None = None
+        self.scheduler: TaskSchedulerService | None = None
+
+    async def __aenter__(self) -> Platform:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
 
     async def start(self) -> None:
         self._start_openai()
         await self._start_database()
         await self._start_messaging()
         await self._start_telephony()
-        await self._start_task_engine()
-        await self._start_web()
+        if self.overrides.task_engine:
+            await self._start_task_engine()
+        if self.overrides.web:
+            await self._start_web()
         log.info("platform started", extra={"node_id": self.node_id})
 
     @property
@@ -75,7 +121,10 @@ class Platform:
 
     def _start_openai(self) -> None:
         """Built first, so a client that cannot be built fails start-up at once."""
-        self.openai: OpenAIClients | None = build_openai_clients(self.settings.openai)
+        if self.overrides.openai is not None:
+            self.openai: OpenAIClients | None = self.overrides.openai  # the caller closes them
+            return
+        self.openai = build_openai_clients(self.settings.openai)
         if self.openai is not None:
             self._on_stop("openai clients", self.openai.aclose)
             log.info("openai clients built", extra={"base_url": self.settings.openai.base_url})
@@ -122,7 +171,7 @@ class Platform:
         self.bus = create_command_bus(redis_url)
         self._on_stop("command bus", self.bus.aclose)
         limit = self.settings.calling.max_concurrent_calls
-        self.slots = create_call_slots(redis_url, limit, self.node_id)
+        self.slots = self.overrides.slots or create_call_slots(redis_url, limit, self.node_id)
         await self.slots.start()
         self._on_stop("call slots", self.slots.aclose)
         if redis_url:
@@ -137,7 +186,9 @@ class Platform:
     async def _start_telephony(self) -> None:
         """AMI, the AudioSocket server and the call initiator (when calls can be placed)."""
         listen = self.settings.audiosocket
-        self.audio_server = AudioSocketServer(listen.listen_host, listen.listen_port)
+        self.audio_server = AudioSocketServer(
+            listen.listen_host, listen.listen_port, first_frame_timeout=listen.first_frame_timeout
+        )
         await self.audio_server.start()
         self._on_stop("audiosocket", self.audio_server.stop)
         self.metrics.audiosocket_sessions.set_function(lambda: self.audio_server.sessions_active)
@@ -150,7 +201,6 @@ class Platform:
         self.health.register(
             "audiosocket", lambda: ComponentHealth(True, listen.advertised_address)
         )
-        self.initiator: CallInitiator | None = None
         missing = [
             name
             for name, value in (
@@ -190,7 +240,7 @@ class Platform:
         judge = None
         if self.openai is not None:
             judge = LlmJudge(self.openai.chat, self.settings.openai.chat_model)
-        analyzer = PostCallAnalyzer(self.sessions, judge)
+        analyzer = self.analyzer = PostCallAnalyzer(self.sessions, judge)
         lifecycle = TaskLifecycleManagerService(
             sessions=self.sessions,
             analyzer=analyzer,
@@ -198,22 +248,26 @@ class Platform:
             node_id=self.node_id,
         )
         await lifecycle.start()
+        self.lifecycle = lifecycle
         self._on_stop("lifecycle manager", lifecycle.stop)
         if self.initiator is None:
             return
         limit = self.settings.calling.max_concurrent_calls
-        scheduler = TaskSchedulerService(
+        scheduler = self.scheduler = TaskSchedulerService(
             sessions=self.sessions,
             launcher=InitiatorLauncher(self.initiator, limit),
             on_call_done=analyzer.on_call_done,
             calling=self.settings.calling,
             node_id=self.node_id,
+            poll_interval=self.overrides.scheduler_poll,
+            lease=self.overrides.scheduler_lease,
         )
         await scheduler.start()
         self._on_stop("scheduler", scheduler.stop)
 
-    async def _start_initiator(self, realtime: AsyncOpenAI) -> None:
-        talkers = AgentTalkerFactory(
+    def agent_talkers(self, realtime: AsyncOpenAI) -> AgentTalkerFactory:
+        """The production talker factory: the AI agent with the person's senders as tools."""
+        return AgentTalkerFactory(
             client=realtime,
             openai=self.settings.openai,
             sessions=self.sessions,
@@ -221,6 +275,10 @@ class Platform:
             senders=self.notifier.agent_tools(),
             metrics=self.metrics,
         )
+
+    async def _start_initiator(self, realtime: AsyncOpenAI) -> None:
+        made = self.overrides.talkers
+        talkers = self.talkers = made(self) if made else self.agent_talkers(realtime)
         initiator = CallInitiator(
             ami=self.ami,
             audio_server=self.audio_server,
@@ -242,6 +300,13 @@ class Platform:
         """Returns if a service the process cannot run without ends on its own."""
         await self._web.wait_ended()
         log.error("the web server stopped unexpectedly")
+
+    @property
+    def call_initiator(self) -> CallInitiator:
+        """The call initiator, for callers that need calls (refuses when calls are off)."""
+        if self.initiator is None:
+            raise RuntimeError("calls are disabled: AMI_SECRET or OPENAI_API_KEY is not set")
+        return self.initiator
 
     async def stop(self) -> None:
         """Reverse start order: web and schedulers first, calls next, connections last."""

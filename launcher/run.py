@@ -12,7 +12,7 @@ import signal
 
 from common.owned_tasks import cancel_and_wait
 from config import Settings
-from launcher.platform import Platform
+from launcher.platform import build_platform
 
 log = logging.getLogger("opendeep")
 
@@ -22,7 +22,7 @@ async def run_platform(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    platform = Platform(settings)
+    platform = build_platform(settings)
     try:
         await platform.start()
     except Exception as exc:

@@ -96,6 +96,10 @@ class _Round:
         return self.users[user_id]
 
 
+SCHEDULER_POLL = 2.0  # seconds between claims when nothing woke the scheduler
+SCHEDULER_LEASE = timedelta(minutes=2)  # a claimed task's lease, renewed during its call
+
+
 class TaskSchedulerService:
     def __init__(
         self,
@@ -105,8 +109,8 @@ class TaskSchedulerService:
         on_call_done: OnCallDone,
         calling: CallingSettings,
         node_id: str,
-        poll_interval: float = 2.0,
-        lease: timedelta = timedelta(minutes=2),
+        poll_interval: float = SCHEDULER_POLL,
+        lease: timedelta = SCHEDULER_LEASE,
         clock: Clock = utcnow,
     ) -> None:
         self.sessions = sessions

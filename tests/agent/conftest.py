@@ -15,8 +15,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from audio_processing.audio_socket_server import AudioSocketServer
@@ -25,8 +25,7 @@ from call_processor.agent_talker import AgentTalker, AgentTalkerFactory
 from call_processor.call_initiator import CallInitiator, CallRequest
 from call_processor.finished_call import FinishedCall
 from common.command_bus import CommandBus
-from config.settings import OpenAISettings
-from launcher.openai_clients import realtime_client
+from launcher.platform import Platform
 from tests.calls.conftest import call_stack, place
 from tests.support.audiosocket_tap import AudioSocketTap, TappedCall
 from tests.support.fake_realtime import FakeRealtimeServer
@@ -48,6 +47,7 @@ class KeptFactory(AgentTalkerFactory):
 
 @dataclass
 class AgentStack:
+    web_port: int | None
     initiator: CallInitiator
     audio_server: AudioSocketServer
     tap: AudioSocketTap
@@ -79,43 +79,46 @@ async def agent_stack(
     fake: FakeRealtimeServer,
     *,
     options: BridgeOptions | None = None,
-    bus: CommandBus | None = None,
+    redis_url: str | None = None,
     feedback_timeout: float = 30.0,
     user_phone: str | None = None,
+    **platform: Any,
 ) -> AsyncIterator[AgentStack]:
-    """AMI + AudioSocket + bus + slots + database + the agent, as main.py wires them."""
-    client = realtime_client("test-key", fake.base_url)
+    """The platform's call stack with the AI agent (its production talker factory, kept for
+    inspection), reaching the fake model through OPENAI_BASE_URL like a user's .env.
+    `platform` goes to call_stack (web, task_engine, openai, calling, scheduler_poll)."""
 
-    def make_talkers(sessions: async_sessionmaker[AsyncSession], bus: CommandBus) -> KeptFactory:
+    def make_talkers(platform: Platform) -> KeptFactory:
+        assert platform.openai is not None
         return KeptFactory(
-            client=client,
-            openai=OpenAISettings(api_key=SecretStr("test-key"), base_url=fake.base_url),
-            sessions=sessions,
-            bus=bus,
+            client=platform.openai.realtime,
+            openai=platform.settings.openai,
+            sessions=platform.sessions,
+            bus=platform.bus,
             options=options,
             feedback_timeout=feedback_timeout,
         )
 
-    try:
-        async with call_stack(
+    async with call_stack(
+        sandbox,
+        data_dir,
+        redis_url=redis_url,
+        make_talkers=make_talkers,
+        user_fields={"display_name": "Dana Example", "phone_number": user_phone},
+        tap=True,
+        openai_base_url=fake.base_url,
+        **platform,
+    ) as stack:
+        assert stack.tap is not None
+        yield AgentStack(
+            stack.web_port,
+            stack.initiator,
+            stack.audio_server,
+            stack.tap,
+            stack.bus,
+            stack.sessions,
+            stack.talkers,
+            fake,
+            stack.user_id,
             sandbox,
-            data_dir,
-            bus=bus,
-            make_talkers=make_talkers,
-            user_fields={"display_name": "Dana Example", "phone_number": user_phone},
-            tap=True,
-        ) as stack:
-            assert stack.tap is not None
-            yield AgentStack(
-                stack.initiator,
-                stack.audio_server,
-                stack.tap,
-                stack.bus,
-                stack.sessions,
-                stack.talkers,
-                fake,
-                stack.user_id,
-                sandbox,
-            )
-    finally:
-        await client.close()
+        )

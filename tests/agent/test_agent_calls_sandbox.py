@@ -23,7 +23,6 @@ from audio_processing.g711 import ulaw_to_slin
 from audio_processing.realtime.bridge import BridgeOptions
 from call_processor.finished_call import EndedBy, FinishedCall
 from common.call_outcomes import AgentOutcome
-from common.command_bus import RedisCommandBus
 from common.commands import FeedbackAnswer, Hangup
 from database.models import Call, CallTurn
 from database.repositories import calls, feedback, turns
@@ -239,10 +238,9 @@ async def test_request_user_feedback_answer_reaches_the_model_and_the_agent_goes
             ),
         ]
     )
-    bus = RedisCommandBus(redis_url)
     async with (
-        agent_stack(asterisk_sandbox, tmp_path, fake, bus=bus) as stack,
-        bus.subscribe_events(stack.user_id) as events,
+        agent_stack(asterisk_sandbox, tmp_path, fake, redis_url=redis_url) as stack,
+        stack.bus.subscribe_events(stack.user_id) as events,
     ):
         placing, call_id, written = await start_call(stack, sb.SILENT, Sandbox.new_token())
         asked = await next_event(events, "feedback_request")
@@ -259,7 +257,7 @@ async def test_request_user_feedback_answer_reaches_the_model_and_the_agent_goes
                 s, user_id=stack.user_id, request_id=row.id, answer="Yes, Tuesday is fine."
             )
         assert (
-            await bus.publish(
+            await stack.bus.publish(
                 call_id, FeedbackAnswer(request_id=row.id, answer="Yes, Tuesday is fine.")
             )
             == 1

@@ -1,4 +1,5 @@
-"""A whole call stack against the real sandbox: AMI, AudioSocket server, bus, slots, database."""
+"""The platform's call stack against the real sandbox: AMI, AudioSocket server, bus, slots,
+database, built by the same function as `main.py run`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from audio_processing.audio_socket_server import AudioSocketServer
@@ -18,16 +18,19 @@ from audio_processing.call_audio import CallAudio
 from audio_processing.talker_result import TalkerResult
 from call_processor.ami.client import AmiClient
 from call_processor.call_initiator import CallInitiator, CallRequest, TalkerFactory
-from call_processor.call_slots import CallSlots, InProcessCallSlots
+from call_processor.call_slots import CallSlots
 from call_processor.finished_call import FinishedCall
-from common.command_bus import CommandBus, InProcessCommandBus
+from common.command_bus import CommandBus
 from common.commands import CallCommand
 from common.metrics import PlatformMetrics
-from config.settings import DialSettings
-from database.engine import create_engine_for, session_factory
-from database.migrate import upgrade
+from config.settings import CallingSettings, EmailSettings
 from database.repositories import users
+from launcher.openai_clients import OpenAIClients
+from launcher.platform import Platform, PlatformOverrides, build_platform
+from task_manager.scheduler import SCHEDULER_POLL
 from tests.support.audiosocket_tap import AudioSocketTap
+from tests.support.platform_settings import NOWHERE, platform_settings
+from tests.support.processes import free_port
 from tests.support.recording_talker import RecordingTalker
 from tests.support.sandbox import Sandbox
 
@@ -82,6 +85,8 @@ class CallStack:
     sandbox: Sandbox
     metrics: PlatformMetrics
     tap: AudioSocketTap | None = None  # between Asterisk and the server, when asked for
+    web_port: int | None = None  # when the web app runs too
+    platform: Platform | None = None
 
     def request(self, scenario: str, token: str, **kw: object) -> CallRequest:
         number = "+" + self.sandbox.number(scenario, token)
@@ -112,7 +117,7 @@ def calls_active(metrics: PlatformMetrics) -> float | None:
     return metrics.registry.get_sample_value("opendeep_calls_active")
 
 
-MakeTalkers = Callable[[async_sessionmaker[AsyncSession], CommandBus], TalkerFactory]
+MakeTalkers = Callable[[Platform], TalkerFactory]
 
 
 @contextlib.asynccontextmanager
@@ -121,73 +126,68 @@ async def call_stack(
     data_dir: Path,
     *,
     slots: CallSlots | None = None,
-    bus: CommandBus | None = None,
+    redis_url: str | None = None,
     ring_timeout: float = 20.0,
     hangup_after: float | None = None,
     database_url: str | None = None,
-    audio_server: AudioSocketServer | None = None,
     make_talkers: MakeTalkers | None = None,
     user_fields: dict[str, Any] | None = None,
     tap: bool = False,
+    openai_base_url: str = NOWHERE,
+    openai: OpenAIClients | None = None,
+    web: bool = False,
+    task_engine: bool = False,
+    calling: CallingSettings | None = None,
+    scheduler_poll: float = SCHEDULER_POLL,
+    max_calls: int = 3,
+    email: EmailSettings | None = None,
 ) -> AsyncIterator[CallStack]:
-    """The real stack; `make_talkers(sessions, bus)` replaces the recording talkers, and
-    `tap` puts an AudioSocketTap between Asterisk and the AudioSocket server."""
-    await upgrade(database_url, data_dir)
-    engine = create_engine_for(database_url, data_dir)
-    sessions = session_factory(engine)
-    async with sessions() as s, s.begin():
-        user = await users.create(
-            s, email=f"u{id(data_dir)}@example.com", password_hash="x", **(user_fields or {})
-        )
-    ami = AmiClient(
-        sandbox.ami_host, sandbox.ami_port, sandbox.ami_username, SecretStr(sandbox.ami_secret)
-    )
-    audio_server = audio_server or AudioSocketServer("127.0.0.1", 0)
-    bus = bus or InProcessCommandBus()
-    slots = slots or InProcessCallSlots(3)
-    metrics = PlatformMetrics()
-    talkers: Any = (
-        make_talkers(sessions, bus) if make_talkers else RecorderFactory(hangup_after=hangup_after)
-    )
-    await ami.start()
-    await audio_server.start()
-    await slots.start()
-    tapped = AudioSocketTap(audio_server.port) if tap else None
+    """The platform as `main.py run` builds it (launcher.platform.build_platform), by
+    default without its web app and task engine; `make_talkers(platform)` replaces the
+    recording talkers, and `tap` puts an AudioSocketTap between Asterisk and the
+    AudioSocket server."""
+    port = free_port()
+    tapped = AudioSocketTap(port) if tap else None
+    if tapped is not None:
+        await tapped.start()  # its address (Asterisk's AudioSocket target) exists once bound
     try:
-        if tapped is not None:
-            await tapped.start()
-        await ami.wait_connected(10)
-        dial = DialSettings(
-            channel_template=sandbox.channel_template,
-            context=sandbox.agent_context,
-            exten=sandbox.agent_exten,
+        settings = platform_settings(
+            data_dir,
+            sandbox=sandbox,
+            database_url=database_url,
+            redis_url=redis_url,
             ring_timeout=ring_timeout,
+            audiosocket_port=port,
+            advertise=tapped.address if tapped else None,
+            openai_base_url=openai_base_url,
+            calling=calling,
+            max_calls=max_calls,
+            email=email,
         )
-        initiator = CallInitiator(
-            ami=ami,
-            audio_server=audio_server,
-            bus=bus,
+        recorders = RecorderFactory(hangup_after=hangup_after)
+        overrides = PlatformOverrides(
+            talkers=make_talkers or (lambda _platform: recorders),
+            openai=openai,
             slots=slots,
-            sessions=sessions,
-            dial=dial,
-            audiosocket_address=tapped.address if tapped else f"127.0.0.1:{audio_server.port}",
-            node_id="test",
-            talkers=talkers,
-            metrics=metrics,
+            web=web,
+            task_engine=task_engine,
+            scheduler_poll=scheduler_poll,
         )
-        await initiator.start()
-        yield CallStack(
-            initiator, ami, audio_server, bus, sessions, talkers, user.id, sandbox, metrics, tapped
-        )
-        await initiator.stop()
+        async with build_platform(settings, overrides) as platform:
+            await platform.ami.wait_connected(10)
+            async with platform.sessions() as s, s.begin():
+                user = await users.create(
+                    s, email=f"u{id(data_dir)}@example.com", password_hash="x",
+                    **(user_fields or {}),
+                )  # fmt: skip
+            yield CallStack(
+                platform.call_initiator, platform.ami, platform.audio_server, platform.bus,
+                platform.sessions, platform.talkers, user.id, sandbox, platform.metrics, tapped,
+                platform.web_port, platform,
+            )  # fmt: skip
     finally:
         if tapped is not None:
             await tapped.aclose()
-        await audio_server.stop()
-        await ami.stop()
-        await slots.aclose()
-        await bus.aclose()
-        await engine.dispose()
 
 
 @pytest.fixture

@@ -4,25 +4,19 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from call_processor.finished_call import FinishedCall
 from common.call_outcomes import AgentOutcome
-from config.settings import CallingSettings
 from database.models import Task, User
 from database.repositories import tasks, users
 from database.states import CallStatus
 from task_manager.call_launcher import OnCallDone, PlannedCall
 
 Sessions = async_sessionmaker[AsyncSession]
-ALWAYS = CallingSettings(
-    calling_hours_start=time(0, 0),
-    calling_hours_end=time(23, 59, 59, 999999),
-    calling_days="mon,tue,wed,thu,fri,sat,sun",
-)
 
 
 class FakeClock:

@@ -2,7 +2,7 @@
 "stop after 1 success". The first number is busy, the second answers and the agent reports
 success; the rest stand down, and the summary email reaches a local SMTP server.
 
-The launcher is task_manager.initiator_launcher, the one main.py plugs in; the talker is a
+The platform is built as main.py builds it (its scheduler, its launcher); the talker is a
 scripted one that says its piece, records a fact with the agent's tool host, hangs up and
 reports "success" like end_call would.
 """
@@ -10,7 +10,6 @@ reports "success" like end_call would.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -22,16 +21,11 @@ from call_processor.call_tools import CallToolHost
 from common.call_outcomes import AgentOutcome
 from database.repositories import campaigns, tasks
 from database.states import CampaignStatus, TaskStatus
-from task_manager.initiator_launcher import InitiatorLauncher
-from task_manager.lifecycle_manager import TaskLifecycleManagerService
-from task_manager.notifier import Notifier
-from task_manager.post_call_analyzer import PostCallAnalyzer
-from task_manager.scheduler import TaskSchedulerService
-from task_manager.senders import EmailSender
-from tests.calls.conftest import CallStack, ClosableRecorder, call_stack
+from launcher.platform import Platform
+from tests.calls.conftest import ClosableRecorder, call_stack
+from tests.support.platform_settings import ALWAYS
 from tests.support.sandbox import Sandbox
 from tests.support.smtp_server import LocalSmtpServer
-from tests.task_manager.helpers import ALWAYS
 from tests.task_manager.test_senders_and_notifier import email_settings
 
 pytestmark = pytest.mark.sandbox
@@ -54,12 +48,12 @@ class SuccessTalker(ClosableRecorder):
 
 
 class SuccessTalkers:
-    def __init__(self, stack: CallStack) -> None:
-        self.stack = stack
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
 
     async def prepare(self, request: CallRequest, call_id: str) -> SuccessTalker:
         tools = CallToolHost(
-            sessions=self.stack.sessions, bus=self.stack.bus, user_id=request.user_id,
+            sessions=self.platform.sessions, bus=self.platform.bus, user_id=request.user_id,
             call_id=call_id, task_id=request.task_id,
         )  # fmt: skip
         return SuccessTalker(tools)
@@ -68,9 +62,16 @@ class SuccessTalkers:
 async def test_first_success_stands_down_the_rest_and_the_summary_is_emailed(
     asterisk_sandbox: Sandbox, tmp_path: Path
 ) -> None:
+    """The platform as main.py builds it (one call at a time), with the scripted agent."""
     sb = asterisk_sandbox
-    async with call_stack(sb, tmp_path) as stack, LocalSmtpServer() as smtp:
-        stack.initiator.talkers = SuccessTalkers(stack)
+    async with (
+        LocalSmtpServer() as smtp,
+        call_stack(
+            sb, tmp_path, make_talkers=SuccessTalkers, task_engine=True, calling=ALWAYS,
+            scheduler_poll=0.2, max_calls=1, email=email_settings(smtp),
+        ) as stack,
+    ):  # fmt: skip
+        assert stack.platform is not None
         sessions, user_id = stack.sessions, stack.user_id
         numbers = ["+" + sb.number("204", "71001"), "+" + sb.number("202", "71002")]
         numbers += ["+" + sb.number("202", f"7100{i}") for i in (3, 4, 5)]
@@ -83,22 +84,8 @@ async def test_first_success_stands_down_the_rest_and_the_summary_is_emailed(
                               priority=10 - i)
                 for i, n in enumerate(numbers)
             ])  # fmt: skip
-        analyzer = PostCallAnalyzer(sessions)
-        scheduler = TaskSchedulerService(
-            sessions=sessions, launcher=InitiatorLauncher(stack.initiator, 1),
-            on_call_done=analyzer.on_call_done, calling=ALWAYS, node_id="test",
-            poll_interval=0.2, lease=timedelta(minutes=1),
-        )  # fmt: skip
-        notifier = Notifier(sessions, email=EmailSender(email_settings(smtp)))
-        lifecycle = TaskLifecycleManagerService(
-            sessions=sessions, analyzer=analyzer, notifier=notifier, node_id="test"
-        )
-        await scheduler.start()
-        try:
-            statuses = await wait_for_final(stack.sessions, user_id, campaign.id)
-        finally:
-            await scheduler.stop()
-        assert (await lifecycle.sweep()).campaigns_finished == 1
+        statuses = await wait_for_final(stack.sessions, user_id, campaign.id)
+        assert (await stack.platform.lifecycle.sweep()).campaigns_finished == 1
         (mail,) = await smtp.wait_for(1, timeout=10)
         async with sessions() as s:  # before the stack disposes the engine
             done = await campaigns.get(s, user_id=user_id, campaign_id=campaign.id)

@@ -11,8 +11,8 @@ from database.repositories import campaigns, dnd
 from database.states import CampaignStatus, TaskStatus
 from task_manager.call_launcher import PlannedCall
 from task_manager.scheduler import TaskSchedulerService
+from tests.support.platform_settings import ALWAYS
 from tests.task_manager.helpers import (
-    ALWAYS,
     LONDON,
     LOS_ANGELES,
     NEW_YORK,

@@ -15,8 +15,8 @@ from database.engine import create_engine_for, session_factory
 from database.repositories import tasks
 from task_manager.post_call_analyzer import Backoff, PostCallAnalyzer
 from task_manager.scheduler import TaskSchedulerService
+from tests.support.platform_settings import ALWAYS
 from tests.task_manager.helpers import (
-    ALWAYS,
     NEW_YORK,
     WEDNESDAY_15_UTC,
     FakeClock,

@@ -14,31 +14,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from common.health import HealthRegistry
-from common.metrics import PlatformMetrics
 from database.repositories import calls, tasks
 from database.states import TaskStatus
-from task_manager.initiator_launcher import InitiatorLauncher
-from task_manager.post_call_analyzer import PostCallAnalyzer
-from task_manager.scheduler import TaskSchedulerService
+from launcher.openai_clients import OpenAIClients, chat_client, realtime_client
 from tests.agent.conftest import AgentStack, agent_stack
 from tests.realtime.conftest import ulaw_tone
 from tests.support import sandbox as sb
 from tests.support.fake_realtime import CallFunction, FakeRealtimeServer, Response, Say, Script
+from tests.support.platform_settings import ALWAYS
 from tests.support.sandbox import Sandbox
-from tests.task_manager.helpers import ALWAYS
-from tests.web.chat_support import make_service
 from tests.web.conftest import PASSWORD
-from tests.web.fake_llm import FakeChatServer, Text, Tools
-from web_interface.app import create_app
-from web_interface.deps import WebDeps
-from web_interface.web_server import WebServer
+from tests.web.fake_llm import KEY, FakeChatServer, Text, Tools
 
 pytestmark = pytest.mark.sandbox
 
@@ -86,27 +77,21 @@ def chat_script(number: str) -> list[Text | Tools]:
 
 
 @contextlib.asynccontextmanager
-async def running_platform(stack: AgentStack, llm: FakeChatServer) -> AsyncIterator[str]:
-    """The web app and the scheduler over the agent stack, as main.py composes them."""
-    assistant = make_service(stack.sessions, llm)
-    deps = WebDeps(
-        HealthRegistry(), PlatformMetrics(), stack.sessions, stack.bus, assistant=assistant
+async def platform_for(
+    sandbox: Sandbox, data_dir: Path, fake: FakeRealtimeServer, llm: FakeChatServer
+) -> AsyncIterator[tuple[AgentStack, str]]:
+    """The whole platform as main.py builds it: web app, task engine, calls, the agent."""
+    clients = OpenAIClients(
+        chat=chat_client(KEY, llm.base_url), realtime=realtime_client("test-key", fake.base_url)
     )
-    server = WebServer(create_app(deps), "127.0.0.1", 0)
-    analyzer = PostCallAnalyzer(stack.sessions)
-    scheduler = TaskSchedulerService(
-        sessions=stack.sessions, launcher=InitiatorLauncher(stack.initiator, 1),
-        on_call_done=analyzer.on_call_done, calling=ALWAYS, node_id="e2e",
-        poll_interval=0.2, lease=timedelta(minutes=1),
-    )  # fmt: skip
-    await server.start()
-    await scheduler.start()
     try:
-        yield f"http://127.0.0.1:{server.port}"
+        async with agent_stack(
+            sandbox, data_dir, fake, openai=clients, web=True, task_engine=True,
+            calling=ALWAYS, scheduler_poll=0.2,
+        ) as stack:  # fmt: skip
+            yield stack, f"http://127.0.0.1:{stack.web_port}"
     finally:
-        await scheduler.stop()
-        await server.stop(timeout=5)
-        await assistant.aclose()
+        await clients.aclose()
 
 
 async def wait_for_task(stack: AgentStack, user_id: int) -> TaskStatus:
@@ -126,8 +111,7 @@ async def test_chat_to_a_plan_confirm_watch_the_call_answer_and_read_it(
     async with (
         FakeRealtimeServer(agent_script(), vad_threshold=1e9) as fake,
         FakeChatServer(chat_script(number)) as llm,
-        agent_stack(asterisk_sandbox, tmp_path, fake) as stack,
-        running_platform(stack, llm) as base_url,
+        platform_for(asterisk_sandbox, tmp_path, fake, llm) as (stack, base_url),
     ):
         page = await browser.new_page()
         await page.goto(f"{base_url}/signup")

@@ -1,0 +1,85 @@
+"""Settings for a platform built in a test, the way an operator's .env would set them.
+
+Tests build the platform with launcher.platform.build_platform, like `main.py run`; what
+differs is only what an operator would put in .env: the sandbox Asterisk, local servers
+for OpenAI, a scratch data directory, free ports.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from config.settings import (
+    AmiSettings,
+    AppSettings,
+    AudioSocketSettings,
+    CallingSettings,
+    DatabaseSettings,
+    DialSettings,
+    EmailSettings,
+    OpenAISettings,
+    RedisSettings,
+    Settings,
+    WebSettings,
+    load_settings,
+)
+from tests.support.processes import free_port
+from tests.support.sandbox import Sandbox
+
+NOWHERE = "http://127.0.0.1:9/v1"  # an OpenAI base URL nobody answers (clients built, unused)
+ALWAYS = CallingSettings(  # every minute of every day, for tests that place calls now
+    calling_hours_start=time(0, 0),
+    calling_hours_end=time(23, 59, 59, 999999),
+    calling_days="mon,tue,wed,thu,fri,sat,sun",
+)
+
+
+def platform_settings(
+    data_dir: Path,
+    *,
+    sandbox: Sandbox | None = None,
+    database_url: str | None = None,
+    redis_url: str | None = None,
+    openai_base_url: str = NOWHERE,
+    ring_timeout: float = 20.0,
+    audiosocket_port: int | None = None,
+    advertise: str | None = None,
+    calling: CallingSettings | None = None,
+    max_calls: int = 3,
+    email: EmailSettings | None = None,
+) -> Settings:
+    port = audiosocket_port or free_port()
+    ami = AmiSettings()
+    dial = DialSettings(ring_timeout=ring_timeout)
+    if sandbox is not None:
+        ami = AmiSettings(
+            host=sandbox.ami_host,
+            port=sandbox.ami_port,
+            username=sandbox.ami_username,
+            secret=SecretStr(sandbox.ami_secret),
+        )
+        dial = DialSettings(
+            channel_template=sandbox.channel_template,
+            context=sandbox.agent_context,
+            exten=sandbox.agent_exten,
+            ring_timeout=ring_timeout,
+        )
+    calling = (calling or CallingSettings()).model_copy(update={"max_concurrent_calls": max_calls})
+    return load_settings(
+        env_file=None,
+        app=AppSettings(data_dir=data_dir, node_id=f"test-{port}"),
+        database=DatabaseSettings(url=database_url),
+        redis=RedisSettings(url=redis_url),
+        ami=ami,
+        dial=dial,
+        audiosocket=AudioSocketSettings(
+            listen_host="127.0.0.1", listen_port=port, advertise_host=advertise
+        ),
+        openai=OpenAISettings(api_key=SecretStr("test-key"), base_url=openai_base_url),
+        calling=calling,
+        web=WebSettings(host="127.0.0.1", port=free_port()),
+        email=email or EmailSettings(),
+    )
