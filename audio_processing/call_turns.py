@@ -1,7 +1,8 @@
 """The turns of a call as the bridge hears them, and the sink it hands them to.
 
 Why apart from the bridge: the call processor stores and publishes turns (TurnWriter)
-without needing anything else of the bridge; a turn is one utterance (STYLE.md's words).
+without needing anything else of the bridge; a turn is one utterance (the words of
+docs/architecture.md).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """What the web app needs from the planning assistant; main.py passes the real one.
 
-A Protocol, not an import: web_interface never imports task_manager (STYLE.md layers).
-Everything crossing it is JSON-ready (ids, dicts, strings), so the pages and the JSON API
-can hand it straight to the browser.
+A Protocol, not an import: web_interface never imports task_manager (the layers of
+docs/architecture.md). Everything crossing it is JSON-ready (ids, dicts, strings), so the
+pages and the JSON API can hand it straight to the browser.
 """
 
 from __future__ import annotations

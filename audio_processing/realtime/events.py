@@ -1,9 +1,9 @@
 """OpenAI Realtime (GA) event views for one call: what the server sends, and the items we add.
 
 Why views over raw JSON, not the SDK's models: the bridge reads server events
-(PROTOCOLS.md §3.4 to §3.5, e.g. `response.output_audio.delta`) through these small views,
-so an event type it does not use costs one dict lookup and an unknown one cannot break
-it. Pure: tests check it without a socket.
+(docs/protocols.md, Events the bridge sends and reads; e.g. `response.output_audio.delta`)
+through these small views, so an event type it does not use costs one dict lookup and an
+unknown one cannot break it. Pure: tests check it without a socket.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """Opening and configuring one OpenAI Realtime (GA) session through the official SDK.
 
 Why a separate step: connecting and sending `session.update` takes a few hundred
-milliseconds; the call initiator does it while the phone rings (`prewarm()`), so the
-agent can greet the moment the callee answers. If nobody answers, `aclose()` ends it.
-Only `client.realtime.connect` is used: the retired beta interface (its opt-in header) is
-rejected by the service (PROTOCOLS.md §3.1). No automatic reconnect: a new socket is a
-new session without the conversation, so a failure ends the call instead.
+milliseconds; the call initiator does it while the phone rings (`prewarm()`), so the agent
+can greet the moment the callee answers. If nobody answers, `aclose()` ends it. Only
+`client.realtime.connect` is used: the retired beta interface (its opt-in header) is
+rejected by the service (docs/protocols.md, Connecting: GA only). No automatic reconnect: a
+new socket is a new session without the conversation, so a failure ends the call instead.
 """
 
 from __future__ import annotations

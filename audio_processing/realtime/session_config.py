@@ -1,8 +1,8 @@
 """The GA `session` object sent in `session.update`: audio formats, turn detection, tools.
 
-Why pure and apart: the GA wire shape (PROTOCOLS.md §3.3) is where the beta-to-GA
-migration bites (`type: "realtime"`, nested `audio.input/output`), so tests check it
-without a socket.
+Why pure and apart: the GA wire shape (docs/protocols.md, session.update (GA shape)) is
+where the beta-to-GA migration bites (`type: "realtime"`, nested `audio.input/output`), so
+tests check it without a socket.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def build_session_config(
     language: str | None = None,
     tools: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The GA `session` object for `session.update` (PROTOCOLS.md §3.3).
+    """The GA `session` object for `session.update` (docs/protocols.md, session.update (GA shape)).
 
     `turn_detection` defaults to server VAD; pass `turn_detection_config(...)` to tune
     it or pick semantic VAD. The same format both ways keeps the bridge to one codec.

@@ -1,8 +1,9 @@
 """The AMI wire format: header blocks to and from bytes, with no I/O.
 
 Why its own module: the fake AMI server in tests and the header parsing in `ami_events`
-share these few rules (see PROTOCOLS.md §2): headers are `Key: Value` lines, a blank line
-ends a message, keys are case-insensitive and may repeat (`Variable`, `ChanVariable`).
+share these few rules (docs/protocols.md, Wire format and header case): headers are `Key:
+Value` lines, a blank line ends a message, keys are case-insensitive and may repeat
+(`Variable`, `ChanVariable`).
 """
 
 from __future__ import annotations

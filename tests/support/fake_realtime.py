@@ -1,9 +1,10 @@
 """A strict, scripted stand-in for the OpenAI Realtime GA WebSocket server.
 
 Why: the bridge must be tested against the wire protocol the real service speaks
-(PROTOCOLS.md §3), reached through the official SDK, without a network or a key. Being
-strict where the real service is (the retired beta header, `session.type`, truncating
-past the audio sent) is what catches a bridge that drifted back to the beta shape.
+(docs/protocols.md, Realtime (GA)), reached through the official SDK, without a network or a
+key. Being strict where the real service is (the retired beta header, `session.type`,
+truncating past the audio sent) is what catches a bridge that drifted back to the beta
+shape.
 
 The SDK reaches it with `AsyncOpenAI(base_url=server.base_url, api_key="test")`: it
 turns `http://127.0.0.1:<port>/v1` into `ws://127.0.0.1:<port>/v1/realtime?model=...`.
