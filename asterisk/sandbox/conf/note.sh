@@ -3,6 +3,7 @@
 # the tests read it on the host (ROOT/opt/sandbox/results/<token>).
 #   note.sh TOKEN answered       -> "answered <epoch>"
 #   note.sh TOKEN hangup         -> "hangup <epoch> duration=<seconds since answered, or 0>"
+#   note.sh TOKEN mark NAME      -> "mark NAME <epoch>" (when something happened: spoke, ...)
 #   note.sh TOKEN WORD [VALUE]   -> "WORD VALUE" (digit 5, reached, played hello-world, ...)
 # Epochs are seconds with millisecond precision. The token comes from the dialed number,
 # which the dialplan matched as digits, so it is safe as a file name.
@@ -19,6 +20,9 @@ case "$2" in
         duration=$(awk -v a="${start:-}" -v b="$now" \
             'BEGIN { if (a == "") print "0"; else printf "%.3f\n", b - a }')
         echo "hangup $now duration=$duration" >>"$file"
+        ;;
+    mark)
+        echo "mark $3 $now" >>"$file"
         ;;
     *)
         echo "$2${3:+ $3}" >>"$file"
