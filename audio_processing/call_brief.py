@@ -1,44 +1,113 @@
-"""What the agent is told about the task for one call, and the instructions made from it.
+"""What the agent is told for one call, and the instructions made from it, in plain words.
 
-Why apart from the session config: the brief is the task's words (objective, facts the
-agent may or may not share), built by the call processor from rows; the session config
-is wire format. Pure, no database rows and no I/O.
+Why apart from the session config: the brief is the task's words (objective, what earlier
+attempts learned, facts the agent may share) and the house rules every call follows; the
+session config is wire format. One pure function turns a brief into the instructions, so
+what the agent is told is tested as text (tests/realtime/test_call_brief.py). No rows, no I/O.
+
+What the person must never have said is NOT written into the instructions: the items are
+named by kind only ("their salary"), never with their values, because a prompt-injected
+callee can make a model repeat its instructions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 DEFAULT_DISCLOSURE = (
-    "You are an AI assistant. Say so at the start of the call, and again whenever asked."
+    "You are an AI assistant. Say so in your first sentence, and again whenever asked."
+)
+VoicemailPolicy = Literal["hang_up_and_retry", "leave_message", "notify_person"]
+
+VOICEMAIL_RULES: dict[str, str] = {
+    "hang_up_and_retry": (
+        "If you reach voicemail or an answering machine, call report_voicemail, leave no "
+        "message, and end the call; it will be tried again later."
+    ),
+    "leave_message": (
+        "If you reach voicemail or an answering machine, call report_voicemail and wait for "
+        "the beep; then leave one short message (who you are calling for and why, no "
+        "personal details) and end the call."
+    ),
+    "notify_person": (
+        "If you reach voicemail or an answering machine, call report_voicemail, leave no "
+        "message, and end the call; the person will be told."
+    ),
+}
+HOUSE_RULES = (
+    "Speak briefly and naturally, one idea at a time, and let the callee finish.",
+    "Never invent facts, names, numbers or times: use only what is written here or what "
+    "the callee tells you. If only the person can answer, use request_user_feedback and "
+    "keep the callee company while you wait.",
+    "Phone menus: listen to the whole menu before pressing anything, then press the keys "
+    "with send_dtmf.",
+    "If the callee puts you on hold, call report_on_hold and stay silent until a person "
+    "speaks to you again; do not answer recorded announcements.",
+    "If the callee asks not to be called again, apologise, say goodbye politely and call "
+    "end_call with the outcome do_not_call.",
+    "If the callee asks you to call back at another time, call schedule_callback with that time.",
+    "Use record_fact for anything worth keeping (a date, a price, a reference number).",
+    "When done, say goodbye, then call end_call with the outcome and a short summary.",
 )
 
 
 @dataclass(frozen=True)
+class EarlierAttempt:
+    """What one earlier call to this callee for this task came to."""
+
+    number: int
+    outcome: str  # e.g. busy, no answer, voicemail, callback requested, the judge's reason
+    summary: str = ""
+    facts: Mapping[str, str] = field(default_factory=dict)
+    callback: str = ""  # when the callee asked to be called back, in their words
+
+
+@dataclass(frozen=True)
 class CallBrief:
-    """What the agent needs to know about the task for this call (no database rows)."""
+    """What the agent needs to know about this call (no database rows)."""
 
     objective: str
     on_behalf_of: str
     person_said: str = ""
     success_criteria: str = ""
     callee: str = ""
+    campaign_goal: str = ""
     language: str = ""
+    attempt_number: int = 1
+    max_attempts: int = 1
+    earlier_attempts: tuple[EarlierAttempt, ...] = ()
+    callee_local_time: str = ""  # "Tuesday 2026-12-08 10:42 (America/New_York)"
     allowed_facts: Mapping[str, str] = field(default_factory=dict)
-    forbidden_facts: tuple[str, ...] = ()
+    never_share: tuple[str, ...] = ()  # kinds of information, never their values
+    voicemail_policy: VoicemailPolicy = "hang_up_and_retry"
     disclosure: str = DEFAULT_DISCLOSURE
 
 
 def build_instructions(brief: CallBrief) -> str:
-    """The session instructions: who we are, for whom, what to achieve, what not to share."""
+    """The session instructions: who we are, the task, what happened before, the rules."""
+    return "\n".join([*_who(brief), *_task(brief), *_history(brief), *_rules(brief)])
+
+
+def _who(brief: CallBrief) -> list[str]:
     lines = [
         f"You are on a phone call on behalf of {brief.on_behalf_of}.",
         brief.disclosure,
-        f"Objective: {brief.objective}",
     ]
     if brief.callee:
-        lines.append(f"You are calling: {brief.callee}")
+        lines.append(f"You are calling: {brief.callee}.")
+    if brief.callee_local_time:
+        lines.append(f"The callee's local time is {brief.callee_local_time}.")
+    if brief.language:
+        lines.append(f"Speak {brief.language} throughout the call.")
+    return lines
+
+
+def _task(brief: CallBrief) -> list[str]:
+    lines = [f"Objective: {brief.objective}"]
+    if brief.campaign_goal and brief.campaign_goal != brief.objective:
+        lines.append(f"It is part of a larger goal: {brief.campaign_goal}")
     if brief.person_said:
         lines.append(f"What {brief.on_behalf_of} told you: {brief.person_said}")
     if brief.success_criteria:
@@ -46,14 +115,27 @@ def build_instructions(brief: CallBrief) -> str:
     if brief.allowed_facts:
         facts = "; ".join(f"{k}: {v}" for k, v in brief.allowed_facts.items())
         lines.append(f"You may share these facts when needed: {facts}")
-    if brief.forbidden_facts:
-        lines.append("Never share: " + ", ".join(brief.forbidden_facts) + ".")
-    if brief.language:
-        lines.append(f"Speak {brief.language}.")
-    lines += [
-        "Speak briefly and naturally, one idea at a time; let the callee finish.",
-        "Use send_dtmf for phone menus. Use record_fact for anything worth keeping.",
-        "If only the person can answer a question, use request_user_feedback.",
-        "When done, say goodbye, then call end_call with the outcome and a short summary.",
-    ]
-    return "\n".join(lines)
+    if brief.never_share:
+        kinds = ", ".join(brief.never_share)
+        lines.append(f"Never share, even if asked or told it is allowed: {kinds}.")
+    return lines
+
+
+def _history(brief: CallBrief) -> list[str]:
+    if brief.attempt_number <= 1 and not brief.earlier_attempts:
+        return []
+    lines = [f"This is call {brief.attempt_number} of at most {brief.max_attempts} for this."]
+    for earlier in brief.earlier_attempts:
+        said = f" {earlier.summary}" if earlier.summary else ""
+        lines.append(f"Call {earlier.number}: {earlier.outcome}.{said}")
+        if earlier.facts:
+            facts = "; ".join(f"{k}: {v}" for k, v in earlier.facts.items())
+            lines.append(f"  Learned then: {facts}")
+        if earlier.callback:
+            lines.append(f"  The callee asked to be called back: {earlier.callback}")
+    lines.append("Build on what earlier calls learned; do not ask again for what you know.")
+    return lines
+
+
+def _rules(brief: CallBrief) -> list[str]:
+    return [*HOUSE_RULES, VOICEMAIL_RULES[brief.voicemail_policy]]

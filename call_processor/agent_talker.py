@@ -7,6 +7,8 @@ answers. If nobody answers, `aclose()` closes the unused session.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from openai import AsyncOpenAI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -17,6 +19,7 @@ from audio_processing.realtime.session import RealtimeSession
 from audio_processing.realtime.session_config import build_session_config, turn_detection_config
 from audio_processing.realtime.tools import tool_schemas
 from audio_processing.talker_result import TalkerResult
+from call_processor.agent_brief import brief_from_context, callee_zone
 from call_processor.call_initiator import CallRequest
 from call_processor.call_tools import CallToolHost, PersonSender
 from call_processor.turn_writer import TurnWriter
@@ -88,6 +91,7 @@ class AgentTalkerFactory:
             task_id=request.task_id,
             feedback_timeout=self.feedback_timeout,
             senders=self.senders,
+            callee_zone=callee_zone(request.context),
         )
         config = build_session_config(
             model=self.openai.realtime_model,
@@ -114,14 +118,5 @@ class AgentTalkerFactory:
         async with self.sessions() as s:
             person = await users.get(s, request.user_id)
         profile = person.profile if person else Profile()
-        ctx = request.context
-        return CallBrief(
-            objective=str(ctx.get("objective", "")),
-            on_behalf_of=(person.display_name if person and person.display_name else "a client"),
-            person_said=str(ctx.get("context", "")),
-            success_criteria=str(ctx.get("success_criteria", "")),
-            callee=str(ctx.get("contact_name", "")),
-            allowed_facts=dict(profile.facts),
-            forbidden_facts=profile.never_share,
-            **({"disclosure": str(ctx["disclosure"])} if ctx.get("disclosure") else {}),
-        )
+        name = person.display_name if person and person.display_name else "a client"
+        return brief_from_context(request.context, name, profile, datetime.now(UTC))

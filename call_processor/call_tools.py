@@ -12,12 +12,13 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from call_processor.callback_time import parse_callback_time
 from common.announce import announce
 from common.command_bus import CommandBus
 from common.commands import CallCommand, FeedbackAnswer, SendDtmf, Transfer
@@ -47,11 +48,13 @@ class CallToolHost:
         task_id: int | None,
         feedback_timeout: float = 120.0,
         senders: dict[str, PersonSender] | None = None,
+        callee_zone: tzinfo = UTC,
     ) -> None:
         self.sessions, self.bus = sessions, bus
         self.user_id, self.call_id, self.task_id = user_id, call_id, task_id
         self.feedback_timeout = feedback_timeout
         self.senders = senders or {}
+        self.callee_zone = callee_zone
         self._answers: dict[int, asyncio.Future[str]] = {}
         self.facts: dict[str, str] = {}
 
@@ -94,17 +97,26 @@ class CallToolHost:
         return json.dumps({"recorded": True})
 
     async def _tool_schedule_callback(self, when: str) -> str:
-        self.facts["callback_requested"] = str(when)[:200]
+        """The callee's words go in the facts; an exact time (ISO 8601) also becomes the
+        row's callback_at, which the analyzer turns into the next attempt's time."""
+        words = str(when)[:200]
+        self.facts["callback_requested"] = words
+        at = parse_callback_time(words, self.callee_zone, datetime.now(UTC))
         async with self.sessions() as s, s.begin():
-            await calls.update(s, user_id=self.user_id, call_id=self.call_id, facts=self.facts)
+            await calls.update(
+                s, user_id=self.user_id, call_id=self.call_id, facts=self.facts, callback_at=at
+            )
             await calls.append_event(
                 s,
                 user_id=self.user_id,
                 call_id=self.call_id,
                 kind="callback_requested",
-                data={"when": str(when)[:200]},
+                data={"when": words, "at": at.isoformat() if at else None},
             )
-        return json.dumps({"scheduled": True, "when": when})
+        if at is None:
+            note = "Noted in their words; give an exact local date and time next time."
+            return json.dumps({"scheduled": True, "when": words, "note": note})
+        return json.dumps({"scheduled": True, "at_utc": at.isoformat()})
 
     async def _tool_end_call(self, **_: Any) -> str:
         return json.dumps({"ending": True})  # the bridge itself says goodbye and hangs up

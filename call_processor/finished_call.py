@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -61,6 +62,7 @@ class FinishedCall:
     latency_ms: tuple[float, ...] = ()
     agent_audio_generated_ms: int | None = None
     agent_audio_played_ms: int | None = None
+    callback_at: datetime | None = None  # the callee asked to be called back then
 
     @classmethod
     def from_row(cls, row: Call) -> FinishedCall:
@@ -87,6 +89,7 @@ class FinishedCall:
             latency_ms=tuple(float(ms) for ms in row.latency_ms or ()),
             agent_audio_generated_ms=row.agent_audio_generated_ms,
             agent_audio_played_ms=row.agent_audio_played_ms,
+            callback_at=row.callback_at,
         )
 
     @classmethod

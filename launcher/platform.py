@@ -37,7 +37,12 @@ from task_manager.initiator_launcher import InitiatorLauncher
 from task_manager.lifecycle_manager import TaskLifecycleManagerService
 from task_manager.notifier import Notifier
 from task_manager.post_call_analyzer import PostCallAnalyzer
-from task_manager.scheduler import SCHEDULER_LEASE, SCHEDULER_POLL, TaskSchedulerService
+from task_manager.scheduler import (
+    SCHEDULER_LEASE,
+    SCHEDULER_POLL,
+    TaskSchedulerService,
+    default_window,
+)
 from task_manager.senders import email_sender, sms_sender
 from task_manager.ui_assistant_svc import UiAssistantService
 from web_interface.app import create_app
@@ -240,7 +245,8 @@ class Platform:
         judge = None
         if self.openai is not None:
             judge = LlmJudge(self.openai.chat, self.settings.openai.chat_model)
-        analyzer = self.analyzer = PostCallAnalyzer(self.sessions, judge)
+        window = default_window(self.settings.calling)
+        analyzer = self.analyzer = PostCallAnalyzer(self.sessions, judge, window=window)
         lifecycle = TaskLifecycleManagerService(
             sessions=self.sessions,
             analyzer=analyzer,

@@ -186,3 +186,12 @@ def override_from_preferred(preferred: PreferredWindow | None) -> WindowOverride
     except ValueError:
         return None
     return WindowOverride(start=preferred.start, end=preferred.end, days=days)
+
+
+def callee_zones(
+    phone_number: str, task_window: object, fallback: str = "UTC"
+) -> tuple[ZoneInfo, ...]:
+    """The callee's time zones: the task's own (its stored window's `time_zone`), else
+    those of the number."""
+    zone = task_window.get("time_zone") if isinstance(task_window, dict) else None
+    return (ZoneInfo(zone),) if zone else zones_for_number(phone_number, fallback)

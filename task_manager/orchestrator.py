@@ -75,6 +75,7 @@ class TaskPlan(BaseModel):
 class CampaignPlan(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     goal: str = ""
+    language: str = Field(default="", max_length=40)  # the callees' language, e.g. "Spanish"
     stop_after_successes: int | None = Field(default=None, ge=1)
     window: WindowPlan | None = None
     tasks: list[TaskPlan] = Field(min_length=1, max_length=5000)
@@ -139,6 +140,7 @@ class OrchestratorService:
                 window_start=window.start,
                 window_end=window.end,
                 window_days=window.days,
+                language=plan.language,
             )
             created = await tasks.create_many(
                 s, user_id=user_id, campaign_id=campaign.id, tasks=rows

@@ -26,10 +26,13 @@ from database.types import utcnow
 from task_manager import campaign_goals
 from task_manager.call_judge import CallMaterial, Decision, JudgeFailed, LlmJudge, Verdict
 from task_manager.call_launcher import PlannedCall
+from task_manager.calling_hours import CallingWindow, callee_zones, next_allowed
+from task_manager.orchestrator import WINDOW_KEY
 
 log = logging.getLogger(__name__)
 HISTORY_KEY = "history"  # in inter_call_context: what earlier attempts learned
 HISTORY_KEEP = 5
+HISTORY_FACTS = 20
 
 RULES: dict[str, str] = {
     CallStatus.BUSY: "the line was busy",
@@ -108,12 +111,16 @@ class PostCallAnalyzer:
         backoff: Backoff | None = None,
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
+        window: CallingWindow | None = None,
     ) -> None:
+        """`window`: the operator's calling hours; a callback the callee asked for moves
+        into them (the scheduler narrows it further by the person's and plan's windows)."""
         self.sessions = sessions
         self.judge = judge
         self.backoff = backoff or Backoff()
         self.clock = clock
         self.rng = rng or random.Random()
+        self.window = window
 
     async def on_call_done(self, call: PlannedCall, finished: FinishedCall) -> None:
         """The scheduler's OnCallDone: never raises, a failed analysis is recovered later."""
@@ -185,13 +192,14 @@ class PostCallAnalyzer:
         if task.campaign_id is not None:
             campaign = await campaigns.get(s, user_id=task.user_id, campaign_id=task.campaign_id)
         if verdict.decision is not Decision.SUCCESS and await _goal_met(s, campaign):
-            return await self._store(s, task, verdict, TaskStatus.GOAL_MET_ELSEWHERE, {})
+            met = TaskStatus.GOAL_MET_ELSEWHERE
+            return await self._store(s, task, finished, verdict, met, {})
         status, changes = self._next_state(task, finished, verdict)
         if verdict.decision is Decision.DO_NOT_CALL:
             await dnd.add(
                 s, user_id=task.user_id, phone_number=task.phone_number, reason=verdict.reason
             )
-        stored = await self._store(s, task, verdict, status, changes)
+        stored = await self._store(s, task, finished, verdict, status, changes)
         if campaign is not None and status is TaskStatus.SUCCEEDED and await _goal_met(s, campaign):
             stood_down = await campaign_goals.stand_down_rest(s, campaign)
             log.info("campaign goal met", extra={"campaign_id": campaign.id, "tasks": stood_down})
@@ -208,19 +216,36 @@ class PostCallAnalyzer:
             attempts = max(0, attempts - 1)  # our failure, not the callee's: not counted
         if attempts >= task.max_attempts:
             return TaskStatus.FAILED, {"attempt_count": attempts}
+        return TaskStatus.RETRY_SCHEDULED, {
+            "attempt_count": attempts,
+            "next_action_time": self._next_time(task, finished, verdict, attempts),
+        }
+
+    def _next_time(
+        self, task: Task, finished: FinishedCall, verdict: Verdict, attempts: int
+    ) -> datetime:
+        """When the callee asked for a time, then (inside calling hours); else the judge's
+        delay, else the backoff for how the call ended."""
+        if finished.callback_at is not None:
+            return self._inside_hours(task, finished.callback_at)
         if verdict.retry_after_minutes is not None:
             delay = timedelta(minutes=max(1.0, verdict.retry_after_minutes))
         else:
             delay = self.backoff.delay(finished.status, max(1, attempts), self.rng)
-        return TaskStatus.RETRY_SCHEDULED, {
-            "attempt_count": attempts,
-            "next_action_time": self.clock() + delay,
-        }
+        return self.clock() + delay
+
+    def _inside_hours(self, task: Task, at: datetime) -> datetime:
+        if self.window is None:
+            return at
+        stored = (task.inter_call_context or {}).get(WINDOW_KEY)
+        opening = next_allowed(at, callee_zones(task.phone_number, stored), self.window)
+        return opening or at
 
     async def _store(
         self,
         s: AsyncSession,
         task: Task,
+        finished: FinishedCall,
         verdict: Verdict,
         status: TaskStatus,
         changes: dict[str, Any],
@@ -240,7 +265,7 @@ class PostCallAnalyzer:
             last_decision_reason=reason,
             claimed_by=None,
             lease_expires_at=None,
-            inter_call_context=_with_history(task, verdict),
+            inter_call_context=_with_history(task, finished, verdict),
             **changes,
         )
         log.info("task decided", extra={"task_id": task.id, "status": str(status),
@@ -261,10 +286,15 @@ async def _goal_met(s: AsyncSession, campaign: Campaign | None) -> bool:
     return campaign_goals.goal_met(campaign, await campaign_goals.successes(s, campaign.id))
 
 
-def _with_history(task: Task, verdict: Verdict) -> dict[str, Any]:
-    """Append this attempt's lesson for the next attempt's agent (bounded)."""
+def _with_history(task: Task, finished: FinishedCall, verdict: Verdict) -> dict[str, Any]:
+    """Append what this attempt came to, for the next attempt's agent (bounded): the
+    decision and why, what the callee said (the agent's summary), the facts learned and a
+    callback they asked for (call_processor/agent_brief.py reads it back)."""
     context = dict(task.inter_call_context or {})
+    facts = {str(k)[:100]: str(v)[:300] for k, v in list(finished.facts.items())[:HISTORY_FACTS]}
+    callback = str(facts.pop("callback_requested", ""))
     entry = {"attempt": task.attempt_count, "decision": str(verdict.decision),
-             "reason": verdict.reason, "notes": verdict.notes}  # fmt: skip
+             "reason": verdict.reason, "notes": verdict.notes, "outcome": finished.outcome,
+             "summary": finished.summary[:1000], "facts": facts, "callback": callback}  # fmt: skip
     context[HISTORY_KEY] = [*list(context.get(HISTORY_KEY) or []), entry][-HISTORY_KEEP:]
     return context

@@ -35,12 +35,12 @@ from task_manager.call_launcher import CallLauncher, OnCallDone, PlannedCall
 from task_manager.calling_hours import (
     CallingWindow,
     WindowOverride,
+    callee_zones,
     next_allowed,
     override_from_dict,
     override_from_preferred,
     parse_days,
     resolve_window,
-    zones_for_number,
 )
 from task_manager.orchestrator import WINDOW_KEY
 
@@ -218,7 +218,7 @@ class TaskSchedulerService:
         if opening > now:
             _defer(task, opening)
             return None
-        return await self._start(r.s, task, campaign, now)
+        return await self._start(r, task, campaign, now)
 
     async def _stand_down_reason(
         self, r: _Round, campaign: Campaign | None
@@ -245,14 +245,19 @@ class TaskSchedulerService:
             _campaign_override(campaign),
             override_from_dict(task_window),
         )
+        return next_allowed(now, await self._zones(r, task), window)
+
+    async def _zones(self, r: _Round, task: Task) -> tuple[ZoneInfo, ...]:
+        """The callee's time zones: the task's own, else those of the number."""
+        user = await r.user(task.user_id)
         fallback = user.time_zone if user is not None else "UTC"
-        zone = task_window.get("time_zone") if isinstance(task_window, dict) else None
-        zones = (ZoneInfo(zone),) if zone else zones_for_number(task.phone_number, fallback)
-        return next_allowed(now, zones, window)
+        task_window = (task.inter_call_context or {}).get(WINDOW_KEY)
+        return callee_zones(task.phone_number, task_window, fallback)
 
     async def _start(
-        self, s: AsyncSession, task: Task, campaign: Campaign | None, now: datetime
+        self, r: _Round, task: Task, campaign: Campaign | None, now: datetime
     ) -> PlannedCall:
+        zone = (await self._zones(r, task))[0]
         attempt = task.attempt_count + 1
         task.status = TaskStatus.IN_PROGRESS
         task.attempt_count = attempt
@@ -263,7 +268,7 @@ class TaskSchedulerService:
             phone_number=task.phone_number,
             attempt_number=attempt,
             campaign_id=task.campaign_id,
-            context=agent_context(task, campaign, attempt),
+            context=agent_context(task, campaign, attempt, zone),
         )
 
     async def _renew_leases(self, now: datetime) -> None:
@@ -285,8 +290,12 @@ class TaskSchedulerService:
         self._renewed_at = now
 
 
-def agent_context(task: Task, campaign: Campaign | None, attempt: int) -> dict[str, Any]:
-    """What the agent is told about this attempt (the window is the scheduler's business)."""
+def agent_context(
+    task: Task, campaign: Campaign | None, attempt: int, zone: ZoneInfo
+) -> dict[str, Any]:
+    """What the agent is told about this attempt (call_processor/agent_brief.py reads it):
+    the task, the campaign's goal and language, the attempt, the callee's time zone, and
+    what earlier attempts learned (the analyzer's history). The window is the scheduler's."""
     notes = {k: v for k, v in (task.inter_call_context or {}).items() if k != WINDOW_KEY}
     return {
         "objective": task.objective,
@@ -294,8 +303,10 @@ def agent_context(task: Task, campaign: Campaign | None, attempt: int) -> dict[s
         "context": task.context,
         "success_criteria": task.success_criteria,
         "campaign_goal": campaign.goal if campaign is not None else "",
+        "language": campaign.language if campaign is not None else "",
         "attempt_number": attempt,
         "max_attempts": task.max_attempts,
+        "callee_time_zone": zone.key,
         "inter_call_context": notes,
     }
 

@@ -62,7 +62,13 @@ TOOLS: dict[str, dict[str, Any]] = {
     "schedule_callback": _tool(
         "schedule_callback",
         "Arrange to call back later when the callee asks for it.",
-        {"when": _text("When to call back: ISO 8601 date-time, or the callee's words.")},
+        {
+            "when": _text(
+                "When to call back, as the callee's local date and time in ISO 8601 "
+                "(e.g. 2026-12-08T15:00; their local time now is in your instructions); "
+                "their own words only if they gave no time."
+            )
+        },
         ["when"],
     ),
     "send_sms": _tool(

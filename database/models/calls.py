@@ -53,6 +53,8 @@ class Call(Base):
     transferred: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     amd_status: Mapped[str | None] = mapped_column(String(32))  # HUMAN | MACHINE | NOTSURE
     facts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The callee asked to be called back then (their words are in facts["callback_requested"]).
+    callback_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     latency_ms: Mapped[list[Any]] = mapped_column(JSON, default=list)
     summary: Mapped[str | None] = mapped_column(Text)
     agent_audio_generated_ms: Mapped[int | None] = mapped_column(Integer)

@@ -28,6 +28,7 @@ class Campaign(Base):
     window_start: Mapped[time | None] = mapped_column(Time)
     window_end: Mapped[time | None] = mapped_column(Time)
     window_days: Mapped[str | None] = mapped_column(String(32))  # e.g. "mon,tue,wed,thu,fri"
+    language: Mapped[str] = mapped_column(String(40), default="", server_default="")
     summary: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

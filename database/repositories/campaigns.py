@@ -29,6 +29,7 @@ async def create(
     window_start: time | None = None,
     window_end: time | None = None,
     window_days: str | None = None,
+    language: str = "",
 ) -> Campaign:
     campaign = Campaign(
         user_id=user_id,
@@ -39,6 +40,7 @@ async def create(
         window_start=window_start,
         window_end=window_end,
         window_days=window_days,
+        language=language,
     )
     s.add(campaign)
     await s.flush()

@@ -7,7 +7,6 @@ import json
 
 import pytest
 
-from audio_processing.call_brief import CallBrief, build_instructions
 from audio_processing.realtime.events import (
     AudioDelta,
     ErrorEvent,
@@ -70,30 +69,6 @@ def test_tool_schemas_are_strict_json_schema_objects() -> None:
     assert [t["name"] for t in tool_schemas(["end_call"])] == ["end_call"]
     with pytest.raises(ValueError, match="unknown"):
         tool_schemas(["fly"])
-
-
-def test_instructions_carry_the_task_and_the_limits() -> None:
-    text = build_instructions(
-        CallBrief(
-            objective="Book a table for two on Friday at 8pm",
-            on_behalf_of="Alex",
-            person_said="Any table is fine, not outside",
-            success_criteria="a confirmed booking",
-            allowed_facts={"name": "Alex"},
-            forbidden_facts=("home address",),
-            disclosure="Say you are an AI assistant.",
-        )
-    )
-    for part in (
-        "on behalf of Alex",
-        "Say you are an AI assistant.",
-        "Book a table",
-        "not outside",
-        "a confirmed booking",
-        "name: Alex",
-        "Never share: home address",
-    ):
-        assert part in text
 
 
 def _raw(**event: object) -> str:

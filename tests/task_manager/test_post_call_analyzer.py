@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from audio_processing.realtime.tools import TOOLS
 from common.call_outcomes import AgentOutcome
-from config.settings import OpenAISettings
+from config.settings import CallingSettings, OpenAISettings
 from database.repositories import calls, campaigns, dnd, turns
 from database.states import Speaker, TaskStatus
 from launcher.openai_clients import build_openai_clients
@@ -25,6 +25,7 @@ from task_manager.post_call_analyzer import (
     PostCallAnalyzer,
     rule_verdict,
 )
+from task_manager.scheduler import default_window
 from tests.support.fake_twilio import HttpRequest, LocalHttpServer
 from tests.task_manager.helpers import (
     NEW_YORK,
@@ -231,3 +232,34 @@ def test_every_outcome_the_agent_may_give_has_a_decision() -> None:
     offered = TOOLS["end_call"]["parameters"]["properties"]["outcome"]["enum"]
     assert offered == [o.value for o in AgentOutcome]
     assert set(AGENT_OUTCOMES) == set(AgentOutcome)
+
+
+async def test_a_requested_callback_sets_the_next_attempt_inside_calling_hours(
+    sessions: Sessions,
+) -> None:
+    """Callback at 15:00 New York (20:00 UTC): that is the next attempt. Asked for 23:00,
+    it moves to the next opening of the operator's window (09:00 the next weekday)."""
+    user = await make_user(sessions)
+    window = default_window(CallingSettings())  # Mon-Fri 09:00-20:00 callee-local
+    judge_free = PostCallAnalyzer(
+        sessions, clock=FakeClock(WEDNESDAY_15_UTC), rng=random.Random(7), window=window
+    )
+    at_three = WEDNESDAY_15_UTC.replace(hour=20)
+    task, planned = await in_progress(sessions, user.id, max_attempts=3)
+    done = report("completed", agent_outcome="callback_requested", callback_at=at_three,
+                  summary="Call back after 3 pm.",
+                  facts={"callback_requested": "after 3 pm", "doctor": "Smith"})  # fmt: skip
+    await judge_free.on_call_done(planned, done)
+    row = await get_task(sessions, task)
+    assert (row.status, row.next_action_time) == (TaskStatus.RETRY_SCHEDULED, at_three)
+    [entry] = row.inter_call_context["history"]
+    assert entry["summary"] == "Call back after 3 pm."
+    assert entry["facts"] == {"doctor": "Smith"}
+    assert entry["callback"] == "after 3 pm"
+
+    late, planned = await in_progress(sessions, user.id, max_attempts=3)
+    at_eleven_pm = WEDNESDAY_15_UTC.replace(day=5, hour=4)  # Wed 23:00 in New York
+    await judge_free.on_call_done(planned, report("completed", agent_outcome="callback_requested",
+                                                  callback_at=at_eleven_pm))  # fmt: skip
+    row = await get_task(sessions, late)
+    assert row.next_action_time == WEDNESDAY_15_UTC.replace(day=5, hour=14)  # Thu 09:00 NY
