@@ -25,10 +25,12 @@ from call_processor.agent_talker import AgentTalker, AgentTalkerFactory
 from call_processor.call_initiator import CallInitiator, CallRequest
 from call_processor.finished_call import FinishedCall
 from common.command_bus import CommandBus
+from launcher.openai_clients import OpenAIClients, chat_client, realtime_client
 from launcher.platform import Platform
 from tests.calls.conftest import call_stack, place
 from tests.support.audiosocket_tap import AudioSocketTap, TappedCall
 from tests.support.fake_realtime import FakeRealtimeServer
+from tests.support.platform_settings import NOWHERE
 from tests.support.sandbox import Sandbox
 
 
@@ -99,26 +101,38 @@ async def agent_stack(
             feedback_timeout=feedback_timeout,
         )
 
-    async with call_stack(
-        sandbox,
-        data_dir,
-        redis_url=redis_url,
-        make_talkers=make_talkers,
-        user_fields={"display_name": "Dana Example", "phone_number": user_phone},
-        tap=True,
-        openai_base_url=fake.base_url,
-        **platform,
-    ) as stack:
-        assert stack.tap is not None
-        yield AgentStack(
-            stack.web_port,
-            stack.initiator,
-            stack.audio_server,
-            stack.tap,
-            stack.bus,
-            stack.sessions,
-            stack.talkers,
-            fake,
-            stack.user_id,
-            sandbox,
+    # The judge's chat requests go nowhere (it falls back to the agent's own outcome);
+    # the realtime client reaches the fake model, as OPENAI_BASE_URL would.
+    own: OpenAIClients | None = None
+    if "openai" not in platform:
+        own = platform["openai"] = OpenAIClients(
+            chat=chat_client("test-key", NOWHERE),
+            realtime=realtime_client("test-key", fake.base_url),
         )
+    try:
+        async with call_stack(
+            sandbox,
+            data_dir,
+            redis_url=redis_url,
+            make_talkers=make_talkers,
+            user_fields={"display_name": "Dana Example", "phone_number": user_phone},
+            tap=True,
+            openai_base_url=fake.base_url,
+            **platform,
+        ) as stack:
+            assert stack.tap is not None
+            yield AgentStack(
+                stack.web_port,
+                stack.initiator,
+                stack.audio_server,
+                stack.tap,
+                stack.bus,
+                stack.sessions,
+                stack.talkers,
+                fake,
+                stack.user_id,
+                sandbox,
+            )
+    finally:
+        if own is not None:
+            await own.aclose()

@@ -9,7 +9,7 @@ attempt 1's summary, its facts, the attempt number and the campaign's goal.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -99,3 +99,35 @@ async def test_attempt_two_is_told_what_attempt_one_learned(
         "You are calling: Bright Smiles.",
     ):
         assert part in second_told, part
+
+
+async def test_a_callback_the_callee_asks_for_sets_the_next_attempt(
+    asterisk_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The agent passes the callee-local time; the next attempt is that moment. (The
+    sandbox's numbers have no known time zone, so the callee's zone is the person's: UTC.)"""
+    number = "+" + asterisk_sandbox.number(sb.SILENT, Sandbox.new_token())
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date()
+    asked = f"{tomorrow.isoformat()}T15:00"
+    steps = [
+        Say(ulaw_tone(300), "Of course, I will call back tomorrow after three."),
+        CallFunction("schedule_callback", {"when": asked}),
+        CallFunction("end_call", {"outcome": "callback_requested", "summary": "After 3 pm."}),
+    ]
+    async with (
+        FakeRealtimeServer(Script([Response(steps)]), vad_threshold=1e9) as fake,
+        agent_stack(
+            asterisk_sandbox, tmp_path, fake, task_engine=True, calling=ALWAYS,
+            scheduler_poll=0.2,
+        ) as stack,
+    ):  # fmt: skip
+        async with stack.sessions() as s, s.begin():
+            [task] = await tasks.create_many(s, user_id=stack.user_id, campaign_id=None,
+                tasks=[tasks.NewTask(phone_number=number, objective="Book a cleaning",
+                                     max_attempts=2)])  # fmt: skip
+        row = await wait_for(stack, task.id, TaskStatus.RETRY_SCHEDULED)
+    told = fake.received("session.update")[0].event["session"]["instructions"]
+    assert "(UTC)" in told  # the agent knew the callee's local time
+    expected = datetime.combine(tomorrow, time(15, 0), tzinfo=UTC)
+    assert row.next_action_time == expected
+    assert row.inter_call_context["history"][-1]["callback"] == asked
