@@ -56,26 +56,30 @@ class CallingWindow:
 
 @dataclass(frozen=True, slots=True)
 class WindowOverride:
-    """A user's, campaign's or task's changes to the default window; None keeps the default."""
+    """A user's, campaign's or task's narrowing of the window; None keeps what is there."""
 
     start: time | None = None
     end: time | None = None
     days: frozenset[int] | None = None
 
 
-def resolve_window(default: CallingWindow, *overrides: WindowOverride | None) -> CallingWindow:
-    """The most specific setting wins: pass overrides from general (user) to specific (task)."""
-    window = default
+def resolve_window(
+    default: CallingWindow, *overrides: WindowOverride | None
+) -> CallingWindow | None:
+    """The operator's window (CALLING_HOURS_*, CALLING_DAYS) is the outer bound of every
+    call: a person's, plan's or task's window can only narrow it, never widen it (a plan
+    of 00:00-23:59 on every day still calls within the operator's hours). None when what
+    is left is empty: no time to call at all."""
+    start, end, days = default.start, default.end, default.days
     for override in overrides:
         if override is None:
             continue
-        window = replace(
-            window,
-            start=override.start or window.start,
-            end=override.end or window.end,
-            days=override.days or window.days,
-        )
-    return window
+        start = max(start, override.start) if override.start else start
+        end = min(end, override.end) if override.end else end
+        days = days & override.days if override.days else days
+    if not start < end or not days:
+        return None
+    return replace(default, start=start, end=end, days=days)
 
 
 @lru_cache(maxsize=4096)

@@ -245,6 +245,8 @@ class TaskSchedulerService:
             _campaign_override(campaign),
             override_from_dict(task_window),
         )
+        if window is None:
+            return None  # the person's, plan's and task's windows leave no time at all
         return next_allowed(now, await self._zones(r, task), window)
 
     async def _zones(self, r: _Round, task: Task) -> tuple[ZoneInfo, ...]:

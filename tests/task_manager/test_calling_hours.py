@@ -58,11 +58,16 @@ def test_zones_with_no_common_hour_are_never_allowed() -> None:
     assert next_allowed(datetime(2026, 3, 4, tzinfo=UTC), zones, narrow) is None
 
 
-def test_the_most_specific_override_wins_and_survives_json() -> None:
-    user = WindowOverride(start=time(8))
-    task = WindowOverride(end=time(17), days=frozenset({5}))
+def test_overrides_only_narrow_the_operators_window_and_survive_json() -> None:
+    """A person's, plan's or task's window never widens the operator's hours or days."""
+    user = WindowOverride(start=time(8))  # earlier than the operator allows: ignored
+    task = WindowOverride(end=time(17), days=frozenset({1, 2, 5}))  # Saturday: not allowed
     window = resolve_window(WEEKDAYS, user, None, task)
-    assert window == CallingWindow(time(8), time(17), frozenset({5}))
+    assert window == CallingWindow(WEEKDAYS.start, time(17), frozenset({1, 2}))
+    all_day = WindowOverride(start=time(0), end=time(23, 59), days=frozenset(range(7)))
+    assert resolve_window(WEEKDAYS, all_day) == WEEKDAYS
+    assert resolve_window(WEEKDAYS, WindowOverride(days=frozenset({5, 6}))) is None
+    assert resolve_window(WEEKDAYS, WindowOverride(start=time(21))) is None
     assert override_from_dict(override_to_dict(task)) == task
     assert override_from_dict({"start": "25:00"}) is None
     with pytest.raises(ValueError, match="start before"):

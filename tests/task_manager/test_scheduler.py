@@ -90,8 +90,9 @@ async def test_windows_of_user_campaign_and_task_narrow_the_default(sessions: Se
     assert (await get_task(sessions, by_user)).next_action_time == WEDNESDAY_15_UTC + timedelta(
         hours=1
     )
-    tokyo_ten = datetime(2026, 3, 5, 1, tzinfo=UTC)  # Thursday 10:00 in Tokyo
-    assert (await get_task(sessions, by_task)).next_action_time == tokyo_ten
+    # The task says 10:00 in Tokyo, the person 11:00: every window narrows, none widens.
+    tokyo_eleven = datetime(2026, 3, 5, 2, tzinfo=UTC)  # Thursday 11:00 in Tokyo
+    assert (await get_task(sessions, by_task)).next_action_time == tokyo_eleven
 
 
 async def test_capacity_priority_and_stopped_campaigns(sessions: Sessions) -> None:
