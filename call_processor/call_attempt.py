@@ -27,7 +27,7 @@ from call_processor.ami.call_events import CallEvents
 from call_processor.ami.client import AmiClient
 from call_processor.ami.errors import AmiActionFailed, AmiError, AmiReplyLost
 from call_processor.call_records import CallRecorder
-from call_processor.finished_call import EndedBy, FinishedCall, outcome_label
+from call_processor.finished_call import EndedBy, FinishedCall, NotPlaced, outcome_label
 from common.command_bus import CommandBus, CommandSubscription
 from common.commands import CallCommand, FeedbackAnswer, Hangup, SendDtmf, Transfer
 from common.log_context import bind_context
@@ -131,7 +131,7 @@ class CallAttempt:
     async def _run(self, events: CallEvents, expected: ExpectedCall) -> FinishedCall:
         async with self.bus.subscribe(self.call_id) as commands:
             if not await self._originate():
-                return await self._finish(CallStatus.FAILED, "originate_refused")
+                return await self._finish(CallStatus.FAILED, NotPlaced.ORIGINATE_REFUSED)
             self._owner.spawn(self._run_commands(commands), "commands")
             end_reason = await self._follow(events, expected)
             return await self._conclude(end_reason)

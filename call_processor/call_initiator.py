@@ -30,11 +30,12 @@ from call_processor.call_attempt import (
 )
 from call_processor.call_records import CallRecorder
 from call_processor.call_slots import CallSlots
-from call_processor.finished_call import EndedBy, FinishedCall
+from call_processor.finished_call import EndedBy, FinishedCall, NotPlaced
 from common.command_bus import CommandBus
 from common.metrics import PlatformMetrics
 from common.owned_tasks import TaskOwner
 from config.settings import DialSettings
+from database.repositories import dnd
 from database.states import CallStatus
 
 log = logging.getLogger(__name__)
@@ -109,12 +110,15 @@ class CallInitiator:
             raise
         except Exception as exc:  # a bad number, no slot (Redis down): no calls row
             log.warning("call not placed", extra={"call_id": call_id, "error": repr(exc)})
-            finished = FinishedCall.without_row(None, CallStatus.FAILED, "not_placed")
+            finished = FinishedCall.without_row(None, CallStatus.FAILED, NotPlaced.NOT_PLACED)
         if on_done is not None:
             await on_done(request, finished)
 
     async def _place(self, request: CallRequest, call_id: str) -> FinishedCall:
         digits = dial_digits(request.phone_number)  # refuse before taking a slot
+        if await self._on_dnd(request):
+            log.warning("number on a do-not-call list; not dialed", extra={"call_id": call_id})
+            return FinishedCall.without_row(None, CallStatus.FAILED, NotPlaced.DO_NOT_CALL)
         slot = await self.slots.acquire(call_id)
         self._active.add(call_id)
         self.metrics.calls_active.inc()
@@ -154,6 +158,14 @@ class CallInitiator:
         )
         return await attempt.run()
 
+    async def _on_dnd(self, request: CallRequest) -> bool:
+        """Checked again here, whoever asked for the call: the scheduler checks at claim
+        time, but an entry added since (the callee opted out on another call) must win."""
+        async with self.sessions() as s:
+            return await dnd.is_blocked(
+                s, user_id=request.user_id, phone_number=request.phone_number
+            )
+
     def _metadata(self, request: CallRequest, call_id: str) -> CallMetadata:
         return CallMetadata(
             call_id=call_id,
@@ -186,10 +198,10 @@ async def _talker_not_ready(recorder: CallRecorder, call_id: str) -> FinishedCal
         attempts=FINAL_WRITE_ATTEMPTS,
         status=CallStatus.AI_FAILURE,
         outcome=str(CallStatus.AI_FAILURE),
-        end_reason="not_placed",
+        end_reason=NotPlaced.NOT_PLACED,
         ended_by=str(EndedBy.PLATFORM),
         ended_at=datetime.now(UTC),
     )
     if row is None:
-        return FinishedCall.without_row(call_id, CallStatus.AI_FAILURE, "not_placed")
+        return FinishedCall.without_row(call_id, CallStatus.AI_FAILURE, NotPlaced.NOT_PLACED)
     return FinishedCall.from_row(row)

@@ -25,6 +25,14 @@ from database.states import CallStatus
 TRANSFERRED = "transferred"  # the `outcome` label of a call handed to the person
 
 
+class NotPlaced(StrEnum):
+    """End reasons of a call that never reached the callee's phone: it uses no attempt."""
+
+    NOT_PLACED = "not_placed"  # refused before dialing: no slot, no agent, a bad number
+    ORIGINATE_REFUSED = "originate_refused"  # Asterisk refused or could not be reached
+    DO_NOT_CALL = "do_not_call_list"  # the number is on a do-not-call list
+
+
 class EndedBy(StrEnum):
     """Who ended the call."""
 
@@ -63,6 +71,11 @@ class FinishedCall:
     agent_audio_generated_ms: int | None = None
     agent_audio_played_ms: int | None = None
     callback_at: datetime | None = None  # the callee asked to be called back then
+
+    @property
+    def placed(self) -> bool:
+        """Did it reach the network at all? (A call never placed uses no attempt.)"""
+        return self.end_reason not in set(NotPlaced)
 
     @classmethod
     def from_row(cls, row: Call) -> FinishedCall:

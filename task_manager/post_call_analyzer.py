@@ -8,6 +8,7 @@ judge when one is configured, else the agent's own end_call outcome decides.
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from call_processor.finished_call import FinishedCall
+from call_processor.finished_call import FinishedCall, NotPlaced
 from common.call_outcomes import AgentOutcome
 from database.errors import VersionConflict
 from database.models import Campaign, Task
@@ -32,6 +33,13 @@ from task_manager.orchestrator import WINDOW_KEY
 log = logging.getLogger(__name__)
 HISTORY_KEY = "history"  # in inter_call_context: what earlier attempts learned
 HISTORY_KEEP = 5
+LONGEST_DELAY = timedelta(days=30)
+FREE_KEY = "free_retries"  # in inter_call_context: calls that used no attempt, by kind
+# Calls that did not reach the callee use no attempt, a few times each: a call that never
+# left (AMI or the bus down, a refused Originate; the scheduler also waits while AMI is
+# down) and one that broke on our side before an answer. An answered call that broke
+# uses its attempt: the callee was rung and spoken to.
+FREE_RETRIES = {"not_placed": 5, "interrupted_unanswered": 2}
 HISTORY_FACTS = 20
 
 RULES: dict[str, str] = {
@@ -61,6 +69,8 @@ FINAL_BY_DECISION = {
 
 def rule_verdict(finished: FinishedCall) -> Verdict | None:
     """The deterministic table; None when the call was answered and needs reading."""
+    if finished.end_reason == NotPlaced.DO_NOT_CALL:  # refused before dialing
+        return Verdict(Decision.DO_NOT_CALL, "the number is on a do-not-call list", "rule")
     if finished.status in RULES:
         return Verdict(Decision.RETRY, RULES[finished.status], "rule")
     if finished.transferred:
@@ -96,6 +106,14 @@ class Backoff:
     default: timedelta = timedelta(minutes=60)
     cap: timedelta = timedelta(hours=24)
     jitter: float = 0.25  # ± fraction, so retries of one campaign do not all ring at once
+
+    def clamp(self, minutes: float) -> timedelta:
+        """A delay someone else proposed (the LLM judge), kept within [the shortest
+        backoff, 30 days]: a judge's 1e10 or NaN must neither crash nor park a task."""
+        shortest = min(self.base.values(), default=self.default)
+        if not math.isfinite(minutes):
+            return LONGEST_DELAY if minutes > 0 else shortest
+        return max(shortest, min(LONGEST_DELAY, timedelta(minutes=max(0.0, minutes))))
 
     def delay(self, kind: str, attempt: int, rng: random.Random) -> timedelta:
         plain = self.base.get(kind, self.default) * (2 ** max(0, attempt - 1))
@@ -194,11 +212,15 @@ class PostCallAnalyzer:
         if verdict.decision is not Decision.SUCCESS and await _goal_met(s, campaign):
             met = TaskStatus.GOAL_MET_ELSEWHERE
             return await self._store(s, task, finished, verdict, met, {})
-        status, changes = self._next_state(task, finished, verdict)
-        if verdict.decision is Decision.DO_NOT_CALL:
-            await dnd.add(
-                s, user_id=task.user_id, phone_number=task.phone_number, reason=verdict.reason
-            )
+        free = _free_retry(task, finished)
+        status, changes = self._next_state(task, finished, verdict, free)
+        if verdict.decision is Decision.DO_NOT_CALL and finished.placed:
+            # The callee's wish binds every user of this OpenDeep, not just the one who
+            # called: the operator's list, which only the operator can clear (main.py dnd).
+            reason = f"callee opted out (task {task.id}): {verdict.reason}"[:500]
+            await dnd.add(s, user_id=None, phone_number=task.phone_number, reason=reason)
+        if free is not None:
+            changes["inter_call_context"] = _count_free(task, free)
         stored = await self._store(s, task, finished, verdict, status, changes)
         if campaign is not None and status is TaskStatus.SUCCEEDED and await _goal_met(s, campaign):
             stood_down = await campaign_goals.stand_down_rest(s, campaign)
@@ -206,14 +228,14 @@ class PostCallAnalyzer:
         return stored
 
     def _next_state(
-        self, task: Task, finished: FinishedCall, verdict: Verdict
+        self, task: Task, finished: FinishedCall, verdict: Verdict, free: str | None
     ) -> tuple[TaskStatus, dict[str, Any]]:
         if verdict.decision is not Decision.RETRY:
             result = verdict.result if verdict.decision is Decision.SUCCESS else None
             return FINAL_BY_DECISION[verdict.decision], {"result": result}
         attempts = task.attempt_count
-        if finished.status == CallStatus.INTERRUPTED:
-            attempts = max(0, attempts - 1)  # our failure, not the callee's: not counted
+        if free is not None:  # it never rang, or broke on our side before an answer
+            attempts = max(0, attempts - 1)
         if attempts >= task.max_attempts:
             return TaskStatus.FAILED, {"attempt_count": attempts}
         return TaskStatus.RETRY_SCHEDULED, {
@@ -229,7 +251,7 @@ class PostCallAnalyzer:
         if finished.callback_at is not None:
             return self._inside_hours(task, finished.callback_at)
         if verdict.retry_after_minutes is not None:
-            delay = timedelta(minutes=max(1.0, verdict.retry_after_minutes))
+            delay = self.backoff.clamp(verdict.retry_after_minutes)
         else:
             delay = self.backoff.delay(finished.status, max(1, attempts), self.rng)
         return self.clock() + delay
@@ -265,7 +287,12 @@ class PostCallAnalyzer:
             last_decision_reason=reason,
             claimed_by=None,
             lease_expires_at=None,
-            inter_call_context=_with_history(task, finished, verdict),
+            inter_call_context=_with_history(
+                changes.pop("inter_call_context", task.inter_call_context),
+                task.attempt_count,
+                finished,
+                verdict,
+            ),
             **changes,
         )
         log.info("task decided", extra={"task_id": task.id, "status": str(status),
@@ -286,15 +313,37 @@ async def _goal_met(s: AsyncSession, campaign: Campaign | None) -> bool:
     return campaign_goals.goal_met(campaign, await campaign_goals.successes(s, campaign.id))
 
 
-def _with_history(task: Task, finished: FinishedCall, verdict: Verdict) -> dict[str, Any]:
+def _with_history(
+    stored: dict[str, Any] | None, attempt: int, finished: FinishedCall, verdict: Verdict
+) -> dict[str, Any]:
     """Append what this attempt came to, for the next attempt's agent (bounded): the
     decision and why, what the callee said (the agent's summary), the facts learned and a
     callback they asked for (call_processor/agent_brief.py reads it back)."""
-    context = dict(task.inter_call_context or {})
+    context = dict(stored or {})
     facts = {str(k)[:100]: str(v)[:300] for k, v in list(finished.facts.items())[:HISTORY_FACTS]}
     callback = str(facts.pop("callback_requested", ""))
-    entry = {"attempt": task.attempt_count, "decision": str(verdict.decision),
+    entry = {"attempt": attempt, "decision": str(verdict.decision),
              "reason": verdict.reason, "notes": verdict.notes, "outcome": finished.outcome,
              "summary": finished.summary[:1000], "facts": facts, "callback": callback}  # fmt: skip
     context[HISTORY_KEY] = [*list(context.get(HISTORY_KEY) or []), entry][-HISTORY_KEEP:]
+    return context
+
+
+def _free_retry(task: Task, finished: FinishedCall) -> str | None:
+    """The kind of free retry this call earns (it uses no attempt), while any are left."""
+    if not finished.placed:
+        kind = "not_placed"
+    elif finished.status == CallStatus.INTERRUPTED and not finished.answered:
+        kind = "interrupted_unanswered"
+    else:
+        return None
+    used = dict((task.inter_call_context or {}).get(FREE_KEY) or {})
+    return kind if int(used.get(kind, 0)) < FREE_RETRIES[kind] else None
+
+
+def _count_free(task: Task, kind: str) -> dict[str, Any]:
+    context = dict(task.inter_call_context or {})
+    used = dict(context.get(FREE_KEY) or {})
+    used[kind] = int(used.get(kind, 0)) + 1
+    context[FREE_KEY] = used
     return context

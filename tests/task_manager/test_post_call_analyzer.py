@@ -14,10 +14,10 @@ from pydantic import SecretStr
 from audio_processing.realtime.tools import TOOLS
 from common.call_outcomes import AgentOutcome
 from config.settings import CallingSettings, OpenAISettings
-from database.repositories import calls, campaigns, dnd, turns
+from database.repositories import calls, campaigns, dnd, tasks, turns
 from database.states import Speaker, TaskStatus
 from launcher.openai_clients import build_openai_clients
-from task_manager.call_judge import Decision, LlmJudge
+from task_manager.call_judge import Decision, LlmJudge, Verdict
 from task_manager.call_launcher import PlannedCall
 from task_manager.post_call_analyzer import (
     AGENT_OUTCOMES,
@@ -117,15 +117,93 @@ async def test_without_a_key_the_agents_outcome_decides(
     assert row.result == ({"time": "Tue 10:00"} if status is TaskStatus.SUCCEEDED else None)
 
 
-async def test_do_not_call_adds_the_number_to_the_users_list(sessions: Sessions) -> None:
+async def test_a_callee_opt_out_goes_to_the_operators_list_that_no_user_can_clear(
+    sessions: Sessions,
+) -> None:
+    """Issue 13: "do not call me again" went on the calling user's own list, which that
+    user could delete, and another user's task to the same number was dialled."""
     user = await make_user(sessions)
     other = await make_user(sessions)
     task, planned = await in_progress(sessions, user.id)
     await analyzer(sessions).on_call_done(planned, report("completed", agent_outcome="do_not_call"))
     assert (await get_task(sessions, task)).status == TaskStatus.CANCELLED_DND
-    async with sessions() as s:
+    async with sessions() as s, s.begin():
         assert await dnd.is_blocked(s, user_id=user.id, phone_number=NEW_YORK)
-        assert not await dnd.is_blocked(s, user_id=other.id, phone_number=NEW_YORK)
+        assert await dnd.is_blocked(s, user_id=other.id, phone_number=NEW_YORK)
+        assert await dnd.list_for_user(s, user_id=user.id) == []  # nothing of theirs to remove
+        assert not await dnd.remove(s, user_id=user.id, phone_number=NEW_YORK)
+        [entry] = await dnd.list_for_user(s, user_id=None)
+    assert entry.reason.startswith(f"callee opted out (task {task.id})")
+
+
+async def test_a_number_refused_as_do_not_call_before_dialing_is_not_listed_again(
+    sessions: Sessions,
+) -> None:
+    """The initiator's own check stopped the call: the task stands down, nothing is added
+    to the operator's list (the entry that stopped it may be the user's own)."""
+    user = await make_user(sessions)
+    task, planned = await in_progress(sessions, user.id)
+    refused = report("failed", end_reason="do_not_call_list")
+    await analyzer(sessions).on_call_done(planned, refused)
+    assert (await get_task(sessions, task)).status == TaskStatus.CANCELLED_DND
+    async with sessions() as s:
+        assert await dnd.list_for_user(s, user_id=None) == []
+
+
+@pytest.mark.parametrize("minutes", [1e10, float("inf"), float("nan"), -5.0, 0.0])
+async def test_a_judges_delay_is_clamped_to_thirty_days_and_the_shortest_backoff(
+    sessions: Sessions, minutes: float
+) -> None:
+    """Issue 13: retry_after_minutes=1e10 raised OverflowError and left the task in_progress."""
+    user = await make_user(sessions)
+    task, planned = await in_progress(sessions, user.id, max_attempts=3)
+    verdict = Verdict(Decision.RETRY, "later", "llm", retry_after_minutes=minutes)
+    await analyzer(sessions).apply(planned, report("completed"), verdict)
+    row = await get_task(sessions, task)
+    assert row.status == TaskStatus.RETRY_SCHEDULED
+    delay = row.next_action_time - WEDNESDAY_15_UTC
+    assert min(Backoff().base.values()) <= delay <= timedelta(days=30)
+
+
+async def test_calls_that_never_left_use_no_attempt_a_few_times(sessions: Sessions) -> None:
+    """Issue 13: with AMI down every originate used an attempt, and three of them failed
+    the task without one call placed."""
+    user = await make_user(sessions)
+    task, _ = await in_progress(sessions, user.id, attempt=0, max_attempts=2)
+    refused = report("failed", end_reason="originate_refused")
+    for _ in range(5):
+        row = await get_task(sessions, task)
+        planned = PlannedCall(user.id, task.id, NEW_YORK, row.attempt_count + 1)
+        async with sessions() as s, s.begin():
+            await tasks.update_status(s, user_id=user.id, task_id=task.id,
+                expected_version=row.version, status=TaskStatus.IN_PROGRESS,
+                attempt_count=row.attempt_count + 1)  # fmt: skip
+        await analyzer(sessions).on_call_done(planned, refused)
+        row = await get_task(sessions, task)
+        assert (row.status, row.attempt_count) == (TaskStatus.RETRY_SCHEDULED, 0)
+    assert row.inter_call_context["free_retries"] == {"not_placed": 5}
+
+
+async def test_an_answered_call_that_broke_uses_its_attempt_an_unanswered_one_twice_not(
+    sessions: Sessions,
+) -> None:
+    """Issue 13: ten interrupted calls in a row left a max_attempts=3 task at attempt 0."""
+    user = await make_user(sessions)
+    answered, planned = await in_progress(sessions, user.id, attempt=1, max_attempts=3)
+    await analyzer(sessions).on_call_done(planned, report("interrupted", answered=True))
+    assert (await get_task(sessions, answered)).attempt_count == 1
+    counts = []
+    unanswered, _ = await in_progress(sessions, user.id, attempt=0, max_attempts=3)
+    for _ in range(3):
+        row = await get_task(sessions, unanswered)
+        async with sessions() as s, s.begin():
+            await tasks.update_status(s, user_id=user.id, task_id=row.id,
+                expected_version=row.version, status=TaskStatus.IN_PROGRESS,
+                attempt_count=row.attempt_count + 1)  # fmt: skip
+        planned = PlannedCall(user.id, row.id, NEW_YORK, row.attempt_count + 1)
+        await analyzer(sessions).on_call_done(planned, report("interrupted"))
+        counts.append((await get_task(sessions, unanswered)).attempt_count)
+    assert counts == [0, 0, 1]
 
 
 async def test_success_meets_the_goal_and_stands_down_the_rest(sessions: Sessions) -> None:
