@@ -35,7 +35,7 @@ from common.command_bus import CommandBus
 from common.metrics import PlatformMetrics
 from common.owned_tasks import TaskOwner
 from config.settings import DialSettings
-from database.repositories import dnd
+from database.repositories import calls, dnd
 from database.states import CallStatus
 
 log = logging.getLogger(__name__)
@@ -104,9 +104,9 @@ class CallInitiator:
             finished = await self._place(request, call_id)
         except asyncio.CancelledError:  # shutdown: the task is rescheduled now, not later
             if on_done is not None:
-                interrupted = FinishedCall.without_row(call_id, CallStatus.INTERRUPTED, "shutdown")
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(on_done(request, interrupted), SHUTDOWN_REPORT)
+                    async with asyncio.timeout(SHUTDOWN_REPORT):
+                        await on_done(request, await self._interrupted(request, call_id))
             raise
         except Exception as exc:  # a bad number, no slot (Redis down): no calls row
             log.warning("call not placed", extra={"call_id": call_id, "error": repr(exc)})
@@ -157,6 +157,15 @@ class CallInitiator:
             talker=talker,
         )
         return await attempt.run()
+
+    async def _interrupted(self, request: CallRequest, call_id: str) -> FinishedCall:
+        """A call cut by shutdown, as its row says when the row was closed (so whether it
+        was answered counts: an answered call's attempt is used)."""
+        async with self.sessions() as s:
+            row = await calls.get(s, user_id=request.user_id, call_id=call_id)
+        if row is not None and CallStatus(row.status).is_final:
+            return FinishedCall.from_row(row)
+        return FinishedCall.without_row(call_id, CallStatus.INTERRUPTED, "shutdown")
 
     async def _on_dnd(self, request: CallRequest) -> bool:
         """Checked again here, whoever asked for the call: the scheduler checks at claim

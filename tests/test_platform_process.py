@@ -127,7 +127,9 @@ async def test_kill_9_mid_call_then_restart_recovers_and_sigterm_hangs_up(
             assert closed.id == call.id
             assert closed.status == CallStatus.INTERRUPTED
             assert closed.ended_at is not None
-            assert retried.attempt_count == 0  # our crash did not use up one of 3 attempts
+            # The callee was rung and spoken to: the attempt counts (a crash loop must not
+            # ring the same person every minute for ever).
+            assert retried.attempt_count == 1
             assert retried.claimed_by is None
             assert retried.last_decision_reason == "the call was interrupted on our side"
             assert retried.next_action_time is not None
@@ -148,11 +150,11 @@ async def test_kill_9_mid_call_then_restart_recovers_and_sigterm_hangs_up(
                 what="the retry was not answered",
             )
             retry = rows[-1]
-            assert retry.attempt_number == 1
+            assert retry.attempt_number == 2
             assert retry.node_id == NODE_ID
             running = await read_task(sessions, task)
             assert running.status == TaskStatus.IN_PROGRESS
-            assert running.attempt_count == 1
+            assert running.attempt_count == 2
             assert await stuck_tasks(sessions) == []
 
             # 3. SIGTERM while the retry is live: exit 0 within 5 s, call hung up and written.
@@ -169,11 +171,11 @@ async def test_kill_9_mid_call_then_restart_recovers_and_sigterm_hangs_up(
         assert written.ended_at is not None
         await asterisk_sandbox.wait_far_end(token, lambda r: hangups(r) == 2, timeout=5)
         # A clean stop reports the cancelled call as interrupted: the task is rescheduled at
-        # once (no wait for this node to come back), without using up an attempt.
+        # once (no wait for this node to come back); it was answered, so it counts.
         left = await read_task(sessions, task)
         assert left.status == TaskStatus.RETRY_SCHEDULED
         assert left.claimed_by is None
-        assert left.attempt_count == 0
+        assert left.attempt_count == 2
 
         # 4. The next start finds nothing stuck and stops cleanly again.
         async with running_main(env, tmp_path) as third:
