@@ -118,7 +118,8 @@ class _BusBase:
         return self._subscribe_shared(channel, decode_json)
 
     async def publish_event(self, user_id: int, event: LiveEvent) -> int:
-        """To the person's open pages (their channel only); how many received it."""
+        """To the person's open pages (their channel only); how many received it: pages
+        in process, processes with a page open on Redis (pages share a connection)."""
         return await self._publish_raw(channels.user_events(user_id), encode_event(event))
 
     def subscribe_events(

@@ -37,6 +37,7 @@ from task_manager.senders import email_sender, sms_sender
 from task_manager.ui_assistant_svc import UiAssistantService
 from web_interface.app import create_app
 from web_interface.deps import WebDeps
+from web_interface.live_sockets import SocketLimit
 from web_interface.secret_key import load_or_create_secret_key
 from web_interface.web_server import WebServer
 
@@ -109,8 +110,11 @@ class Platform:
             secret_key=load_or_create_secret_key(web.secret_key, self.settings.app.data_dir),
             default_region=self.settings.calling.default_region,
             assistant=assistant,
+            sockets=SocketLimit(per_user=web.max_sockets_per_user),
         )
-        server = WebServer(create_app(deps), web.host, web.port)
+        server = WebServer(
+            create_app(deps), web.host, web.port, forwarded_allow_ips=web.trusted_proxies
+        )
         await server.start()
         self.web_port = server.port
         self._web = server

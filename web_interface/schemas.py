@@ -12,10 +12,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from database.models import TokenScope
+
 Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
 FactLabel = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 FactText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 PhoneInput = Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)]
+MAX_TOKEN_DAYS = 365
 
 
 class Public(BaseModel):
@@ -165,18 +168,33 @@ class ProfileUpdate(BaseModel):
 
 
 class TokenCreate(BaseModel):
+    """Least privilege by default: read only, for 30 days."""
+
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    scopes: Annotated[list[TokenScope], Field(min_length=1, max_length=3)] = [TokenScope.READ]
+    expires_in_days: Annotated[int, Field(ge=1, le=MAX_TOKEN_DAYS)] = 30
 
 
 class TokenPublic(Public):
     id: int
     name: str
+    scopes: list[str]
     created_at: datetime
     expires_at: datetime | None
+
+    @field_validator("scopes", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return value.split() if isinstance(value, str) else value
 
 
 class TokenCreated(TokenPublic):
     token: str  # shown once; only its hash is kept
+
+
+class WsTicket(BaseModel):
+    ticket: str  # for /ws/events?ticket=...: once, within expires_in seconds
+    expires_in: int
 
 
 class ChatIn(BaseModel):

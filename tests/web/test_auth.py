@@ -195,7 +195,9 @@ async def test_api_writes_with_a_cookie_need_the_csrf_header(web: Web) -> None:
 
 async def test_api_tokens_work_without_cookies_and_stop_when_revoked(web: Web) -> None:
     owner = await web.user("a@example.com")
-    created = await owner.post("/api/tokens", json={"name": "script"})
+    created = await owner.post(
+        "/api/tokens", json={"name": "script", "scopes": ["read", "account"]}
+    )
     assert created.status_code == 201
     token = created.json()["token"]
     assert token.startswith("odt_")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, status
 
 from common.commands import FeedbackAnswer
 from database.repositories import feedback
-from web_interface.deps import ApiUser, Bus, DbSession
+from web_interface.deps import Bus, CallsUser, DbSession, ReadUser
 from web_interface.schemas import FeedbackAnswered, FeedbackAnswerIn, FeedbackPublic
 from web_interface.views import not_found
 
@@ -17,13 +17,13 @@ log = logging.getLogger(__name__)
 
 
 @router.get("")
-async def list_open(user: ApiUser, s: DbSession) -> list[FeedbackPublic]:
+async def list_open(user: ReadUser, s: DbSession) -> list[FeedbackPublic]:
     return [FeedbackPublic.model_validate(r) for r in await feedback.list_open(s, user_id=user.id)]
 
 
 @router.post("/{request_id}/answer")
 async def answer(
-    request_id: int, body: FeedbackAnswerIn, user: ApiUser, s: DbSession, bus: Bus
+    request_id: int, body: FeedbackAnswerIn, user: CallsUser, s: DbSession, bus: Bus
 ) -> FeedbackAnswered:
     """Close the question (only while open), then hand the answer to the call.
 

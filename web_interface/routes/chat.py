@@ -22,7 +22,7 @@ from database.errors import NotFound
 from database.models import Conversation
 from database.repositories import conversations
 from web_interface.assistant import ChatAssistant
-from web_interface.deps import ApiUser, DbSession, Deps, FormCsrf, PageUser
+from web_interface.deps import CallsUser, DbSession, Deps, FormCsrf, PageUser, ReadUser
 from web_interface.schemas import (
     CampaignCreated,
     ChatIn,
@@ -78,18 +78,20 @@ def problems_422(problems: list[str]) -> RequestValidationError:
 
 # --- JSON ---------------------------------------------------------------------------------
 @router.get("/api/chat")
-async def list_conversations(user: ApiUser, s: DbSession) -> list[ConversationPublic]:
+async def list_conversations(user: ReadUser, s: DbSession) -> list[ConversationPublic]:
     rows = await conversations.list_for_user(s, user_id=user.id)
     return [ConversationPublic.model_validate(r) for r in rows]
 
 
 @router.get("/api/chat/{conversation_id}")
-async def get_conversation(conversation_id: int, user: ApiUser, s: DbSession) -> ConversationDetail:
+async def get_conversation(
+    conversation_id: int, user: ReadUser, s: DbSession
+) -> ConversationDetail:
     return detail(await owned(s, user.id, conversation_id))
 
 
 @router.post("/api/chat")
-async def chat(body: ChatIn, user: ApiUser, s: DbSession, deps: Deps) -> StreamingResponse:
+async def chat(body: ChatIn, user: CallsUser, s: DbSession, deps: Deps) -> StreamingResponse:
     assistant = assistant_or_503(deps)
     if body.conversation_id is not None:
         await owned(s, user.id, body.conversation_id)
@@ -115,7 +117,7 @@ async def _sse(events: AsyncIterator[dict[str, Any]], user_id: int) -> AsyncIter
 
 @router.post("/api/chat/{conversation_id}/confirm", status_code=status.HTTP_201_CREATED)
 async def confirm(
-    conversation_id: int, body: PlanConfirmIn, user: ApiUser, s: DbSession, deps: Deps
+    conversation_id: int, body: PlanConfirmIn, user: CallsUser, s: DbSession, deps: Deps
 ) -> CampaignCreated:
     assistant = assistant_or_503(deps)
     await owned(s, user.id, conversation_id)
@@ -127,7 +129,9 @@ async def confirm(
 
 
 @router.post("/api/test-call", status_code=status.HTTP_201_CREATED)
-async def test_call(body: TrialCallIn, user: ApiUser, s: DbSession, deps: Deps) -> CampaignCreated:
+async def test_call(
+    body: TrialCallIn, user: CallsUser, s: DbSession, deps: Deps
+) -> CampaignCreated:
     await release(s)
     result = await assistant_or_503(deps).test_call(user.id, body.phone_number, body.objective)
     if "problems" in result:

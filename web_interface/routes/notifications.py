@@ -17,7 +17,7 @@ from database.models import User
 from database.repositories import feedback, messages, tasks, users
 from database.states import TaskStatus
 from database.types import utcnow
-from web_interface.deps import ApiUser, DbSession, PageUser
+from web_interface.deps import DbSession, PageUser, ReadUser
 from web_interface.schemas import NotificationPublic, NotificationsPublic
 from web_interface.templating import render
 
@@ -71,7 +71,7 @@ async def collect(s: AsyncSession, user: User) -> NotificationsPublic:
 
 
 @router.get("/api/notifications")
-async def list_notifications(user: ApiUser, s: DbSession) -> NotificationsPublic:
+async def list_notifications(user: ReadUser, s: DbSession) -> NotificationsPublic:
     return await collect(s, user)
 
 

@@ -7,6 +7,7 @@ field and redirect back (post/redirect/get), or re-render with the problem at 42
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, Response, status
@@ -15,12 +16,12 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 
 from common.phone_numbers import to_e164
-from database.models import TokenKind
+from database.models import TokenKind, TokenScope
 from database.repositories import access_tokens, calls, dnd, feedback, tasks
 from web_interface import accounts, views
 from web_interface.deps import DbSession, Deps, FormCsrf, PageUser
 from web_interface.latency_chart import latency_svg
-from web_interface.schemas import ProfileUpdate, TaskPublic
+from web_interface.schemas import MAX_TOKEN_DAYS, ProfileUpdate, TaskPublic
 from web_interface.templating import render
 
 router = APIRouter(tags=["pages"])
@@ -121,11 +122,20 @@ def _messages(errors: Iterable[Mapping[str, Any]]) -> list[str]:
 
 @router.post("/profile/tokens", dependencies=[FormCsrf])
 async def token_create(
-    request: Request, user: PageUser, s: DbSession, name: Annotated[str, Form(max_length=100)]
+    request: Request,
+    user: PageUser,
+    s: DbSession,
+    name: Annotated[str, Form(max_length=100)],
+    scopes: Annotated[list[TokenScope], Form(max_length=3)] = [],  # noqa: B006 - FastAPI copies
+    days: Annotated[int, Form(ge=1, le=MAX_TOKEN_DAYS)] = 30,
 ) -> Response:
-    if not name.strip():
-        return await _profile(request, user, s, errors=["token name: give the token a name"])
-    made = await accounts.create_api_token(s, user_id=user.id, name=name.strip())
+    errors = [] if name.strip() else ["token name: give the token a name"]
+    errors += [] if scopes else ["scopes: tick at least one thing the token may do"]
+    if errors:
+        return await _profile(request, user, s, errors=errors)
+    made = await accounts.create_api_token(
+        s, user_id=user.id, name=name.strip(), scopes=scopes, lifetime=timedelta(days=days)
+    )
     return await _profile(request, user, s, new_token=made.secret)
 
 
