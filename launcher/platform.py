@@ -111,6 +111,7 @@ class Platform:
             default_region=self.settings.calling.default_region,
             assistant=assistant,
             sockets=SocketLimit(per_user=web.max_sockets_per_user),
+            max_body_bytes=web.max_body_bytes,
         )
         server = WebServer(
             create_app(deps), web.host, web.port, forwarded_allow_ips=web.trusted_proxies

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from web_interface.body_limit import BodyLimit
 from web_interface.deps import WebDeps
 from web_interface.errors import install_error_handlers
 from web_interface.routes import ROUTERS
@@ -25,6 +26,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 def create_app(deps: WebDeps) -> FastAPI:
     app = FastAPI(title="OpenDeep", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.deps = deps
+    app.add_middleware(BodyLimit, max_bytes=deps.max_body_bytes)  # outermost: before all
     _add_ops_routes(app, deps)
     if deps.sessions is not None and deps.bus is not None:
         _add_user_routes(app)

@@ -28,6 +28,7 @@ from common.metrics import PlatformMetrics
 from database.models import TokenKind, TokenScope, User
 from web_interface import accounts
 from web_interface.assistant import ChatAssistant
+from web_interface.body_limit import DEFAULT_LIMIT
 from web_interface.errors import LoginRequired
 from web_interface.live_sockets import SocketLimit
 from web_interface.rate_limit import LoginRateLimiter
@@ -64,6 +65,7 @@ class WebDeps:
     login_limiter: LoginRateLimiter = field(default_factory=LoginRateLimiter)
     assistant: ChatAssistant | None = None
     sockets: SocketLimit = field(default_factory=SocketLimit)  # live pages per person
+    max_body_bytes: int = DEFAULT_LIMIT  # larger request bodies get 413 (body_limit.py)
 
 
 def web_deps(conn: HTTPConnection) -> WebDeps:
