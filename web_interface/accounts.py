@@ -178,7 +178,7 @@ async def apply_profile(
 
 
 async def remove_dnd_entry(s: AsyncSession, user_id: int, entry_id: int) -> None:
-    entry = next((e for e in await dnd.list_for_user(s, user_id=user_id) if e.id == entry_id), None)
+    entry = await dnd.get(s, user_id=user_id, entry_id=entry_id)
     if entry is None:
         raise not_found("entry")
     await dnd.remove(s, user_id=user_id, phone_number=entry.phone_number)

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from annotated_types import Interval
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from database.models import TokenScope
@@ -19,6 +20,7 @@ FactLabel = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
 FactText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 PhoneInput = Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)]
 MAX_TOKEN_DAYS = 365
+PageNumber = Annotated[int, Interval(ge=1, le=10_000)]  # 50 a page (pagination.py)
 
 
 class Public(BaseModel):

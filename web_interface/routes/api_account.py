@@ -15,9 +15,11 @@ from database.models import TokenKind
 from database.repositories import access_tokens, dnd
 from web_interface import accounts
 from web_interface.deps import AccountUser, DbSession, Deps, ReadUser, SessionUser
+from web_interface.pagination import FETCH, offset, page_of, set_link_header
 from web_interface.schemas import (
     DndCreate,
     DndPublic,
+    PageNumber,
     ProfilePublic,
     ProfileUpdate,
     TokenCreate,
@@ -46,8 +48,13 @@ async def update_profile(
 
 
 @router.get("/dnd")
-async def list_dnd(user: ReadUser, s: DbSession) -> list[DndPublic]:
-    return [DndPublic.model_validate(e) for e in await dnd.list_for_user(s, user_id=user.id)]
+async def list_dnd(
+    request: Request, response: Response, user: ReadUser, s: DbSession, page: PageNumber = 1
+) -> list[DndPublic]:
+    rows = await dnd.list_for_user(s, user_id=user.id, offset=offset(page), limit=FETCH)
+    found = page_of([DndPublic.model_validate(e) for e in rows], page)
+    set_link_header(response, request, found)
+    return found.items
 
 
 @router.post("/dnd", status_code=status.HTTP_201_CREATED)
@@ -64,9 +71,15 @@ async def remove_dnd(entry_id: int, user: AccountUser, s: DbSession) -> Response
 
 
 @router.get("/tokens")
-async def list_tokens(user: ReadUser, s: DbSession) -> list[TokenPublic]:
-    rows = await access_tokens.list_for_user(s, user_id=user.id, kind=TokenKind.API)
-    return [TokenPublic.model_validate(t) for t in rows]
+async def list_tokens(
+    request: Request, response: Response, user: ReadUser, s: DbSession, page: PageNumber = 1
+) -> list[TokenPublic]:
+    rows = await access_tokens.list_for_user(
+        s, user_id=user.id, kind=TokenKind.API, offset=offset(page), limit=FETCH
+    )
+    found = page_of([TokenPublic.model_validate(t) for t in rows], page)
+    set_link_header(response, request, found)
+    return found.items
 
 
 @router.post("/tokens", status_code=status.HTTP_201_CREATED)

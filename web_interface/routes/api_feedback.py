@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from common.commands import FeedbackAnswer
 from database.repositories import feedback
 from web_interface.deps import Bus, CallsUser, DbSession, ReadUser
-from web_interface.schemas import FeedbackAnswered, FeedbackAnswerIn, FeedbackPublic
+from web_interface.pagination import FETCH, offset, page_of, set_link_header
+from web_interface.schemas import FeedbackAnswered, FeedbackAnswerIn, FeedbackPublic, PageNumber
 from web_interface.views import not_found
 
 router = APIRouter(prefix="/api/feedback", tags=["feedback"])
@@ -17,8 +18,13 @@ log = logging.getLogger(__name__)
 
 
 @router.get("")
-async def list_open(user: ReadUser, s: DbSession) -> list[FeedbackPublic]:
-    return [FeedbackPublic.model_validate(r) for r in await feedback.list_open(s, user_id=user.id)]
+async def list_open(
+    request: Request, response: Response, user: ReadUser, s: DbSession, page: PageNumber = 1
+) -> list[FeedbackPublic]:
+    rows = await feedback.list_open(s, user_id=user.id, offset=offset(page), limit=FETCH)
+    found = page_of([FeedbackPublic.model_validate(r) for r in rows], page)
+    set_link_header(response, request, found)
+    return found.items
 
 
 @router.post("/{request_id}/answer")

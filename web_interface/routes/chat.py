@@ -23,12 +23,14 @@ from database.models import Conversation
 from database.repositories import conversations
 from web_interface.assistant import ChatAssistant
 from web_interface.deps import CallsUser, DbSession, Deps, FormCsrf, PageUser, ReadUser
+from web_interface.pagination import FETCH, links, offset, page_of, set_link_header
 from web_interface.schemas import (
     CampaignCreated,
     ChatIn,
     ChatLine,
     ConversationDetail,
     ConversationPublic,
+    PageNumber,
     PlanConfirmIn,
     TrialCallIn,
 )
@@ -78,9 +80,13 @@ def problems_422(problems: list[str]) -> RequestValidationError:
 
 # --- JSON ---------------------------------------------------------------------------------
 @router.get("/api/chat")
-async def list_conversations(user: ReadUser, s: DbSession) -> list[ConversationPublic]:
-    rows = await conversations.list_for_user(s, user_id=user.id)
-    return [ConversationPublic.model_validate(r) for r in rows]
+async def list_conversations(
+    request: Request, response: Response, user: ReadUser, s: DbSession, page: PageNumber = 1
+) -> list[ConversationPublic]:
+    rows = await conversations.list_for_user(s, user_id=user.id, offset=offset(page), limit=FETCH)
+    found = page_of([ConversationPublic.model_validate(r) for r in rows], page)
+    set_link_header(response, request, found)
+    return found.items
 
 
 @router.get("/api/chat/{conversation_id}")
@@ -140,13 +146,24 @@ async def test_call(
 
 
 # --- pages --------------------------------------------------------------------------------
+async def _conversations(request: Request, s: AsyncSession, user_id: int, page: int) -> Any:
+    rows = await conversations.list_for_user(s, user_id=user_id, offset=offset(page), limit=FETCH)
+    found = page_of(rows, page)
+    return {"conversations": found.items, "conversation_pages": links(request, found)}
+
+
 @router.get("/chat")
 async def chat_page(
-    request: Request, user: PageUser, s: DbSession, deps: Deps, c: int | None = None
+    request: Request,
+    user: PageUser,
+    s: DbSession,
+    deps: Deps,
+    c: int | None = None,
+    page: PageNumber = 1,
 ) -> Response:
     current = detail(await owned(s, user.id, c)) if c is not None else None
     context = {
-        "conversations": await conversations.list_for_user(s, user_id=user.id, limit=20),
+        **await _conversations(request, s, user.id, page),
         "current": current,
         "assistant_ready": deps.assistant is not None,
     }
@@ -170,7 +187,7 @@ async def test_call_form(
             return RedirectResponse(f"/campaigns/{result['campaign_id']}", status_code=303)
         problems = result["problems"]
     context = {
-        "conversations": await conversations.list_for_user(s, user_id=user.id, limit=20),
+        **await _conversations(request, s, user.id, 1),
         "current": None,
         "assistant_ready": True,
         "test_call": {"phone_number": phone_number, "objective": objective, "problems": problems},
