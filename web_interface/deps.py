@@ -31,7 +31,7 @@ from web_interface.assistant import ChatAssistant
 from web_interface.body_limit import DEFAULT_LIMIT
 from web_interface.errors import LoginRequired
 from web_interface.live_sockets import SocketLimit
-from web_interface.rate_limit import LoginRateLimiter
+from web_interface.login_throttle import LoginThrottle
 from web_interface.security import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -62,7 +62,7 @@ class WebDeps:
     secret_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     default_region: str = "US"  # for numbers typed without +country code
     session_lifetime: timedelta = timedelta(days=14)
-    login_limiter: LoginRateLimiter = field(default_factory=LoginRateLimiter)
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     assistant: ChatAssistant | None = None
     sockets: SocketLimit = field(default_factory=SocketLimit)  # live pages per person
     max_body_bytes: int = DEFAULT_LIMIT  # larger request bodies get 413 (body_limit.py)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 from typing import Annotated
 
@@ -65,18 +66,24 @@ async def login(
     account = normalise_email(email)
     address = request.client.host if request.client else "?"
     page = {"next": safe_next(next), "email": email}
-    wait = deps.login_limiter.retry_after(account, address)
+    wait = deps.login_throttle.retry_after(account, address)
     if wait > 0:
-        page["error"] = f"Too many attempts. Try again in {int(wait // 60) + 1} minutes."
-        return render(request, "login.html", page, status_code=status.HTTP_429_TOO_MANY_REQUESTS)
+        page["error"] = f"Too many failed attempts from here. Try again in {_later(wait)}."
+        response = render(request, "login.html", page, status_code=429)
+        response.headers["Retry-After"] = str(math.ceil(wait))
+        return response
     user = await accounts.check_password(s, email=account, password=password)
     if user is None:
-        deps.login_limiter.failed(account, address)
+        deps.login_throttle.failed(account, address)
         log.info("login refused", extra={"address": address})
         page["error"] = "Wrong email or password."
         return render(request, "login.html", page, status_code=status.HTTP_401_UNAUTHORIZED)
-    deps.login_limiter.succeeded(account)
+    deps.login_throttle.succeeded(account, address)
     return await start_session(request, deps, s, user, next)
+
+
+def _later(seconds: float) -> str:
+    return f"{math.ceil(seconds)} seconds" if seconds < 90 else f"{math.ceil(seconds / 60)} minutes"
 
 
 @router.get("/signup")
@@ -101,11 +108,11 @@ async def signup(
     if "error" in page:
         return render(request, "signup.html", page, status_code=422)
     address = request.client.host if request.client else "?"
-    wait = deps.login_limiter.signup_retry_after(address)
+    wait = deps.login_throttle.signup_retry_after(address)
     if wait > 0:
         page["error"] = f"Too many sign-ups. Try again in {int(wait // 60) + 1} minutes."
         return render(request, "signup.html", page, status_code=status.HTTP_429_TOO_MANY_REQUESTS)
-    deps.login_limiter.signed_up(address)
+    deps.login_throttle.signed_up(address)
     try:
         user = await accounts.sign_up(
             s, email=email, password=password, display_name=display_name.strip()
