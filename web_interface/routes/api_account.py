@@ -19,6 +19,7 @@ from web_interface.pagination import FETCH, offset, page_of, set_link_header
 from web_interface.schemas import (
     DndCreate,
     DndPublic,
+    Id,
     PageNumber,
     ProfilePublic,
     ProfileUpdate,
@@ -65,7 +66,7 @@ async def add_dnd(body: DndCreate, user: AccountUser, s: DbSession, deps: Deps) 
 
 
 @router.delete("/dnd/{entry_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def remove_dnd(entry_id: int, user: AccountUser, s: DbSession) -> Response:
+async def remove_dnd(entry_id: Id, user: AccountUser, s: DbSession) -> Response:
     await accounts.remove_dnd_entry(s, user.id, entry_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -95,7 +96,7 @@ async def create_token(body: TokenCreate, user: SessionUser, s: DbSession) -> To
 
 
 @router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def revoke_token(token_id: int, user: SessionUser, s: DbSession) -> Response:
+async def revoke_token(token_id: Id, user: SessionUser, s: DbSession) -> Response:
     if not await access_tokens.revoke(s, user_id=user.id, token_id=token_id, kind=TokenKind.API):
         raise not_found("token")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

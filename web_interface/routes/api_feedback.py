@@ -10,7 +10,13 @@ from common.commands import FeedbackAnswer
 from database.repositories import feedback
 from web_interface.deps import Bus, CallsUser, DbSession, ReadUser
 from web_interface.pagination import FETCH, offset, page_of, set_link_header
-from web_interface.schemas import FeedbackAnswered, FeedbackAnswerIn, FeedbackPublic, PageNumber
+from web_interface.schemas import (
+    FeedbackAnswered,
+    FeedbackAnswerIn,
+    FeedbackPublic,
+    Id,
+    PageNumber,
+)
 from web_interface.views import not_found
 
 router = APIRouter(prefix="/api/feedback", tags=["feedback"])
@@ -29,7 +35,7 @@ async def list_open(
 
 @router.post("/{request_id}/answer")
 async def answer(
-    request_id: int, body: FeedbackAnswerIn, user: CallsUser, s: DbSession, bus: Bus
+    request_id: Id, body: FeedbackAnswerIn, user: CallsUser, s: DbSession, bus: Bus
 ) -> FeedbackAnswered:
     """Close the question (only while open), then hand the answer to the call.
 

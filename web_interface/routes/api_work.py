@@ -13,8 +13,10 @@ from web_interface.deps import DbSession, ReadUser
 from web_interface.pagination import FETCH, offset, page_of, set_link_header
 from web_interface.schemas import (
     CallDetail,
+    CallId,
     CallPublic,
     CampaignPublic,
+    Id,
     PageNumber,
     TaskDetail,
     TaskPublic,
@@ -33,7 +35,7 @@ async def list_campaigns(
 
 
 @router.get("/campaigns/{campaign_id}")
-async def get_campaign(campaign_id: int, user: ReadUser, s: DbSession) -> CampaignPublic:
+async def get_campaign(campaign_id: Id, user: ReadUser, s: DbSession) -> CampaignPublic:
     return await views.campaign_detail(s, user.id, campaign_id)
 
 
@@ -43,7 +45,7 @@ async def list_tasks(
     response: Response,
     user: ReadUser,
     s: DbSession,
-    campaign_id: int | None = None,
+    campaign_id: Id | None = None,
     page: PageNumber = 1,
 ) -> list[TaskPublic]:
     found = await views.task_page(s, user.id, page, campaign_id)
@@ -52,7 +54,7 @@ async def list_tasks(
 
 
 @router.get("/tasks/{task_id}")
-async def get_task(task_id: int, user: ReadUser, s: DbSession) -> TaskDetail:
+async def get_task(task_id: Id, user: ReadUser, s: DbSession) -> TaskDetail:
     return await views.task_detail(s, user.id, task_id)
 
 
@@ -67,5 +69,5 @@ async def list_calls(
 
 
 @router.get("/calls/{call_id}")
-async def get_call(call_id: str, user: ReadUser, s: DbSession) -> CallDetail:
+async def get_call(call_id: CallId, user: ReadUser, s: DbSession) -> CallDetail:
     return await views.call_detail(s, user.id, call_id)

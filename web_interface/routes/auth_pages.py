@@ -15,6 +15,7 @@ from database.models import User
 from database.repositories.users import normalise_email
 from web_interface import accounts
 from web_interface.deps import DbSession, Deps, FormCsrf, OptionalUser, session_secret
+from web_interface.schemas import Clean, NextPath
 from web_interface.security import SESSION_COOKIE, sign_session
 from web_interface.templating import render, set_cookie
 
@@ -23,9 +24,9 @@ log = logging.getLogger(__name__)
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 8
-EmailField = Annotated[str, Form(max_length=320)]
-PasswordField = Annotated[str, Form(max_length=1024)]
-NextField = Annotated[str, Form(max_length=500)]
+EmailField = Annotated[Clean, Form(max_length=320)]
+PasswordField = Annotated[Clean, Form(max_length=1024)]
+NextField = Annotated[Clean, Form(max_length=500)]
 
 
 def safe_next(target: str) -> str:
@@ -48,7 +49,7 @@ async def start_session(
 
 
 @router.get("/login")
-async def login_form(request: Request, user: OptionalUser, next: str = "/") -> Response:
+async def login_form(request: Request, user: OptionalUser, next: NextPath = "/") -> Response:
     if user is not None and request.state.auth == "session":
         return RedirectResponse(safe_next(next), status_code=status.HTTP_303_SEE_OTHER)
     return render(request, "login.html", {"next": safe_next(next)})
@@ -98,7 +99,7 @@ async def signup(
     deps: Deps,
     email: EmailField,
     password: PasswordField,
-    display_name: Annotated[str, Form(max_length=200)] = "",
+    display_name: Annotated[Clean, Form(max_length=200)] = "",
 ) -> Response:
     page = {"email": email, "display_name": display_name}
     if not EMAIL.fullmatch(email.strip()):

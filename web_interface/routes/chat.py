@@ -28,8 +28,10 @@ from web_interface.schemas import (
     CampaignCreated,
     ChatIn,
     ChatLine,
+    Clean,
     ConversationDetail,
     ConversationPublic,
+    Id,
     PageNumber,
     PlanConfirmIn,
     TrialCallIn,
@@ -90,9 +92,7 @@ async def list_conversations(
 
 
 @router.get("/api/chat/{conversation_id}")
-async def get_conversation(
-    conversation_id: int, user: ReadUser, s: DbSession
-) -> ConversationDetail:
+async def get_conversation(conversation_id: Id, user: ReadUser, s: DbSession) -> ConversationDetail:
     return detail(await owned(s, user.id, conversation_id))
 
 
@@ -123,7 +123,7 @@ async def _sse(events: AsyncIterator[dict[str, Any]], user_id: int) -> AsyncIter
 
 @router.post("/api/chat/{conversation_id}/confirm", status_code=status.HTTP_201_CREATED)
 async def confirm(
-    conversation_id: int, body: PlanConfirmIn, user: CallsUser, s: DbSession, deps: Deps
+    conversation_id: Id, body: PlanConfirmIn, user: CallsUser, s: DbSession, deps: Deps
 ) -> CampaignCreated:
     assistant = assistant_or_503(deps)
     await owned(s, user.id, conversation_id)
@@ -158,7 +158,7 @@ async def chat_page(
     user: PageUser,
     s: DbSession,
     deps: Deps,
-    c: int | None = None,
+    c: Id | None = None,
     page: PageNumber = 1,
 ) -> Response:
     current = detail(await owned(s, user.id, c)) if c is not None else None
@@ -176,8 +176,8 @@ async def test_call_form(
     user: PageUser,
     s: DbSession,
     deps: Deps,
-    phone_number: Annotated[str, Form(max_length=40)],
-    objective: Annotated[str, Form(max_length=2000)],
+    phone_number: Annotated[Clean, Form(max_length=40)],
+    objective: Annotated[Clean, Form(max_length=2000)],
 ) -> Response:
     problems = ["Describe what the call should achieve."] if not objective.strip() else []
     if not problems:

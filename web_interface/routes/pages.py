@@ -22,11 +22,18 @@ from web_interface import accounts, views
 from web_interface.deps import DbSession, Deps, FormCsrf, PageUser
 from web_interface.latency_chart import latency_svg
 from web_interface.pagination import FETCH, links, offset, page_of
-from web_interface.schemas import MAX_TOKEN_DAYS, PageNumber, ProfileUpdate
+from web_interface.schemas import (
+    MAX_TOKEN_DAYS,
+    CallId,
+    Clean,
+    Id,
+    PageNumber,
+    ProfileUpdate,
+)
 from web_interface.templating import render
 
 router = APIRouter(tags=["pages"])
-Text = Annotated[str, Form(max_length=20_000)]
+Text = Annotated[Clean, Form(max_length=20_000)]
 RECENT_CALLS = 20  # the dashboard's activity feed: recent, not a list to page through
 
 
@@ -57,7 +64,7 @@ async def dashboard(
 
 @router.get("/campaigns/{campaign_id}")
 async def campaign_page(
-    campaign_id: int, request: Request, user: PageUser, s: DbSession, page: PageNumber = 1
+    campaign_id: Id, request: Request, user: PageUser, s: DbSession, page: PageNumber = 1
 ) -> Response:
     campaign = await views.campaign_detail(s, user.id, campaign_id)
     task_rows = await views.task_page(s, user.id, page, campaign_id)
@@ -70,7 +77,7 @@ async def campaign_page(
 
 
 @router.get("/calls/{call_id}")
-async def call_page(call_id: str, request: Request, user: PageUser, s: DbSession) -> Response:
+async def call_page(call_id: CallId, request: Request, user: PageUser, s: DbSession) -> Response:
     call = await views.call_detail(s, user.id, call_id)
     context = {"call": call, "chart": latency_svg(call.latency_ms)}
     return render(request, "call.html", context, user=user)
@@ -151,7 +158,7 @@ async def token_create(
     request: Request,
     user: PageUser,
     s: DbSession,
-    name: Annotated[str, Form(max_length=100)],
+    name: Annotated[Clean, Form(max_length=100)],
     scopes: Annotated[list[TokenScope], Form(max_length=3)] = [],  # noqa: B006 - FastAPI copies
     days: Annotated[int, Form(ge=1, le=MAX_TOKEN_DAYS)] = 30,
 ) -> Response:
@@ -166,7 +173,7 @@ async def token_create(
 
 
 @router.post("/profile/tokens/{token_id}/revoke", dependencies=[FormCsrf])
-async def token_revoke(token_id: int, user: PageUser, s: DbSession) -> Response:
+async def token_revoke(token_id: Id, user: PageUser, s: DbSession) -> Response:
     if not await access_tokens.revoke(s, user_id=user.id, token_id=token_id, kind=TokenKind.API):
         raise views.not_found("token")
     return back("/profile")
@@ -192,8 +199,8 @@ async def dnd_add(
     user: PageUser,
     s: DbSession,
     deps: Deps,
-    phone_number: Annotated[str, Form(max_length=40)],
-    reason: Annotated[str, Form(max_length=500)] = "",
+    phone_number: Annotated[Clean, Form(max_length=40)],
+    reason: Annotated[Clean, Form(max_length=500)] = "",
 ) -> Response:
     try:
         number = to_e164(phone_number, deps.default_region)
@@ -206,6 +213,6 @@ async def dnd_add(
 
 
 @router.post("/dnd/{entry_id}/delete", dependencies=[FormCsrf])
-async def dnd_delete(entry_id: int, user: PageUser, s: DbSession) -> Response:
+async def dnd_delete(entry_id: Id, user: PageUser, s: DbSession) -> Response:
     await accounts.remove_dnd_entry(s, user.id, entry_id)
     return back("/dnd")
