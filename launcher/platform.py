@@ -112,6 +112,7 @@ class Platform:
             assistant=assistant,
             sockets=SocketLimit(per_user=web.max_sockets_per_user),
             max_body_bytes=web.max_body_bytes,
+            ops_token=web.ops_token.get_secret_value() if web.ops_token else None,
         )
         server = WebServer(
             create_app(deps), web.host, web.port, forwarded_allow_ips=web.trusted_proxies

@@ -66,6 +66,7 @@ class WebDeps:
     assistant: ChatAssistant | None = None
     sockets: SocketLimit = field(default_factory=SocketLimit)  # live pages per person
     max_body_bytes: int = DEFAULT_LIMIT  # larger request bodies get 413 (body_limit.py)
+    ops_token: str | None = None  # /metrics and /readyz details off loopback (ops_access.py)
 
 
 def web_deps(conn: HTTPConnection) -> WebDeps:
