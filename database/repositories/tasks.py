@@ -26,6 +26,16 @@ UPDATABLE = frozenset(
      "context", "success_criteria", "objective", "contact_name"}
 )  # fmt: skip
 CLAIMABLE = (TaskStatus.PENDING, TaskStatus.RETRY_SCHEDULED)
+# Higher is called first. Bounded so that no plan can outrank everything else for good
+# (a test call, which the person is waiting on, takes the top).
+MIN_PRIORITY, MAX_PRIORITY = 0, 100
+
+
+def check_priority(priority: int) -> int:
+    """The last line behind every entry point's own bound (plans, test calls)."""
+    if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+        raise ValueError(f"priority must be between {MIN_PRIORITY} and {MAX_PRIORITY}")
+    return priority
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +45,7 @@ class NewTask:
     contact_name: str = ""
     context: str = ""
     success_criteria: str = ""
-    priority: int = 0  # higher = called first
+    priority: int = 0  # higher = called first, MIN_PRIORITY..MAX_PRIORITY
     max_attempts: int = 3
     next_action_time: datetime | None = None  # None = due now
     inter_call_context: dict[str, Any] = field(default_factory=dict)
@@ -50,7 +60,7 @@ def _row(user_id: int, campaign_id: int | None, new: NewTask) -> Task:
         contact_name=new.contact_name,
         context=new.context,
         success_criteria=new.success_criteria,
-        priority=new.priority,
+        priority=check_priority(new.priority),
         max_attempts=new.max_attempts,
         next_action_time=new.next_action_time,
         inter_call_context=dict(new.inter_call_context),
