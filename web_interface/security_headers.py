@@ -5,7 +5,7 @@
   inline script, no plugins, no framing, forms post here only. The pages have no inline
   script: chat.html's plan is a `<script type="application/json">` data block, which the
   browser never executes, so `script-src 'self'` does not apply to it (static/chat.js
-  reads it with JSON.parse); tests/web/test_browser_smoke.py checks a real Chromium
+  reads it with JSON.parse); tests/web/test_browser_guardrails.py checks a real Chromium
   reports no violation.
 - X-Frame-Options DENY (for browsers without frame-ancestors), nosniff, a Referrer-Policy
   that sends no path (paths hold ids) to other sites.
