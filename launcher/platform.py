@@ -37,7 +37,6 @@ from task_manager.senders import email_sender, sms_sender
 from task_manager.ui_assistant_svc import UiAssistantService
 from web_interface.app import create_app
 from web_interface.deps import WebDeps
-from web_interface.live_sockets import SocketLimit
 from web_interface.secret_key import load_or_create_secret_key
 from web_interface.web_server import WebServer
 
@@ -110,7 +109,7 @@ class Platform:
             secret_key=load_or_create_secret_key(web.secret_key, self.settings.app.data_dir),
             default_region=self.settings.calling.default_region,
             assistant=assistant,
-            sockets=SocketLimit(per_user=web.max_sockets_per_user),
+            max_sockets_per_user=web.max_sockets_per_user,
             max_body_bytes=web.max_body_bytes,
             ops_token=web.ops_token.get_secret_value() if web.ops_token else None,
         )

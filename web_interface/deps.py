@@ -64,9 +64,13 @@ class WebDeps:
     session_lifetime: timedelta = timedelta(days=14)
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     assistant: ChatAssistant | None = None
-    sockets: SocketLimit = field(default_factory=SocketLimit)  # live pages per person
+    max_sockets_per_user: int = 5  # live pages per person (live_sockets.py)
     max_body_bytes: int = DEFAULT_LIMIT  # larger request bodies get 413 (body_limit.py)
     ops_token: str | None = None  # /metrics and /readyz details off loopback (ops_access.py)
+    sockets: SocketLimit = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sockets = SocketLimit(per_user=self.max_sockets_per_user)
 
 
 def web_deps(conn: HTTPConnection) -> WebDeps:

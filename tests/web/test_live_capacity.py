@@ -22,7 +22,6 @@ from common.commands import FeedbackAnswer
 from common.events import TurnAdded
 from tests.web.conftest import Web, refresh_csrf, sign_up
 from tests.web.seed import seed_user_data
-from web_interface.live_sockets import SocketLimit
 from web_interface.security import SESSION_COOKIE
 from web_interface.web_server import WebServer
 
@@ -34,7 +33,7 @@ PAGES = 200
 async def redis_web(make_web: Callable[..., Web], redis_url: str) -> AsyncIterator[Web]:
     bus = RedisCommandBus(redis_url)
     # A limit above PAGES, so all 200 stay open: what is tested is the sharing.
-    web = make_web(bus=bus, sockets=SocketLimit(per_user=PAGES + 10))
+    web = make_web(bus=bus, max_sockets_per_user=PAGES + 10)
     yield web
     await bus.aclose()
 
