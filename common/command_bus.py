@@ -12,8 +12,13 @@ Redis failure policy (decided here, relied on by the call's handler):
   pinged; one that stays silent is treated as dead and replaced.
 - `publish()` raises `CommandBusUnavailable` when Redis does not answer in time.
 
-The same machinery carries plain JSON events (`publish_json` / `subscribe_json`), e.g. on
-`channels.user_events(user_id)` for the browser's live view.
+The same machinery carries the browser's live events (`publish_event` / `subscribe_events`,
+typed; `publish_json` / `subscribe_json`, plain JSON on e.g. `channels.user_events`).
+
+Connections on Redis (so pages can never starve calls, issue 13): each call's command
+subscription has a pub/sub connection of its own, from a pool nothing else uses; every
+event subscription of the process (one per open page) shares one pub/sub connection
+(common/shared_subscriber.py); publishing has a pool of its own.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
@@ -36,57 +41,28 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError
 
 from common import channels
+from common.bus_errors import CommandBusClosed, CommandBusError, CommandBusUnavailable
 from common.commands import CallCommand, decode_command, encode_command
 from common.events import LiveEvent, decode_event, encode_event
 from common.owned_tasks import TaskOwner, cancel_and_wait
+from common.shared_subscriber import SharedSubscriber
+from common.subscription import Subscription
 
+__all__ = [  # the errors and Subscription live in their own modules; import them from here
+    "CommandBus",
+    "CommandBusClosed",
+    "CommandBusError",
+    "CommandBusUnavailable",
+    "CommandSubscription",
+    "InProcessCommandBus",
+    "RedisCommandBus",
+    "Subscription",
+    "create_command_bus",
+    "probe_redis",
+]
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 _REDIS_FAILURES = (RedisError, OSError, TimeoutError)
-
-
-class CommandBusError(RuntimeError):
-    """Base of the command bus's own errors."""
-
-
-class CommandBusClosed(CommandBusError):
-    """The bus was closed (`aclose()`); nothing can be published or subscribed any more."""
-
-
-class CommandBusUnavailable(CommandBusError):
-    """Redis did not answer in time; the command was not sent / the subscription not made."""
-
-
-class Subscription(Generic[T]):
-    """Messages of one channel as an async iterator; ends when it is left or the bus closes."""
-
-    def __init__(self, channel: str, decode: Callable[[bytes], T]) -> None:
-        self.channel = channel
-        self._decode = decode
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-
-    def deliver(self, data: bytes) -> None:
-        self._queue.put_nowait(data)
-
-    def end(self) -> None:
-        self._queue.put_nowait(None)
-
-    def __aiter__(self) -> Subscription[T]:
-        return self
-
-    async def __anext__(self) -> T:
-        while True:
-            data = await self._queue.get()
-            if data is None:
-                self._queue.put_nowait(None)  # later reads end too
-                raise StopAsyncIteration
-            try:
-                return self._decode(data)
-            except ValueError as exc:
-                log.warning(
-                    "dropped a malformed bus message",
-                    extra={"channel": self.channel, "error": str(exc)},
-                )
 
 
 CommandSubscription = Subscription[CallCommand]
@@ -139,16 +115,17 @@ class _BusBase:
     def subscribe_json(
         self, channel: str
     ) -> AbstractAsyncContextManager[Subscription[dict[str, Any]]]:
-        return self._subscribe_raw(channel, decode_json)
+        return self._subscribe_shared(channel, decode_json)
 
     async def publish_event(self, user_id: int, event: LiveEvent) -> int:
-        """To the person's open pages (their channel only); how many received it."""
+        """To the person's open pages (their channel only); how many received it: pages
+        in process, processes with a page open on Redis (pages share a connection)."""
         return await self._publish_raw(channels.user_events(user_id), encode_event(event))
 
     def subscribe_events(
         self, user_id: int
     ) -> AbstractAsyncContextManager[Subscription[LiveEvent]]:
-        return self._subscribe_raw(channels.user_events(user_id), decode_event)
+        return self._subscribe_shared(channels.user_events(user_id), decode_event)
 
     async def _publish_raw(self, channel: str, data: bytes) -> int:
         raise NotImplementedError
@@ -156,7 +133,14 @@ class _BusBase:
     def _subscribe_raw(
         self, channel: str, decode: Callable[[bytes], T]
     ) -> AbstractAsyncContextManager[Subscription[T]]:
+        """A call's subscription: never shares a connection (see the top of this module)."""
         raise NotImplementedError
+
+    def _subscribe_shared(
+        self, channel: str, decode: Callable[[bytes], T]
+    ) -> AbstractAsyncContextManager[Subscription[T]]:
+        """A page's subscription: may share one connection with every other page's."""
+        return self._subscribe_raw(channel, decode)
 
 
 class InProcessCommandBus(_BusBase):
@@ -203,7 +187,7 @@ class InProcessCommandBus(_BusBase):
 
 
 class RedisCommandBus(_BusBase):
-    """Redis pub/sub: one pubsub connection and one owned reader asyncio task per subscription."""
+    """Redis pub/sub: per call, one connection and one owned reader task; pages share one."""
 
     def __init__(
         self,
@@ -212,16 +196,27 @@ class RedisCommandBus(_BusBase):
         timeout: float = 5.0,
         heartbeat: float = 10.0,
         max_backoff: float = 5.0,
+        max_call_subscriptions: int = 10_000,
     ) -> None:
         self.client_name = f"opendeep-bus-{uuid.uuid4().hex[:12]}"
-        self._redis = aioredis.Redis.from_url(
-            redis_url,
-            socket_connect_timeout=timeout,
-            socket_timeout=timeout,
-            socket_keepalive=True,
-            client_name=self.client_name,
+        self.events_client_name = f"{self.client_name}-events"
+        options: dict[str, Any] = {
+            "socket_connect_timeout": timeout,
+            "socket_timeout": timeout,
+            "socket_keepalive": True,
             # A short retry inside redis-py; longer outages are this module's job (see top).
-            retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries=2),
+            "retry": Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries=2),
+        }
+        name = self.client_name
+        self._publisher = aioredis.Redis.from_url(redis_url, client_name=name, **options)
+        self._redis = aioredis.Redis.from_url(
+            redis_url, client_name=name, max_connections=max_call_subscriptions, **options
+        )
+        self._events_redis = aioredis.Redis.from_url(
+            redis_url, client_name=self.events_client_name, max_connections=2, **options
+        )
+        self._shared = SharedSubscriber(
+            self._events_redis, timeout=timeout, heartbeat=heartbeat, max_backoff=max_backoff
         )
         self._timeout = timeout
         self._heartbeat = heartbeat
@@ -230,11 +225,20 @@ class RedisCommandBus(_BusBase):
         self._subscriptions: set[Subscription[Any]] = set()
         self._closed = False
 
+    def _subscribe_shared(
+        self, channel: str, decode: Callable[[bytes], T]
+    ) -> AbstractAsyncContextManager[Subscription[T]]:
+        if self._closed:
+            raise CommandBusClosed("the command bus is closed")
+        return self._shared.subscribe(channel, decode)
+
     async def _publish_raw(self, channel: str, data: bytes) -> int:
         if self._closed:
             raise CommandBusClosed("the command bus is closed")
         try:
-            return int(await asyncio.wait_for(self._redis.publish(channel, data), self._timeout))
+            return int(
+                await asyncio.wait_for(self._publisher.publish(channel, data), self._timeout)
+            )
         except _REDIS_FAILURES as exc:
             raise CommandBusUnavailable(f"Redis did not take the message: {exc!r}") from exc
 
@@ -322,7 +326,9 @@ class RedisCommandBus(_BusBase):
         for subscription in list(self._subscriptions):
             subscription.end()
         await self._tasks.aclose(timeout=self._timeout)
-        await self._redis.aclose()
+        await self._shared.aclose()
+        for client in (self._redis, self._events_redis, self._publisher):
+            await client.aclose()
 
 
 def create_command_bus(redis_url: str | None) -> CommandBus:

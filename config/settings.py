@@ -10,6 +10,7 @@ a nested JSON shape.
 from __future__ import annotations
 
 from datetime import time
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 from urllib.parse import urlsplit
@@ -207,6 +208,33 @@ class WebSettings(BaseSettings):
     secret_key: Secret = Field(
         default=None, description="session signing key (unset: generated into DATA_DIR)"
     )
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, le=1 << 30, description="larger request bodies get 413"
+    )
+    max_sockets_per_user: int = Field(
+        default=5, ge=1, le=1000, description="live pages per person; a new one closes the oldest"
+    )
+    forwarded_allow_ips: str = Field(
+        default="", description="proxies trusted for X-Forwarded-For (comma list; empty: none)"
+    )
+    ops_token: Secret = Field(
+        default=None, description="bearer token for /metrics and /readyz details off loopback"
+    )
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _valid_proxies(cls, value: str) -> str:
+        entries = [e.strip() for e in value.split(",") if e.strip()]
+        for entry in entries:
+            try:
+                ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"must be IP addresses or networks, not {entry!r}") from None
+        return ",".join(entries)
+
+    @property
+    def trusted_proxies(self) -> list[str]:
+        return [e for e in self.forwarded_allow_ips.split(",") if e]
 
 
 class SmsSettings(BaseSettings):

@@ -1,4 +1,4 @@
-"""The command line: `python main.py [run|doctor|migrate|create-user]`."""
+"""The command line: `python main.py [run|doctor|migrate|create-user|dnd]`."""
 
 from __future__ import annotations
 
@@ -27,6 +27,10 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--email", required=True)
     create.add_argument("--name", default="")
     create.add_argument("--password", help="read from the terminal when omitted")
+    dnd = sub.add_parser("dnd", help="the operator's do-not-call list (binds every user)")
+    dnd.add_argument("action", choices=["list", "add", "remove"])
+    dnd.add_argument("number", nargs="?", help="a phone number (add/remove)")
+    dnd.add_argument("--reason", default="added by the operator")
     return top
 
 
@@ -52,4 +56,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(commands.migrate(settings))
     if command == "create-user":
         return asyncio.run(commands.create_user(settings, args.email, args.name, args.password))
+    if command == "dnd":
+        return asyncio.run(commands.operator_dnd(settings, args.action, args.number, args.reason))
     return run(settings)

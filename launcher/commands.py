@@ -1,14 +1,15 @@
-"""The one-shot commands: `migrate` and `create-user`."""
+"""The one-shot commands: `migrate`, `create-user` and the operator's `dnd` list."""
 
 from __future__ import annotations
 
 import getpass
 import sys
 
+from common.phone_numbers import to_e164
 from config import Settings
 from database.engine import create_engine_for, session_factory
 from database.migrate import upgrade
-from database.repositories import users
+from database.repositories import dnd, users
 from web_interface.passwords import hash_password
 
 
@@ -37,3 +38,35 @@ async def migrate(settings: Settings) -> int:
     await upgrade(settings.database.url, settings.app.data_dir)
     print("database is at the latest schema")
     return 0
+
+
+async def operator_dnd(settings: Settings, action: str, number: str | None, reason: str) -> int:
+    """The operator's list (user_id None): callee opt-outs land here; no user can remove
+    an entry, only this command."""
+    if action != "list":
+        if not number:
+            print(f"error: dnd {action} needs a phone number", file=sys.stderr)
+            return 2
+        try:
+            number = to_e164(number, settings.calling.default_region)
+        except ValueError as exc:
+            print(f"error: {number!r} {exc}", file=sys.stderr)
+            return 2
+    await upgrade(settings.database.url, settings.app.data_dir)
+    engine = create_engine_for(settings.database.url, settings.app.data_dir)
+    try:
+        async with session_factory(engine)() as session, session.begin():
+            if action == "list":
+                for entry in await dnd.list_for_user(session, user_id=None):
+                    print(f"{entry.phone_number}  {entry.created_at:%Y-%m-%d}  {entry.reason}")
+                return 0
+            assert number is not None
+            if action == "add":
+                await dnd.add(session, user_id=None, phone_number=number, reason=reason)
+                print(f"{number} is on the operator's do-not-call list")
+                return 0
+            removed = await dnd.remove(session, user_id=None, phone_number=number)
+        print(f"{number} removed" if removed else f"{number} was not on the list")
+        return 0 if removed else 1
+    finally:
+        await engine.dispose()

@@ -163,8 +163,13 @@ class Platform:
             secret_key=load_or_create_secret_key(web.secret_key, self.settings.app.data_dir),
             default_region=self.settings.calling.default_region,
             assistant=assistant,
+            max_sockets_per_user=web.max_sockets_per_user,
+            max_body_bytes=web.max_body_bytes,
+            ops_token=web.ops_token.get_secret_value() if web.ops_token else None,
         )
-        server = WebServer(create_app(deps), web.host, web.port)
+        server = WebServer(
+            create_app(deps), web.host, web.port, forwarded_allow_ips=web.trusted_proxies
+        )
         await server.start()
         self.web_port = server.port
         self._web = server

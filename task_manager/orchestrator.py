@@ -57,7 +57,7 @@ class TaskPlan(BaseModel):
     context: str = ""
     success_criteria: str = ""
     max_attempts: int = Field(default=3, ge=1, le=20)
-    priority: int = 0
+    priority: int = Field(default=0, ge=tasks.MIN_PRIORITY, le=tasks.MAX_PRIORITY)
     window: WindowPlan | None = None
     time_zone: str | None = None  # overrides the zones guessed from the number
 

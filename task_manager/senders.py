@@ -2,10 +2,19 @@
 
 Thin shells: each returns the provider's id for the message or raises SendError with a
 reason fit for the messages table (never the recipient's address or the body).
+
+Text is made sendable here, where the provider's rules are known, whatever the caller
+passes: header values (the subject, the recipient) become one line, and bodies lose NUL
+and unpaired surrogates. Anything else a provider library refuses, whatever exception
+it uses, becomes SendError. Before, a campaign name with a newline made the summary's
+subject raise ValueError: the message row stayed pending and the lifecycle sweep that
+sends summaries aborted (issue 13).
 """
 
 from __future__ import annotations
 
+import email.errors
+import unicodedata
 from email.message import EmailMessage
 from email.utils import make_msgid
 
@@ -14,9 +23,27 @@ import httpx
 
 from config.settings import EmailSettings, SmsSettings
 
+# What a provider library may raise for input it will not take, besides its own errors.
+_REFUSED = (ValueError, TypeError, email.errors.MessageError)
+_LINE_BREAKS = frozenset("\u2028\u2029\x85")
+
 
 class SendError(Exception):
     """The provider refused or could not be reached; the message is recorded as failed."""
+
+
+def header_text(value: str) -> str:
+    """One line of plain text: control characters and line breaks become spaces (a header
+    with a line break is refused, and would be a header injection if it were not)."""
+    spaced = "".join(
+        " " if unicodedata.category(c) == "Cc" or c in _LINE_BREAKS else c for c in value
+    )
+    return body_text(" ".join(spaced.split()))
+
+
+def body_text(value: str) -> str:
+    """Without NUL, and with unpaired surrogates (not encodable as UTF-8) as U+FFFD."""
+    return value.replace("\x00", "").encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 class EmailSender:
@@ -28,13 +55,10 @@ class EmailSender:
 
     async def send(self, to: str, subject: str, body: str) -> str:
         """Returns the Message-ID, the id that finds this email in any mail log."""
-        message = EmailMessage()
-        message["From"] = self.settings.sender
-        message["To"] = to
-        message["Subject"] = subject
-        message_id = make_msgid(domain=self.settings.sender.rpartition("@")[2] or None)
-        message["Message-ID"] = message_id
-        message.set_content(body)
+        try:
+            message, message_id = self._message(to, subject, body)
+        except _REFUSED as exc:
+            raise SendError(f"email could not be built: {type(exc).__name__}") from exc
         password = self.settings.password.get_secret_value() if self.settings.password else None
         try:
             await aiosmtplib.send(
@@ -48,7 +72,19 @@ class EmailSender:
             )
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise SendError(f"SMTP: {type(exc).__name__}: {exc}") from exc
+        except _REFUSED as exc:  # its message may quote the address: not recorded
+            raise SendError(f"SMTP refused the message: {type(exc).__name__}") from exc
         return message_id
+
+    def _message(self, to: str, subject: str, body: str) -> tuple[EmailMessage, str]:
+        message = EmailMessage()
+        message["From"] = self.settings.sender
+        message["To"] = header_text(to)
+        message["Subject"] = header_text(subject)
+        message_id = make_msgid(domain=self.settings.sender.rpartition("@")[2] or None)
+        message["Message-ID"] = message_id
+        message.set_content(body_text(body))
+        return message, message_id
 
 
 class SmsSender:
@@ -66,11 +102,13 @@ class SmsSender:
 
     async def send(self, to: str, body: str) -> str:
         """Returns Twilio's message SID."""
-        form = {"To": to, "From": self.from_number, "Body": body}
+        form = {"To": header_text(to), "From": self.from_number, "Body": body_text(body)}
         try:
             response = await self.client.post(self.url, data=form)
         except httpx.HTTPError as exc:
             raise SendError(f"Twilio unreachable: {type(exc).__name__}") from exc
+        except _REFUSED as exc:
+            raise SendError(f"the SMS could not be sent: {type(exc).__name__}") from exc
         if response.status_code not in (200, 201):
             raise SendError(f"Twilio refused ({response.status_code}): {_twilio_error(response)}")
         sid = _json(response).get("sid")

@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from config.settings import CallingSettings, OpenAISettings, PlacesSettings
 from database.errors import NotFound
 from database.models import Conversation, User
-from database.repositories import conversations, users
+from database.repositories import conversations, tasks, users
 from database.types import utcnow
 from task_manager import assistant_prompt
 from task_manager.business_lookup import LookupFailed, PlacesLookup
@@ -316,7 +316,7 @@ class UiAssistantService:
                     phone_number=phone_number,
                     objective=objective,
                     max_attempts=1,
-                    priority=100,
+                    priority=tasks.MAX_PRIORITY,  # the person is waiting on it
                     window=ALL_DAY,
                 ).model_dump(mode="json")
             ],

@@ -327,3 +327,14 @@ def test_doctor_never_prints_url_passwords(tmp_path: Path) -> None:
     bad = run_main(tmp_path, "doctor", DATABASE_URL="mysql://u:topsecret1@h/x")
     assert "topsecret1" not in bad.stdout + bad.stderr
     assert "invalid  DATABASE_URL" in bad.stdout
+
+
+def test_only_the_operator_command_edits_the_operators_do_not_call_list(tmp_path: Path) -> None:
+    added = run_main(tmp_path, "dnd", "add", "(415) 555-0123", "--reason", "asked on a call")
+    assert added.returncode == 0, added.stderr
+    listed = run_main(tmp_path, "dnd", "list")
+    assert "+14155550123" in listed.stdout
+    assert "asked on a call" in listed.stdout
+    assert run_main(tmp_path, "dnd", "add", "12345").returncode == 2
+    assert run_main(tmp_path, "dnd", "remove", "+14155550123").returncode == 0
+    assert "+14155550123" not in run_main(tmp_path, "dnd", "list").stdout

@@ -52,6 +52,10 @@ def test_defaults_need_nothing() -> None:
         ("DIAL_CHANNEL_TEMPLATE", "PJSIP/trunk", "DIAL_CHANNEL_TEMPLATE"),
         ("CALLING_DAYS", "monday", "CALLING_DAYS"),
         ("MAX_CONCURRENT_CALLS", "0", "MAX_CONCURRENT_CALLS"),
+        ("WEB_FORWARDED_ALLOW_IPS", "127.0.0.1,proxy.example", "WEB_FORWARDED_ALLOW_IPS"),
+        ("WEB_MAX_BODY_BYTES", "10", "WEB_MAX_BODY_BYTES"),
+        ("WEB_MAX_SOCKETS_PER_USER", "0", "WEB_MAX_SOCKETS_PER_USER"),
+        ("WEB_OPS_TOKEN", "change-me", "WEB_OPS_TOKEN"),
     ],
 )
 def test_bad_value_names_the_setting(
@@ -62,6 +66,14 @@ def test_bad_value_names_the_setting(
         load_settings(env_file=None)
     assert len(info.value.problems) == 1
     assert info.value.problems[0].startswith(f"{named}: ")
+
+
+def test_web_guardrail_defaults_and_trusted_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    web = load_settings(env_file=None).web
+    assert (web.max_body_bytes, web.max_sockets_per_user) == (1_048_576, 5)
+    assert (web.trusted_proxies, web.ops_token) == ([], None)  # trust no proxy by default
+    monkeypatch.setenv("WEB_FORWARDED_ALLOW_IPS", " 10.0.0.1 , 192.168.0.0/16,")
+    assert load_settings(env_file=None).web.trusted_proxies == ["10.0.0.1", "192.168.0.0/16"]
 
 
 def test_all_problems_reported_together(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,4 @@
-"""Accounts: sign up, password login, browser sessions and API tokens.
+"""Accounts: sign up, password login, browser sessions, API tokens and WebSocket tickets.
 
 Everything here takes the request's database session; the routes decide what the
 person sees. Secrets leave this module once (to the cookie or the token owner) and are
@@ -7,6 +7,7 @@ stored only as hashes (see security.py).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -15,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.phone_numbers import to_e164
-from database.models import AccessToken, TokenKind, User
+from database.models import AccessToken, TokenKind, TokenScope, User
 from database.repositories import access_tokens, dnd, users
 from database.types import utcnow
 from web_interface.passwords import (
@@ -31,6 +32,8 @@ from web_interface.views import not_found, profile_public
 # Verifying against this when the email is unknown keeps "no such account" and "wrong
 # password" equally slow, so timing does not reveal which emails are registered.
 _DUMMY_HASH = hash_password("not a real password")
+# Long enough to open a socket right after asking for it; too short to be worth stealing.
+WS_TICKET_LIFETIME = timedelta(seconds=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +89,55 @@ async def user_for(s: AsyncSession, *, secret: str, kind: TokenKind) -> User | N
     return await users.get(s, row.user_id)
 
 
-async def create_api_token(s: AsyncSession, *, user_id: int, name: str) -> NewSecret:
+async def token_user(s: AsyncSession, *, secret: str) -> tuple[User, frozenset[TokenScope]] | None:
+    """The owner of a live API token and what the token may do, else None."""
+    row = await access_tokens.find_active(s, token_hash=hash_token(secret), kind=TokenKind.API)
+    if row is None:
+        return None
+    user = await users.get(s, row.user_id)
+    return None if user is None else (user, row.scope_set)
+
+
+async def create_api_token(
+    s: AsyncSession,
+    *,
+    user_id: int,
+    name: str,
+    scopes: Collection[TokenScope],
+    lifetime: timedelta,
+) -> NewSecret:
     secret = new_api_token()
     row = await access_tokens.create(
-        s, user_id=user_id, kind=TokenKind.API, token_hash=hash_token(secret), name=name
+        s,
+        user_id=user_id,
+        kind=TokenKind.API,
+        token_hash=hash_token(secret),
+        name=name,
+        scopes=" ".join(sorted(TokenScope(scope).value for scope in set(scopes))),
+        expires_at=utcnow() + lifetime,
     )
     return NewSecret(secret, row)
+
+
+async def issue_ws_ticket(s: AsyncSession, *, user_id: int) -> NewSecret:
+    """A single-use pass for one /ws/events connection, so no lasting credential is put in
+    a URL (URLs end up in logs and histories). Sweeps expired credentials, as logins do."""
+    await access_tokens.delete_expired(s, now=utcnow())
+    secret = new_secret()
+    row = await access_tokens.create(
+        s,
+        user_id=user_id,
+        kind=TokenKind.WS_TICKET,
+        token_hash=hash_token(secret),
+        expires_at=utcnow() + WS_TICKET_LIFETIME,
+    )
+    return NewSecret(secret, row)
+
+
+async def redeem_ws_ticket(s: AsyncSession, *, secret: str) -> int | None:
+    """The user a live, unused ticket was issued to; the ticket is gone afterwards."""
+    row = await access_tokens.take(s, token_hash=hash_token(secret), kind=TokenKind.WS_TICKET)
+    return None if row is None else row.user_id
 
 
 # -- the person's own settings (shared by the JSON API and the pages) ---------------
@@ -132,7 +178,7 @@ async def apply_profile(
 
 
 async def remove_dnd_entry(s: AsyncSession, user_id: int, entry_id: int) -> None:
-    entry = next((e for e in await dnd.list_for_user(s, user_id=user_id) if e.id == entry_id), None)
+    entry = await dnd.get(s, user_id=user_id, entry_id=entry_id)
     if entry is None:
         raise not_found("entry")
     await dnd.remove(s, user_id=user_id, phone_number=entry.phone_number)

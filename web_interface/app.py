@@ -9,15 +9,19 @@ accounts, never through each other.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from web_interface.body_limit import BodyLimit
 from web_interface.deps import WebDeps
 from web_interface.errors import install_error_handlers
+from web_interface.ops_access import may_see_ops
 from web_interface.routes import ROUTERS
+from web_interface.security_headers import SecurityHeaders
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
@@ -25,6 +29,8 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 def create_app(deps: WebDeps) -> FastAPI:
     app = FastAPI(title="OpenDeep", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.deps = deps
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(BodyLimit, max_bytes=deps.max_body_bytes)  # outermost: before all
     _add_ops_routes(app, deps)
     if deps.sessions is not None and deps.bus is not None:
         _add_user_routes(app)
@@ -41,27 +47,32 @@ def _add_user_routes(app: FastAPI) -> None:
 
 
 def _add_ops_routes(app: FastAPI, deps: WebDeps) -> None:
-    """Liveness, readiness and metrics: operational, reveal no user data, no login."""
+    """Liveness, readiness and metrics: no user data, no login; details for ops only
+    (ops_access.py)."""
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/readyz")
-    async def readyz() -> JSONResponse:
+    async def readyz(request: Request) -> JSONResponse:
         components = await deps.health.collect()
         ready = all(c.ok or not c.required for c in components.values())
-        body = {
-            "status": "ready" if ready else "not_ready",
-            "components": {
+        body: dict[str, Any] = {"status": "ready" if ready else "not_ready"}
+        if may_see_ops(request, deps.ops_token):
+            body["components"] = {
                 name: {"ok": c.ok, "detail": c.detail, "required": c.required}
                 for name, c in components.items()
-            },
-        }
+            }
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics")
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        if not may_see_ops(request, deps.ops_token):
+            return JSONResponse(
+                {"detail": "metrics are for this host, or send Authorization: Bearer <ops token>"},
+                status_code=403,
+            )
         return Response(generate_latest(deps.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -4,12 +4,16 @@ Two ways to be someone: the signed session cookie (browsers) or `Authorization: 
 with an API token (scripts). Cookie requests that change something must also carry the
 session's CSRF token (form field or X-CSRF-Token header); bearer requests need not, since
 a browser never attaches a bearer token on its own.
+
+What a caller may do: a session everything; an API token what its scopes allow
+(`ReadUser`, `CallsUser`, `AccountUser`); making or revoking tokens needs a session
+(`SessionUser`), so a leaked token cannot make itself more tokens.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated
@@ -21,11 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from common.command_bus import CommandBus
 from common.health import HealthRegistry
 from common.metrics import PlatformMetrics
-from database.models import TokenKind, User
+from database.models import TokenKind, TokenScope, User
 from web_interface import accounts
 from web_interface.assistant import ChatAssistant
+from web_interface.body_limit import DEFAULT_LIMIT
 from web_interface.errors import LoginRequired
-from web_interface.rate_limit import LoginRateLimiter
+from web_interface.live_sockets import SocketLimit
+from web_interface.login_throttle import LoginThrottle
 from web_interface.security import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -36,6 +42,7 @@ from web_interface.security import (
 )
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+ALL_SCOPES = frozenset(TokenScope)
 
 
 @dataclass(slots=True)
@@ -55,8 +62,15 @@ class WebDeps:
     secret_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     default_region: str = "US"  # for numbers typed without +country code
     session_lifetime: timedelta = timedelta(days=14)
-    login_limiter: LoginRateLimiter = field(default_factory=LoginRateLimiter)
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     assistant: ChatAssistant | None = None
+    max_sockets_per_user: int = 5  # live pages per person (live_sockets.py)
+    max_body_bytes: int = DEFAULT_LIMIT  # larger request bodies get 413 (body_limit.py)
+    ops_token: str | None = None  # /metrics and /readyz details off loopback (ops_access.py)
+    sockets: SocketLimit = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sockets = SocketLimit(per_user=self.max_sockets_per_user)
 
 
 def web_deps(conn: HTTPConnection) -> WebDeps:
@@ -104,11 +118,17 @@ def bearer_token(conn: HTTPConnection) -> str | None:
 async def optional_user(request: Request, s: DbSession, deps: Deps) -> User | None:
     """The person behind this request, or None. Records how they authenticated."""
     token = bearer_token(request)
+    request.state.scopes = frozenset()
     if token is not None:
         request.state.auth = "token"
-        return await accounts.user_for(s, secret=token, kind=TokenKind.API)
+        found = await accounts.token_user(s, secret=token)
+        if found is None:
+            return None
+        user, request.state.scopes = found
+        return user
     secret = session_secret(request, deps)
     request.state.auth = "session"
+    request.state.scopes = ALL_SCOPES
     request.state.session_secret = secret
     if secret is None:
         return None
@@ -138,7 +158,27 @@ async def api_user(request: Request, user: OptionalUser, deps: Deps) -> User:
     return user
 
 
-ApiUser = Annotated[User, Depends(api_user)]
+def _scoped(scope: TokenScope) -> Callable[..., Awaitable[User]]:
+    async def check(request: Request, user: User = Depends(api_user)) -> User:
+        if scope not in request.state.scopes:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"this API token lacks the {scope} scope"
+            )
+        return user
+
+    return check
+
+
+async def session_user(request: Request, user: User = Depends(api_user)) -> User:
+    if request.state.auth != "session":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "API tokens cannot do this; log in")
+    return user
+
+
+ReadUser = Annotated[User, Depends(_scoped(TokenScope.READ))]
+CallsUser = Annotated[User, Depends(_scoped(TokenScope.CALLS))]
+AccountUser = Annotated[User, Depends(_scoped(TokenScope.ACCOUNT))]
+SessionUser = Annotated[User, Depends(session_user)]
 
 
 async def page_user(request: Request, user: OptionalUser) -> User:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import re
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from common.command_bus import CommandBusError
 
 log = logging.getLogger(__name__)
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
 class LoginRequired(Exception):
@@ -24,6 +27,39 @@ class LoginRequired(Exception):
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(CommandBusError, _bus_unavailable)
+    app.add_exception_handler(RequestValidationError, _invalid_input)
+
+
+async def _invalid_input(_request: Request, exc: Exception) -> Response:
+    """422 with where and why per problem, never the input itself.
+
+    FastAPI's own handler echoes each offending value: a 2 MB string came back whole, and
+    one with an unpaired surrogate could not be encoded, so the handler itself failed with
+    a 500 (issue 13). Location parts that are not plain names (dict keys a client chose)
+    are not echoed either.
+    """
+    assert isinstance(exc, RequestValidationError)
+    detail = [
+        {
+            "loc": [_location(part) for part in error.get("loc", ())],
+            "msg": _printable(str(error.get("msg", "invalid"))),
+            "type": _printable(str(error.get("type", "value_error"))),
+        }
+        for error in exc.errors()
+    ]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+def _location(part: object) -> int | str:
+    if isinstance(part, int):
+        return part
+    text = str(part)
+    return text if _NAME.fullmatch(text) else "*"
+
+
+def _printable(text: str) -> str:
+    """Encodable as UTF-8 whatever it holds (unpaired surrogates become "?")."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 async def _login_required(_request: Request, exc: Exception) -> Response:

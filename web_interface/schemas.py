@@ -1,21 +1,104 @@
 """What the JSON API accepts and returns. `XPublic` go out, `XCreate` / `XUpdate` come in.
 
-Limits on every incoming string: a request past them is a 422 naming the field, and
-nothing is stored.
+Input is checked at the edge, with the constrained types below on every route (bodies,
+forms, path and query parameters): a request past them is a 422 naming the field, and
+nothing is stored. Strings may not hold NUL (PostgreSQL refuses it in text) or unpaired
+surrogates (not encodable as UTF-8); integers must fit the database's 32-bit columns and
+ids are positive; free-form JSON (a plan) is walked for the same. Before, these reached
+the database and came back as 500s (issue 13).
 """
 
 from __future__ import annotations
 
+import math
+import re
 from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from annotated_types import Interval
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
-FactLabel = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-FactText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-PhoneInput = Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)]
+from database.models import TokenScope
+
+INT32 = (-(2**31), 2**31 - 1)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+def clean_text(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    if _SURROGATE.search(value):
+        raise ValueError("must be valid Unicode text (no unpaired surrogates)")
+    return value
+
+
+def clean_json(value: Any, where: str = "") -> Any:
+    """Free-form JSON held to the same rules; the message says where (never what)."""
+    if isinstance(value, str):
+        _clean_at(where, value)
+    elif isinstance(value, bool) or value is None:
+        pass
+    elif isinstance(value, int) and not INT32[0] <= value <= INT32[1]:
+        raise ValueError(f"{where or 'value'}: must be between {INT32[0]} and {INT32[1]}")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where or 'value'}: must be a finite number")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            step = f"{where}.{_label(key)}" if where else _label(key)
+            _clean_at(step, str(key))
+            clean_json(item, step)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            clean_json(item, f"{where}.{index}" if where else str(index))
+    return value
+
+
+def _label(key: object) -> str:
+    """A key as shown in a message: a plain name as is, anything else not echoed."""
+    text = str(key)
+    return text if _NAME.fullmatch(text) else "*"
+
+
+def _clean_at(where: str, value: str) -> None:
+    try:
+        clean_text(value)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}" if where else str(exc)) from None
+
+
+CLEAN = AfterValidator(clean_text)
+Clean = Annotated[str, CLEAN]  # for forms and queries, with their own max_length
+Id = Annotated[int, Interval(ge=1, le=INT32[1])]  # every {..._id} and id query parameter
+CallId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[\w.:-]+$")]
+PageNumber = Annotated[int, Interval(ge=1, le=10_000)]  # 50 a page (pagination.py)
+NextPath = Annotated[str, StringConstraints(max_length=500), CLEAN]
+JsonObject = Annotated[dict[str, Any], AfterValidator(clean_json)]
+
+
+def _text(max_length: int, min_length: int = 0) -> Any:
+    return StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length)
+
+
+Name = Annotated[str, _text(200), CLEAN]
+FactLabel = Annotated[str, _text(100, 1), CLEAN]
+FactText = Annotated[str, _text(500, 1), CLEAN]
+PhoneInput = Annotated[str, _text(40), CLEAN]
+Reason = Annotated[str, _text(500), CLEAN]
+Answer = Annotated[str, _text(2000, 1), CLEAN]
+Objective = Annotated[str, _text(2000, 1), CLEAN]
+ChatText = Annotated[str, _text(4000, 1), CLEAN]
+TokenName = Annotated[str, _text(100, 1), CLEAN]
+TimeZoneName = Annotated[str, StringConstraints(max_length=64), CLEAN]
+MAX_TOKEN_DAYS = 365
 
 
 class Public(BaseModel):
@@ -111,7 +194,7 @@ class FeedbackPublic(Public):
 
 
 class FeedbackAnswerIn(BaseModel):
-    answer: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    answer: Answer
 
 
 class FeedbackAnswered(BaseModel):
@@ -122,7 +205,7 @@ class FeedbackAnswered(BaseModel):
 
 class DndCreate(BaseModel):
     phone_number: PhoneInput
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+    reason: Reason = ""
 
 
 class DndPublic(Public):
@@ -148,7 +231,7 @@ class ProfileUpdate(BaseModel):
 
     display_name: Name | None = None
     phone_number: PhoneInput | None = None
-    time_zone: Annotated[str, StringConstraints(max_length=64)] | None = None
+    time_zone: TimeZoneName | None = None
     facts: Annotated[dict[FactLabel, FactText], Field(max_length=50)] | None = None
     never_share: Annotated[list[FactText], Field(max_length=50)] | None = None
 
@@ -165,29 +248,44 @@ class ProfileUpdate(BaseModel):
 
 
 class TokenCreate(BaseModel):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    """Least privilege by default: read only, for 30 days."""
+
+    name: TokenName
+    scopes: Annotated[list[TokenScope], Field(min_length=1, max_length=3)] = [TokenScope.READ]
+    expires_in_days: Annotated[int, Field(ge=1, le=MAX_TOKEN_DAYS)] = 30
 
 
 class TokenPublic(Public):
     id: int
     name: str
+    scopes: list[str]
     created_at: datetime
     expires_at: datetime | None
+
+    @field_validator("scopes", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return value.split() if isinstance(value, str) else value
 
 
 class TokenCreated(TokenPublic):
     token: str  # shown once; only its hash is kept
 
 
+class WsTicket(BaseModel):
+    ticket: str  # for /ws/events?ticket=...: once, within expires_in seconds
+    expires_in: int
+
+
 class ChatIn(BaseModel):
-    conversation_id: int | None = None
-    message: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+    conversation_id: Id | None = None
+    message: ChatText
 
 
 class PlanConfirmIn(BaseModel):
     """The plan as the person edited it in the table; the server validates it again."""
 
-    plan: dict[str, Any]
+    plan: JsonObject
 
 
 class CampaignCreated(BaseModel):
@@ -197,9 +295,7 @@ class CampaignCreated(BaseModel):
 
 class TrialCallIn(BaseModel):
     phone_number: PhoneInput
-    objective: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)
-    ]
+    objective: Objective
 
 
 class ChatLine(BaseModel):

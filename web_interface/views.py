@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Mapping
 
 from fastapi import HTTPException, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from database.models import Campaign, Task, User
+from database.models import Campaign, User
 from database.repositories import calls, campaigns, tasks, turns
 from database.states import TaskStatus
+from web_interface.pagination import FETCH, Page, offset, page_of
 from web_interface.schemas import (
     CallDetail,
     CallEventPublic,
@@ -29,31 +29,41 @@ def not_found(what: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"{what} not found")
 
 
-def progress(rows: Iterable[Task]) -> Progress:
-    counts = Counter(str(t.status) for t in rows)
+def progress(counts: Mapping[str, int]) -> Progress:
     done = sum(n for name, n in counts.items() if TaskStatus(name).is_final)
     return Progress(total=sum(counts.values()), done=done, by_status=dict(counts))
 
 
-def campaign_public(campaign: Campaign, rows: Iterable[Task]) -> CampaignPublic:
-    mine = [t for t in rows if t.campaign_id == campaign.id]
+def campaign_public(campaign: Campaign, counts: Mapping[str, int]) -> CampaignPublic:
     data = {k: getattr(campaign, k) for k in CampaignPublic.model_fields if k != "progress"}
-    return CampaignPublic(**data, progress=progress(mine))
+    return CampaignPublic(**data, progress=progress(counts))
 
 
-async def campaign_list(s: AsyncSession, user_id: int) -> list[CampaignPublic]:
-    all_tasks = await tasks.list_for_user(s, user_id=user_id)
-    return [
-        campaign_public(c, all_tasks) for c in await campaigns.list_for_user(s, user_id=user_id)
-    ]
+async def campaign_list(s: AsyncSession, user_id: int, number: int) -> Page[CampaignPublic]:
+    """One page of campaigns, each with its progress counted in the database."""
+    rows = await campaigns.list_for_user(s, user_id=user_id, offset=offset(number), limit=FETCH)
+    page = page_of(rows, number)
+    counts = await tasks.status_counts(s, user_id=user_id, campaign_ids=[c.id for c in page.items])
+    items = [campaign_public(c, counts.get(c.id, {})) for c in page.items]
+    return Page(items, page.number, page.has_next)
 
 
 async def campaign_detail(s: AsyncSession, user_id: int, campaign_id: int) -> CampaignPublic:
     campaign = await campaigns.get(s, user_id=user_id, campaign_id=campaign_id)
     if campaign is None:
         raise not_found("campaign")
-    rows = await tasks.list_for_user(s, user_id=user_id, campaign_id=campaign_id)
-    return campaign_public(campaign, rows)
+    counts = await tasks.status_counts(s, user_id=user_id, campaign_ids=[campaign_id])
+    return campaign_public(campaign, counts.get(campaign_id, {}))
+
+
+async def task_page(
+    s: AsyncSession, user_id: int, number: int, campaign_id: int | None = None
+) -> Page[TaskPublic]:
+    rows = await tasks.list_for_user(
+        s, user_id=user_id, campaign_id=campaign_id, offset=offset(number), limit=FETCH
+    )
+    page = page_of(rows, number)
+    return Page([TaskPublic.model_validate(t) for t in page.items], number, page.has_next)
 
 
 async def task_detail(s: AsyncSession, user_id: int, task_id: int) -> TaskDetail:

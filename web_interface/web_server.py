@@ -1,4 +1,13 @@
-"""uvicorn embedded in our process, with main.py in charge of signals and shutdown order."""
+"""uvicorn embedded in our process, with main.py in charge of signals and shutdown order.
+
+Two things uvicorn does on its own that we decide instead:
+- Whom to believe about the client's address: `X-Forwarded-For` only from the proxies in
+  WEB_FORWARDED_ALLOW_IPS (none by default). uvicorn would trust 127.0.0.1, so anything
+  on the host, or a spoofed header through a local proxy, could pick its own address and
+  walk past the per-address login throttle.
+- What reaches the log: uvicorn logs each WebSocket (and, if enabled, request) with its
+  query string; query strings may carry tickets, so they are cut off (`NoQueryStrings`).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +20,34 @@ import uvicorn
 from fastapi import FastAPI
 
 log = logging.getLogger(__name__)
+UVICORN_LOGGERS = ("uvicorn.error", "uvicorn.access")
+WS_MAX_MESSAGE = 64 * 1024  # clients send nothing we read; a 16 MiB default buys nothing
+
+
+class NoQueryStrings(logging.Filter):
+    """Cuts `?...` off request targets in uvicorn's log lines (they are passed as args)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_without_query(a) for a in record.args)
+        return True
+
+
+def _without_query(arg: object) -> object:
+    if isinstance(arg, str) and arg.startswith("/") and "?" in arg:
+        return arg.partition("?")[0]
+    return arg
+
+
+_FILTER = NoQueryStrings()
+
+
+def scrub_uvicorn_logs() -> None:
+    """Idempotent: the filter is added once per logger."""
+    for name in UVICORN_LOGGERS:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -21,10 +58,22 @@ class _EmbeddedServer(uvicorn.Server):
 
 
 class WebServer:
-    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+    def __init__(
+        self, app: FastAPI, host: str, port: int, forwarded_allow_ips: list[str] | None = None
+    ) -> None:
+        trusted = list(forwarded_allow_ips or [])
         config = uvicorn.Config(
-            app, host=host, port=port, lifespan="off", log_config=None, access_log=False
+            app,
+            host=host,
+            port=port,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            proxy_headers=bool(trusted),
+            forwarded_allow_ips=trusted,
+            ws_max_size=WS_MAX_MESSAGE,
         )
+        scrub_uvicorn_logs()
         self._server = _EmbeddedServer(config)
         self._task: asyncio.Task[None] | None = None
         self.host, self.port = host, port

@@ -1,6 +1,6 @@
 """All tables. Import models from here: `from database.models import Task`."""
 
-from database.models.access_tokens import AccessToken, TokenKind
+from database.models.access_tokens import AccessToken, TokenKind, TokenScope
 from database.models.base import Base
 from database.models.calls import Call, CallEvent, CallTurn
 from database.models.campaigns import Campaign, Task
@@ -21,5 +21,6 @@ __all__ = [
     "Message",
     "Task",
     "TokenKind",
+    "TokenScope",
     "User",
 ]

@@ -1,7 +1,7 @@
 """Sessions and API tokens by hash: created at login / by the person, found per request.
 
-`find_active` is the one lookup that does not start from a user_id: the secret the
-client presents is what identifies the user (that is what authentication means).
+`find_active` and `take` are the lookups that do not start from a user_id: the secret
+the client presents is what identifies the user (that is what authentication means).
 """
 
 from __future__ import annotations
@@ -24,9 +24,15 @@ async def create(
     token_hash: str,
     name: str = "",
     expires_at: datetime | None = None,
+    scopes: str = "",
 ) -> AccessToken:
     token = AccessToken(
-        user_id=user_id, kind=kind, token_hash=token_hash, name=name, expires_at=expires_at
+        user_id=user_id,
+        kind=kind,
+        token_hash=token_hash,
+        name=name,
+        expires_at=expires_at,
+        scopes=scopes,
     )
     s.add(token)
     await s.flush()
@@ -46,9 +52,29 @@ async def find_active(
     return await s.scalar(query)
 
 
-async def list_for_user(s: AsyncSession, *, user_id: int, kind: TokenKind) -> list[AccessToken]:
+async def take(
+    s: AsyncSession, *, token_hash: str, kind: TokenKind, now: datetime | None = None
+) -> AccessToken | None:
+    """A single-use credential: the live row, deleted in the same breath. Of two requests
+    presenting it at once, one DELETE touches the row and the other gets None."""
+    row = await find_active(s, token_hash=token_hash, kind=kind, now=now)
+    if row is None:
+        return None
+    gone = await affected(s, delete(AccessToken).where(AccessToken.id == row.id))
+    return row if gone == 1 else None
+
+
+async def list_for_user(
+    s: AsyncSession,
+    *,
+    user_id: int,
+    kind: TokenKind,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[AccessToken]:
     query = select(AccessToken).where(AccessToken.user_id == user_id, AccessToken.kind == kind)
-    return list(await s.scalars(query.order_by(AccessToken.created_at, AccessToken.id)))
+    query = query.order_by(AccessToken.created_at, AccessToken.id).offset(offset).limit(limit)
+    return list(await s.scalars(query))
 
 
 async def revoke(s: AsyncSession, *, user_id: int, token_id: int, kind: TokenKind) -> bool:

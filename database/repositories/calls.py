@@ -62,9 +62,12 @@ async def list_for_task(s: AsyncSession, *, user_id: int, task_id: int) -> list[
     return list(await s.scalars(query.order_by(Call.attempt_number, Call.started_at)))
 
 
-async def list_for_user(s: AsyncSession, *, user_id: int, limit: int = 50) -> list[Call]:
+async def list_for_user(
+    s: AsyncSession, *, user_id: int, limit: int = 50, offset: int = 0
+) -> list[Call]:
     query = select(Call).where(Call.user_id == user_id)
-    return list(await s.scalars(query.order_by(Call.started_at.desc()).limit(limit)))
+    query = query.order_by(Call.started_at.desc(), Call.id.desc())
+    return list(await s.scalars(query.offset(offset).limit(limit)))
 
 
 async def update(s: AsyncSession, *, user_id: int, call_id: str, **changes: Any) -> Call | None:

@@ -54,12 +54,18 @@ async def get(s: AsyncSession, *, user_id: int, campaign_id: int) -> Campaign | 
 
 
 async def list_for_user(
-    s: AsyncSession, *, user_id: int, status: CampaignStatus | None = None
+    s: AsyncSession,
+    *,
+    user_id: int,
+    status: CampaignStatus | None = None,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[Campaign]:
     query = select(Campaign).where(Campaign.user_id == user_id)
     if status is not None:
         query = query.where(Campaign.status == status)
-    return list(await s.scalars(query.order_by(Campaign.created_at.desc(), Campaign.id.desc())))
+    query = query.order_by(Campaign.created_at.desc(), Campaign.id.desc())
+    return list(await s.scalars(query.offset(offset).limit(limit)))
 
 
 async def update(

@@ -28,9 +28,11 @@ async def get(s: AsyncSession, *, user_id: int, conversation_id: int) -> Convers
     )
 
 
-async def list_for_user(s: AsyncSession, *, user_id: int, limit: int = 50) -> list[Conversation]:
+async def list_for_user(
+    s: AsyncSession, *, user_id: int, limit: int = 50, offset: int = 0
+) -> list[Conversation]:
     query = select(Conversation).where(Conversation.user_id == user_id)
-    return list(await s.scalars(query.order_by(Conversation.id.desc()).limit(limit)))
+    return list(await s.scalars(query.order_by(Conversation.id.desc()).offset(offset).limit(limit)))
 
 
 async def update(

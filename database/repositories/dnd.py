@@ -46,7 +46,13 @@ async def remove(s: AsyncSession, *, user_id: int | None, phone_number: str) -> 
     return bool(touched)
 
 
-async def list_for_user(s: AsyncSession, *, user_id: int | None) -> list[DndEntry]:
+async def list_for_user(
+    s: AsyncSession, *, user_id: int | None, limit: int | None = None, offset: int = 0
+) -> list[DndEntry]:
     """The user's own entries (user_id None: the global list)."""
-    query = select(DndEntry).where(_scope(user_id)).order_by(DndEntry.phone_number)
-    return list(await s.scalars(query))
+    query = select(DndEntry).where(_scope(user_id)).order_by(DndEntry.phone_number, DndEntry.id)
+    return list(await s.scalars(query.offset(offset).limit(limit)))
+
+
+async def get(s: AsyncSession, *, user_id: int, entry_id: int) -> DndEntry | None:
+    return await s.scalar(select(DndEntry).where(_scope(user_id), DndEntry.id == entry_id))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.models import FeedbackRequest
@@ -73,15 +73,32 @@ async def answer(
     return request
 
 
+def _open(user_id: int) -> list[ColumnElement[bool]]:
+    return [FeedbackRequest.user_id == user_id, FeedbackRequest.status == FeedbackStatus.OPEN]
+
+
 async def list_open(
-    s: AsyncSession, *, user_id: int, call_id: str | None = None
+    s: AsyncSession,
+    *,
+    user_id: int,
+    call_id: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+    newest_first: bool = False,
 ) -> list[FeedbackRequest]:
-    query = select(FeedbackRequest).where(
-        FeedbackRequest.user_id == user_id, FeedbackRequest.status == FeedbackStatus.OPEN
-    )
+    query = select(FeedbackRequest).where(*_open(user_id))
     if call_id is not None:
         query = query.where(FeedbackRequest.call_id == call_id)
-    return list(await s.scalars(query.order_by(FeedbackRequest.created_at, FeedbackRequest.id)))
+    if newest_first:
+        query = query.order_by(FeedbackRequest.created_at.desc(), FeedbackRequest.id.desc())
+    else:
+        query = query.order_by(FeedbackRequest.created_at, FeedbackRequest.id)
+    return list(await s.scalars(query.offset(offset).limit(limit)))
+
+
+async def count_open(s: AsyncSession, *, user_id: int) -> int:
+    query = select(func.count()).select_from(FeedbackRequest).where(*_open(user_id))
+    return int(await s.scalar(query) or 0)
 
 
 async def expire_due(s: AsyncSession, *, now: datetime) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.models import Message
@@ -71,6 +71,15 @@ async def mark_failed(
     return message
 
 
-async def list_for_user(s: AsyncSession, *, user_id: int, limit: int = 100) -> list[Message]:
+async def list_for_user(
+    s: AsyncSession, *, user_id: int, limit: int = 100, offset: int = 0
+) -> list[Message]:
     query = select(Message).where(Message.user_id == user_id)
-    return list(await s.scalars(query.order_by(Message.created_at.desc()).limit(limit)))
+    query = query.order_by(Message.created_at.desc(), Message.id.desc())
+    return list(await s.scalars(query.offset(offset).limit(limit)))
+
+
+async def count_since(s: AsyncSession, *, user_id: int, since: datetime) -> int:
+    query = select(func.count()).select_from(Message)
+    query = query.where(Message.user_id == user_id, Message.created_at > since)
+    return int(await s.scalar(query) or 0)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -26,6 +26,16 @@ UPDATABLE = frozenset(
      "context", "success_criteria", "objective", "contact_name"}
 )  # fmt: skip
 CLAIMABLE = (TaskStatus.PENDING, TaskStatus.RETRY_SCHEDULED)
+# Higher is called first. Bounded so that no plan can outrank everything else for good
+# (a test call, which the person is waiting on, takes the top).
+MIN_PRIORITY, MAX_PRIORITY = 0, 100
+
+
+def check_priority(priority: int) -> int:
+    """The last line behind every entry point's own bound (plans, test calls)."""
+    if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+        raise ValueError(f"priority must be between {MIN_PRIORITY} and {MAX_PRIORITY}")
+    return priority
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +45,7 @@ class NewTask:
     contact_name: str = ""
     context: str = ""
     success_criteria: str = ""
-    priority: int = 0  # higher = called first
+    priority: int = 0  # higher = called first, MIN_PRIORITY..MAX_PRIORITY
     max_attempts: int = 3
     next_action_time: datetime | None = None  # None = due now
     inter_call_context: dict[str, Any] = field(default_factory=dict)
@@ -50,7 +60,7 @@ def _row(user_id: int, campaign_id: int | None, new: NewTask) -> Task:
         contact_name=new.contact_name,
         context=new.context,
         success_criteria=new.success_criteria,
-        priority=new.priority,
+        priority=check_priority(new.priority),
         max_attempts=new.max_attempts,
         next_action_time=new.next_action_time,
         inter_call_context=dict(new.inter_call_context),
@@ -83,19 +93,61 @@ async def get(s: AsyncSession, *, user_id: int, task_id: int) -> Task | None:
     return await s.scalar(select(Task).where(Task.id == task_id, Task.user_id == user_id))
 
 
+def _mine(
+    user_id: int, campaign_id: int | None, statuses: Collection[TaskStatus] | None
+) -> list[ColumnElement[bool]]:
+    where = [Task.user_id == user_id]
+    if campaign_id is not None:
+        where.append(Task.campaign_id == campaign_id)
+    if statuses:
+        where.append(Task.status.in_(list(statuses)))
+    return where
+
+
 async def list_for_user(
     s: AsyncSession,
     *,
     user_id: int,
     campaign_id: int | None = None,
     statuses: Collection[TaskStatus] | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+    recently_changed_first: bool = False,
 ) -> list[Task]:
-    query = select(Task).where(Task.user_id == user_id)
-    if campaign_id is not None:
-        query = query.where(Task.campaign_id == campaign_id)
-    if statuses:
-        query = query.where(Task.status.in_(list(statuses)))
-    return list(await s.scalars(query.order_by(Task.id)))
+    """In creation order, or most recently changed first; `limit`/`offset` page through."""
+    query = select(Task).where(*_mine(user_id, campaign_id, statuses))
+    order = (Task.updated_at.desc(), Task.id.desc()) if recently_changed_first else (Task.id,)
+    return list(await s.scalars(query.order_by(*order).offset(offset).limit(limit)))
+
+
+async def count_for_user(
+    s: AsyncSession,
+    *,
+    user_id: int,
+    campaign_id: int | None = None,
+    statuses: Collection[TaskStatus] | None = None,
+) -> int:
+    query = select(func.count()).select_from(Task).where(*_mine(user_id, campaign_id, statuses))
+    return int(await s.scalar(query) or 0)
+
+
+async def status_counts(
+    s: AsyncSession, *, user_id: int, campaign_ids: Collection[int]
+) -> dict[int, dict[str, int]]:
+    """{campaign_id: {status: n}} for these campaigns, counted in the database: a campaign's
+    progress must not need its (possibly thousands of) task rows."""
+    if not campaign_ids:
+        return {}
+    query = (
+        select(Task.campaign_id, Task.status, func.count())
+        .where(Task.user_id == user_id, Task.campaign_id.in_(list(campaign_ids)))
+        .group_by(Task.campaign_id, Task.status)
+    )
+    counts: dict[int, dict[str, int]] = {}
+    for campaign_id, status, n in await s.execute(query):
+        if campaign_id is not None:  # the query asks for campaigns, so always set
+            counts.setdefault(campaign_id, {})[str(status)] = int(n)
+    return counts
 
 
 async def update_status(

@@ -6,10 +6,12 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import JSON, MetaData, Table, column, inspect, select, table
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from database import migrate
 from database.engine import create_engine_for
@@ -184,3 +186,57 @@ async def test_call_ending_columns_arrive_empty_on_old_rows_and_leave_on_downgra
     row, columns = await _on(empty_backend, _call_and_columns)
     assert not columns & ENDING_COLUMNS
     assert (row["status"], row["outcome"]) == ("completed", "success")
+
+
+async def test_old_api_tokens_get_scopes_and_an_end_and_tickets_fit_the_kind_check(
+    empty_backend: Backend,
+) -> None:
+    """0008: tokens made before keep read/calls/account and expire in 90 days; sessions keep
+    no scopes; the kind check takes ws_ticket and still refuses anything else."""
+    url, data_dir = empty_backend.url, empty_backend.data_dir
+    await migrate.upgrade(url, data_dir, "0007")
+    users = table("users", column("id"), column("email"), column("password_hash"),
+                  column("display_name"), column("time_zone"), column("profile", JSON),
+                  column("created_at"))  # fmt: skip
+    tokens = table("access_tokens", column("id"), column("user_id"), column("kind"),
+                   column("name"), column("token_hash"), column("created_at"),
+                   column("expires_at"), column("scopes"))  # fmt: skip
+    created = datetime(2026, 1, 1)
+    engine = create_engine_for(url, data_dir)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(users.insert().values(
+                id=1, email="old@example.com", password_hash="x", display_name="",
+                time_zone="UTC", profile={}, created_at=created,
+            ))  # fmt: skip
+            for id_, kind in [(1, "api"), (2, "session")]:
+                await conn.execute(tokens.insert().values(
+                    id=id_, user_id=1, kind=kind, name="", token_hash=str(id_) * 64,
+                    created_at=created,
+                ))  # fmt: skip
+        await migrate.upgrade(url, data_dir)
+        async with engine.connect() as conn:
+            query = select(tokens.c.id, tokens.c.scopes, tokens.c.expires_at)
+            rows = (await conn.execute(query.order_by(tokens.c.id))).all()
+        async with engine.begin() as conn:
+            await conn.execute(tokens.insert().values(
+                id=3, user_id=1, kind="ws_ticket", name="", token_hash="3" * 64,
+                created_at=created, scopes="",
+            ))  # fmt: skip
+        with pytest.raises(IntegrityError):
+            async with engine.begin() as conn:
+                await conn.execute(tokens.insert().values(
+                    id=4, user_id=1, kind="bogus", name="", token_hash="4" * 64,
+                    created_at=created, scopes="",
+                ))  # fmt: skip
+        await migrate.downgrade(url, data_dir, "0007")
+        async with engine.connect() as conn:
+            left = (await conn.execute(select(column("id")).select_from(
+                table("access_tokens")))).scalars().all()  # fmt: skip
+    finally:
+        await engine.dispose()
+    (api_id, api_scopes, api_end), (session_id, session_scopes, session_end) = rows
+    assert (api_id, api_scopes, session_id, session_scopes) == (1, "read calls account", 2, "")
+    assert api_end is not None
+    assert session_end is None
+    assert sorted(left) == [1, 2]  # the ticket went with the downgrade

@@ -3,6 +3,8 @@ exact request; both recorded in messages, and only ever to the person themselves
 
 from __future__ import annotations
 
+from email.header import decode_header, make_header
+
 import pytest
 from pydantic import SecretStr
 
@@ -103,3 +105,34 @@ async def test_agent_tools_are_offered_only_when_configured_and_reach_the_person
     assert output == '{"sent": true}'
     assert mail["To"] == user.email
     assert mail["Subject"] == "Your appointment"
+
+
+async def test_headers_sanitized_at_the_sender_and_other_refusals_are_send_errors(
+    sessions: Sessions,
+) -> None:
+    """A campaign name with a line break in a summary's subject is sent as one line; a
+    refusal by the mail library is a SendError, so the row is never left pending."""
+    user = await make_user(sessions)
+    subject = "Dentists\r\nBcc: someone@example.net done"
+    async with LocalSmtpServer() as smtp:
+        notifier = Notifier(sessions, email=EmailSender(email_settings(smtp)))
+        row = await notifier.send_email(user.id, subject, "Booked Tuesday")
+        sender = EmailSender(email_settings(smtp))
+        await sender.send(user.email, "Odd\x00 text \ud800", "Booked\x00 Tuesday \ud800")
+        first, second = await smtp.wait_for(2)
+        with pytest.raises(SendError, match="SMTP refused the message: ValueError"):
+            await sender.send("", "no recipient", "body")
+    assert row.status == MessageStatus.SENT
+    assert first["Subject"] == "Dentists Bcc: someone@example.net done"
+    assert first["Bcc"] is None
+    assert smtp.collector.envelopes[0].rcpt_tos == [user.email]
+    assert str(make_header(decode_header(second["Subject"]))) == "Odd text \ufffd"
+    assert second.get_payload(decode=True).decode().strip() == "Booked Tuesday \ufffd"
+
+    async with FakeTwilio() as twilio:
+        sms = SmsSender(sms_settings(twilio))
+        await sms.send(PERSON + "\n", "Line one\nline two\x00 \udc00")
+        await sms.aclose()
+    assert twilio.sent == [
+        {"To": PERSON, "From": "+15005550006", "Body": "Line one\nline two \ufffd"}
+    ]  # bodies keep their lines

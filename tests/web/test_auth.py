@@ -8,13 +8,13 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
+import httpx
 from pydantic import SecretStr
 from sqlalchemy import select
 
 from database.models import AccessToken, User
 from tests.web.conftest import PASSWORD, Web, csrf_from, form_token, log_in, sign_up
-from web_interface.rate_limit import LoginRateLimiter
+from web_interface.login_throttle import LoginThrottle
 from web_interface.secret_key import load_or_create_secret_key
 from web_interface.security import SESSION_COOKIE
 
@@ -116,35 +116,86 @@ async def test_forged_or_foreign_key_cookie_is_refused(make_web: Callable[..., W
     assert (await tampered.get("/api/profile")).status_code == 401
 
 
-async def test_login_is_rate_limited_per_account(make_web: Callable[..., Web]) -> None:
-    web = make_web(login_limiter=LoginRateLimiter(max_per_account=3, max_per_address=100))
-    await sign_up(web.client(), "a@example.com")
-    for _ in range(3):
-        assert (await log_in(web.client(), "a@example.com", "nope nope")).status_code == 401
-    blocked = await log_in(web.client(), "A@example.com", PASSWORD)  # even the right password
-    assert blocked.status_code == 429
-    assert "Too many attempts" in blocked.text
-    assert SESSION_COOKIE not in blocked.cookies
-    assert (await log_in(web.client(), "b@example.com", "x" * 8)).status_code == 401
-
-
-def test_rate_limiter_window_slides_and_success_resets() -> None:
+async def test_failed_logins_slow_that_address_down_with_growing_delays(
+    make_web: Callable[..., Web],
+) -> None:
     now = [0.0]
-    limiter = LoginRateLimiter(
-        max_per_account=2, max_per_address=3, window_seconds=60, clock=lambda: now[0]
-    )
-    limiter.failed("a", "ip1")
-    limiter.failed("a", "ip1")
-    assert limiter.retry_after("a", "ip2") == pytest.approx(60)
-    assert limiter.retry_after("b", "ip1") == 0  # the address has 2 of 3
-    limiter.failed("b", "ip1")
-    assert limiter.retry_after("c", "ip1") > 0  # now the address is over its limit
-    now[0] = 61
-    assert limiter.retry_after("a", "ip1") == 0
-    limiter.failed("a", "ip9")
-    limiter.succeeded("a")
-    limiter.failed("a", "ip9")
-    assert limiter.retry_after("a", "ip8") == 0
+    web = make_web(login_throttle=LoginThrottle(clock=lambda: now[0]))
+    await sign_up(web.client(), "a@example.com")
+    client = web.client()
+    for _ in range(3):  # free
+        assert (await log_in(client, "a@example.com", "nope nope")).status_code == 401
+    waits = []
+    for _ in range(5):
+        assert (await log_in(client, "a@example.com", "nope nope")).status_code == 401
+        refused = await log_in(client, "a@example.com", PASSWORD)  # even the right one
+        assert refused.status_code == 429
+        assert "Too many failed attempts" in refused.text
+        assert SESSION_COOKIE not in refused.cookies
+        waits.append(int(refused.headers["retry-after"]))
+        now[0] += waits[-1]
+    assert waits == [1, 2, 4, 8, 16]
+    assert (await log_in(client, "a@example.com", PASSWORD)).status_code == 303
+
+
+async def test_login_throttling_by_account_and_address_not_a_lock_anyone_can_trigger(
+    make_web: Callable[..., Web],
+) -> None:
+    """An attacker failing at a victim's account slows only itself: the victim, from an
+    address that has not been failing, logs in with the right password."""
+    web = make_web()
+    await sign_up(web.client(), "victim@example.com")
+    attacker = _client_at(web, "203.0.113.7")
+    statuses = [(await log_in(attacker, "victim@example.com", f"guess {n}")).status_code
+                for n in range(20)]  # fmt: skip
+    assert statuses[:3] == [401] * 3
+    assert 429 in statuses  # the guesser is slowed down
+    victim = _client_at(web, "198.51.100.2")
+    assert (await log_in(victim, "victim@example.com", PASSWORD)).status_code == 303
+    # Many accounts from one address (spraying): the address itself is slowed down.
+    sprayer = _client_at(web, "203.0.113.99")
+    sprayed = [(await log_in(sprayer, f"u{n}@example.com", "password1")).status_code
+               for n in range(15)]  # fmt: skip
+    assert sprayed[:10] == [401] * 10
+    assert 429 in sprayed[10:]
+
+
+def _client_at(web: Web, address: str) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=web.app, client=(address, 40000))
+    client = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+    web.clients.append(client)
+    return client
+
+
+def test_throttle_delays_double_cap_and_are_forgotten() -> None:
+    now = [0.0]
+    throttle = LoginThrottle(free_per_pair=1, free_per_address=3, max_delay=20,
+                             forget_after=100, clock=lambda: now[0])  # fmt: skip
+    throttle.failed("a", "10.0.0.1")
+    assert throttle.retry_after("a", "10.0.0.1") == 0  # one free
+    throttle.failed("a", "10.0.0.1")
+    assert throttle.retry_after("a", "10.0.0.1") == 1
+    assert throttle.retry_after("a", "10.0.0.2") == 0  # another address: not this pair's
+    assert throttle.retry_after("b", "10.0.0.1") == 0  # the address has 2 of 3 free
+    for _ in range(5):
+        throttle.failed("a", "10.0.0.1")
+    assert throttle.retry_after("a", "10.0.0.1") == 20  # 6 past free: 32 s, capped
+    assert throttle.retry_after("b", "10.0.0.1") == 8  # the address: 4 past its 3 free
+    throttle.succeeded("a", "10.0.0.1")
+    assert throttle.retry_after("a", "10.0.0.1") == 8  # the pair is cleared, not the address
+    now[0] = 200
+    assert throttle.retry_after("b", "10.0.0.1") == 0  # quiet long enough: forgotten
+
+
+def test_throttle_counts_ipv6_per_64_and_stays_bounded() -> None:
+    throttle = LoginThrottle(free_per_address=2, max_tracked=50, clock=lambda: 0.0)
+    for host in range(3):
+        throttle.failed(f"user{host}", f"2001:db8::{host + 1}")
+    assert throttle.retry_after("new", "2001:db8::ffff") > 0  # same /64
+    assert throttle.retry_after("new", "2001:db8:0:1::1") == 0  # another /64
+    for n in range(200):
+        throttle.failed("x", f"10.1.{n // 250}.{n % 250}")
+    assert len(throttle._failures) <= 50
 
 
 async def test_login_redirects_only_to_local_paths(web: Web) -> None:
@@ -195,7 +246,9 @@ async def test_api_writes_with_a_cookie_need_the_csrf_header(web: Web) -> None:
 
 async def test_api_tokens_work_without_cookies_and_stop_when_revoked(web: Web) -> None:
     owner = await web.user("a@example.com")
-    created = await owner.post("/api/tokens", json={"name": "script"})
+    created = await owner.post(
+        "/api/tokens", json={"name": "script", "scopes": ["read", "account"]}
+    )
     assert created.status_code == 201
     token = created.json()["token"]
     assert token.startswith("odt_")
@@ -239,7 +292,7 @@ async def test_expired_sessions_are_swept_at_the_next_login(make_web: Callable[.
 
 async def test_sign_ups_are_rate_limited_per_address(make_web: Callable[..., Web]) -> None:
     """Each sign-up costs a password hash: an address cannot make them without bound."""
-    web = make_web(login_limiter=LoginRateLimiter(max_signups_per_address=2))
+    web = make_web(login_throttle=LoginThrottle(max_signups_per_address=2))
     await sign_up(web.client(), "a@example.com")
     await sign_up(web.client(), "b@example.com")
     client = web.client()

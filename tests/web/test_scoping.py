@@ -152,6 +152,8 @@ TWO_USER_COVERED = {
     ("GET", "/api/chat"), ("GET", "/api/chat/{conversation_id}"),
     ("POST", "/api/chat/{conversation_id}/confirm"), ("POST", "/api/test-call"),
     ("POST", "/test-call"), ("GET", "/api/notifications"), ("GET", "/notifications"),
+    # test_events_socket.py: each person's ticket opens a socket with their events only
+    ("POST", "/api/events/ticket"),
 }  # fmt: skip
 
 

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from common.commands import FeedbackAnswer
 from database.repositories import feedback
-from web_interface.deps import ApiUser, Bus, DbSession
-from web_interface.schemas import FeedbackAnswered, FeedbackAnswerIn, FeedbackPublic
+from web_interface.deps import Bus, CallsUser, DbSession, ReadUser
+from web_interface.pagination import FETCH, offset, page_of, set_link_header
+from web_interface.schemas import (
+    FeedbackAnswered,
+    FeedbackAnswerIn,
+    FeedbackPublic,
+    Id,
+    PageNumber,
+)
 from web_interface.views import not_found
 
 router = APIRouter(prefix="/api/feedback", tags=["feedback"])
@@ -17,13 +24,18 @@ log = logging.getLogger(__name__)
 
 
 @router.get("")
-async def list_open(user: ApiUser, s: DbSession) -> list[FeedbackPublic]:
-    return [FeedbackPublic.model_validate(r) for r in await feedback.list_open(s, user_id=user.id)]
+async def list_open(
+    request: Request, response: Response, user: ReadUser, s: DbSession, page: PageNumber = 1
+) -> list[FeedbackPublic]:
+    rows = await feedback.list_open(s, user_id=user.id, offset=offset(page), limit=FETCH)
+    found = page_of([FeedbackPublic.model_validate(r) for r in rows], page)
+    set_link_header(response, request, found)
+    return found.items
 
 
 @router.post("/{request_id}/answer")
 async def answer(
-    request_id: int, body: FeedbackAnswerIn, user: ApiUser, s: DbSession, bus: Bus
+    request_id: Id, body: FeedbackAnswerIn, user: CallsUser, s: DbSession, bus: Bus
 ) -> FeedbackAnswered:
     """Close the question (only while open), then hand the answer to the call.
 

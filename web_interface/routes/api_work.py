@@ -1,48 +1,73 @@
-"""JSON API over the person's work: campaigns (with progress), tasks, calls."""
+"""JSON API over the person's work: campaigns (with progress), tasks, calls.
+
+Lists come a page (50) at a time: `?page=N`, neighbours in the `Link` header.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Request, Response
 
-from database.repositories import calls, tasks
+from database.repositories import calls
 from web_interface import views
-from web_interface.deps import ApiUser, DbSession
-from web_interface.schemas import CallDetail, CallPublic, CampaignPublic, TaskDetail, TaskPublic
+from web_interface.deps import DbSession, ReadUser
+from web_interface.pagination import FETCH, offset, page_of, set_link_header
+from web_interface.schemas import (
+    CallDetail,
+    CallId,
+    CallPublic,
+    CampaignPublic,
+    Id,
+    PageNumber,
+    TaskDetail,
+    TaskPublic,
+)
 
 router = APIRouter(prefix="/api", tags=["work"])
 
 
 @router.get("/campaigns")
-async def list_campaigns(user: ApiUser, s: DbSession) -> list[CampaignPublic]:
-    return await views.campaign_list(s, user.id)
+async def list_campaigns(
+    request: Request, response: Response, user: ReadUser, s: DbSession, page: PageNumber = 1
+) -> list[CampaignPublic]:
+    found = await views.campaign_list(s, user.id, page)
+    set_link_header(response, request, found)
+    return found.items
 
 
 @router.get("/campaigns/{campaign_id}")
-async def get_campaign(campaign_id: int, user: ApiUser, s: DbSession) -> CampaignPublic:
+async def get_campaign(campaign_id: Id, user: ReadUser, s: DbSession) -> CampaignPublic:
     return await views.campaign_detail(s, user.id, campaign_id)
 
 
 @router.get("/tasks")
 async def list_tasks(
-    user: ApiUser, s: DbSession, campaign_id: int | None = Query(default=None)
+    request: Request,
+    response: Response,
+    user: ReadUser,
+    s: DbSession,
+    campaign_id: Id | None = None,
+    page: PageNumber = 1,
 ) -> list[TaskPublic]:
-    rows = await tasks.list_for_user(s, user_id=user.id, campaign_id=campaign_id)
-    return [TaskPublic.model_validate(t) for t in rows]
+    found = await views.task_page(s, user.id, page, campaign_id)
+    set_link_header(response, request, found)
+    return found.items
 
 
 @router.get("/tasks/{task_id}")
-async def get_task(task_id: int, user: ApiUser, s: DbSession) -> TaskDetail:
+async def get_task(task_id: Id, user: ReadUser, s: DbSession) -> TaskDetail:
     return await views.task_detail(s, user.id, task_id)
 
 
 @router.get("/calls")
 async def list_calls(
-    user: ApiUser, s: DbSession, limit: int = Query(default=50, ge=1, le=500)
+    request: Request, response: Response, user: ReadUser, s: DbSession, page: PageNumber = 1
 ) -> list[CallPublic]:
-    rows = await calls.list_for_user(s, user_id=user.id, limit=limit)
-    return [CallPublic.model_validate(c) for c in rows]
+    rows = await calls.list_for_user(s, user_id=user.id, offset=offset(page), limit=FETCH)
+    found = page_of([CallPublic.model_validate(c) for c in rows], page)
+    set_link_header(response, request, found)
+    return found.items
 
 
 @router.get("/calls/{call_id}")
-async def get_call(call_id: str, user: ApiUser, s: DbSession) -> CallDetail:
+async def get_call(call_id: CallId, user: ReadUser, s: DbSession) -> CallDetail:
     return await views.call_detail(s, user.id, call_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 from typing import Annotated
 
@@ -14,6 +15,7 @@ from database.models import User
 from database.repositories.users import normalise_email
 from web_interface import accounts
 from web_interface.deps import DbSession, Deps, FormCsrf, OptionalUser, session_secret
+from web_interface.schemas import Clean, NextPath
 from web_interface.security import SESSION_COOKIE, sign_session
 from web_interface.templating import render, set_cookie
 
@@ -22,9 +24,9 @@ log = logging.getLogger(__name__)
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 8
-EmailField = Annotated[str, Form(max_length=320)]
-PasswordField = Annotated[str, Form(max_length=1024)]
-NextField = Annotated[str, Form(max_length=500)]
+EmailField = Annotated[Clean, Form(max_length=320)]
+PasswordField = Annotated[Clean, Form(max_length=1024)]
+NextField = Annotated[Clean, Form(max_length=500)]
 
 
 def safe_next(target: str) -> str:
@@ -47,7 +49,7 @@ async def start_session(
 
 
 @router.get("/login")
-async def login_form(request: Request, user: OptionalUser, next: str = "/") -> Response:
+async def login_form(request: Request, user: OptionalUser, next: NextPath = "/") -> Response:
     if user is not None and request.state.auth == "session":
         return RedirectResponse(safe_next(next), status_code=status.HTTP_303_SEE_OTHER)
     return render(request, "login.html", {"next": safe_next(next)})
@@ -65,18 +67,24 @@ async def login(
     account = normalise_email(email)
     address = request.client.host if request.client else "?"
     page = {"next": safe_next(next), "email": email}
-    wait = deps.login_limiter.retry_after(account, address)
+    wait = deps.login_throttle.retry_after(account, address)
     if wait > 0:
-        page["error"] = f"Too many attempts. Try again in {int(wait // 60) + 1} minutes."
-        return render(request, "login.html", page, status_code=status.HTTP_429_TOO_MANY_REQUESTS)
+        page["error"] = f"Too many failed attempts from here. Try again in {_later(wait)}."
+        response = render(request, "login.html", page, status_code=429)
+        response.headers["Retry-After"] = str(math.ceil(wait))
+        return response
     user = await accounts.check_password(s, email=account, password=password)
     if user is None:
-        deps.login_limiter.failed(account, address)
+        deps.login_throttle.failed(account, address)
         log.info("login refused", extra={"address": address})
         page["error"] = "Wrong email or password."
         return render(request, "login.html", page, status_code=status.HTTP_401_UNAUTHORIZED)
-    deps.login_limiter.succeeded(account)
+    deps.login_throttle.succeeded(account, address)
     return await start_session(request, deps, s, user, next)
+
+
+def _later(seconds: float) -> str:
+    return f"{math.ceil(seconds)} seconds" if seconds < 90 else f"{math.ceil(seconds / 60)} minutes"
 
 
 @router.get("/signup")
@@ -91,7 +99,7 @@ async def signup(
     deps: Deps,
     email: EmailField,
     password: PasswordField,
-    display_name: Annotated[str, Form(max_length=200)] = "",
+    display_name: Annotated[Clean, Form(max_length=200)] = "",
 ) -> Response:
     page = {"email": email, "display_name": display_name}
     if not EMAIL.fullmatch(email.strip()):
@@ -101,11 +109,11 @@ async def signup(
     if "error" in page:
         return render(request, "signup.html", page, status_code=422)
     address = request.client.host if request.client else "?"
-    wait = deps.login_limiter.signup_retry_after(address)
+    wait = deps.login_throttle.signup_retry_after(address)
     if wait > 0:
         page["error"] = f"Too many sign-ups. Try again in {int(wait // 60) + 1} minutes."
         return render(request, "signup.html", page, status_code=status.HTTP_429_TOO_MANY_REQUESTS)
-    deps.login_limiter.signed_up(address)
+    deps.login_throttle.signed_up(address)
     try:
         user = await accounts.sign_up(
             s, email=email, password=password, display_name=display_name.strip()

@@ -22,13 +22,17 @@ from database.errors import NotFound
 from database.models import Conversation
 from database.repositories import conversations
 from web_interface.assistant import ChatAssistant
-from web_interface.deps import ApiUser, DbSession, Deps, FormCsrf, PageUser
+from web_interface.deps import CallsUser, DbSession, Deps, FormCsrf, PageUser, ReadUser
+from web_interface.pagination import FETCH, links, offset, page_of, set_link_header
 from web_interface.schemas import (
     CampaignCreated,
     ChatIn,
     ChatLine,
+    Clean,
     ConversationDetail,
     ConversationPublic,
+    Id,
+    PageNumber,
     PlanConfirmIn,
     TrialCallIn,
 )
@@ -78,18 +82,22 @@ def problems_422(problems: list[str]) -> RequestValidationError:
 
 # --- JSON ---------------------------------------------------------------------------------
 @router.get("/api/chat")
-async def list_conversations(user: ApiUser, s: DbSession) -> list[ConversationPublic]:
-    rows = await conversations.list_for_user(s, user_id=user.id)
-    return [ConversationPublic.model_validate(r) for r in rows]
+async def list_conversations(
+    request: Request, response: Response, user: ReadUser, s: DbSession, page: PageNumber = 1
+) -> list[ConversationPublic]:
+    rows = await conversations.list_for_user(s, user_id=user.id, offset=offset(page), limit=FETCH)
+    found = page_of([ConversationPublic.model_validate(r) for r in rows], page)
+    set_link_header(response, request, found)
+    return found.items
 
 
 @router.get("/api/chat/{conversation_id}")
-async def get_conversation(conversation_id: int, user: ApiUser, s: DbSession) -> ConversationDetail:
+async def get_conversation(conversation_id: Id, user: ReadUser, s: DbSession) -> ConversationDetail:
     return detail(await owned(s, user.id, conversation_id))
 
 
 @router.post("/api/chat")
-async def chat(body: ChatIn, user: ApiUser, s: DbSession, deps: Deps) -> StreamingResponse:
+async def chat(body: ChatIn, user: CallsUser, s: DbSession, deps: Deps) -> StreamingResponse:
     assistant = assistant_or_503(deps)
     if body.conversation_id is not None:
         await owned(s, user.id, body.conversation_id)
@@ -115,7 +123,7 @@ async def _sse(events: AsyncIterator[dict[str, Any]], user_id: int) -> AsyncIter
 
 @router.post("/api/chat/{conversation_id}/confirm", status_code=status.HTTP_201_CREATED)
 async def confirm(
-    conversation_id: int, body: PlanConfirmIn, user: ApiUser, s: DbSession, deps: Deps
+    conversation_id: Id, body: PlanConfirmIn, user: CallsUser, s: DbSession, deps: Deps
 ) -> CampaignCreated:
     assistant = assistant_or_503(deps)
     await owned(s, user.id, conversation_id)
@@ -127,7 +135,9 @@ async def confirm(
 
 
 @router.post("/api/test-call", status_code=status.HTTP_201_CREATED)
-async def test_call(body: TrialCallIn, user: ApiUser, s: DbSession, deps: Deps) -> CampaignCreated:
+async def test_call(
+    body: TrialCallIn, user: CallsUser, s: DbSession, deps: Deps
+) -> CampaignCreated:
     await release(s)
     result = await assistant_or_503(deps).test_call(user.id, body.phone_number, body.objective)
     if "problems" in result:
@@ -136,13 +146,24 @@ async def test_call(body: TrialCallIn, user: ApiUser, s: DbSession, deps: Deps) 
 
 
 # --- pages --------------------------------------------------------------------------------
+async def _conversations(request: Request, s: AsyncSession, user_id: int, page: int) -> Any:
+    rows = await conversations.list_for_user(s, user_id=user_id, offset=offset(page), limit=FETCH)
+    found = page_of(rows, page)
+    return {"conversations": found.items, "conversation_pages": links(request, found)}
+
+
 @router.get("/chat")
 async def chat_page(
-    request: Request, user: PageUser, s: DbSession, deps: Deps, c: int | None = None
+    request: Request,
+    user: PageUser,
+    s: DbSession,
+    deps: Deps,
+    c: Id | None = None,
+    page: PageNumber = 1,
 ) -> Response:
     current = detail(await owned(s, user.id, c)) if c is not None else None
     context = {
-        "conversations": await conversations.list_for_user(s, user_id=user.id, limit=20),
+        **await _conversations(request, s, user.id, page),
         "current": current,
         "assistant_ready": deps.assistant is not None,
     }
@@ -155,8 +176,8 @@ async def test_call_form(
     user: PageUser,
     s: DbSession,
     deps: Deps,
-    phone_number: Annotated[str, Form(max_length=40)],
-    objective: Annotated[str, Form(max_length=2000)],
+    phone_number: Annotated[Clean, Form(max_length=40)],
+    objective: Annotated[Clean, Form(max_length=2000)],
 ) -> Response:
     problems = ["Describe what the call should achieve."] if not objective.strip() else []
     if not problems:
@@ -166,7 +187,7 @@ async def test_call_form(
             return RedirectResponse(f"/campaigns/{result['campaign_id']}", status_code=303)
         problems = result["problems"]
     context = {
-        "conversations": await conversations.list_for_user(s, user_id=user.id, limit=20),
+        **await _conversations(request, s, user.id, 1),
         "current": None,
         "assistant_ready": True,
         "test_call": {"phone_number": phone_number, "objective": objective, "problems": problems},

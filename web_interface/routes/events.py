@@ -1,9 +1,12 @@
 """WebSocket /ws/events: the person's live events (turns, call progress, questions).
 
 Authenticated before accepting, by the session cookie (browsers; the Origin must be this
-site, or any page on the web could open the socket with the person's cookie) or by an
-API token in the `token` query parameter (scripts). The socket subscribes to
-`channels.user_events(user_id)` of that one person only, so it cannot carry anyone else's events.
+site, or any page on the web could open the socket with the person's cookie) or by a
+ticket in the `ticket` query parameter (scripts): single-use, valid 30 s, minted by an
+authenticated POST /api/events/ticket. No lasting credential ever travels in the URL,
+where proxies and servers log it. The socket subscribes to
+`channels.user_events(user_id)` of that one person only, so it cannot carry anyone
+else's events; a person has at most `SocketLimit.per_user` of them (live_sockets.py).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import contextlib
 import logging
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, WebSocket
+from fastapi import APIRouter, WebSocket, status
 from starlette.websockets import WebSocketState
 
 from common.command_bus import Subscription
@@ -21,12 +24,22 @@ from common.events import LiveEvent
 from common.owned_tasks import TaskOwner
 from database.models import TokenKind
 from web_interface import accounts
-from web_interface.deps import WebDeps, session_secret
+from web_interface.deps import DbSession, ReadUser, WebDeps, session_secret
+from web_interface.live_sockets import REPLACED, REPLACED_REASON
+from web_interface.schemas import WsTicket
 
 router = APIRouter()
 log = logging.getLogger(__name__)
 POLICY_VIOLATION = 1008
 AUTH_TIMEOUT = 10.0
+
+
+@router.post("/api/events/ticket", status_code=status.HTTP_201_CREATED)
+async def ticket(user: ReadUser, s: DbSession) -> WsTicket:
+    """For scripts: open `/ws/events?ticket=...` within the ticket's lifetime, once."""
+    made = await accounts.issue_ws_ticket(s, user_id=user.id)
+    lifetime = int(accounts.WS_TICKET_LIFETIME.total_seconds())
+    return WsTicket(ticket=made.secret, expires_in=lifetime)
 
 
 @router.websocket("/ws/events")
@@ -38,25 +51,23 @@ async def events(ws: WebSocket) -> None:
         return
     assert deps.bus is not None
     async with deps.bus.subscribe_events(user_id) as subscription:
-        await ws.accept()
-        await _serve(ws, subscription, user_id)
+        with deps.sockets.admit(user_id) as replaced:
+            await ws.accept()
+            await _serve(ws, subscription, user_id, replaced)
 
 
 async def _authenticate(ws: WebSocket, deps: WebDeps) -> int | None:
     """A short unit of work of its own: no database session is held while the socket lives."""
     assert deps.sessions is not None
-    token = ws.query_params.get("token")
-    secret: str | None
-    if token:
-        secret, kind = token, TokenKind.API
-    else:
-        if not _same_origin(ws):
-            return None
-        secret, kind = session_secret(ws, deps), TokenKind.SESSION
+    ticket = ws.query_params.get("ticket")
+    if ticket:
+        async with deps.sessions() as s, s.begin():
+            return await accounts.redeem_ws_ticket(s, secret=ticket)
+    secret = session_secret(ws, deps) if _same_origin(ws) else None
     if not secret:
         return None
     async with deps.sessions() as s, s.begin():
-        user = await accounts.user_for(s, secret=secret, kind=kind)
+        user = await accounts.user_for(s, secret=secret, kind=TokenKind.SESSION)
     return user.id if user is not None else None
 
 
@@ -67,18 +78,26 @@ def _same_origin(ws: WebSocket) -> bool:
     return urlsplit(origin).netloc.lower() == ws.headers.get("host", "").lower()
 
 
-async def _serve(ws: WebSocket, subscription: Subscription[LiveEvent], user_id: int) -> None:
-    """Forward events until either side ends: the client leaves or the bus closes."""
+async def _serve(
+    ws: WebSocket, subscription: Subscription[LiveEvent], user_id: int, replaced: asyncio.Event
+) -> None:
+    """Forward events until either side ends, or a newer page of this person replaces it."""
     owner = TaskOwner(f"ws:{user_id}")
     forward = owner.spawn(_forward(ws, subscription), name="forward")
     listen = owner.spawn(_drain(ws), name="listen")
+    give_way = owner.spawn(replaced.wait(), name="replaced")
+    code, reason = 1000, ""
     try:
-        await asyncio.wait({forward, listen}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            {forward, listen, give_way}, return_when=asyncio.FIRST_COMPLETED
+        )
+        if give_way in done:
+            code, reason = REPLACED, REPLACED_REASON
     finally:
         await owner.aclose(timeout=2.0)
         if ws.client_state == WebSocketState.CONNECTED:
             with contextlib.suppress(RuntimeError, OSError):  # the client left meanwhile
-                await ws.close()
+                await ws.close(code=code, reason=reason)
 
 
 async def _forward(ws: WebSocket, subscription: Subscription[LiveEvent]) -> None:

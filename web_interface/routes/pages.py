@@ -7,6 +7,7 @@ field and redirect back (post/redirect/get), or re-render with the problem at 42
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, Response, status
@@ -15,16 +16,25 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 
 from common.phone_numbers import to_e164
-from database.models import TokenKind
-from database.repositories import access_tokens, calls, dnd, feedback, tasks
+from database.models import TokenKind, TokenScope
+from database.repositories import access_tokens, calls, dnd
 from web_interface import accounts, views
 from web_interface.deps import DbSession, Deps, FormCsrf, PageUser
 from web_interface.latency_chart import latency_svg
-from web_interface.schemas import ProfileUpdate, TaskPublic
+from web_interface.pagination import FETCH, links, offset, page_of
+from web_interface.schemas import (
+    MAX_TOKEN_DAYS,
+    CallId,
+    Clean,
+    Id,
+    PageNumber,
+    ProfileUpdate,
+)
 from web_interface.templating import render
 
 router = APIRouter(tags=["pages"])
-Text = Annotated[str, Form(max_length=20_000)]
+Text = Annotated[Clean, Form(max_length=20_000)]
+RECENT_CALLS = 20  # the dashboard's activity feed: recent, not a list to page through
 
 
 def back(path: str) -> Response:
@@ -32,43 +42,67 @@ def back(path: str) -> Response:
 
 
 @router.get("/")
-async def dashboard(request: Request, user: PageUser, s: DbSession) -> Response:
+async def dashboard(
+    request: Request,
+    user: PageUser,
+    s: DbSession,
+    page: PageNumber = 1,
+    campaigns_page: PageNumber = 1,
+) -> Response:
+    """Campaigns and tasks a page each (`campaigns_page`, `page`), the 20 latest calls."""
+    campaigns = await views.campaign_list(s, user.id, campaigns_page)
+    task_rows = await views.task_page(s, user.id, page)
     context = {
-        "campaigns": await views.campaign_list(s, user.id),
-        "tasks": [
-            TaskPublic.model_validate(t) for t in await tasks.list_for_user(s, user_id=user.id)
-        ],
-        "calls": await calls.list_for_user(s, user_id=user.id, limit=20),
-        "questions": await feedback.list_open(s, user_id=user.id),
+        "campaigns": campaigns.items,
+        "campaign_pages": links(request, campaigns, "campaigns_page"),
+        "tasks": task_rows.items,
+        "task_pages": links(request, task_rows),
+        "calls": await calls.list_for_user(s, user_id=user.id, limit=RECENT_CALLS),
     }
     return render(request, "dashboard.html", context, user=user)
 
 
 @router.get("/campaigns/{campaign_id}")
 async def campaign_page(
-    campaign_id: int, request: Request, user: PageUser, s: DbSession
+    campaign_id: Id, request: Request, user: PageUser, s: DbSession, page: PageNumber = 1
 ) -> Response:
     campaign = await views.campaign_detail(s, user.id, campaign_id)
-    rows = await tasks.list_for_user(s, user_id=user.id, campaign_id=campaign_id)
-    context = {"campaign": campaign, "tasks": [TaskPublic.model_validate(t) for t in rows]}
+    task_rows = await views.task_page(s, user.id, page, campaign_id)
+    context = {
+        "campaign": campaign,
+        "tasks": task_rows.items,
+        "task_pages": links(request, task_rows),
+    }
     return render(request, "campaign.html", context, user=user)
 
 
 @router.get("/calls/{call_id}")
-async def call_page(call_id: str, request: Request, user: PageUser, s: DbSession) -> Response:
+async def call_page(call_id: CallId, request: Request, user: PageUser, s: DbSession) -> Response:
     call = await views.call_detail(s, user.id, call_id)
     context = {"call": call, "chart": latency_svg(call.latency_ms)}
     return render(request, "call.html", context, user=user)
 
 
 @router.get("/profile")
-async def profile_page(request: Request, user: PageUser, s: DbSession) -> Response:
-    return await _profile(request, user, s)
+async def profile_page(
+    request: Request, user: PageUser, s: DbSession, page: PageNumber = 1
+) -> Response:
+    return await _profile(request, user, s, page)
 
 
-async def _profile(request: Request, user: PageUser, s: DbSession, **extra: object) -> Response:
-    tokens = await access_tokens.list_for_user(s, user_id=user.id, kind=TokenKind.API)
-    context = {"profile": views.profile_public(user), "tokens": tokens, **extra}
+async def _profile(
+    request: Request, user: PageUser, s: DbSession, page: int = 1, **extra: object
+) -> Response:
+    rows = await access_tokens.list_for_user(
+        s, user_id=user.id, kind=TokenKind.API, offset=offset(page), limit=FETCH
+    )
+    tokens = page_of(rows, page)
+    context = {
+        "profile": views.profile_public(user),
+        "tokens": tokens.items,
+        "token_pages": links(request, tokens),
+        **extra,
+    }
     status_code = 422 if extra.get("errors") else 200
     return render(request, "profile.html", context, user=user, status_code=status_code)
 
@@ -121,25 +155,42 @@ def _messages(errors: Iterable[Mapping[str, Any]]) -> list[str]:
 
 @router.post("/profile/tokens", dependencies=[FormCsrf])
 async def token_create(
-    request: Request, user: PageUser, s: DbSession, name: Annotated[str, Form(max_length=100)]
+    request: Request,
+    user: PageUser,
+    s: DbSession,
+    name: Annotated[Clean, Form(max_length=100)],
+    scopes: Annotated[list[TokenScope], Form(max_length=3)] = [],  # noqa: B006 - FastAPI copies
+    days: Annotated[int, Form(ge=1, le=MAX_TOKEN_DAYS)] = 30,
 ) -> Response:
-    if not name.strip():
-        return await _profile(request, user, s, errors=["token name: give the token a name"])
-    made = await accounts.create_api_token(s, user_id=user.id, name=name.strip())
+    errors = [] if name.strip() else ["token name: give the token a name"]
+    errors += [] if scopes else ["scopes: tick at least one thing the token may do"]
+    if errors:
+        return await _profile(request, user, s, errors=errors)
+    made = await accounts.create_api_token(
+        s, user_id=user.id, name=name.strip(), scopes=scopes, lifetime=timedelta(days=days)
+    )
     return await _profile(request, user, s, new_token=made.secret)
 
 
 @router.post("/profile/tokens/{token_id}/revoke", dependencies=[FormCsrf])
-async def token_revoke(token_id: int, user: PageUser, s: DbSession) -> Response:
+async def token_revoke(token_id: Id, user: PageUser, s: DbSession) -> Response:
     if not await access_tokens.revoke(s, user_id=user.id, token_id=token_id, kind=TokenKind.API):
         raise views.not_found("token")
     return back("/profile")
 
 
+async def _dnd_context(request: Request, s: DbSession, user_id: int, page: int) -> dict[str, Any]:
+    rows = await dnd.list_for_user(s, user_id=user_id, offset=offset(page), limit=FETCH)
+    entries = page_of(rows, page)
+    return {"entries": entries.items, "entry_pages": links(request, entries)}
+
+
 @router.get("/dnd")
-async def dnd_page(request: Request, user: PageUser, s: DbSession) -> Response:
-    entries = await dnd.list_for_user(s, user_id=user.id)
-    return render(request, "dnd.html", {"entries": entries}, user=user)
+async def dnd_page(
+    request: Request, user: PageUser, s: DbSession, page: PageNumber = 1
+) -> Response:
+    context = await _dnd_context(request, s, user.id, page)
+    return render(request, "dnd.html", context, user=user)
 
 
 @router.post("/dnd", dependencies=[FormCsrf])
@@ -148,20 +199,20 @@ async def dnd_add(
     user: PageUser,
     s: DbSession,
     deps: Deps,
-    phone_number: Annotated[str, Form(max_length=40)],
-    reason: Annotated[str, Form(max_length=500)] = "",
+    phone_number: Annotated[Clean, Form(max_length=40)],
+    reason: Annotated[Clean, Form(max_length=500)] = "",
 ) -> Response:
     try:
         number = to_e164(phone_number, deps.default_region)
     except ValueError as exc:
-        entries = await dnd.list_for_user(s, user_id=user.id)
-        context = {"entries": entries, "error": f"Phone number {exc}.", "typed": phone_number}
+        context = await _dnd_context(request, s, user.id, 1)
+        context |= {"error": f"Phone number {exc}.", "typed": phone_number}
         return render(request, "dnd.html", context, user=user, status_code=422)
     await dnd.add(s, user_id=user.id, phone_number=number, reason=reason.strip())
     return back("/dnd")
 
 
 @router.post("/dnd/{entry_id}/delete", dependencies=[FormCsrf])
-async def dnd_delete(entry_id: int, user: PageUser, s: DbSession) -> Response:
+async def dnd_delete(entry_id: Id, user: PageUser, s: DbSession) -> Response:
     await accounts.remove_dnd_entry(s, user.id, entry_id)
     return back("/dnd")

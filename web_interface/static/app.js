@@ -115,7 +115,17 @@ function connect(delay = 500) {
     if (ev.type === "turn") onTurn(ev);
     onActivity(ev);
   };
-  ws.onclose = () => setTimeout(() => connect(Math.min(delay * 2, 10000)), delay);
+  ws.onclose = (closed) => {
+    if (closed.code === 4008) { liveStopped(closed.reason); return; } // a newer page took over
+    setTimeout(() => connect(Math.min(delay * 2, 10000)), delay);
+  };
+}
+
+function liveStopped(reason) {
+  const status = document.getElementById("live-status");
+  if (!status) return;
+  status.textContent = `Live updates stopped here: ${reason || "another page took over"}. Reload to resume.`;
+  status.hidden = false;
 }
 
 async function loadOpenQuestions() {
