@@ -13,7 +13,7 @@ Redis failure policy (decided here, relied on by the call's handler):
 - `publish()` raises `CommandBusUnavailable` when Redis does not answer in time.
 
 The same machinery carries the browser's live events (`publish_event` / `subscribe_events`,
-typed; `publish_json` / `subscribe_json`, plain JSON on e.g. `channels.user_events`).
+typed by common/events.py, on `channels.user_events`).
 
 Connections on Redis (so pages can never starve calls, issue 13): each call's command
 subscription has a pub/sub connection of its own, from a pool nothing else uses; every
@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, TypeVar
 
@@ -73,12 +72,6 @@ class CommandBus(Protocol):
 
     def subscribe(self, call_id: str) -> AbstractAsyncContextManager[CommandSubscription]: ...
 
-    async def publish_json(self, channel: str, payload: Mapping[str, Any]) -> int: ...
-
-    def subscribe_json(
-        self, channel: str
-    ) -> AbstractAsyncContextManager[Subscription[dict[str, Any]]]: ...
-
     async def publish_event(self, user_id: int, event: LiveEvent) -> int: ...
 
     def subscribe_events(
@@ -86,18 +79,6 @@ class CommandBus(Protocol):
     ) -> AbstractAsyncContextManager[Subscription[LiveEvent]]: ...
 
     async def aclose(self) -> None: ...
-
-
-def encode_json(payload: Mapping[str, Any]) -> bytes:
-    return json.dumps(payload, separators=(",", ":"), default=str).encode()
-
-
-def decode_json(data: bytes) -> dict[str, Any]:
-    """A JSON object, or ValueError (which the subscription logs and drops)."""
-    value = json.loads(data)
-    if not isinstance(value, dict):
-        raise ValueError(f"expected a JSON object, got {type(value).__name__}")
-    return value
 
 
 class _BusBase:
@@ -108,14 +89,6 @@ class _BusBase:
 
     def subscribe(self, call_id: str) -> AbstractAsyncContextManager[CommandSubscription]:
         return self._subscribe_raw(channels.call_commands(call_id), decode_command)
-
-    async def publish_json(self, channel: str, payload: Mapping[str, Any]) -> int:
-        return await self._publish_raw(channel, encode_json(payload))
-
-    def subscribe_json(
-        self, channel: str
-    ) -> AbstractAsyncContextManager[Subscription[dict[str, Any]]]:
-        return self._subscribe_shared(channel, decode_json)
 
     async def publish_event(self, user_id: int, event: LiveEvent) -> int:
         """To the person's open pages (their channel only); how many received it: pages

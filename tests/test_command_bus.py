@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import random
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -25,6 +27,7 @@ from common.command_bus import (
     create_command_bus,
 )
 from common.commands import FeedbackAnswer, Hangup, SendDtmf, Transfer, encode_command
+from common.events import CallStatusChanged
 
 WAIT = 5.0  # upper bound for a message to arrive; never reached when things work
 
@@ -99,6 +102,12 @@ async def test_leaving_a_subscription_stops_delivery(bus: CommandBus) -> None:
         await next_of(subscription)
 
 
+async def garbage(bus: CommandBus, channel: str, payload: dict[str, Any]) -> None:
+    """What a broken or hostile publisher could put on a channel: JSON that is not ours."""
+    assert isinstance(bus, InProcessCommandBus | RedisCommandBus)
+    await bus._publish_raw(channel, json.dumps(payload).encode())
+
+
 async def test_publish_without_subscriber_returns_zero(bus: CommandBus) -> None:
     assert await bus.publish(new_call_id(), SendDtmf(digits="9")) == 0
 
@@ -107,8 +116,8 @@ async def test_malformed_command_is_dropped_and_the_next_arrives(bus: CommandBus
     call_id = new_call_id()
     channel = channels.call_commands(call_id)
     async with bus.subscribe(call_id) as subscription:
-        await bus.publish_json(channel, {"type": "self_destruct"})
-        await bus.publish_json(channel, {"type": "send_dtmf", "digits": "not digits"})
+        await garbage(bus, channel, {"type": "self_destruct"})
+        await garbage(bus, channel, {"type": "send_dtmf", "digits": "not digits"})
         await bus.publish(call_id, Hangup(reason="after garbage"))
         assert await next_of(subscription) == Hangup(reason="after garbage")
 
@@ -137,11 +146,15 @@ async def test_aclose_ends_subscriptions_and_refuses_more(bus: CommandBus) -> No
             pass
 
 
-async def test_json_events_round_trip(bus: CommandBus) -> None:
-    channel = channels.user_events(f"test-{uuid.uuid4()}")
-    async with bus.subscribe_json(channel) as subscription:
-        assert await bus.publish_json(channel, {"event": "ringing", "call_id": "c1"}) == 1
-        assert await next_of(subscription) == {"event": "ringing", "call_id": "c1"}
+async def test_live_events_round_trip_typed(bus: CommandBus) -> None:
+    user_id = random.randrange(10**6, 10**9)
+    event = CallStatusChanged(call_id="c1", status="ringing")
+    async with bus.subscribe_events(user_id) as subscription:
+        assert await bus.publish_event(user_id, event) == 1
+        await garbage(bus, channels.user_events(user_id), {"type": "call_status"})
+        assert await bus.publish_event(user_id, event) == 1
+        assert await next_of(subscription) == event
+        assert await next_of(subscription) == event  # the malformed one was dropped
 
 
 # --- Redis specifics -------------------------------------------------------------------
@@ -244,8 +257,8 @@ async def test_malformed_message_is_logged_without_its_content(
     call_id = new_call_id()
     with caplog.at_level(logging.WARNING):
         async with bus.subscribe(call_id) as subscription:
-            await bus.publish_json(
-                channels.call_commands(call_id), {"type": "send_dtmf", "digits": "5551234x"}
+            await garbage(
+                bus, channels.call_commands(call_id), {"type": "send_dtmf", "digits": "5551234x"}
             )
             await bus.publish(call_id, Hangup())
             assert await next_of(subscription) == Hangup()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
+import random
 
 import pytest
 import redis.asyncio as aioredis
@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from common import channels
 from common.command_bus import CommandBusClosed, CommandBusUnavailable, RedisCommandBus
 from common.commands import Hangup
+from common.events import NotificationSent, encode_event
 from tests.test_command_bus import (
     FreezableProxy,
     closed_port_url,
@@ -38,15 +39,19 @@ async def bus_connections(client: aioredis.Redis, bus: RedisCommandBus) -> dict[
     return counts
 
 
+def note(n: int) -> NotificationSent:
+    return NotificationSent(kind="test", subject=str(n))
+
+
 async def test_one_redis_pubsub_connection_multiplexes_all_user_event_subscriptions(
     redis_bus: RedisCommandBus, raw_redis: aioredis.Redis
 ) -> None:
     """150 pages (more than redis-py's 100-connection pool) of two people, then a call:
     the pages hold one connection between them and the call still subscribes and hears."""
-    users = [f"test-{uuid.uuid4()}" for _ in range(2)]
+    users = [random.randrange(10**6, 10**9) for _ in range(2)]
     async with contextlib.AsyncExitStack() as pages:
         subscriptions = [
-            await pages.enter_async_context(redis_bus.subscribe_json(channels.user_events(u)))
+            await pages.enter_async_context(redis_bus.subscribe_events(u))
             for u in users
             for _ in range(75)
         ]
@@ -58,45 +63,45 @@ async def test_one_redis_pubsub_connection_multiplexes_all_user_event_subscripti
                 redis_bus.events_client_name: 1,
                 redis_bus.client_name: 1,
             }
-        assert await redis_bus.publish_json(channels.user_events(users[0]), {"n": 1}) == 1
+        assert await redis_bus.publish_event(users[0], note(1)) == 1
         for subscription in subscriptions[:75]:
-            assert await next_of(subscription) == {"n": 1}
-        assert await redis_bus.publish_json(channels.user_events(users[1]), {"n": 2}) == 1
+            assert await next_of(subscription) == note(1)
+        assert await redis_bus.publish_event(users[1], note(2)) == 1
         for subscription in subscriptions[75:]:
-            assert await next_of(subscription) == {"n": 2}
+            assert await next_of(subscription) == note(2)
 
 
 async def test_the_last_page_leaving_unsubscribes_its_channel(redis_bus: RedisCommandBus) -> None:
-    channel = channels.user_events(f"test-{uuid.uuid4()}")
-    async with redis_bus.subscribe_json(channel) as first:
-        async with redis_bus.subscribe_json(channel):
-            assert await redis_bus.publish_json(channel, {"n": 1}) == 1  # one connection
-        assert await redis_bus.publish_json(channel, {"n": 2}) == 1
-        assert await next_of(first) == {"n": 1}
-        assert await next_of(first) == {"n": 2}
-    assert await redis_bus.publish_json(channel, {"n": 3}) == 0
+    user = random.randrange(10**6, 10**9)
+    async with redis_bus.subscribe_events(user) as first:
+        async with redis_bus.subscribe_events(user):
+            assert await redis_bus.publish_event(user, note(1)) == 1  # one connection
+        assert await redis_bus.publish_event(user, note(2)) == 1
+        assert await next_of(first) == note(1)
+        assert await next_of(first) == note(2)
+    assert await redis_bus.publish_event(user, note(3)) == 0
     with pytest.raises(StopAsyncIteration):
         await next_of(first)
-    async with redis_bus.subscribe_json(channel) as again:  # the channel can come back
-        assert await redis_bus.publish_json(channel, {"n": 4}) == 1
-        assert await next_of(again) == {"n": 4}
+    async with redis_bus.subscribe_events(user) as again:  # the channel can come back
+        assert await redis_bus.publish_event(user, note(4)) == 1
+        assert await next_of(again) == note(4)
 
 
 async def test_the_shared_connection_survives_being_killed(
     redis_bus: RedisCommandBus, raw_redis: aioredis.Redis
 ) -> None:
-    channel = channels.user_events(f"test-{uuid.uuid4()}")
-    async with redis_bus.subscribe_json(channel) as a, redis_bus.subscribe_json(channel) as b:
+    user = random.randrange(10**6, 10**9)
+    async with redis_bus.subscribe_events(user) as a, redis_bus.subscribe_events(user) as b:
         [connection] = [
             c for c in await raw_redis.client_list() if c["name"] == redis_bus.events_client_name
         ]
         await raw_redis.client_kill_filter(_id=connection["id"])
         for _ in range(250):  # events published while it reconnects are lost
-            if await redis_bus.publish_json(channel, {"n": "again"}) == 1:
+            if await redis_bus.publish_event(user, note(5)) == 1:
                 break
             await asyncio.sleep(0.02)
-        assert await next_of(a) == {"n": "again"}
-        assert await next_of(b) == {"n": "again"}
+        assert await next_of(a) == note(5)
+        assert await next_of(b) == note(5)
 
 
 async def test_a_silently_dead_shared_link_is_replaced(
@@ -105,14 +110,14 @@ async def test_a_silently_dead_shared_link_is_replaced(
     proxy = FreezableProxy(redis_url)
     port = await proxy.start()
     bus = RedisCommandBus(f"redis://127.0.0.1:{port}/15", heartbeat=0.05, timeout=1.0)
-    channel = channels.user_events(f"test-{uuid.uuid4()}")
+    user = random.randrange(10**6, 10**9)
     try:
-        async with bus.subscribe_json(channel) as events:
+        async with bus.subscribe_events(user) as events:
             proxy.freeze_current_links()
             for _ in range(100):
-                await raw_redis.publish(channel, b'{"n": "back"}')
+                await raw_redis.publish(channels.user_events(user), encode_event(note(6)))
                 with contextlib.suppress(TimeoutError):
-                    assert await asyncio.wait_for(anext(events), 0.05) == {"n": "back"}
+                    assert await asyncio.wait_for(anext(events), 0.05) == note(6)
                     break
             else:
                 pytest.fail("the shared subscription never recovered from the frozen link")
@@ -126,10 +131,10 @@ async def test_event_subscriptions_on_unreachable_redis_raise_a_clear_error() ->
     bus = RedisCommandBus(closed_port_url(), timeout=1.0)
     try:
         with pytest.raises(CommandBusUnavailable):
-            async with bus.subscribe_json(channels.user_events("nobody")):
+            async with bus.subscribe_events(1):
                 pass
     finally:
         await bus.aclose()
     with pytest.raises(CommandBusClosed):
-        async with bus.subscribe_json(channels.user_events("nobody")):
+        async with bus.subscribe_events(1):
             pass
