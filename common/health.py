@@ -1,7 +1,8 @@
 """Component health: each service reports ok/degraded with a reason; /readyz shows them all.
 
-Why a registry of callables: web_interface must not import call_processor, yet /readyz has to
-say whether AMI is logged in. main.py registers each service's `health()` here.
+Why a registry of callables: /readyz (web_interface) reports on services it does not own,
+such as whether AMI is logged in; the platform (launcher/platform.py) registers each
+service's check here, so the web app depends on this registry only.
 """
 
 from __future__ import annotations
