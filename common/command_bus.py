@@ -78,6 +78,10 @@ class CommandBus(Protocol):
         self, user_id: int
     ) -> AbstractAsyncContextManager[Subscription[LiveEvent]]: ...
 
+    async def unready(self) -> str | None:
+        """Why a new call could not use the bus now (None: it can)."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -123,6 +127,9 @@ class InProcessCommandBus(_BusBase):
     def __init__(self) -> None:
         self._subscriptions: dict[str, set[Subscription[Any]]] = {}
         self._closed = False
+
+    async def unready(self) -> str | None:
+        return "the command bus is closed" if self._closed else None
 
     async def _publish_raw(self, channel: str, data: bytes) -> int:
         if self._closed:
@@ -204,6 +211,16 @@ class RedisCommandBus(_BusBase):
         if self._closed:
             raise CommandBusClosed("the command bus is closed")
         return self._shared.subscribe(channel, decode)
+
+    async def unready(self) -> str | None:
+        """One PING on the publishing pool (no new connection when one is idle)."""
+        if self._closed:
+            return "the command bus is closed"
+        try:
+            await asyncio.wait_for(self._publisher.ping(), self._timeout)
+        except _REDIS_FAILURES as exc:
+            return f"Redis does not answer ({type(exc).__name__})"
+        return None
 
     async def _publish_raw(self, channel: str, data: bytes) -> int:
         if self._closed:

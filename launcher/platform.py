@@ -272,9 +272,24 @@ class Platform:
             node_id=self.node_id,
             poll_interval=self.overrides.scheduler_poll,
             lease=self.overrides.scheduler_lease,
+            unready=self._calls_unready,
         )
         await scheduler.start()
         self._on_stop("scheduler", scheduler.stop)
+        self.health.register(
+            "scheduler",
+            lambda: ComponentHealth(
+                scheduler.paused_for is None,
+                f"not claiming: {scheduler.paused_for}" if scheduler.paused_for else "claiming",
+                required=False,
+            ),
+        )
+
+    async def _calls_unready(self) -> str | None:
+        """Why no call can be placed right now: AMI down, or the command bus down."""
+        if not self.ami.connected:
+            return f"AMI is not connected ({self.ami.last_error or 'connecting'})"
+        return await self.bus.unready()
 
     def agent_talkers(self, realtime: AsyncOpenAI) -> AgentTalkerFactory:
         """The production talker factory: the AI agent with the person's senders as tools."""

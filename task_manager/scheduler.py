@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,6 +46,7 @@ from task_manager.orchestrator import WINDOW_KEY
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
+Unready = Callable[[], Awaitable[str | None]]
 MAX_ROUNDS = 20  # claim rounds per tick: deferred tasks free capacity for the next round
 
 
@@ -112,7 +113,11 @@ class TaskSchedulerService:
         poll_interval: float = SCHEDULER_POLL,
         lease: timedelta = SCHEDULER_LEASE,
         clock: Clock = utcnow,
+        unready: Unready | None = None,
     ) -> None:
+        """`unready()` says why calls cannot be placed now (AMI down, the bus down), or
+        None: while it says why, nothing is claimed, so no attempt is spent on a call that
+        cannot leave; claiming resumes by itself when it answers None."""
         self.sessions = sessions
         self.launcher = launcher
         self.on_call_done = on_call_done
@@ -121,6 +126,8 @@ class TaskSchedulerService:
         self.poll_interval = poll_interval
         self.lease = lease
         self.clock = clock
+        self.unready = unready
+        self.paused_for: str | None = None  # why claiming is paused, for logs and /readyz
         self.in_flight: dict[int, PlannedCall] = {}
         self._renewed_at: datetime | None = None
         self._wake = asyncio.Event()
@@ -155,6 +162,8 @@ class TaskSchedulerService:
         """One pass: renew leases of our calls, then claim and launch up to capacity."""
         now = self.clock()
         await self._renew_leases(now)
+        if await self._paused():
+            return []
         launched: list[PlannedCall] = []
         for _ in range(MAX_ROUNDS):
             free = self.launcher.capacity()
@@ -171,6 +180,16 @@ class TaskSchedulerService:
             if claimed < free:
                 break
         return launched
+
+    async def _paused(self) -> bool:
+        reason = await self.unready() if self.unready is not None else None
+        if reason != self.paused_for:
+            if reason is None:
+                log.info("claiming again: calls can be placed", extra={"was": self.paused_for})
+            else:
+                log.warning("not claiming: calls cannot be placed now", extra={"why": reason})
+        self.paused_for = reason
+        return reason is not None
 
     def _launch(self, call: PlannedCall) -> None:
         self.in_flight[call.task_id] = call

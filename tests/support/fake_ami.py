@@ -131,8 +131,9 @@ class FakeAmi:
         self.port = 0
         self._changed = asyncio.Event()
 
-    async def start(self) -> FakeAmi:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+    async def start(self, port: int = 0) -> FakeAmi:
+        """On `port` (0: any free one); a fixed port lets a test bring AMI back."""
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", port)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
