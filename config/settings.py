@@ -178,6 +178,12 @@ class CallingSettings(BaseSettings):
     model_config = _config("")
 
     max_concurrent_calls: int = Field(default=3, ge=1, le=10_000, description="global call limit")
+    max_calls_per_user: int = Field(
+        default=0, ge=0, le=10_000, description="calls one user may have at once (0: no own cap)"
+    )
+    max_calls_per_user_per_day: int = Field(
+        default=0, ge=0, le=1_000_000, description="calls one user may place in 24 h (0: no cap)"
+    )
     calling_hours_start: time = Field(default=time(9, 0), description="callee-local window start")
     calling_hours_end: time = Field(default=time(20, 0), description="callee-local window end")
     calling_days: str = Field(default="mon,tue,wed,thu,fri", description="days calls may be placed")

@@ -27,7 +27,7 @@ from call_processor.finished_call import FinishedCall
 from common.owned_tasks import TaskOwner
 from config.settings import CallingSettings
 from database.models import Campaign, DndEntry, Task, User
-from database.repositories import campaigns, tasks, users
+from database.repositories import calls, campaigns, tasks, users
 from database.states import CampaignStatus, TaskStatus
 from database.types import utcnow
 from task_manager import campaign_goals
@@ -66,6 +66,7 @@ class _Round:
     campaigns: dict[int, Campaign | None] = field(default_factory=dict)
     successes: dict[int, int] = field(default_factory=dict)
     users: dict[int, User | None] = field(default_factory=dict)
+    day_calls: dict[int, list[datetime]] = field(default_factory=dict)
 
     async def campaign(self, task: Task) -> Campaign | None:
         if task.campaign_id is None:
@@ -90,6 +91,20 @@ class _Round:
             task.user_id,
             task.phone_number,
         ) in self.dnd
+
+    async def day_full(self, task: Task, per_day: int, now: datetime) -> datetime | None:
+        """When this user may place a call again, if their last 24 h are full; else None
+        (and this call is counted towards them)."""
+        since = now - timedelta(days=1)
+        if task.user_id not in self.day_calls:
+            self.day_calls[task.user_id] = await calls.started_since(
+                self.s, user_id=task.user_id, since=since
+            )
+        started = self.day_calls[task.user_id]
+        if len(started) >= per_day:
+            return started[-per_day] + timedelta(days=1)
+        started.append(now)
+        return None
 
     async def user(self, user_id: int) -> User | None:
         if user_id not in self.users:
@@ -122,6 +137,8 @@ class TaskSchedulerService:
         self.launcher = launcher
         self.on_call_done = on_call_done
         self.window = default_window(calling)
+        self.per_user = calling.max_calls_per_user or None
+        self.per_day = calling.max_calls_per_user_per_day or None
         self.node_id = node_id
         self.poll_interval = poll_interval
         self.lease = lease
@@ -210,8 +227,9 @@ class TaskSchedulerService:
     async def _claim_round(self, now: datetime, limit: int) -> tuple[list[PlannedCall], int]:
         async with self.sessions() as s, s.begin():
             claimed = await tasks.claim_due(
-                s, now=now, node_id=self.node_id, lease=self.lease, limit=limit
-            )
+                s, now=now, node_id=self.node_id, lease=self.lease, limit=limit,
+                per_user=self.per_user,
+            )  # fmt: skip
             context = _Round(s, claimed)
             planned = [await self._decide(context, task, now) for task in claimed]
             await s.flush()  # StaleDataError: another writer won; the round rolls back
@@ -236,6 +254,9 @@ class TaskSchedulerService:
             return None
         if opening > now:
             _defer(task, opening)
+            return None
+        if self.per_day is not None and (wait := await r.day_full(task, self.per_day, now)):
+            _defer(task, wait, f"waiting: {self.per_day} calls in 24 hours is the most allowed")
             return None
         return await self._start(r, task, campaign, now)
 
@@ -356,9 +377,11 @@ def _set(task: Task, status: TaskStatus, reason: str) -> None:
     task.lease_expires_at = None
 
 
-def _defer(task: Task, opening: datetime) -> None:
-    """Back to the queue, due when the callee's window next opens."""
+def _defer(task: Task, opening: datetime, why: str | None = None) -> None:
+    """Back to the queue, due when the callee's window next opens (or `why` clears)."""
     task.status = TaskStatus.RETRY_SCHEDULED if task.attempt_count else TaskStatus.PENDING
     task.next_action_time = opening
     task.claimed_by = None
     task.lease_expires_at = None
+    if why is not None:
+        task.last_decision_reason = why

@@ -103,3 +103,13 @@ async def append_event(
 async def list_events(s: AsyncSession, *, user_id: int, call_id: str) -> list[CallEvent]:
     query = select(CallEvent).where(CallEvent.call_id == call_id, CallEvent.user_id == user_id)
     return list(await s.scalars(query.order_by(CallEvent.at, CallEvent.id)))
+
+
+async def started_since(s: AsyncSession, *, user_id: int, since: datetime) -> list[datetime]:
+    """When this user's calls started since then, oldest first (per-user daily limits)."""
+    query = (
+        select(Call.started_at)
+        .where(Call.user_id == user_id, Call.started_at >= since)
+        .order_by(Call.started_at)
+    )
+    return list(await s.scalars(query))

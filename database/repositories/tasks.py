@@ -6,12 +6,13 @@ made meanwhile by another process raises VersionConflict instead of being overwr
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import groupby
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -26,6 +27,9 @@ UPDATABLE = frozenset(
      "context", "success_criteria", "objective", "contact_name"}
 )  # fmt: skip
 CLAIMABLE = (TaskStatus.PENDING, TaskStatus.RETRY_SCHEDULED)
+LIVE_TASK = (TaskStatus.SCHEDULED, TaskStatus.IN_PROGRESS)
+FAIR_WINDOW = 10  # candidates read per slot to share: how far down one user's queue we look
+CLAIM_TRIES = 8
 # Higher is called first. Bounded so that no plan can outrank everything else for good
 # (a test call, which the person is waiting on, takes the top).
 MIN_PRIORITY, MAX_PRIORITY = 0, 100
@@ -175,29 +179,116 @@ async def update_status(
 
 
 async def claim_due(
-    s: AsyncSession, *, now: datetime, node_id: str, lease: timedelta, limit: int
+    s: AsyncSession,
+    *,
+    now: datetime,
+    node_id: str,
+    lease: timedelta,
+    limit: int,
+    per_user: int | None = None,
 ) -> list[Task]:
     """The scheduler's claim, across all users: due pending/retry tasks and expired leases.
 
+    Fair within a priority: users take turns (the most urgent task of each, then the next
+    of each), so one user's thousand due tasks cannot take every slot from another's one;
+    `per_user` caps a user's calls in progress (counted across every process). Candidates
+    come from the due index in its own order (FAIR_WINDOW per slot), so a claim stays an
+    index range scan however many tasks are pending.
     FOR UPDATE SKIP LOCKED lets several processes claim at once on PostgreSQL without
     taking the same task; on SQLite the BEGIN IMMEDIATE transaction serialises claims.
+    The candidates are read without locks and only the chosen ones are locked; what another
+    claimer locked first is passed over on the next look (CLAIM_TRIES looks at most).
     """
     due = or_(Task.next_action_time.is_(None), Task.next_action_time <= now)
     claimable = or_(
         Task.status.in_(CLAIMABLE) & due,
         (Task.status == TaskStatus.SCHEDULED) & (Task.lease_expires_at < now),
     )
-    query = (
-        select(Task)
-        .where(claimable)
-        .order_by(Task.priority.desc(), Task.next_action_time.asc().nulls_first(), Task.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    tasks = list(await s.scalars(query))
-    for task in tasks:
-        task.status = TaskStatus.SCHEDULED
-        task.claimed_by = node_id
-        task.lease_expires_at = now + lease
-    await s.flush()
+    tasks: list[Task] = []
+    passed_over: set[int] = set()  # chosen, but another claimer had locked them first
+    for _ in range(CLAIM_TRIES):
+        chosen, taken = await _claim_some(s, claimable, limit - len(tasks), per_user, passed_over)
+        for task in taken:
+            task.status = TaskStatus.SCHEDULED
+            task.claimed_by = node_id
+            task.lease_expires_at = now + lease
+        await s.flush()  # claimed: the next look passes them by
+        tasks += taken
+        passed_over |= set(chosen) - {t.id for t in taken}
+        if len(taken) == len(chosen) or len(tasks) >= limit:
+            break  # we got what we chose, or all we wanted
     return tasks
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A due task as the claim's first look sees it."""
+
+    id: int
+    user_id: int
+    priority: int
+
+
+def take_turns(
+    candidates: Sequence[Candidate], limit: int, per_user: int | None, busy: Mapping[int, int]
+) -> list[Candidate]:
+    """Up to `limit` tasks: by priority, and within a priority one per user per turn, in
+    the order of each user's most urgent task. Pure (the candidates are already ordered)."""
+    chosen: list[Candidate] = []
+    taken = dict(busy)
+    for _, group in groupby(candidates, key=lambda t: t.priority):
+        queues: dict[int, list[Candidate]] = {}
+        for task in group:
+            queues.setdefault(task.user_id, []).append(task)
+        while queues and len(chosen) < limit:
+            for user_id in list(queues):
+                if per_user is not None and taken.get(user_id, 0) >= per_user:
+                    del queues[user_id]
+                    continue
+                chosen.append(queues[user_id].pop(0))
+                taken[user_id] = taken.get(user_id, 0) + 1
+                if not queues[user_id]:
+                    del queues[user_id]
+                if len(chosen) == limit:
+                    break
+    return chosen
+
+
+async def _in_progress(s: AsyncSession, user_ids: set[int]) -> dict[int, int]:
+    """Calls each of these users has going right now (tasks claimed or in a call)."""
+    if not user_ids:
+        return {}
+    rows = await s.execute(
+        select(Task.user_id, func.count())
+        .where(Task.user_id.in_(user_ids), Task.status.in_(LIVE_TASK))
+        .group_by(Task.user_id)
+    )
+    return {user_id: int(count) for user_id, count in rows}
+
+
+async def _claim_some(
+    s: AsyncSession,
+    claimable: ColumnElement[bool],
+    limit: int,
+    per_user: int | None,
+    passed_over: set[int],
+) -> tuple[list[int], list[Task]]:
+    """One look at the due tasks (no locks), then lock the fair choice among them: what
+    was chosen, and what we got (another claimer may hold some of it)."""
+    query = (
+        select(Task.id, Task.user_id, Task.priority)
+        .where(claimable, Task.id.not_in(passed_over) if passed_over else true())
+        .order_by(Task.priority.desc(), Task.next_action_time.asc().nulls_first(), Task.id)
+        .limit(limit * FAIR_WINDOW)
+    )
+    candidates = [Candidate(*row) for row in await s.execute(query)]
+    busy = await _in_progress(s, {c.user_id for c in candidates}) if per_user else {}
+    chosen = [c.id for c in take_turns(candidates, limit, per_user, busy)]
+    locked = (
+        select(Task)
+        .where(Task.id.in_(chosen), claimable)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    order = {task_id: n for n, task_id in enumerate(chosen)}
+    return chosen, sorted(await s.scalars(locked), key=lambda t: order[t.id])

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, time, timedelta
 from call_processor.finished_call import FinishedCall
 from config.settings import CallingSettings
 from database.profile import Profile
-from database.repositories import campaigns, dnd
+from database.repositories import calls, campaigns, dnd
 from database.states import CampaignStatus, TaskStatus
 from task_manager.call_launcher import PlannedCall
 from task_manager.scheduler import TaskSchedulerService
@@ -135,3 +135,44 @@ async def test_leases_of_running_calls_are_renewed(sessions: Sessions) -> None:
     row = await get_task(sessions, task)
     assert row.lease_expires_at == WEDNESDAY_15_UTC + timedelta(minutes=3)
     assert row.status == TaskStatus.IN_PROGRESS
+
+
+async def test_users_take_turns_within_a_priority(sessions: Sessions) -> None:
+    """Issue 13: priority was unbounded across tenants and one user's tasks took every slot;
+    now, within a priority, each user's most urgent task goes before anyone's second."""
+    busy_user, other = await make_user(sessions), await make_user(sessions)
+    for n in range(8):
+        await add_task(sessions, busy_user.id, f"+1212555{1000 + n}")
+    late = await add_task(sessions, other.id, "+12125559999")
+    launcher = FakeLauncher(slots=2)
+    await scheduler(sessions, launcher, FakeClock(WEDNESDAY_15_UTC), CallingSettings()).tick()
+    assert {c.user_id for c in launcher.launched} == {busy_user.id, other.id}
+    assert late.id in {c.task_id for c in launcher.launched}
+
+
+async def test_per_user_limits_on_calls_at_once_and_per_day(sessions: Sessions) -> None:
+    user, other = await make_user(sessions), await make_user(sessions)
+    for n in range(4):
+        await add_task(sessions, user.id, f"+1212555{2000 + n}")
+    await add_task(sessions, other.id, "+12125558888")
+    capped = CallingSettings(max_calls_per_user=2)
+    launcher = FakeLauncher(slots=10)
+    clock = FakeClock(WEDNESDAY_15_UTC)
+    await scheduler(sessions, launcher, clock, capped).tick()
+    per_user = [c.user_id for c in launcher.launched]
+    assert (per_user.count(user.id), per_user.count(other.id)) == (2, 1)
+
+    daily = CallingSettings(max_calls_per_user_per_day=3)
+    async with sessions() as s, s.begin():
+        for n in range(3):
+            await calls.create_dialing(s, user_id=other.id, call_id=f"day-{n}",
+                                       phone_number="+12125558888")  # fmt: skip
+    third = await add_task(sessions, other.id, "+12125557777")
+    launcher = FakeLauncher(slots=10)
+    await scheduler(sessions, launcher, clock, daily).tick()
+    assert third.id not in {c.task_id for c in launcher.launched}
+    row = await get_task(sessions, third)
+    assert row.status == TaskStatus.PENDING
+    assert row.last_decision_reason == "waiting: 3 calls in 24 hours is the most allowed"
+    assert row.next_action_time is not None
+    assert row.next_action_time > WEDNESDAY_15_UTC
