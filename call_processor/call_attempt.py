@@ -39,7 +39,9 @@ log = logging.getLogger(__name__)
 HANGUP_WAIT = 5.0  # after we asked Asterisk to hang up, how long to wait for its Hangup event
 FAILURE_GRACE = 2.0  # a failed OriginateResponse precedes the Hangup that carries the cause
 LIVENESS_INTERVAL = 15.0  # with no AMI event for this long, ask Asterisk if the channel exists
-FINAL_WRITE_ATTEMPTS = 4  # the closing write of the calls row, retried with backoff
+# The closing write of the calls row is retried this long: the task's lease (the
+# scheduler's SCHEDULER_LEASE); past it, any process's lifecycle sweep closes the row.
+FINAL_WRITE_WITHIN = 120.0
 TRANSFER_MAX = 4 * 3600.0  # a transferred call is followed (slot held) until it hangs up
 
 
@@ -328,7 +330,7 @@ class CallAttempt:
     ) -> FinishedCall:
         """Close the calls row; what the caller (the scheduler) hears is read from it."""
         row = await self.recorder.close(
-            attempts=FINAL_WRITE_ATTEMPTS,
+            within=FINAL_WRITE_WITHIN,
             **self._closing_columns(status, end_reason, talker),
             **_talker_columns(talker),
         )

@@ -22,7 +22,7 @@ from audio_processing.audio_socket_server import AudioSocketServer
 from audio_processing.call_audio import CallMetadata
 from call_processor.ami.client import AmiClient
 from call_processor.call_attempt import (
-    FINAL_WRITE_ATTEMPTS,
+    FINAL_WRITE_WITHIN,
     CallAttempt,
     DialPlan,
     PreparedTalker,
@@ -204,7 +204,7 @@ class CallInitiator:
 async def _talker_not_ready(recorder: CallRecorder, call_id: str) -> FinishedCall:
     """The row is closed as an AI failure before anyone was dialed."""
     row = await recorder.close(
-        attempts=FINAL_WRITE_ATTEMPTS,
+        within=FINAL_WRITE_WITHIN,
         status=CallStatus.AI_FAILURE,
         outcome=str(CallStatus.AI_FAILURE),
         end_reason=NotPlaced.NOT_PLACED,

@@ -8,7 +8,9 @@ with the call's context and counted, and the call goes on.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import time
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -20,6 +22,7 @@ from database.models import Call
 from database.repositories import calls
 
 log = logging.getLogger(__name__)
+MAX_PAUSE = 10.0  # seconds between tries of the closing write
 
 
 class CallRecorder:
@@ -53,19 +56,20 @@ class CallRecorder:
 
     async def update(self, **fields: Any) -> None:
         """One write while the call goes on; a failure is logged and the call goes on."""
-        await self._write(fields, attempts=1)
+        await self._write(fields, within=0.0)
 
-    async def close(self, *, attempts: int, **fields: Any) -> Call | None:
-        """The closing write, retried `attempts` times (a row left "answered" would look
-        live); the row as written, or None when every attempt failed."""
-        return await self._write(fields, attempts)
+    async def close(self, *, within: float, **fields: Any) -> Call | None:
+        """The closing write, retried with backoff for `within` seconds (a row left
+        "answered" would look live); the row as written, or None when it never went in."""
+        return await self._write(fields, within)
 
-    async def _write(self, fields: dict[str, Any], attempts: int) -> Call | None:
+    async def _write(self, fields: dict[str, Any], within: float) -> Call | None:
         fields = {k: v for k, v in fields.items() if v is not None}
         if not fields:
             return None
         row = None
-        for attempt in range(attempts):
+        deadline = time.monotonic() + within
+        for attempt in itertools.count(1):
             try:
                 async with self.sessions() as s, s.begin():
                     row = await calls.update(
@@ -74,9 +78,14 @@ class CallRecorder:
                 break
             except Exception:
                 self.failed_writes += 1
-                log.exception("could not record a call update", extra={"attempt": attempt + 1})
-                if attempt + 1 < attempts:
-                    await asyncio.sleep(0.2 * 2**attempt)
+                log.warning(
+                    "could not record a call update", exc_info=attempt == 1,
+                    extra={"attempt": attempt},
+                )  # fmt: skip
+                pause = min(MAX_PAUSE, 0.2 * 2 ** (attempt - 1))
+                if time.monotonic() + pause > deadline:
+                    break
+                await asyncio.sleep(pause)
         if "status" in fields:
             status = str(fields["status"])
             await announce(

@@ -16,12 +16,13 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import ColumnElement, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from call_processor.finished_call import EndedBy, FinishedCall
+from call_processor.dead_calls import close_dead_call
+from call_processor.finished_call import FinishedCall
 from common.owned_tasks import TaskOwner
 from database.errors import VersionConflict
 from database.models import Call, Campaign, Task
@@ -37,6 +38,9 @@ from task_manager.post_call_analyzer import PostCallAnalyzer
 log = logging.getLogger(__name__)
 NOTIFIED_KEY = "needs_user_notified_attempt"  # in inter_call_context
 LIVE_CALL = (CallStatus.DIALING, CallStatus.RINGING, CallStatus.ANSWERED)
+LIVE_TASK = (TaskStatus.SCHEDULED, TaskStatus.IN_PROGRESS)
+GRACE = timedelta(minutes=2)  # a task decided a moment ago: its call's own write may be late
+LONGEST_CALL = timedelta(hours=6)  # a transferred call is followed up to 4 h, hold up to 30 min
 BATCH = 200
 
 
@@ -46,6 +50,7 @@ class SweepReport:
     notified: int
     campaigns_finished: int
     questions_expired: int = 0
+    calls_closed: int = 0
 
 
 class TaskLifecycleManagerService:
@@ -100,6 +105,7 @@ class TaskLifecycleManagerService:
             notified=await self.notify_waiting(),
             campaigns_finished=await self.finish_campaigns(now),
             questions_expired=await self.expire_questions(now),
+            calls_closed=await self.close_abandoned_calls(now),
         )
         if startup:
             await self._close_orphan_calls(now)
@@ -145,22 +151,32 @@ class TaskLifecycleManagerService:
             if call is None:
                 return FinishedCall.without_row(None, CallStatus.INTERRUPTED, "lost")
             if call.status in LIVE_CALL:
-                await calls.update(
-                    s, user_id=task.user_id, call_id=call.id, status=CallStatus.INTERRUPTED,
-                    outcome=str(CallStatus.INTERRUPTED), end_reason="recovered",
-                    ended_by=str(EndedBy.PLATFORM), ended_at=now,
-                )  # fmt: skip
+                call = await close_dead_call(s, call, now)
             return FinishedCall.from_row(call)
 
     async def _close_orphan_calls(self, now: datetime) -> None:
-        """Calls this node left live without a task (test calls): interrupted too."""
+        """At start-up, every call this node left live: its process is gone (it is us)."""
+        await self._close(Call.node_id == self.node_id, now)
+
+    async def close_abandoned_calls(self, now: datetime) -> int:
+        """Call rows any node left live that nothing follows any more: their task has moved
+        on (the call's closing write was lost), or, without a task, they began longer ago
+        than any call lasts. A live task's calls are the recovery's (recover_stuck)."""
+        live_task = exists().where(Task.id == Call.task_id, Task.status.in_(LIVE_TASK))
+        moved_on = Call.task_id.is_not(None) & ~live_task & (Call.started_at < now - GRACE)
+        taskless = Call.task_id.is_(None) & (Call.started_at < now - LONGEST_CALL)
+        return await self._close(moved_on | taskless, now)
+
+    async def _close(self, which: ColumnElement[bool], now: datetime) -> int:
         async with self.sessions() as s, s.begin():
-            await s.execute(
-                update(Call)
-                .where(Call.node_id == self.node_id, Call.status.in_(LIVE_CALL))
-                .values(status=CallStatus.INTERRUPTED, outcome="interrupted", ended_at=now)
-                .execution_options(synchronize_session=False)
+            rows = list(
+                await s.scalars(select(Call).where(Call.status.in_(LIVE_CALL), which).limit(BATCH))
             )
+            for call in rows:
+                await close_dead_call(s, call, now)
+        if rows:
+            log.warning("abandoned calls closed", extra={"calls": len(rows)})
+        return len(rows)
 
     async def expire_questions(self, now: datetime) -> int:
         """Questions to the person past their deadline: the call has moved on without them."""
@@ -241,4 +257,5 @@ def _fields(report: SweepReport) -> dict[str, int]:
         "notified": report.notified,
         "campaigns_finished": report.campaigns_finished,
         "questions_expired": report.questions_expired,
+        "calls_closed": report.calls_closed,
     }

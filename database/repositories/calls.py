@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.errors import NotFound
-from database.models import Call, CallEvent, Task
+from database.models import Call, CallEvent, CallTurn, Task
 from database.repositories.base import apply_changes, check_e164
 from database.types import utcnow
 
@@ -113,3 +113,19 @@ async def started_since(s: AsyncSession, *, user_id: int, since: datetime) -> li
         .order_by(Call.started_at)
     )
     return list(await s.scalars(query))
+
+
+async def last_known_moment(s: AsyncSession, *, user_id: int, call_id: str) -> datetime | None:
+    """The latest time anything was recorded of this call: an event or a turn's end."""
+    event = await s.scalar(
+        select(func.max(CallEvent.at)).where(
+            CallEvent.call_id == call_id, CallEvent.user_id == user_id
+        )
+    )
+    turn = await s.scalar(
+        select(func.max(CallTurn.ended_at)).where(
+            CallTurn.call_id == call_id, CallTurn.user_id == user_id
+        )
+    )
+    known = [moment for moment in (event, turn) if moment is not None]
+    return max(known) if known else None

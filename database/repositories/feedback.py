@@ -115,3 +115,18 @@ async def expire_due(s: AsyncSession, *, now: datetime) -> int:
         .execution_options(synchronize_session=False),
     )
     return touched
+
+
+async def expire_for_call(s: AsyncSession, *, user_id: int, call_id: str) -> int:
+    """The open questions of a call that is over: nobody is waiting for their answer."""
+    return await affected(
+        s,
+        update(FeedbackRequest)
+        .where(
+            FeedbackRequest.user_id == user_id,
+            FeedbackRequest.call_id == call_id,
+            FeedbackRequest.status == FeedbackStatus.OPEN,
+        )
+        .values(status=FeedbackStatus.EXPIRED)
+        .execution_options(synchronize_session=False),
+    )

@@ -6,6 +6,7 @@ No sandbox here on purpose: these are the paths where Asterisk or Redis is not t
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from audio_processing.audio_socket_server import AudioSocketServer
 from call_processor.ami.client import AmiClient
-from call_processor.call_attempt import dial_digits
+from call_processor.call_attempt import FINAL_WRITE_WITHIN, dial_digits
 from call_processor.call_initiator import CallInitiator, CallRequest
 from call_processor.call_records import CallRecorder
 from call_processor.call_slots import InProcessCallSlots, RedisCallSlots
@@ -236,10 +237,33 @@ async def test_the_final_row_write_is_retried_through_a_database_blip(
         return sessions()
 
     recorder.sessions = flaky  # type: ignore[assignment]
-    closed = await recorder.close(attempts=4, status=CallStatus.COMPLETED, outcome="completed")
+    closed = await recorder.close(within=1.5, status=CallStatus.COMPLETED, outcome="completed")
     assert recorder.failed_writes == 2
     async with sessions() as s:
         row = await calls.get(s, user_id=user.id, call_id=recorder.call_id)
     assert row.status == CallStatus.COMPLETED
     assert closed is not None
     assert (closed.id, closed.status) == (row.id, CallStatus.COMPLETED)  # the row as written
+
+
+async def test_the_closing_write_outlasts_a_database_outage_of_seconds(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Issue 13: the final row write gave up after ~1.4 s of database loss and the row
+    stayed `answered` until that node restarted; it now keeps trying for the lease."""
+    async with sessions() as s, s.begin():
+        user = await users.create(s, email="outage@example.com", password_hash="x")
+    recorder = CallRecorder(sessions, user.id, "0a7f4bb6-5a36-4bb8-9c57-1f1a4d0b6d12")
+    await recorder.create(phone_number="+15550005", task_id=None, attempt_number=1, node_id="t")
+    down_until = time.monotonic() + 2.5
+
+    def down_for_a_while() -> AsyncSession:
+        if time.monotonic() < down_until:
+            raise ConnectionError("database unavailable")
+        return sessions()
+
+    recorder.sessions = down_for_a_while  # type: ignore[assignment]
+    closed = await recorder.close(within=FINAL_WRITE_WITHIN, status=CallStatus.COMPLETED)
+    assert closed is not None
+    assert closed.status == CallStatus.COMPLETED
+    assert recorder.failed_writes >= 4

@@ -38,7 +38,7 @@ async def test_a_closed_row_reads_back_as_every_fact_it_holds(recorder: CallReco
     async with recorder.sessions() as s, s.begin():  # what the tool host wrote during the call
         await calls.update(s, user_id=recorder.user_id, call_id=CALL_ID, facts={"price": "42"})
     row = await recorder.close(
-        attempts=1, status=CallStatus.COMPLETED, outcome="voicemail", end_reason="talker_finished",
+        within=0.0, status=CallStatus.COMPLETED, outcome="voicemail", end_reason="talker_finished",
         ended_by="agent", duration_seconds=12.5, hangup_cause=16,
         hangup_cause_text="Normal Clearing", amd_status="MACHINE", agent_outcome="voicemail",
         summary="Left a message.", latency_ms=[412.5, 380.0], agent_audio_generated_ms=5200,
@@ -76,7 +76,7 @@ async def test_a_row_closed_before_the_ending_columns_still_reads_right(
         ("transferred", True, None),
         ("success", False, AgentOutcome.SUCCESS),
     ):
-        row = await recorder.close(attempts=1, status=CallStatus.COMPLETED, outcome=label)
+        row = await recorder.close(within=0.0, status=CallStatus.COMPLETED, outcome=label)
         assert row is not None
         finished = FinishedCall.from_row(row)
         assert (finished.transferred, finished.agent_outcome, finished.ended_by) == (

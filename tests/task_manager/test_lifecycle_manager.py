@@ -195,3 +195,54 @@ async def test_the_sweep_expires_questions_past_their_deadline(sessions: Session
     statuses = [row.status if row else None for row in rows]
     assert report.questions_expired == 1
     assert statuses == [FeedbackStatus.EXPIRED, FeedbackStatus.OPEN]
+
+
+async def test_a_dead_call_ends_when_it_was_last_heard_of_and_its_questions_close(
+    sessions: Sessions,
+) -> None:
+    """Issue 12: after kill -9, ended_at became the restart time, duration stayed null, and
+    the dead call's open question still accepted an answer."""
+    user = await make_user(sessions)
+    task = await live_task(sessions, user.id, "dead-node", timedelta(seconds=-1))
+    call_id = f"call-{task.id}"
+    answered = WEDNESDAY_15_UTC - timedelta(minutes=10)
+    last_heard = answered + timedelta(seconds=95)
+    async with sessions() as s, s.begin():
+        call = await calls.update(s, user_id=user.id, call_id=call_id, answered_at=answered)
+        assert call is not None
+        call.started_at = answered - timedelta(seconds=12)
+        event = await calls.append_event(s, user_id=user.id, call_id=call_id, kind="dtmf_sent")
+        event.at = last_heard
+        question = await feedback.create(
+            s, user_id=user.id, call_id=call_id, question="Tuesday?",
+            expires_at=WEDNESDAY_15_UTC + timedelta(hours=1),
+        )  # fmt: skip
+    await manager(sessions, FakeClock(WEDNESDAY_15_UTC)).sweep()
+    async with sessions() as s, s.begin():
+        closed = await calls.get(s, user_id=user.id, call_id=call_id)
+        asked = await feedback.get(s, user_id=user.id, request_id=question.id)
+        late = await feedback.answer(s, user_id=user.id, request_id=question.id, answer="yes")
+    assert closed is not None
+    assert (closed.ended_at, closed.duration_seconds) == (last_heard, 95.0)
+    assert asked is not None
+    assert asked.status == FeedbackStatus.EXPIRED
+    assert late is None
+
+
+async def test_any_node_closes_a_call_row_whose_task_moved_on(sessions: Sessions) -> None:
+    """Issue 13: a row whose closing write was lost stayed `answered` until its own node
+    restarted; the periodic sweep of any node closes it once its task has moved on."""
+    user = await make_user(sessions)
+    task = await live_task(sessions, user.id, "gone-node", timedelta(minutes=5))
+    async with sessions() as s, s.begin():
+        row = await get_task(sessions, task)
+        s.add(row)
+        row.status, row.claimed_by, row.lease_expires_at = TaskStatus.RETRY_SCHEDULED, None, None
+        call = await calls.get(s, user_id=user.id, call_id=f"call-{task.id}")
+        assert call is not None
+        call.started_at = WEDNESDAY_15_UTC - timedelta(minutes=30)
+    fresh = await live_task(sessions, user.id, "busy-node", timedelta(minutes=5))
+    report = await manager(sessions, FakeClock(WEDNESDAY_15_UTC), node="other-node").sweep()
+    assert report.calls_closed == 1
+    assert await call_status(sessions, user.id, task.id) == CallStatus.INTERRUPTED
+    assert await call_status(sessions, user.id, fresh.id) == CallStatus.ANSWERED
