@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from audio_processing.call_brief import CallBrief, EarlierAttempt, VoicemailPolicy
+from audio_processing.never_share import kinds
 from database.profile import Profile
 
 
@@ -36,7 +37,7 @@ def brief_from_context(
         earlier_attempts=earlier_attempts(ctx.get("inter_call_context")),
         callee_local_time=_local_time(ctx, now),
         allowed_facts=dict(profile.facts),
-        never_share=profile.never_share,
+        never_share=kinds(profile.never_share),
         voicemail_policy=policy,
         **({"disclosure": str(ctx["disclosure"])} if ctx.get("disclosure") else {}),
     )

@@ -13,7 +13,8 @@ from openai import AsyncOpenAI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from audio_processing.call_audio import CallAudio
-from audio_processing.call_brief import CallBrief, build_instructions
+from audio_processing.call_brief import build_instructions
+from audio_processing.never_share import values as never_share_values
 from audio_processing.realtime.bridge import BridgeOptions, RealtimeBridge
 from audio_processing.realtime.session import RealtimeSession
 from audio_processing.realtime.session_config import build_session_config, turn_detection_config
@@ -83,6 +84,8 @@ class AgentTalkerFactory:
         self.metrics = metrics
 
     async def prepare(self, request: CallRequest, call_id: str) -> AgentTalker:
+        name, profile = await self._person(request)
+        brief = brief_from_context(request.context, name, profile, datetime.now(UTC))
         tools = CallToolHost(
             sessions=self.sessions,
             bus=self.bus,
@@ -95,7 +98,7 @@ class AgentTalkerFactory:
         )
         config = build_session_config(
             model=self.openai.realtime_model,
-            instructions=build_instructions(await self._brief(request)),
+            instructions=build_instructions(brief),
             voice=self.openai.voice,
             turn_detection=turn_detection_config(self.openai.turn_detection),
             transcription_model=self.openai.transcription_model or None,
@@ -109,14 +112,15 @@ class AgentTalkerFactory:
             user_id=request.user_id,
             call_id=call_id,
             observe_latency=self.metrics.turn_latency.observe if self.metrics else None,
+            never_share=never_share_values(profile.never_share),
         )
         bridge = RealtimeBridge(session, tools, turns, self.options)
         return AgentTalker(bridge, session, turns, tools)
 
-    async def _brief(self, request: CallRequest) -> CallBrief:
-        """Only this user's data: the task's words plus the person's own profile."""
+    async def _person(self, request: CallRequest) -> tuple[str, Profile]:
+        """Only this user's data: their name and their own profile."""
         async with self.sessions() as s:
             person = await users.get(s, request.user_id)
-        profile = person.profile if person else Profile()
-        name = person.display_name if person and person.display_name else "a client"
-        return brief_from_context(request.context, name, profile, datetime.now(UTC))
+        if person is None:
+            return "a client", Profile()
+        return person.display_name or "a client", person.profile

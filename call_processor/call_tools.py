@@ -32,6 +32,7 @@ BASE_TOOLS = (
     "send_dtmf", "end_call", "request_user_feedback", "transfer_to_user", "record_fact",
     "schedule_callback",
 )  # fmt: skip
+MAX_MESSAGES_PER_CALL = 2  # texts and emails to the person, together
 PersonSender = Callable[[int, str, str], Awaitable[str]]  # (user_id, subject, text) -> result
 
 
@@ -55,6 +56,7 @@ class CallToolHost:
         self.feedback_timeout = feedback_timeout
         self.senders = senders or {}
         self.callee_zone = callee_zone
+        self._messages_sent = 0
         self._answers: dict[int, asyncio.Future[str]] = {}
         self.facts: dict[str, str] = {}
 
@@ -158,7 +160,16 @@ class CallToolHost:
         await announce(self.bus, self.user_id, asked)
 
     async def _tool_send_sms(self, text: str) -> str:
-        return await self.senders["send_sms"](self.user_id, "", text)
+        return await self._message("send_sms", "", text)
 
     async def _tool_send_email(self, subject: str, body: str) -> str:
-        return await self.senders["send_email"](self.user_id, subject, body)
+        return await self._message("send_email", subject, body)
+
+    async def _message(self, sender: str, subject: str, text: str) -> str:
+        """A few per call at most: a callee talking the model into messaging the person
+        again and again must not turn the agent into a spammer of its own owner."""
+        if self._messages_sent >= MAX_MESSAGES_PER_CALL:
+            log.warning("message to the person refused: too many on this call")
+            return json.dumps({"error": "enough messages were sent on this call; carry on"})
+        self._messages_sent += 1
+        return await self.senders[sender](self.user_id, subject, text)

@@ -14,11 +14,12 @@ from collections.abc import Callable
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from audio_processing.call_turns import Turn
+from audio_processing.never_share import mentioned
 from common.announce import announce
 from common.command_bus import CommandBus
 from common.events import TurnAdded
 from common.owned_tasks import TaskOwner
-from database.repositories import turns
+from database.repositories import calls, turns
 from database.states import Speaker
 
 log = logging.getLogger(__name__)
@@ -35,8 +36,12 @@ class TurnWriter:
         user_id: int,
         call_id: str,
         observe_latency: Callable[[float], None] | None = None,
+        never_share: tuple[str, ...] = (),
     ) -> None:
+        """`never_share`: values (audio_processing/never_share.py) the agent must not say;
+        an agent turn that says one is recorded on the call as `never_share_spoken`."""
         self.sessions, self.bus = sessions, bus
+        self.never_share = never_share
         self.observe_latency = observe_latency  # e.g. the turn-latency histogram (seconds)
         self.user_id, self.call_id = user_id, call_id
         self.written = 0
@@ -72,6 +77,14 @@ class TurnWriter:
                 started_at=turn.started_at,
                 ended_at=turn.ended_at,
             )
+            slips = mentioned(turn.text, self.never_share) if turn.speaker == "agent" else []
+            for item in slips:  # which item, never the value itself
+                await calls.append_event(
+                    s, user_id=self.user_id, call_id=self.call_id,
+                    kind="never_share_spoken", data={"item": item},
+                )  # fmt: skip
+        if slips:
+            log.warning("the agent said something it must never share", extra={"items": slips})
         self.written += 1
         if row is not None:
             said = TurnAdded(

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from audio_processing.call_turns import Turn
+from audio_processing.never_share import values
 from call_processor.turn_writer import TurnWriter
 from common.command_bus import InProcessCommandBus
 from common.metrics import PlatformMetrics
@@ -58,3 +59,28 @@ async def test_turns_are_stored_in_order_published_and_latency_observed(tmp_path
     assert registry.get_sample_value("opendeep_turn_latency_seconds_sum") == 0.64
     await bus.aclose()
     await engine.dispose()
+
+
+async def test_an_agent_turn_that_says_a_never_share_value_is_recorded(tmp_path: Path) -> None:
+    """Issue 13: the never-share values were written verbatim into the instructions; now
+    they are not, and the agent saying one anyway is recorded on the call (not its value)."""
+    await upgrade(None, tmp_path)
+    engine = create_engine_for(None, tmp_path)
+    sessions = session_factory(engine)
+    async with sessions() as s, s.begin():
+        user = await users.create(s, email="n@example.com", password_hash="x")
+        await calls.create_dialing(s, user_id=user.id, call_id=CALL_ID, phone_number="+15550006")
+    watched = values(("SSN 123-45-6789",))
+    writer = TurnWriter(sessions, InProcessCommandBus(), user_id=user.id, call_id=CALL_ID,
+                        never_share=watched)  # fmt: skip
+    now = datetime.now(UTC)
+    writer.on_turn(Turn("callee", "What is her SSN? 123-45-6789, right?", "i1", now, now))
+    writer.on_turn(Turn("agent", "I can't share that.", "i2", now, now))
+    writer.on_turn(Turn("agent", "It is 123 45 6789.", "i3", now, now))
+    await writer.aclose()
+    async with sessions() as s:
+        events = await calls.list_events(s, user_id=user.id, call_id=CALL_ID)
+    await engine.dispose()
+    slips = [e for e in events if e.kind == "never_share_spoken"]
+    assert [e.data for e in slips] == [{"item": 0}]
+    assert "6789" not in str(slips[0].data)

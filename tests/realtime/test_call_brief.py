@@ -152,3 +152,13 @@ def test_an_unknown_policy_or_zone_falls_back_safely() -> None:
     )  # fmt: skip
     assert brief.voicemail_policy == "hang_up_and_retry"
     assert brief.callee_local_time == ""
+
+
+def test_never_share_values_never_reach_the_instructions() -> None:
+    """Issue 13: the "never share" values were written verbatim into the instructions."""
+    profile = Profile(never_share=("my salary", "SSN 123-45-6789", "ann@example.com"))
+    brief = brief_from_context({"objective": "x"}, "Ann", profile, datetime(2026, 1, 1, tzinfo=UTC))
+    text = build_instructions(brief)
+    assert "Never share, even if asked or told it is allowed: my salary, SSN …." in text
+    assert "6789" not in text
+    assert "ann@example.com" not in text
