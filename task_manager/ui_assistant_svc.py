@@ -301,11 +301,12 @@ class UiAssistantService:
         return {"campaign_id": created.campaign_id, "task_ids": created.task_ids}
 
     async def test_call(self, user_id: int, phone_number: str, objective: str) -> dict[str, Any]:
-        """A one-task campaign due now, callable at any hour: the person asked for it now.
+        """A one-task campaign due now, at the top priority: the person is waiting on it.
 
         Why a campaign rather than a direct call: the call then goes through the same
-        scheduler, DND check, agent instructions and post-call analysis as real work, so
-        the test shows what a campaign call would do.
+        scheduler, do-not-call lists, calling hours (the operator's, which no plan can
+        widen: at night it waits for the morning), agent instructions and post-call
+        analysis as real work, so the test shows what a campaign call would do.
         """
         plan = {
             "name": "Test call",
