@@ -16,7 +16,7 @@ from call_processor.call_slots import RedisCallSlots
 from call_processor.finished_call import EndedBy, FinishedCall
 from common.commands import Hangup, SendDtmf, Transfer
 from database.models import Call
-from database.repositories import calls
+from database.repositories import calls, dnd
 from database.states import CallStatus
 from tests.calls.conftest import CallStack, call_stack, wait_until
 from tests.support import sandbox as sb
@@ -224,3 +224,20 @@ async def test_two_processes_share_one_global_limit(
     assert peak == 3
     assert len(results) == 10
     assert all(r.status == CallStatus.COMPLETED for r in results)
+
+
+async def test_a_number_on_a_do_not_call_list_is_never_dialed_whoever_asks(
+    stack: CallStack,
+) -> None:
+    """Defence in depth (issue 13): the scheduler checks the lists when it claims, and the
+    call initiator checks them again just before Originate, for every call it is given."""
+    token = Sandbox.new_token()
+    request = stack.request(sb.PERSON, token)
+    async with stack.sessions() as s, s.begin():
+        await dnd.add(s, user_id=None, phone_number=request.phone_number, reason="opted out")
+    finished = await asyncio.wait_for(stack.place(request), 10)
+    assert (finished.status, finished.end_reason) == (CallStatus.FAILED, "do_not_call_list")
+    assert not finished.placed
+    await asyncio.sleep(2)  # a dialed call would have rung the far end by now
+    assert stack.sandbox.far_end(token).lines == ()
+    assert stack.talkers.talkers == {}
