@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, time
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, Time
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, Time, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from database.models.base import Base
@@ -36,10 +36,7 @@ class Campaign(Base):
 
 class Task(Base):
     __tablename__ = "tasks"
-    __table_args__ = (
-        # The scheduler's question: which pending/retry tasks are due, most urgent first.
-        Index("ix_tasks_due", "status", "next_action_time", "priority"),
-    )
+    __table_args__ = (Index("ix_tasks_due", "status", "next_action_time", "priority"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -71,3 +68,26 @@ class Task(Base):
     # Every ORM UPDATE adds "AND version = <loaded>" and bumps it: a lost race raises
     # StaleDataError instead of silently overwriting another process's decision.
     __mapper_args__ = {"version_id_col": version}
+
+
+# The scheduler's claim (database/repositories/tasks.py claim_due): due tasks in claim order
+# (priority high to low, then the longest due, then id), read straight off this partial
+# index scanned backwards, so a claim never sorts the pending set (a million tasks or ten).
+# A task never deferred has no next_action_time (due since it was made); it sorts where
+# each database puts NULLs by itself (PostgreSQL after dated ones, SQLite before), which
+# the index scanned backwards matches on both.
+CLAIM_ORDER_INDEX = Index(
+    "ix_tasks_claim_order",
+    Task.priority,
+    Task.next_action_time.desc(),
+    Task.id.desc(),
+    postgresql_where=text("status IN ('pending', 'retry_scheduled')"),
+    sqlite_where=text("status IN ('pending', 'retry_scheduled')"),
+)
+# Claimed tasks whose lease lapsed (their process died): found without a scan.
+LAPSED_LEASE_INDEX = Index(
+    "ix_tasks_scheduled_lease",
+    Task.lease_expires_at,
+    postgresql_where=text("status = 'scheduled'"),
+    sqlite_where=text("status = 'scheduled'"),
+)

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, bindparam, func, literal, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -20,6 +20,7 @@ from database.errors import NotFound, VersionConflict
 from database.models import Campaign, Task
 from database.repositories.base import apply_changes, check_e164
 from database.states import TaskStatus
+from database.types import UtcDateTime
 
 UPDATABLE = frozenset(
     {"attempt_count", "max_attempts", "next_action_time", "priority", "inter_call_context",
@@ -28,7 +29,7 @@ UPDATABLE = frozenset(
 )  # fmt: skip
 CLAIMABLE = (TaskStatus.PENDING, TaskStatus.RETRY_SCHEDULED)
 LIVE_TASK = (TaskStatus.SCHEDULED, TaskStatus.IN_PROGRESS)
-FAIR_WINDOW = 10  # candidates read per slot to share: how far down one user's queue we look
+FAIR_WINDOW = 6  # candidates read per slot to share: how far down one user's queue we look
 CLAIM_TRIES = 8
 # Higher is called first. Bounded so that no plan can outrank everything else for good
 # (a test call, which the person is waiting on, takes the top).
@@ -199,20 +200,21 @@ async def claim_due(
     The candidates are read without locks and only the chosen ones are locked; what another
     claimer locked first is passed over on the next look (CLAIM_TRIES looks at most).
     """
-    due = or_(Task.next_action_time.is_(None), Task.next_action_time <= now)
-    claimable = or_(
-        Task.status.in_(CLAIMABLE) & due,
-        (Task.status == TaskStatus.SCHEDULED) & (Task.lease_expires_at < now),
-    )
     tasks: list[Task] = []
     passed_over: set[int] = set()  # chosen, but another claimer had locked them first
     for _ in range(CLAIM_TRIES):
-        chosen, taken = await _claim_some(s, claimable, limit - len(tasks), per_user, passed_over)
-        for task in taken:
-            task.status = TaskStatus.SCHEDULED
-            task.claimed_by = node_id
-            task.lease_expires_at = now + lease
-        await s.flush()  # claimed: the next look passes them by
+        wanted = limit - len(tasks)
+        chosen, taken = await _claim_some(s, now, wanted, per_user, passed_over)
+        if taken:  # one statement for the batch; the rows are ours (locked) meanwhile
+            await s.execute(
+                update(Task)
+                .where(Task.id.in_([t.id for t in taken]))
+                .values(
+                    status=TaskStatus.SCHEDULED, claimed_by=node_id,
+                    lease_expires_at=now + lease, version=Task.version + 1,
+                )
+                .execution_options(synchronize_session="fetch")
+            )  # fmt: skip
         tasks += taken
         passed_over |= set(chosen) - {t.id for t in taken}
         if len(taken) == len(chosen) or len(tasks) >= limit:
@@ -266,29 +268,71 @@ async def _in_progress(s: AsyncSession, user_ids: set[int]) -> dict[int, int]:
     return {user_id: int(count) for user_id, count in rows}
 
 
+def due_now(now: datetime) -> ColumnElement[bool]:
+    """Waiting and due. Written into the SQL as values (not bound), so PostgreSQL plans
+    each claim for what it asks and matches the partial index ix_tasks_claim_order
+    (database/models/campaigns.py) instead of a generic plan that scans."""
+    waiting = Task.status.in_(bindparam("due_states", CLAIMABLE, literal_execute=True))
+    due = Task.next_action_time <= literal(now, UtcDateTime, literal_execute=True)
+    return waiting & or_(Task.next_action_time.is_(None), due)
+
+
+def lapsed_lease(now: datetime) -> ColumnElement[bool]:
+    """Claimed by a process that stopped renewing its lease (ix_tasks_scheduled_lease)."""
+    scheduled = Task.status == literal(TaskStatus.SCHEDULED.value, literal_execute=True)
+    return scheduled & (Task.lease_expires_at < literal(now, UtcDateTime, literal_execute=True))
+
+
+def claimable_now(task: Task, now: datetime) -> bool:
+    """`due_now | lapsed_lease` for one row in hand (after locking it by id)."""
+    if task.status in CLAIMABLE:
+        return task.next_action_time is None or task.next_action_time <= now
+    lease = task.lease_expires_at
+    return task.status == TaskStatus.SCHEDULED and lease is not None and lease < now
+
+
+def candidates_query(
+    now: datetime, limit: int, passed_over: set[int]
+) -> list[Select[int, int, int]]:
+    """The claim's two looks, each an index range scan: lapsed leases, then due tasks in
+    claim order (priority high to low, the longest due first, then id)."""
+    skip = Task.id.not_in(passed_over) if passed_over else true()
+    columns = (Task.id, Task.user_id, Task.priority)
+    lapsed = (
+        select(*columns).where(lapsed_lease(now), skip)
+        .order_by(Task.lease_expires_at).limit(limit)
+    )  # fmt: skip
+    due = (
+        select(*columns).where(due_now(now), skip)
+        .order_by(Task.priority.desc(), Task.next_action_time.asc(), Task.id.asc())
+        .limit(limit)
+    )  # fmt: skip
+    return [lapsed, due]
+
+
 async def _claim_some(
     s: AsyncSession,
-    claimable: ColumnElement[bool],
+    now: datetime,
     limit: int,
     per_user: int | None,
     passed_over: set[int],
 ) -> tuple[list[int], list[Task]]:
     """One look at the due tasks (no locks), then lock the fair choice among them: what
     was chosen, and what we got (another claimer may hold some of it)."""
-    query = (
-        select(Task.id, Task.user_id, Task.priority)
-        .where(claimable, Task.id.not_in(passed_over) if passed_over else true())
-        .order_by(Task.priority.desc(), Task.next_action_time.asc().nulls_first(), Task.id)
-        .limit(limit * FAIR_WINDOW)
-    )
-    candidates = [Candidate(*row) for row in await s.execute(query)]
+    candidates = [
+        Candidate(*row)
+        for query in candidates_query(now, limit * FAIR_WINDOW, passed_over)
+        for row in await s.execute(query)
+    ]
+    candidates.sort(key=lambda c: -c.priority)  # stable: lapsed first within a priority
     busy = await _in_progress(s, {c.user_id for c in candidates}) if per_user else {}
     chosen = [c.id for c in take_turns(candidates, limit, per_user, busy)]
     locked = (
         select(Task)
-        .where(Task.id.in_(chosen), claimable)
+        .where(Task.id.in_(chosen))
         .with_for_update(skip_locked=True)
         .execution_options(populate_existing=True)
     )
     order = {task_id: n for n, task_id in enumerate(chosen)}
-    return chosen, sorted(await s.scalars(locked), key=lambda t: order[t.id])
+    mine = [task for task in await s.scalars(locked) if claimable_now(task, now)]
+    return chosen, sorted(mine, key=lambda t: order[t.id])
