@@ -184,3 +184,25 @@ async def test_call_ending_columns_arrive_empty_on_old_rows_and_leave_on_downgra
     row, columns = await _on(empty_backend, _call_and_columns)
     assert not columns & ENDING_COLUMNS
     assert (row["status"], row["outcome"]) == ("completed", "success")
+
+
+async def test_call_direction_arrives_outbound_on_old_rows_and_leaves_on_downgrade(
+    empty_backend: Backend,
+) -> None:
+    """0007: every call before it was placed by us."""
+    url, data_dir = empty_backend.url, empty_backend.data_dir
+    await migrate.upgrade(url, data_dir, "0006")
+    await _on(empty_backend, _insert_closed_call)
+
+    await migrate.upgrade(url, data_dir, "0007")
+    row, columns = await _on(empty_backend, _call_and_columns)
+    assert row["direction"] == "outbound"
+    indexes = await _on(
+        empty_backend, lambda c: {i["name"] for i in inspect(c).get_indexes("calls")}
+    )
+    assert "ix_calls_phone_number_started_at" in indexes
+
+    await migrate.downgrade(url, data_dir, "0006")
+    row, columns = await _on(empty_backend, _call_and_columns)
+    assert "direction" not in columns
+    assert (row["status"], row["outcome"]) == ("completed", "success")
