@@ -28,6 +28,7 @@ class CallBrief:
     allowed_facts: Mapping[str, str] = field(default_factory=dict)
     forbidden_facts: tuple[str, ...] = ()
     disclosure: str = DEFAULT_DISCLOSURE
+    returning_call: str | None = None  # they are calling us back: what our last call did
 
 
 def build_instructions(brief: CallBrief) -> str:
@@ -39,6 +40,12 @@ def build_instructions(brief: CallBrief) -> str:
     ]
     if brief.callee:
         lines.append(f"You are calling: {brief.callee}")
+    if brief.returning_call is not None:
+        lines.append(
+            f"{brief.callee or 'This person'} is calling you back: you called them about this"
+            f" objective (last time: {brief.returning_call or 'they did not answer'}). Thank them"
+            " for returning the call, say what it is about, and carry on with the objective."
+        )
     if brief.person_said:
         lines.append(f"What {brief.on_behalf_of} told you: {brief.person_said}")
     if brief.success_criteria:

@@ -7,6 +7,9 @@ answers. If nobody answers, `aclose()` closes the unused session.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from openai import AsyncOpenAI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -19,6 +22,7 @@ from audio_processing.realtime.tools import tool_schemas
 from audio_processing.talker_result import TalkerResult
 from call_processor.call_initiator import CallRequest
 from call_processor.call_tools import CallToolHost, PersonSender
+from call_processor.caller_match import INBOUND
 from call_processor.turn_writer import TurnWriter
 from common.command_bus import CommandBus
 from common.commands import CallCommand
@@ -116,6 +120,7 @@ class AgentTalkerFactory:
         profile = person.profile if person else Profile()
         ctx = request.context
         return CallBrief(
+            returning_call=_returning_call(ctx),
             objective=str(ctx.get("objective", "")),
             on_behalf_of=(person.display_name if person and person.display_name else "a client"),
             person_said=str(ctx.get("context", "")),
@@ -125,3 +130,14 @@ class AgentTalkerFactory:
             forbidden_facts=profile.never_share,
             **({"disclosure": str(ctx["disclosure"])} if ctx.get("disclosure") else {}),
         )
+
+
+def _returning_call(context: Mapping[str, Any]) -> str | None:
+    """None for a call we place; for a call-back, what the last attempt learned (the
+    analyzer's latest entry in the task's history; "" when there is none)."""
+    if context.get("direction") != INBOUND:
+        return None
+    notes = context.get("inter_call_context")
+    history = notes.get("history") if isinstance(notes, Mapping) else None
+    last = history[-1] if isinstance(history, list) and history else None
+    return str(last.get("reason") or "") if isinstance(last, Mapping) else ""

@@ -20,6 +20,7 @@ from config.settings import (
     DatabaseSettings,
     DialSettings,
     EmailSettings,
+    InboundSettings,
     OpenAISettings,
     RedisSettings,
     Settings,
@@ -50,7 +51,10 @@ def platform_settings(
     calling: CallingSettings | None = None,
     max_calls: int = 3,
     email: EmailSettings | None = None,
+    inbound: InboundSettings | None = None,
 ) -> Settings:
+    """`inbound` off unless given: a platform taking inbound calls points the sandbox's
+    shared OPENDEEP_AUDIOSOCKET at itself (tests/support/inbound.py serialises those)."""
     port = audiosocket_port or free_port()
     ami = AmiSettings()
     dial = DialSettings(ring_timeout=ring_timeout)
@@ -82,4 +86,5 @@ def platform_settings(
         calling=calling,
         web=WebSettings(host="127.0.0.1", port=free_port()),
         email=email or EmailSettings(),
+        inbound=inbound or InboundSettings(enabled=False),
     )
