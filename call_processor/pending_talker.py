@@ -4,8 +4,9 @@ Why: an inbound call must be registered with the AudioSocket server the moment i
 announced (its connection arrives within a millisecond: docs/protocols.md, Passing the
 caller to AudioSocket), but who talks on it is known only after the caller is matched and
 a model session is opened. The session starts with this stand-in; the paced writer sends
-silence meanwhile (so AudioSocket's 2-second timeout never fires) and the caller's first
-words wait in the call's inbound queue. `resolve(talker)` hands the call over;
+silence meanwhile (so AudioSocket's 2-second timeout never fires). `resolve(talker)` hands
+the call over, without what the caller said while nobody listened: a burst of stale
+"hello?" would only interrupt the agent's greeting, which answers it anyway.
 `resolve(None)` (refused: no free slot, no talker) or no answer within `wait` ends it.
 """
 
@@ -53,6 +54,7 @@ class PendingTalker:
             self.resolve(None)
             return
         if talker is not None:
+            audio.discard_inbound()
             await talker.run(audio)
 
     def result(self) -> TalkerResult | None:

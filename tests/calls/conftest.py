@@ -142,6 +142,7 @@ async def call_stack(
     max_calls: int = 3,
     email: EmailSettings | None = None,
     inbound: InboundSettings | None = None,
+    ami_port: int | None = None,
 ) -> AsyncIterator[CallStack]:
     """The platform as `main.py run` builds it (launcher.platform.build_platform), by
     default without its web app and task engine; `make_talkers(platform)` replaces the
@@ -165,6 +166,7 @@ async def call_stack(
             max_calls=max_calls,
             email=email,
             inbound=inbound,
+            ami_port=ami_port,
         )
         recorders = RecorderFactory(hangup_after=hangup_after)
         overrides = PlatformOverrides(
