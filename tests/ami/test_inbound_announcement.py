@@ -23,7 +23,8 @@ from tests.calls.conftest import wait_until
 from tests.support.fake_ami import FakeAmi
 
 CALL_ID = "b91a9ffe-23a3-401d-9304-4fdb8e7bddbe"
-# As the sandbox's Asterisk 22.10.1 sent it (tests/scratch run, trimmed of unused fields).
+# As the sandbox's Asterisk 22.10.1 sent it for a call from +14155550123 to our 15550001111
+# (some channel fields left out).
 RECORDED = {
     "Event": "UserEvent",
     "Privilege": "user,all",
