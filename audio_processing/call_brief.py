@@ -41,10 +41,11 @@ def build_instructions(brief: CallBrief) -> str:
     if brief.callee:
         lines.append(f"You are calling: {brief.callee}")
     if brief.returning_call is not None:
+        last = f" Last time: {brief.returning_call}." if brief.returning_call else ""
         lines.append(
             f"{brief.callee or 'This person'} is calling you back: you called them about this"
-            f" objective (last time: {brief.returning_call or 'they did not answer'}). Thank them"
-            " for returning the call, say what it is about, and carry on with the objective."
+            f" objective.{last} Thank them for returning the call, say what it is about, and"
+            " carry on with the objective."
         )
     if brief.person_said:
         lines.append(f"What {brief.on_behalf_of} told you: {brief.person_said}")
