@@ -13,6 +13,7 @@ import asyncio
 import json
 import secrets
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,12 @@ async def route_published(stack: AgentStack) -> None:
     inbound = stack.platform.inbound
     assert inbound is not None
     await wait_until(lambda: inbound.route_published)
+
+
+def metric(stack: AgentStack, name: str, **labels: str) -> float | None:
+    """A sample as /metrics reports it."""
+    assert stack.platform is not None
+    return stack.platform.metrics.registry.get_sample_value(name, labels)
 
 
 def instructions_of(fake: FakeRealtimeServer) -> list[str]:
@@ -246,6 +253,7 @@ async def test_an_unknown_caller_hears_the_message_and_nothing_of_anyone_is_told
     assert far.duration is not None
     assert far.duration < 10  # we hung up after the message; the caller would wait 30 s
     assert stack.audio_server.rejected_connections == 0
+    assert metric(stack, "opendeep_inbound_calls_total", handled="message") == 1
 
 
 async def test_an_unknown_caller_is_put_through_to_the_owner_who_asked_for_it(
@@ -278,6 +286,37 @@ async def test_an_unknown_caller_is_put_through_to_the_owner_who_asked_for_it(
     assert (row.direction, row.task_id, row.phone_number) == ("inbound", None, caller)
     assert (row.status, row.outcome, row.transferred) == (CallStatus.COMPLETED, "transferred", True)
     assert fake.sessions == []  # no agent: nobody talked to the caller on our side
+
+
+async def test_with_every_call_slot_taken_the_caller_is_hung_up_on(
+    asterisk_sandbox: Sandbox, tmp_path: Path, fake: FakeRealtimeServer
+) -> None:
+    box = asterisk_sandbox
+    async with (
+        inbound_route(box),
+        agent_stack(box, tmp_path, fake, inbound=INBOUND, max_calls=1) as stack,
+    ):
+        assert stack.platform is not None
+        slot = await stack.platform.slots.acquire("a call in progress")
+        try:
+            caller = "+" + box.number(HELLO, Sandbox.new_token())
+            async with stack.sessions() as s, s.begin():  # a call-back, but no line for it
+                new = tasks.NewTask(phone_number=caller, objective="Ask about the bicycle")
+                task = await tasks.create(s, user_id=stack.user_id, task=new)
+                await calls.create_dialing(
+                    s, user_id=stack.user_id, call_id=str(uuid.uuid4()), phone_number=caller,
+                    task_id=task.id,
+                )  # fmt: skip
+            _call_id, far = await _ring_in_from(box, caller)
+        finally:
+            await slot.release()
+        async with stack.sessions() as s:
+            rows = await calls.list_for_task(s, user_id=stack.user_id, task_id=task.id)
+    assert metric(stack, "opendeep_inbound_calls_total", handled="no_slot") == 1
+    assert far.duration is not None
+    assert far.duration < 5  # the slot wait (2 s), then our hangup
+    assert [row.direction for row in rows] == ["outbound"]  # nothing stored for it
+    assert fake.sessions == []  # no model session was opened
 
 
 async def _closed(stack: AgentStack, call_id: str) -> bool:
@@ -357,6 +396,7 @@ async def test_an_id_never_announced_to_us_is_refused_at_once(
             await ami.aclose()
         await wait_until(lambda: stack.audio_server.rejected_connections == 1)
     assert stack.audio_server.rejections == {"unknown_call_id": 1}
+    assert metric(stack, "opendeep_audiosocket_rejected_total", reason="unknown_call_id") == 1
     assert stack.audio_server.sessions_total == 0
     assert far.duration is not None
     assert far.duration < 3  # refused at once: Asterisk hung the caller up
@@ -364,9 +404,14 @@ async def test_an_id_never_announced_to_us_is_refused_at_once(
 
 
 async def _ring_a_stranger(box: Sandbox) -> tuple[str, sb.FarEndResult]:
+    return await _ring_in_from(box, stranger())
+
+
+async def _ring_in_from(box: Sandbox, caller: str) -> tuple[str, sb.FarEndResult]:
+    """Ring in from `caller` and wait until the calling side hung up."""
     ami = await raw_ami(box)
     try:
-        caller, token = stranger(), Sandbox.new_token()
+        token = Sandbox.new_token()
         await ring_in(ami, caller, token)
         call_id = (await announcement(ami, caller))["CallID"]
         far = await box.wait_far_end(token, lambda r: r.has("hangup"), timeout=15)
