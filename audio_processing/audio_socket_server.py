@@ -1,7 +1,9 @@
 """The AudioSocket server: Asterisk connects here, one TCP connection per answered call.
 
-Why this shape: only a call the initiator registered (`expect`) may attach, and only
-once, because the UUID frame is the only thing tying a socket to a call. Inside one
+Why this shape: only a call registered with `expect` (one we originated, or an inbound call
+announced on our AMI connection) may attach, and only once, because the UUID frame is the
+only thing tying a socket to a call; an announcement may come just after its connection,
+so an unknown id may wait briefly for it (`announce_wait`, expected_call.py). Inside one
 connection, the reader, the paced playout writer and the talker run side by side and
 "first to finish ends the rest": whoever sees the end (EOF, a bad frame, the talker
 returning or hanging up, server stop) ends the others. Nothing a peer sends can make an
@@ -15,6 +17,7 @@ import contextlib
 import logging
 import socket
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,7 +35,7 @@ from audio_processing.audio_socket_protocol import (
     kind_for_rate,
 )
 from audio_processing.call_audio import CallAudio, CallMetadata, CallTalker, EndReason
-from audio_processing.expected_call import ExpectedCall
+from audio_processing.expected_call import AttachRefused, ExpectedCall, ExpectedCalls, canonical
 from audio_processing.playout import PacedWriter, PlayoutQueue, PlayoutTotals
 from common.log_context import log_context
 from common.owned_tasks import TaskOwner, cancel_and_wait
@@ -40,10 +43,6 @@ from common.owned_tasks import TaskOwner, cancel_and_wait
 log = logging.getLogger(__name__)
 
 READ_SIZE = 65_536
-
-
-class _Rejected(Exception):
-    """A connection that may not attach; the message is the logged reason."""
 
 
 class _WriteStalled(ConnectionError):
@@ -61,10 +60,6 @@ class _Link:
     error: ProtocolError | None  # bad bytes that arrived together with the UUID
 
 
-def _canonical(call_id: str | uuid.UUID) -> str:
-    return str(call_id if isinstance(call_id, uuid.UUID) else uuid.UUID(call_id))
-
-
 class AudioSocketServer:
     def __init__(
         self,
@@ -76,12 +71,16 @@ class AudioSocketServer:
         talker_grace: float = 1.0,
         stop_grace: float = 2.0,
         max_write_buffer: int = 65_536,
+        announce_wait: float = 0.0,
+        max_unannounced: int = 16,
     ) -> None:
         """`first_frame_timeout`: Asterisk writes the UUID right after connecting, so a
         peer silent for longer is not Asterisk. Not tighter: with the event loop lagging
         under load an expired timer can run before the read that holds a real call's UUID
-        (an unknown or reused UUID is refused the moment it arrives, whatever this is).
-        `idle_timeout`: a live call with no inbound bytes for this long is dead."""
+        (a reused UUID is refused the moment it arrives, whatever this is).
+        `idle_timeout`: a live call with no inbound bytes for this long is dead.
+        `announce_wait`: how long an unknown UUID waits for its inbound announcement
+        (0: refused at once, as when no inbound calls are taken), `max_unannounced` at once."""
         self.host = host
         self._port = port
         self.first_frame_timeout = first_frame_timeout
@@ -89,7 +88,7 @@ class AudioSocketServer:
         self.talker_grace = talker_grace
         self.stop_grace = stop_grace
         self.max_write_buffer = max_write_buffer
-        self._expected: dict[str, ExpectedCall] = {}
+        self._expected = ExpectedCalls(hold=announce_wait, max_held=max_unannounced)
         self._server: asyncio.Server | None = None
         self._owner = TaskOwner("audiosocket")
         self._connections: set[asyncio.Task[None]] = set()
@@ -99,9 +98,13 @@ class AudioSocketServer:
         self.sessions_total = 0
         self._writers: set[PacedWriter] = set()
         self._ended_playout = PlayoutTotals()
-        self.rejected_connections = 0
+        self.rejections: Counter[str] = Counter()  # refused connections by reason
         self.protocol_errors = 0
         self.internal_errors = 0
+
+    @property
+    def rejected_connections(self) -> int:
+        return sum(self.rejections.values())
 
     @property
     def port(self) -> int:
@@ -126,7 +129,8 @@ class AudioSocketServer:
         server, self._server = self._server, None
         server.close()
         self._stopping.set()
-        for expected in [e for e in self._expected.values() if not e.attached]:
+        self._expected.refuse_held("server_stopping")
+        for expected in [e for e in self._expected if not e.attached]:
             self._drop(expected, EndReason.SERVER_STOP)
         live = set(self._connections)
         ended = 0
@@ -143,29 +147,27 @@ class AudioSocketServer:
         self, call_id: str | uuid.UUID, talker: CallTalker, metadata: CallMetadata | None = None
     ) -> ExpectedCall:
         """Allow one connection for this call id; its talker runs once Asterisk attaches."""
-        key = _canonical(call_id)
+        key = canonical(call_id)
         if self._stopping.is_set():
             raise RuntimeError("the AudioSocket server is stopping")
-        if key in self._expected:
-            raise ValueError("this call id is already expected")
         metadata = metadata or CallMetadata(call_id=key)
-        if _canonical(metadata.call_id) != key:
+        if canonical(metadata.call_id) != key:
             raise ValueError("metadata.call_id does not match call_id")
         kind_for_rate(metadata.sample_rate)  # refuse a rate AudioSocket cannot carry, now
         expected = ExpectedCall(metadata, talker)
-        self._expected[key] = expected
+        self._expected.add(expected)
         return expected
 
     def forget(self, call_id: str | uuid.UUID) -> bool:
         """Withdraw a call that never attached (not answered); a live session is unaffected."""
-        expected = self._expected.get(_canonical(call_id))
+        expected = self._expected.get(call_id)
         if expected is None or expected.attached:
             return False
         self._drop(expected, EndReason.FORGOTTEN)
         return True
 
     def _drop(self, expected: ExpectedCall, reason: EndReason) -> None:
-        self._expected.pop(_canonical(expected.call_id), None)
+        self._expected.remove(expected)
         expected._finish(reason)
 
     # --- connections ----------------------------------------------------------------------
@@ -187,8 +189,8 @@ class AudioSocketServer:
         try:
             expected, first, error = await self._attach(reader, parser)
             await self._run_session(expected, _Link(reader, writer, parser, first, error))
-        except _Rejected as exc:
-            self.rejected_connections += 1
+        except AttachRefused as exc:
+            self.rejections[str(exc)] += 1
             log.warning("AudioSocket connection rejected", extra={"reason": str(exc), "peer": peer})
         except Exception:
             self.internal_errors += 1
@@ -202,14 +204,10 @@ class AudioSocketServer:
         frames, error = await self._read_first(reader, parser)
         if not frames or not isinstance(frames[0], UuidFrame):
             self.protocol_errors += error is not None
-            raise _Rejected("malformed_first_frame" if error else "first_frame_not_uuid")
+            raise AttachRefused("malformed_first_frame" if error else "first_frame_not_uuid")
+        expected = await self._expected.claim(frames[0].call_id)
         if self._stopping.is_set():
-            raise _Rejected("server_stopping")
-        expected = self._expected.get(str(frames[0].call_id))
-        if expected is None:
-            raise _Rejected("unknown_call_id")
-        if expected.attached:
-            raise _Rejected("already_attached")
+            raise AttachRefused("server_stopping")
         return expected, frames[1:], error
 
     async def _read_first(
@@ -221,15 +219,15 @@ class AudioSocketServer:
                 while True:
                     data = await reader.read(READ_SIZE)
                     if not data:
-                        raise _Rejected("eof_before_uuid")
+                        raise AttachRefused("eof_before_uuid")
                     if frames := parser.feed(data):
                         return frames, None
         except TimeoutError:
-            raise _Rejected("no_uuid_in_time") from None
+            raise AttachRefused("no_uuid_in_time") from None
         except ProtocolError as exc:
             return exc.frames, exc
         except ConnectionError:
-            raise _Rejected("connection_error") from None
+            raise AttachRefused("connection_error") from None
 
     # --- one attached call ----------------------------------------------------------------
     async def _run_session(self, expected: ExpectedCall, link: _Link) -> None:

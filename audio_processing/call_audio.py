@@ -68,6 +68,12 @@ class _DropOldest(Generic[T]):
         self._closed = True
         self._ready.set()
 
+    def clear(self) -> int:
+        """Drop everything queued; returns how many items were dropped."""
+        dropped = len(self._items)
+        self._items.clear()
+        return dropped
+
     async def get(self, timeout: float) -> T | None:
         """The next item, None once closed and empty; TimeoutError after `timeout` seconds.
 
@@ -150,6 +156,11 @@ class CallAudio:
         (e.g. to time the inbound path); one observer, None removes it. Keep it cheap: it
         runs on the audio path, 50 times a second per call."""
         self._inbound_observer = observer
+
+    def discard_inbound(self) -> int:
+        """Drop the caller frames nobody has read yet (say, heard while no talker was
+        listening); returns how many."""
+        return self._inbound.clear()
 
     def hangup(self) -> None:
         """Ask for the call to end: the server sends 0x00 and closes. Returns at once.

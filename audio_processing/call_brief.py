@@ -83,6 +83,7 @@ class CallBrief:
     never_share: tuple[str, ...] = ()  # kinds of information, never their values
     voicemail_policy: VoicemailPolicy = "hang_up_and_retry"
     disclosure: str = DEFAULT_DISCLOSURE
+    returning_call: str | None = None  # they are calling us back: what our last call did
 
 
 def build_instructions(brief: CallBrief) -> str:
@@ -95,7 +96,14 @@ def _who(brief: CallBrief) -> list[str]:
         f"You are on a phone call on behalf of {brief.on_behalf_of}.",
         brief.disclosure,
     ]
-    if brief.callee:
+    if brief.returning_call is not None:
+        last = f" Last time: {brief.returning_call}." if brief.returning_call else ""
+        lines.append(
+            f"{brief.callee or 'This person'} is calling you back: you called them about the"
+            f" objective below.{last} Thank them for returning the call, say what it is about,"
+            " and carry on with the objective."
+        )
+    elif brief.callee:
         lines.append(f"You are calling: {brief.callee}.")
     if brief.callee_local_time:
         lines.append(f"The callee's local time is {brief.callee_local_time}.")

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from audio_processing.call_brief import CallBrief, EarlierAttempt, VoicemailPolicy
 from audio_processing.never_share import kinds
 from database.profile import Profile
+from database.states import CallDirection
 
 
 def brief_from_context(
@@ -25,6 +26,7 @@ def brief_from_context(
     `agent_context`): the task, the campaign, this attempt and what earlier ones learned."""
     policy = _policy(ctx.get("voicemail_policy"))
     return CallBrief(
+        returning_call=returning_call(ctx),
         objective=str(ctx.get("objective", "")),
         on_behalf_of=on_behalf_of,
         person_said=str(ctx.get("context", "")),
@@ -41,6 +43,18 @@ def brief_from_context(
         voicemail_policy=policy,
         **({"disclosure": str(ctx["disclosure"])} if ctx.get("disclosure") else {}),
     )
+
+
+def returning_call(ctx: Mapping[str, Any]) -> str | None:
+    """None for a call we place; for a call-back (call_processor/inbound_calls.py), what
+    the last attempt came to ("" when nothing is known)."""
+    if ctx.get("direction") != CallDirection.INBOUND:
+        return None
+    attempts = earlier_attempts(ctx.get("inter_call_context"))
+    if not attempts:
+        return ""
+    last = attempts[-1]
+    return f"{last.outcome}. {last.summary}".strip() if last.summary else last.outcome
 
 
 def earlier_attempts(notes: object) -> tuple[EarlierAttempt, ...]:

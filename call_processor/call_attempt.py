@@ -32,6 +32,7 @@ from common.command_bus import CommandBus, CommandSubscription
 from common.commands import CallCommand, FeedbackAnswer, Hangup, SendDtmf, Transfer
 from common.log_context import bind_context
 from common.owned_tasks import TaskOwner, cancel_and_wait
+from common.phone_numbers import dial_digits
 from database.states import CallStatus
 
 log = logging.getLogger(__name__)
@@ -106,13 +107,18 @@ class CallAttempt:
         self._ring_deadline = 0.0
         self._owner = TaskOwner(call_id)
 
+    @property
+    def channel_ref(self) -> str:
+        """What AMI names the channel by: its Uniqueid, which for a call we originate is
+        the call id (docs/protocols.md, Originate)."""
+        return self.call_id
+
     async def run(self) -> FinishedCall:
         bind_context(
             call_id=self.call_id, user_id=self.metadata.user_id, task_id=self.metadata.task_id
         )
-        events = self.ami.subscribe(self.call_id)
         try:
-            expected = self.audio_server.expect(self.call_id, self.talker, self.metadata)
+            events, expected = self._attach()
             return await self._run(events, expected)
         except asyncio.CancelledError:
             await self._hangup_now("shutdown")
@@ -125,18 +131,27 @@ class CallAttempt:
             return await self._finish(CallStatus.FAILED, "handler_error")
         finally:
             await self._owner.aclose(timeout=1.0)
-            self.ami.unsubscribe(self.call_id)
+            self.ami.unsubscribe(self.channel_ref)
             self.audio_server.forget(self.call_id)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.talker.aclose(), 2.0)
 
+    def _attach(self) -> tuple[CallEvents, ExpectedCall]:
+        """Follow the channel's AMI events; let its AudioSocket connection attach."""
+        events = self.ami.subscribe(self.channel_ref)
+        return events, self.audio_server.expect(self.call_id, self.talker, self.metadata)
+
     async def _run(self, events: CallEvents, expected: ExpectedCall) -> FinishedCall:
         async with self.bus.subscribe(self.call_id) as commands:
-            if not await self._originate():
+            if not await self._connect():
                 return await self._finish(CallStatus.FAILED, NotPlaced.ORIGINATE_REFUSED)
             self._owner.spawn(self._run_commands(commands), "commands")
             end_reason = await self._follow(events, expected)
             return await self._conclude(end_reason)
+
+    async def _connect(self) -> bool:
+        """Reach the far end; False when the call could not even be placed."""
+        return await self._originate()
 
     async def _originate(self) -> bool:
         variables = {"CALL_ID": self.call_id, "AUDIOSOCKET_ADDR": self.plan.audiosocket_address}
@@ -262,7 +277,7 @@ class CallAttempt:
         if not self.ami.connected:
             return False
         try:
-            await self.ami.getvar(self.call_id, "CHANNEL(state)")
+            await self.ami.getvar(self.channel_ref, "CHANNEL(state)")
         except AmiActionFailed:
             await self.recorder.event("channel_gone", {})
             return True
@@ -275,7 +290,7 @@ class CallAttempt:
             return
         self._hangup_reason = reason
         with contextlib.suppress(AmiError):
-            await self.ami.hangup(self.call_id)
+            await self.ami.hangup(self.channel_ref)
         log.info("hangup requested", extra={"reason": reason})
 
     async def _run_commands(self, commands: CommandSubscription) -> None:
@@ -289,7 +304,7 @@ class CallAttempt:
     async def _execute(self, command: CallCommand) -> None:
         match command:
             case SendDtmf():
-                await self.ami.play_dtmf(self.call_id, command.digits)
+                await self.ami.play_dtmf(self.channel_ref, command.digits)
                 await self.recorder.event("dtmf_sent", {"digits": command.digits})
             case Hangup():
                 await self.recorder.event("hangup_requested", {"reason": command.reason})
@@ -302,12 +317,12 @@ class CallAttempt:
     async def _transfer(self, target: str) -> None:
         """Blind transfer: the callee's channel leaves the agent for the transfer context."""
         dial = self.plan.transfer_template.format(number=dial_digits(target))
-        await self.ami.setvar(self.call_id, "TRANSFER_DIAL", dial)
+        await self.ami.setvar(self.channel_ref, "TRANSFER_DIAL", dial)
         # Set before the redirect: the AudioSocket leg ends as soon as Asterisk moves the
         # channel, and that end must not be taken for a reason to hang up.
         self.transferred = True
         try:
-            await self.ami.redirect(self.call_id, self.plan.transfer_context, "s", 1)
+            await self.ami.redirect(self.channel_ref, self.plan.transfer_context, "s", 1)
         except AmiError:
             self.transferred = False
             raise
@@ -383,15 +398,3 @@ def _talker_columns(talker: TalkerResult | None) -> dict[str, Any]:
         "agent_audio_generated_ms": talker.agent_audio_generated_ms,
         "agent_audio_played_ms": talker.agent_audio_played_ms,
     }
-
-
-def dial_digits(number: str) -> str:
-    """The digits of an E.164 number for a dial string; anything else is refused.
-
-    Why strict: the number lands inside an Asterisk channel string, where '&', '/', ','
-    or a newline would dial something else or inject AMI headers.
-    """
-    digits = number.removeprefix("+")
-    if not digits.isdigit() or not 3 <= len(digits) <= 20 or not digits.isascii():
-        raise ValueError("a phone number must be + and 3 to 20 digits")
-    return digits

@@ -21,19 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from audio_processing.audio_socket_server import AudioSocketServer
 from audio_processing.call_audio import CallMetadata
 from call_processor.ami.client import AmiClient
-from call_processor.call_attempt import (
-    FINAL_WRITE_WITHIN,
-    CallAttempt,
-    DialPlan,
-    PreparedTalker,
-    dial_digits,
-)
+from call_processor.call_attempt import FINAL_WRITE_WITHIN, CallAttempt, DialPlan, PreparedTalker
 from call_processor.call_records import CallRecorder
 from call_processor.call_slots import CallSlots
 from call_processor.finished_call import EndedBy, FinishedCall, NotPlaced
 from common.command_bus import CommandBus
 from common.metrics import PlatformMetrics
 from common.owned_tasks import TaskOwner
+from common.phone_numbers import dial_digits
 from config.settings import DialSettings
 from database.repositories import calls, dnd
 from database.states import CallStatus
@@ -145,7 +140,7 @@ class CallInitiator:
             log.warning(
                 "talker not ready; call not placed", extra={"call_id": call_id, "error": str(exc)}
             )
-            return await _talker_not_ready(recorder, call_id)
+            return await talker_not_ready(recorder, call_id)
         attempt = CallAttempt(
             call_id=call_id,
             metadata=self._metadata(request, call_id),
@@ -201,7 +196,7 @@ class CallInitiator:
         log.info("call initiator stopped", extra={"calls_ended": active, "tasks": cancelled})
 
 
-async def _talker_not_ready(recorder: CallRecorder, call_id: str) -> FinishedCall:
+async def talker_not_ready(recorder: CallRecorder, call_id: str) -> FinishedCall:
     """The row is closed as an AI failure before anyone was dialed."""
     row = await recorder.close(
         within=FINAL_WRITE_WITHIN,

@@ -20,6 +20,7 @@ from common.command_bus import CommandBus
 from common.events import CallEventAdded, CallStatusChanged
 from database.models import Call
 from database.repositories import calls
+from database.states import CallDirection
 
 log = logging.getLogger(__name__)
 MAX_PAUSE = 10.0  # seconds between tries of the closing write
@@ -40,7 +41,13 @@ class CallRecorder:
         self.failed_writes = 0
 
     async def create(
-        self, *, phone_number: str, task_id: int | None, attempt_number: int, node_id: str
+        self,
+        *,
+        phone_number: str,
+        task_id: int | None,
+        attempt_number: int,
+        node_id: str,
+        direction: CallDirection = CallDirection.OUTBOUND,
     ) -> None:
         """The dialing row; unlike later writes, a failure here refuses the call."""
         async with self.sessions() as s, s.begin():
@@ -52,6 +59,7 @@ class CallRecorder:
                 task_id=task_id,
                 attempt_number=attempt_number,
                 node_id=node_id,
+                direction=direction,
             )
 
     async def update(self, **fields: Any) -> None:

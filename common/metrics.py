@@ -30,10 +30,10 @@ class PlatformMetrics:
         self.audiosocket_sessions = Gauge(
             "opendeep_audiosocket_sessions", "Attached AudioSocket sessions", registry=r
         )
-        self.audiosocket_rejected = Counter(
-            "opendeep_audiosocket_rejected_total",
-            "Refused AudioSocket connections",
-            ["reason"],
+        self.inbound_calls = Counter(
+            "opendeep_inbound_calls_total",
+            "Inbound calls by how they were handled (callback, forwarded, message, no_slot...)",
+            ["handled"],
             registry=r,
         )
         self.turn_latency = Histogram(

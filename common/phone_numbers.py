@@ -1,4 +1,5 @@
-"""Phone numbers typed by people or models, turned into the E.164 form everything stores.
+"""Phone numbers typed by people or models, turned into the E.164 form everything stores;
+the caller id of an inbound call, looked up the same way; and the digits of a dial string.
 
 One function for every entry point (plans, test calls, the profile, the do-not-call list),
 so a number is accepted or refused for the same reason wherever it is typed. The message
@@ -7,9 +8,13 @@ is a reason a person can act on, worded to follow the number: `"555" is not a va
 
 from __future__ import annotations
 
+import contextlib
+import re
+
 import phonenumbers
 
 MAX_INPUT = 40
+_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 
 
 def to_e164(raw: str, default_region: str) -> str:
@@ -26,3 +31,33 @@ def to_e164(raw: str, default_region: str) -> str:
     if not phonenumbers.is_valid_number(parsed):
         raise ValueError("is not a valid phone number for its country")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def caller_numbers(raw: str, default_region: str) -> tuple[str, ...]:
+    """The E.164 spellings an inbound caller id may be stored under; () when it has none.
+
+    A caller id is what the network delivered: "+44…", "0044…", "020…" (Asterisk copies
+    it as it came: docs/protocols.md, Routing and caller number). A valid number is
+    normalised like a typed one; one already in "+digits" form is also kept as delivered,
+    because a number we dialled is stored as we dialled it, and a range phonenumbers does
+    not know yet must still find the call it returns.
+    """
+    found: list[str] = []
+    with contextlib.suppress(ValueError):
+        found.append(to_e164(raw, default_region))
+    text = raw.strip()
+    if _E164.fullmatch(text) and text not in found:
+        found.append(text)
+    return tuple(found)
+
+
+def dial_digits(number: str) -> str:
+    """The digits of an E.164 number for a dial string; anything else is refused.
+
+    Why strict: the number lands inside an Asterisk channel string, where '&', '/', ','
+    or a newline would dial something else or inject AMI headers.
+    """
+    digits = number.removeprefix("+")
+    if not digits.isdigit() or not 3 <= len(digits) <= 20 or not digits.isascii():
+        raise ValueError("a phone number must be + and 3 to 20 digits")
+    return digits

@@ -148,6 +148,32 @@ class AudioSocketSettings(BaseSettings):
         return self.advertise_host or f"{self.listen_host}:{self.listen_port}"
 
 
+DEFAULT_UNKNOWN_MESSAGE = (
+    "Hello, you have reached an automated calling assistant. We could not find a call "
+    "to your number, so we cannot help on this line. Goodbye."
+)
+
+
+class InboundSettings(BaseSettings):
+    """Calls Asterisk sends to [opendeep-inbound]: people ringing back a number we called."""
+
+    model_config = _config("INBOUND_")
+
+    enabled: bool = Field(
+        default=True,
+        description="answer inbound calls (sets OPENDEEP_AUDIOSOCKET in Asterisk at AMI login)",
+    )
+    match_days: int = Field(
+        default=14, ge=1, le=365, description="days back a call to the caller makes it a call-back"
+    )
+    unknown_message: str = Field(
+        default=DEFAULT_UNKNOWN_MESSAGE,
+        min_length=1,
+        max_length=500,
+        description="what a caller we never called hears before we hang up",
+    )
+
+
 class OpenAISettings(BaseSettings):
     model_config = _config("OPENAI_")
 
@@ -310,6 +336,7 @@ GROUPS: dict[str, type[BaseSettings]] = {
     "ami": AmiSettings,
     "dial": DialSettings,
     "audiosocket": AudioSocketSettings,
+    "inbound": InboundSettings,
     "openai": OpenAISettings,
     "calling": CallingSettings,
     "web": WebSettings,
@@ -339,6 +366,7 @@ class Settings:
         self.ami = _pick(groups, "ami", AmiSettings)
         self.dial = _pick(groups, "dial", DialSettings)
         self.audiosocket = _pick(groups, "audiosocket", AudioSocketSettings)
+        self.inbound = _pick(groups, "inbound", InboundSettings)
         self.openai = _pick(groups, "openai", OpenAISettings)
         self.calling = _pick(groups, "calling", CallingSettings)
         self.web = _pick(groups, "web", WebSettings)

@@ -35,6 +35,9 @@ class Profile(BaseModel):
     never_share: tuple[str, ...] = ()  # things the agent must never say
     calling_window: PreferredWindow | None = None
     notifications_seen_at: datetime | None = None
+    # A caller we cannot match to a task is put through to the person's phone instead of
+    # hearing INBOUND_UNKNOWN_MESSAGE (when exactly one person with a phone asks for it).
+    forward_unknown_callers: bool = False
 
     @classmethod
     def from_stored(cls, raw: Any) -> Profile:

@@ -63,6 +63,13 @@ class CallStatus(StrEnum):
         return self not in {CallStatus.DIALING, CallStatus.RINGING, CallStatus.ANSWERED}
 
 
+class CallDirection(StrEnum):
+    """Who dialled: we did (an attempt of a task), or they did (a call-back to us)."""
+
+    OUTBOUND = "outbound"
+    INBOUND = "inbound"
+
+
 class Speaker(StrEnum):
     AGENT = "agent"
     CALLEE = "callee"

@@ -20,11 +20,12 @@ from pathlib import Path
 
 from openai import AsyncOpenAI
 
-from call_processor.ami.client import probe_ami
+from call_processor.ami.client import AmiClient
 from call_processor.ami.errors import AmiLoginFailed
 from common.command_bus import probe_redis
 from config import Settings
 from config.report import SettingLine, settings_report
+from config.settings import AmiSettings
 from database.engine import probe_database
 from launcher.openai_clients import build_openai_clients
 from launcher.probe_failures import describe_failure
@@ -222,3 +223,14 @@ async def run_doctor(env_file: str, *, verbose: bool = False) -> int:
     report = render(lines, checks, env_file, verbose)
     print("\n".join(report))
     return 0 if report[-1] == "doctor: all good" else 1
+
+
+async def probe_ami(settings: AmiSettings, timeout: float = 5.0) -> str:
+    """Log in once and leave; raises AmiError naming what failed."""
+    client = AmiClient.from_settings(settings)
+    await client.start()
+    try:
+        await client.wait_connected(timeout)
+        return f"logged in as {settings.username}"
+    finally:
+        await client.stop()

@@ -25,6 +25,8 @@ from call_processor.agent_talker import AgentTalkerFactory
 from call_processor.ami.client import AmiClient
 from call_processor.call_initiator import CallInitiator, TalkerFactory
 from call_processor.call_slots import CallSlots, create_call_slots
+from call_processor.inbound_calls import ANNOUNCE_WAIT, InboundCalls, InboundDeps
+from call_processor.message_talker import MessageTalkers
 from common.command_bus import create_command_bus, probe_redis
 from common.health import ComponentHealth, HealthRegistry
 from common.metrics import PlatformMetrics
@@ -33,6 +35,7 @@ from database.engine import create_engine_for, session_factory
 from database.migrate import upgrade
 from launcher.openai_clients import OpenAIClients, build_openai_clients
 from task_manager.call_judge import LlmJudge
+from task_manager.callback_outcome import CallbackOutcome
 from task_manager.initiator_launcher import InitiatorLauncher
 from task_manager.lifecycle_manager import TaskLifecycleManagerService
 from task_manager.notifier import Notifier
@@ -91,6 +94,8 @@ class Platform:
         self.web_port: int | None = None
         self.initiator: CallInitiator | None = None
         self.scheduler: TaskSchedulerService | None = None
+        self.analyzer: PostCallAnalyzer | None = None
+        self.inbound: InboundCalls | None = None
 
     async def __aenter__(self) -> Platform:
         try:
@@ -110,6 +115,8 @@ class Platform:
         await self._start_telephony()
         if self.overrides.task_engine:
             await self._start_task_engine()
+        if self.initiator is not None and self.settings.inbound.enabled:
+            await self._start_inbound()
         if self.overrides.web:
             await self._start_web()
         log.info("platform started", extra={"node_id": self.node_id})
@@ -197,7 +204,10 @@ class Platform:
         """AMI, the AudioSocket server and the call initiator (when calls can be placed)."""
         listen = self.settings.audiosocket
         self.audio_server = AudioSocketServer(
-            listen.listen_host, listen.listen_port, first_frame_timeout=listen.first_frame_timeout
+            listen.listen_host,
+            listen.listen_port,
+            first_frame_timeout=listen.first_frame_timeout,
+            announce_wait=ANNOUNCE_WAIT if self.settings.inbound.enabled else 0.0,
         )
         await self.audio_server.start()
         self._on_stop("audiosocket", self.audio_server.stop)
@@ -207,6 +217,12 @@ class Platform:
             "Outbound 20 ms frames written to Asterisk",
             ["kind"],
             lambda: _playout_reading(self.audio_server.playout_totals()),
+        )
+        self.metrics.counters_from(
+            "opendeep_audiosocket_rejected",
+            "Refused AudioSocket connections",
+            ["reason"],
+            lambda: [((reason,), n) for reason, n in self.audio_server.rejections.items()],
         )
         self.health.register(
             "audiosocket", lambda: ComponentHealth(True, listen.advertised_address)
@@ -321,6 +337,29 @@ class Platform:
         self.initiator = initiator
         grace = self.settings.app.shutdown_grace
         self._on_stop("calls", lambda: initiator.stop(grace))
+
+    async def _start_inbound(self) -> None:
+        """Calls Asterisk sends to [opendeep-inbound]; call-backs are judged like any call."""
+        assert self.openai is not None
+        deps = InboundDeps(
+            ami=self.ami,
+            audio_server=self.audio_server,
+            bus=self.bus,
+            slots=self.slots,
+            sessions=self.sessions,
+            talkers=self.talkers,
+            messages=MessageTalkers(self.openai.realtime, self.settings.openai),
+            dial=self.settings.dial,
+            audiosocket_address=self.settings.audiosocket.advertised_address,
+            region=self.settings.calling.default_region,
+            node_id=self.node_id,
+            metrics=self.metrics,
+        )
+        on_done = None if self.analyzer is None else CallbackOutcome(self.analyzer).on_call_done
+        inbound = self.inbound = InboundCalls(deps, self.settings.inbound, on_done)
+        await inbound.start()
+        grace = self.settings.app.shutdown_grace
+        self._on_stop("inbound calls", lambda: inbound.stop(grace))
 
     async def wait_failed(self) -> None:
         """Returns if a service the process cannot run without ends on its own."""

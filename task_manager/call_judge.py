@@ -55,6 +55,7 @@ class CallMaterial:
     agent_audio_ms: tuple[int, int] | None = None  # (played to the callee, generated)
     attempt_number: int = 1
     max_attempts: int = 1
+    called_back: bool = False  # the contact rang us back (an inbound call), not an attempt
 
 
 class JudgeFailed(Exception):
@@ -113,7 +114,11 @@ def render(material: CallMaterial) -> str:
         f"Objective: {material.objective}",
         f"Success criteria: {material.success_criteria or '(none given)'}",
         f"Contact: {material.contact_name or '(unknown)'}",
-        f"Attempt {material.attempt_number} of {material.max_attempts}",
+        (
+            "The contact called us back (after our attempts)"
+            if material.called_back
+            else f"Attempt {material.attempt_number} of {material.max_attempts}"
+        ),
         f"Answering machine detection: {material.amd_status or 'not run'}",
         f"Hangup cause: {material.hangup_cause or 'unknown'}",
         f"Who hung up: {(material.ended_by or 'unknown').replace('_', ' ')}",

@@ -28,7 +28,7 @@ from database.errors import VersionConflict
 from database.models import Call, Campaign, Task
 from database.repositories import calls, feedback, tasks
 from database.repositories.base import affected
-from database.states import CallStatus, CampaignStatus, TaskStatus
+from database.states import CallDirection, CallStatus, CampaignStatus, TaskStatus
 from database.types import utcnow
 from task_manager.call_launcher import PlannedCall
 from task_manager.campaign_summary import OPEN_STATES, build_summary
@@ -146,7 +146,11 @@ class TaskLifecycleManagerService:
         first (the process that followed the call is gone)."""
         async with self.sessions() as s, s.begin():
             rows = await calls.list_for_task(s, user_id=task.user_id, task_id=task.id)
-            mine = [c for c in rows if c.attempt_number == task.attempt_count]
+            mine = [  # a call-back shares the attempt's number; it is not the attempt
+                c
+                for c in rows
+                if c.attempt_number == task.attempt_count and c.direction == CallDirection.OUTBOUND
+            ]
             call = mine[-1] if mine else None
             if call is None:
                 return FinishedCall.without_row(None, CallStatus.INTERRUPTED, "lost")

@@ -183,6 +183,7 @@ class PostCallAnalyzer:
             agent_audio_ms=_agent_audio(finished),
             attempt_number=call.attempt_number,
             max_attempts=task.max_attempts if task else call.attempt_number,
+            called_back=call.context.get("direction") == "inbound",
         )
 
     async def apply(

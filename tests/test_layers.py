@@ -65,6 +65,7 @@ PURE_MODULES = (
     "call_processor/ami/events.py",
     "call_processor/ami/outcomes.py",
     "call_processor/ami/errors.py",
+    "call_processor/ami/inbound_announcement.py",
     "audio_processing/realtime/events.py",
     "audio_processing/realtime/tools.py",
     "audio_processing/realtime/session_config.py",

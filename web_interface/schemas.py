@@ -170,6 +170,7 @@ class TurnPublic(Public):
 
 
 class CallDetail(CallPublic):
+    direction: str  # outbound (we called) or inbound (they called us back)
     amd_status: str | None
     summary: str | None
     facts: dict[str, Any]

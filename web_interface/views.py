@@ -85,6 +85,7 @@ async def call_detail(s: AsyncSession, user_id: int, call_id: str) -> CallDetail
     said = await turns.list_for_call(s, user_id=user_id, call_id=call_id)
     return CallDetail(
         **CallPublic.model_validate(call).model_dump(),
+        direction=str(call.direction),
         amd_status=call.amd_status,
         summary=call.summary,
         facts=dict(call.facts or {}),

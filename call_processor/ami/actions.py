@@ -125,15 +125,19 @@ def getvar(channel: str, variable: str) -> Action:
     }
 
 
-def setvar(channel: str, variable: str, value: str) -> Action:
+def setvar(channel: str | None, variable: str, value: str) -> Action:
+    """A channel variable; with no channel, a global one (write=call allows both:
+    docs/protocols.md, The OpenDeep AMI user)."""
     if not _VAR_NAME.match(variable):
         raise AmiProtocolError(f"bad channel variable name {variable!r}")
-    return {
+    action: Action = {
         "Action": "Setvar",
-        "Channel": _header_safe("Channel", channel),
         "Variable": variable,
         "Value": _header_safe(variable, value),
     }
+    if channel is not None:
+        action["Channel"] = _header_safe("Channel", channel)
+    return action
 
 
 def ping() -> Action:

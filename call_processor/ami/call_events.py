@@ -3,14 +3,19 @@ router that hands each event to the call it belongs to.
 
 Why a queue per call: AmiClient's dispatcher must never block on a slow call, and a call
 handler reads its events at its own pace (iterate, or `get(timeout)` with a deadline).
+A dialplan UserEvent that announces something no call is subscribed to yet (an inbound
+call) goes to the listener registered for its name instead.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable
 
-from call_processor.ami.events import AmiEvent, routing_keys
+from call_processor.ami.events import AmiEvent, UserEvent, routing_keys
+
+log = logging.getLogger(__name__)
 
 
 class CallEvents:
@@ -44,6 +49,11 @@ class CallRouter:
 
     def __init__(self) -> None:
         self._calls: dict[str, CallEvents] = {}
+        self._listeners: dict[str, Callable[[UserEvent], None]] = {}
+
+    def listen(self, name: str, listener: Callable[[UserEvent], None]) -> None:
+        """UserEvents of this name (any case) go to `listener`, not to a call."""
+        self._listeners[name.lower()] = listener
 
     def subscribe(self, call_id: str) -> CallEvents:
         events = CallEvents(call_id)
@@ -54,6 +64,12 @@ class CallRouter:
         self._calls.pop(call_id, None)
 
     def deliver(self, event: AmiEvent) -> None:
+        if isinstance(event, UserEvent) and event.name.lower() in self._listeners:
+            try:
+                self._listeners[event.name.lower()](event)
+            except Exception:  # a listener's bug must not stop the dispatcher
+                log.exception("AMI UserEvent listener failed", extra={"event": event.name})
+            return
         for key in routing_keys(event):
             subscriber = self._calls.get(key)
             if subscriber is not None:

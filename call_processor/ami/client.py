@@ -30,7 +30,7 @@ from call_processor.ami.errors import (
     AmiReplyLost,
     AmiTimeout,
 )
-from call_processor.ami.events import FullyBooted
+from call_processor.ami.events import FullyBooted, UserEvent
 from call_processor.ami.transport import (
     ListAction,
     NoReplayManager,
@@ -146,6 +146,11 @@ class AmiClient:
 
     def unsubscribe(self, call_id: str) -> None:
         self._calls.unsubscribe(call_id)
+
+    def on_user_event(self, name: str, listener: Callable[[UserEvent], None]) -> None:
+        """`listener(event)` for each dialplan UserEvent of this name (e.g. an announced
+        inbound call, which no call is subscribed to yet); synchronous, like the router."""
+        self._calls.listen(name, listener)
 
     # ------------------------------------------------------------ connection
 
@@ -353,7 +358,8 @@ class AmiClient:
         value = reply.get("Value")
         return value or None
 
-    async def setvar(self, channel: str, variable: str, value: str) -> None:
+    async def setvar(self, channel: str | None, variable: str, value: str) -> None:
+        """Set a channel variable, or a global one when `channel` is None."""
         await self._request(ami_actions.setvar(channel, variable, value))
 
     async def ping(self, timeout: float | None = None) -> None:
@@ -385,14 +391,3 @@ def _describe(exc: object) -> str:
     if isinstance(exc, BaseException):
         return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return str(exc) if exc is not None else "closed by peer"
-
-
-async def probe_ami(settings: AmiSettings, timeout: float = 5.0) -> str:
-    """For `main.py doctor`: log in once and leave; raises AmiError naming what failed."""
-    client = AmiClient.from_settings(settings)
-    await client.start()
-    try:
-        await client.wait_connected(timeout)
-        return f"logged in as {settings.username}"
-    finally:
-        await client.stop()

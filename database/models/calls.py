@@ -20,13 +20,17 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from database.models.base import Base
-from database.states import CallStatus, Speaker
+from database.states import CallDirection, CallStatus, Speaker
 from database.types import UtcDateTime, state_enum, utcnow
 
 
 class Call(Base):
     __tablename__ = "calls"
-    __table_args__ = (Index("ix_calls_user_id_started_at", "user_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_calls_user_id_started_at", "user_id", "started_at"),
+        # An inbound call-back looks up the latest call to the caller's number.
+        Index("ix_calls_phone_number_started_at", "phone_number", "started_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the call_id UUID
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -34,7 +38,12 @@ class Call(Base):
         ForeignKey("tasks.id", ondelete="CASCADE"), index=True
     )
     attempt_number: Mapped[int] = mapped_column(Integer, default=1)
-    phone_number: Mapped[str] = mapped_column(String(20))
+    phone_number: Mapped[str] = mapped_column(String(20))  # theirs, whoever dialled
+    direction: Mapped[CallDirection] = mapped_column(
+        state_enum(CallDirection, "call_direction"),
+        default=CallDirection.OUTBOUND,
+        server_default=CallDirection.OUTBOUND.value,
+    )
     status: Mapped[CallStatus] = mapped_column(
         state_enum(CallStatus, "call_status"), default=CallStatus.DIALING
     )

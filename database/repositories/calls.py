@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from database.errors import NotFound
 from database.models import Call, CallEvent, CallTurn, Task
 from database.repositories.base import apply_changes, check_e164
+from database.states import CallDirection
 from database.types import utcnow
 
 UPDATABLE = frozenset(
@@ -31,8 +33,10 @@ async def create_dialing(
     attempt_number: int = 1,
     node_id: str | None = None,
     started_at: datetime | None = None,
+    direction: CallDirection = CallDirection.OUTBOUND,
 ) -> Call:
-    """The row exists before Originate, so every later event has somewhere to go."""
+    """The row exists before Originate (or, for an inbound call, before the agent talks),
+    so every later event has somewhere to go."""
     if task_id is not None:
         owner = await s.scalar(select(Task.user_id).where(Task.id == task_id))
         if owner != user_id:
@@ -43,6 +47,7 @@ async def create_dialing(
         task_id=task_id,
         attempt_number=attempt_number,
         phone_number=check_e164(phone_number),
+        direction=direction,
         node_id=node_id,
         started_at=started_at or utcnow(),
         facts={},
@@ -55,6 +60,27 @@ async def create_dialing(
 
 async def get(s: AsyncSession, *, user_id: int, call_id: str) -> Call | None:
     return await s.scalar(select(Call).where(Call.id == call_id, Call.user_id == user_id))
+
+
+async def latest_task_call_to(
+    s: AsyncSession, *, phone_numbers: Collection[str], since: datetime
+) -> Call | None:
+    """The most recent call of a task we placed to one of these numbers since `since`,
+    whoever placed it: who an inbound caller is returning a call to.
+
+    The one lookup across users, and why it is safe: it is keyed by a number a person
+    themselves had called, and gives one row; the caller then reads that row's user's data
+    and nobody else's (call_processor/callback_match.py).
+    """
+    if not phone_numbers:
+        return None
+    query = select(Call).where(
+        Call.phone_number.in_(list(phone_numbers)),
+        Call.direction == CallDirection.OUTBOUND,
+        Call.task_id.is_not(None),
+        Call.started_at >= since,
+    )
+    return await s.scalar(query.order_by(Call.started_at.desc(), Call.id).limit(1))
 
 
 async def list_for_task(s: AsyncSession, *, user_id: int, task_id: int) -> list[Call]:

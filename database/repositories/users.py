@@ -64,3 +64,15 @@ async def update(s: AsyncSession, user_id: int, **changes: Any) -> User | None:
     apply_changes(user, changes, UPDATABLE)
     await s.flush()
     return user
+
+
+async def forwarding_unknown_callers(s: AsyncSession) -> list[User]:
+    """People with a phone number who asked for callers we cannot match to be put through
+    to them (Profile.forward_unknown_callers), oldest account first.
+
+    Across users by design: an unknown caller belongs to nobody yet. The profile is JSON,
+    read through Profile on every backend, so the filter runs here rather than in SQL;
+    it reads people with a number only.
+    """
+    query = select(User).where(User.phone_number.is_not(None)).order_by(User.id)
+    return [user for user in await s.scalars(query) if user.profile.forward_unknown_callers]

@@ -59,6 +59,7 @@ class AgentStack:
     fake: FakeRealtimeServer
     user_id: int
     sandbox: Sandbox
+    platform: Platform | None = None
 
     def request(self, scenario: str, token: str, **context: str) -> CallRequest:
         number = "+" + self.sandbox.number(scenario, token)
@@ -132,6 +133,7 @@ async def agent_stack(
                 fake,
                 stack.user_id,
                 sandbox,
+                stack.platform,
             )
     finally:
         if own is not None:

@@ -278,7 +278,18 @@ def test_small_builders() -> None:
         "Channel": CALL_ID,
         "Variable": "AMDSTATUS",
     }
-    assert ami_actions.setvar(CALL_ID, "X", "1")["Value"] == "1"
+    assert ami_actions.setvar(CALL_ID, "X", "1") == {
+        "Action": "Setvar",
+        "Channel": CALL_ID,
+        "Variable": "X",
+        "Value": "1",
+    }
+    # no Channel: a global, e.g. where inbound calls find our AudioSocket server
+    assert ami_actions.setvar(None, "OPENDEEP_AUDIOSOCKET", "10.0.0.5:9092") == {
+        "Action": "Setvar",
+        "Variable": "OPENDEEP_AUDIOSOCKET",
+        "Value": "10.0.0.5:9092",
+    }
     assert ami_actions.ping() == {"Action": "Ping"}
     assert ami_actions.core_show_channels() == {"Action": "CoreShowChannels"}
     with pytest.raises(ami_actions.AmiProtocolError):

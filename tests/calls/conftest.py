@@ -23,7 +23,7 @@ from call_processor.finished_call import FinishedCall
 from common.command_bus import CommandBus
 from common.commands import CallCommand
 from common.metrics import PlatformMetrics
-from config.settings import CallingSettings, EmailSettings
+from config.settings import CallingSettings, EmailSettings, InboundSettings
 from database.repositories import users
 from launcher.openai_clients import OpenAIClients
 from launcher.platform import Platform, PlatformOverrides, build_platform
@@ -141,6 +141,8 @@ async def call_stack(
     scheduler_poll: float = SCHEDULER_POLL,
     max_calls: int = 3,
     email: EmailSettings | None = None,
+    inbound: InboundSettings | None = None,
+    ami_port: int | None = None,
 ) -> AsyncIterator[CallStack]:
     """The platform as `main.py run` builds it (launcher.platform.build_platform), by
     default without its web app and task engine; `make_talkers(platform)` replaces the
@@ -163,6 +165,8 @@ async def call_stack(
             calling=calling,
             max_calls=max_calls,
             email=email,
+            inbound=inbound,
+            ami_port=ami_port,
         )
         recorders = RecorderFactory(hangup_after=hangup_after)
         overrides = PlatformOverrides(

@@ -16,13 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from audio_processing.audio_socket_server import AudioSocketServer
 from call_processor.ami.client import AmiClient
-from call_processor.call_attempt import FINAL_WRITE_WITHIN, dial_digits
+from call_processor.call_attempt import FINAL_WRITE_WITHIN
 from call_processor.call_initiator import CallInitiator, CallRequest
 from call_processor.call_records import CallRecorder
 from call_processor.call_slots import InProcessCallSlots, RedisCallSlots
 from call_processor.finished_call import EndedBy, FinishedCall
 from common.command_bus import CommandBus, InProcessCommandBus, RedisCommandBus
 from common.metrics import PlatformMetrics
+from common.phone_numbers import dial_digits
 from config.settings import DialSettings
 from database.engine import create_engine_for, session_factory
 from database.migrate import upgrade

@@ -240,3 +240,25 @@ async def test_old_api_tokens_get_scopes_and_an_end_and_tickets_fit_the_kind_che
     assert api_end is not None
     assert session_end is None
     assert sorted(left) == [1, 2]  # the ticket went with the downgrade
+
+
+async def test_call_direction_arrives_outbound_on_old_rows_and_leaves_on_downgrade(
+    empty_backend: Backend,
+) -> None:
+    """0010: every call before it was placed by us."""
+    url, data_dir = empty_backend.url, empty_backend.data_dir
+    await migrate.upgrade(url, data_dir, "0009")
+    await _on(empty_backend, _insert_closed_call)
+
+    await migrate.upgrade(url, data_dir, "0010")
+    row, columns = await _on(empty_backend, _call_and_columns)
+    assert row["direction"] == "outbound"
+    indexes = await _on(
+        empty_backend, lambda c: {i["name"] for i in inspect(c).get_indexes("calls")}
+    )
+    assert "ix_calls_phone_number_started_at" in indexes
+
+    await migrate.downgrade(url, data_dir, "0009")
+    row, columns = await _on(empty_backend, _call_and_columns)
+    assert "direction" not in columns
+    assert (row["status"], row["outcome"]) == ("completed", "success")

@@ -33,6 +33,7 @@ class TappedCall:
     """One call's AudioSocket connection as the tap saw it."""
 
     connected_at: float | None = None  # Asterisk's TCP connection arrived
+    forwarded_at: float | None = None  # its UUID reached the server (see first_bytes_delay)
     frames: list[Written] = field(default_factory=list)
 
     def voiced(self, before: float = float("inf"), after: float = 0.0) -> list[Written]:
@@ -44,6 +45,7 @@ class AudioSocketTap:
 
     def __init__(self, target_port: int, host: str = "127.0.0.1") -> None:
         self.host, self.target_port = host, target_port
+        self.first_bytes_delay = 0.0  # hold each new connection back from the server this long
         self.port = 0
         self._calls: dict[str, TappedCall] = {}
         self._server: asyncio.Server | None = None
@@ -72,6 +74,8 @@ class AudioSocketTap:
     async def _forward(
         self, asterisk: asyncio.StreamReader, to_asterisk: asyncio.StreamWriter, at: float
     ) -> None:
+        if self.first_bytes_delay:  # e.g. so that an inbound call's announcement comes first
+            await asyncio.sleep(self.first_bytes_delay)
         server, to_server = await asyncio.open_connection(self.host, self.target_port)
         try:
             call = await self._first_bytes(asterisk, to_server, at)
@@ -99,7 +103,7 @@ class AudioSocketTap:
             uuids = [f for f in parser.feed(data) if isinstance(f, UuidFrame)]
             if uuids:
                 call = self.call(str(uuids[0].call_id))
-                call.connected_at = at
+                call.connected_at, call.forwarded_at = at, time.monotonic()
                 return call
 
     async def _pipe_recorded(

@@ -20,6 +20,7 @@ from config.settings import (
     DatabaseSettings,
     DialSettings,
     EmailSettings,
+    InboundSettings,
     OpenAISettings,
     RedisSettings,
     Settings,
@@ -50,14 +51,19 @@ def platform_settings(
     calling: CallingSettings | None = None,
     max_calls: int = 3,
     email: EmailSettings | None = None,
+    inbound: InboundSettings | None = None,
+    ami_port: int | None = None,
 ) -> Settings:
+    """`inbound` off unless given: a platform taking inbound calls points the sandbox's
+    shared OPENDEEP_AUDIOSOCKET at itself (tests/support/inbound.py serialises those).
+    `ami_port` reaches the sandbox's AMI through something in between (a delaying proxy)."""
     port = audiosocket_port or free_port()
     ami = AmiSettings()
     dial = DialSettings(ring_timeout=ring_timeout)
     if sandbox is not None:
         ami = AmiSettings(
             host=sandbox.ami_host,
-            port=sandbox.ami_port,
+            port=ami_port or sandbox.ami_port,
             username=sandbox.ami_username,
             secret=SecretStr(sandbox.ami_secret),
         )
@@ -82,4 +88,5 @@ def platform_settings(
         calling=calling,
         web=WebSettings(host="127.0.0.1", port=free_port()),
         email=email or EmailSettings(),
+        inbound=inbound or InboundSettings(enabled=False),
     )

@@ -91,6 +91,14 @@ class FarEndResult:
     def reached(self) -> bool:
         return self.has("reached")
 
+    def mark(self, name: str) -> float | None:
+        """When the far end wrote `mark NAME` (epoch seconds), or None if it did not."""
+        for value in self.values("mark"):
+            parts = value.split()
+            if len(parts) == 2 and parts[0] == name:
+                return float(parts[1])
+        return None
+
 
 class Sandbox:
     """The running sandbox: connection details for tests plus start/stop/restart."""
