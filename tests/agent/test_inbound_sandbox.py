@@ -176,7 +176,7 @@ async def test_a_call_back_reaches_its_tasks_agent_and_completes_the_task(
     [told] = [i for i in instructions_of(fake) if "calling you back" in i]
     assert objective in told
     assert "Sam is calling you back" in told
-    assert "Last time: Sam asked to be called back." in told  # the attempt's lesson
+    assert "Last time: the callee asked to be called back. Call back." in told  # attempt 1
     assert "Dana Example" in told  # on whose behalf: the task's owner
     # Judged like any call, told it was a call-back; it completed the task without
     # spending an attempt.
