@@ -73,6 +73,11 @@ PURE_MODULES = (
     "common/commands.py",
     "common/call_outcomes.py",
     "audio_processing/talker_result.py",
+    "audio_processing/frame_features.py",
+    "audio_processing/beep_detector.py",
+    "audio_processing/greeting.py",
+    "audio_processing/hold_detector.py",
+    "audio_processing/callee_watch.py",
 )
 IMPURE = {
     "asyncio",
