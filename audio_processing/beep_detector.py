@@ -106,6 +106,11 @@ class BeepDetector:
         return beep
 
     @property
+    def pending(self) -> bool:
+        """A tone that may be a beep has ended; whether it stands alone is not known yet."""
+        return self._pending is not None
+
+    @property
     def in_tone(self) -> bool:
         """A tone is sounding now (the frames so far are a run)."""
         return self._run is not None

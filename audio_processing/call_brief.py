@@ -54,6 +54,7 @@ def build_instructions(brief: CallBrief) -> str:
         "Speak briefly and naturally, one idea at a time; let the callee finish.",
         "Use send_dtmf for phone menus. Use record_fact for anything worth keeping.",
         "If only the person can answer a question, use request_user_feedback.",
+        "On a voicemail greeting, call report_voicemail: the campaign's voicemail policy decides.",
         "When done, say goodbye, then call end_call with the outcome and a short summary.",
     ]
     return "\n".join(lines)

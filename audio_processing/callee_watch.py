@@ -73,6 +73,11 @@ class CalleeWatch:
             heard.append(Heard.PERSON)
         return heard
 
+    @property
+    def beep_pending(self) -> bool:
+        """A tone is sounding or has just ended and may yet prove to be a beep."""
+        return self.beeps.in_tone or self.beeps.pending
+
     def machine(self, model_says_voicemail: bool) -> bool:
         """A beep is a machine; the model's word is, after a greeting long enough to be one."""
         return self.beep is not None or (model_says_voicemail and self.greeting.machine_like)

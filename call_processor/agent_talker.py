@@ -13,13 +13,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from audio_processing.call_audio import CallAudio
 from audio_processing.call_brief import CallBrief, build_instructions
 from audio_processing.realtime.bridge import BridgeOptions, RealtimeBridge
+from audio_processing.realtime.callee_modes import CalleeHandling
 from audio_processing.realtime.session import RealtimeSession
 from audio_processing.realtime.session_config import build_session_config, turn_detection_config
 from audio_processing.realtime.tools import tool_schemas
 from audio_processing.talker_result import TalkerResult
+from audio_processing.voicemail_message import voicemail_message
 from call_processor.call_initiator import CallRequest
 from call_processor.call_tools import CallToolHost, PersonSender
 from call_processor.turn_writer import TurnWriter
+from common.call_policy import CallPolicy
 from common.command_bus import CommandBus
 from common.commands import CallCommand
 from common.metrics import PlatformMetrics
@@ -89,9 +92,10 @@ class AgentTalkerFactory:
             feedback_timeout=self.feedback_timeout,
             senders=self.senders,
         )
+        brief = await self._brief(request)
         config = build_session_config(
             model=self.openai.realtime_model,
-            instructions=build_instructions(await self._brief(request)),
+            instructions=build_instructions(brief),
             voice=self.openai.voice,
             turn_detection=turn_detection_config(self.openai.turn_detection),
             transcription_model=self.openai.transcription_model or None,
@@ -105,8 +109,9 @@ class AgentTalkerFactory:
             user_id=request.user_id,
             call_id=call_id,
             observe_latency=self.metrics.turn_latency.observe if self.metrics else None,
+            observe_hold=self.metrics.observe_hold if self.metrics else None,
         )
-        bridge = RealtimeBridge(session, tools, turns, self.options)
+        bridge = RealtimeBridge(session, tools, turns, self.options, _handling(request, brief))
         return AgentTalker(bridge, session, turns, tools)
 
     async def _brief(self, request: CallRequest) -> CallBrief:
@@ -125,3 +130,13 @@ class AgentTalkerFactory:
             forbidden_facts=profile.never_share,
             **({"disclosure": str(ctx["disclosure"])} if ctx.get("disclosure") else {}),
         )
+
+
+def _handling(request: CallRequest, brief: CallBrief) -> CalleeHandling:
+    """The campaign's policy for machines and hold; the message names no private fact."""
+    policy = CallPolicy.from_context(request.context)
+    return CalleeHandling(
+        voicemail=policy.voicemail,
+        voicemail_message=voicemail_message(brief.on_behalf_of, brief.objective, brief.callee),
+        max_hold_s=policy.max_hold_minutes * 60.0,
+    )

@@ -78,6 +78,9 @@ PURE_MODULES = (
     "audio_processing/greeting.py",
     "audio_processing/hold_detector.py",
     "audio_processing/callee_watch.py",
+    "audio_processing/voicemail_message.py",
+    "audio_processing/realtime/stall.py",
+    "common/call_policy.py",
 )
 IMPURE = {
     "asyncio",

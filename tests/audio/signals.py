@@ -32,6 +32,16 @@ def chord(ms: float, *hz: float, amplitude: float = 6000) -> bytes:
     return _pack([sum(each * math.sin(2 * math.pi * f * i / RATE) for f in hz) for i in range(n)])
 
 
+def music(ms: float, seed: int = 0, base: float = 392.0) -> bytes:
+    """Two-note chords changing every 300-600 ms, like the sandbox's hold far end."""
+    out, step = b"", 0
+    while len(out) < int(ms * 16):
+        low = base * (1 + 0.06 * ((step * 7 + seed) % 5))
+        out += chord(300 * (1 + (step + seed) % 2), low, low * 1.26)
+        step += 1
+    return out[: int(ms * 16)]
+
+
 def glide(ms: float, low: float = 200, high: float = 700, amplitude: float = 6000) -> bytes:
     """A pitch that never rests (up and down every 200 ms): loud like a voice."""
     n = int(RATE * ms / 1000)

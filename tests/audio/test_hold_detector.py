@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from audio_processing.beep_detector import BeepDetector
 from audio_processing.frame_features import measure
 from audio_processing.hold_detector import MusicWatch, PersonWatch
-from tests.audio.signals import chord, frames, glide, noise, silence, syllables, tone
+from tests.audio.signals import frames, glide, music, noise, silence, syllables, tone
 
 HYPOTHESIS = settings(max_examples=40, deadline=None)
 
@@ -23,16 +23,6 @@ def on_hold_after_ms(pcm: bytes) -> float | None:
         if watch.feed(features, beeps.tones):
             return (i + 1) * 20
     return None
-
-
-def music(ms: float, seed: int = 0, base: float = 392.0) -> bytes:
-    """Two-note chords changing every 300-600 ms, like the sandbox's hold far end."""
-    out, step = b"", 0
-    while len(out) < int(ms * 16):
-        low = base * (1 + 0.06 * ((step * 7 + seed) % 5))
-        out += chord(300 * (1 + (step + seed) % 2), low, low * 1.26)
-        step += 1
-    return out[: int(ms * 16)]
 
 
 @HYPOTHESIS
