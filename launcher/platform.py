@@ -187,7 +187,10 @@ class Platform:
         """AMI, the AudioSocket server and the call initiator (when calls can be placed)."""
         listen = self.settings.audiosocket
         self.audio_server = AudioSocketServer(
-            listen.listen_host, listen.listen_port, first_frame_timeout=listen.first_frame_timeout
+            listen.listen_host,
+            listen.listen_port,
+            first_frame_timeout=listen.first_frame_timeout,
+            idle_timeout=listen.idle_timeout,
         )
         await self.audio_server.start()
         self._on_stop("audiosocket", self.audio_server.stop)

@@ -297,6 +297,9 @@ def agent_context(task: Task, campaign: Campaign | None, attempt: int) -> dict[s
         "attempt_number": attempt,
         "max_attempts": task.max_attempts,
         "inter_call_context": notes,
+        # machines and hold: voicemail_policy, voicemail_message_counts, max_hold_minutes,
+        # asterisk_amd (common/call_policy.py; the campaign's, else the defaults)
+        **campaigns.policy_of(campaign).to_context(),
     }
 
 
