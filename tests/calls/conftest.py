@@ -141,6 +141,7 @@ async def call_stack(
     scheduler_poll: float = SCHEDULER_POLL,
     max_calls: int = 3,
     email: EmailSettings | None = None,
+    idle_timeout: float = 60.0,
 ) -> AsyncIterator[CallStack]:
     """The platform as `main.py run` builds it (launcher.platform.build_platform), by
     default without its web app and task engine; `make_talkers(platform)` replaces the
@@ -163,6 +164,7 @@ async def call_stack(
             calling=calling,
             max_calls=max_calls,
             email=email,
+            idle_timeout=idle_timeout,
         )
         recorders = RecorderFactory(hangup_after=hangup_after)
         overrides = PlatformOverrides(

@@ -50,6 +50,7 @@ def platform_settings(
     calling: CallingSettings | None = None,
     max_calls: int = 3,
     email: EmailSettings | None = None,
+    idle_timeout: float = 60.0,
 ) -> Settings:
     port = audiosocket_port or free_port()
     ami = AmiSettings()
@@ -76,7 +77,10 @@ def platform_settings(
         ami=ami,
         dial=dial,
         audiosocket=AudioSocketSettings(
-            listen_host="127.0.0.1", listen_port=port, advertise_host=advertise
+            listen_host="127.0.0.1",
+            listen_port=port,
+            advertise_host=advertise,
+            idle_timeout=idle_timeout,
         ),
         openai=OpenAISettings(api_key=SecretStr("test-key"), base_url=openai_base_url),
         calling=calling,
