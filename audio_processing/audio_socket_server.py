@@ -257,11 +257,7 @@ class AudioSocketServer:
                 log.info("AudioSocket call ended", extra={"reason": str(reason)})
 
     async def _first_to_finish(
-        self,
-        owner: TaskOwner,
-        talker: asyncio.Task[EndReason],
-        audio: CallAudio,
-        link: _Link,
+        self, owner: TaskOwner, talker: asyncio.Task[EndReason], audio: CallAudio, link: _Link
     ) -> EndReason:
         paced = PacedWriter(audio.playout, self._sender(link.writer))
         self._writers.add(paced)
@@ -281,25 +277,22 @@ class AudioSocketServer:
 
     def playout_totals(self) -> PlayoutTotals:
         """Frames written by every session so far (for /metrics; read at scrape time only)."""
-        totals = self._ended_playout
-        for writer in self._writers:
-            totals = totals + PlayoutTotals.of(writer)
-        return totals
+        return sum((PlayoutTotals.of(w) for w in self._writers), self._ended_playout)
 
     async def _read_loop(self, link: _Link, audio: CallAudio) -> EndReason:
-        """Socket → the talker's inbound queue, until EOF, a hangup frame or bad input."""
+        """Socket → the talker's inbound queue, until EOF, a hangup frame or bad input.
+        No bytes for `idle_timeout` ends it, unless the talker expects silence (on hold)."""
         kind = kind_for_rate(audio.metadata.sample_rate)
         try:
             reason = _dispatch(link.first, audio, kind)
             if reason is None and link.error is not None:
                 raise link.error
-            async with asyncio.timeout(None) as idle:
-                while reason is None:
-                    _extend(idle, self.idle_timeout)
-                    data = await link.reader.read(READ_SIZE)
-                    if not data:
-                        return EndReason.FAR_END_HANGUP
-                    reason = _dispatch(link.parser.feed(data), audio, kind)
+            while reason is None:
+                try:
+                    reason = await self._read_until_quiet(link, audio, kind)
+                except TimeoutError:
+                    if not audio.silence_expected:
+                        raise
             return reason
         except ProtocolError as exc:
             self.protocol_errors += 1
@@ -310,6 +303,15 @@ class AudioSocketServer:
             return EndReason.STALLED
         except ConnectionError:
             return EndReason.FAR_END_HANGUP
+
+    async def _read_until_quiet(self, link: _Link, audio: CallAudio, kind: Kind) -> EndReason:
+        async with asyncio.timeout(None) as idle:
+            while True:
+                _extend(idle, self.idle_timeout)
+                if not (data := await link.reader.read(READ_SIZE)):
+                    return EndReason.FAR_END_HANGUP
+                if (reason := _dispatch(link.parser.feed(data), audio, kind)) is not None:
+                    return reason
 
     def _sender(self, writer: asyncio.StreamWriter) -> Callable[[bytes], None]:
         """One transport write per frame; refuse to pile audio on a peer that stopped reading."""
@@ -326,12 +328,9 @@ class AudioSocketServer:
 
 
 def _extend(idle: asyncio.Timeout, seconds: float | None) -> None:
-    """Push the idle deadline to now + seconds, but only when it has come within 7/8 of it.
-
-    Why: a fresh timeout per read costs a timer-heap push and cancel 50 times a second
-    per call. Moving the deadline lazily costs one reschedule every seconds/8, and a
-    silent peer is still ended between `seconds` and 9/8 of `seconds` after its last bytes.
-    """
+    """Push the idle deadline to now + seconds, only once it has come within 7/8 of it.
+    Why: a fresh timeout per read costs a timer-heap push and cancel 50 times a second per
+    call; this costs one reschedule every seconds/8 (a silent peer ends by 9/8 seconds)."""
     if seconds is None:
         return
     now = asyncio.get_running_loop().time()

@@ -114,6 +114,7 @@ class CallAudio:
         self._hangup = asyncio.Event()
         self._inbound_observer: Callable[[bytes], None] | None = None
         self.end_reason: EndReason | None = None
+        self.silence_expected = False  # see expect_silence
 
     # --- for the talker ---------------------------------------------------------------
     def inbound(self) -> AsyncIterator[bytes]:
@@ -150,6 +151,16 @@ class CallAudio:
     def on_first_frame(self, mark: str | None, callback: Callable[[], None]) -> None:
         """`callback()` once the first frame of `mark` is written to the call (see playout)."""
         self.playout.on_first_frame(mark, callback)
+
+    def on_played(self, mark: str | None, callback: Callable[[], None]) -> None:
+        """`callback()` once nothing of `mark` is left to play (see playout)."""
+        self.playout.on_played(mark, callback)
+
+    def expect_silence(self, expected: bool) -> None:
+        """The callee may send nothing for a long time (the call is on hold): the server
+        must not take the quiet for a dead peer; whether the channel is still up is then
+        AMI's to say (docs/protocols.md, What Asterisk sends, and when)."""
+        self.silence_expected = expected
 
     def observe_inbound(self, observer: Callable[[bytes], None] | None) -> None:
         """`observer(frame)` for each caller frame as it arrives, before any talker reads it

@@ -14,26 +14,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+
+from common.call_policy import VoicemailPolicy
 
 DEFAULT_DISCLOSURE = (
     "You are an AI assistant. Say so in your first sentence, and again whenever asked."
 )
-VoicemailPolicy = Literal["hang_up_and_retry", "leave_message", "notify_person"]
-
-VOICEMAIL_RULES: dict[str, str] = {
-    "hang_up_and_retry": (
-        "If you reach voicemail or an answering machine, call report_voicemail, leave no "
-        "message, and end the call; it will be tried again later."
+VOICEMAIL_RULES: dict[VoicemailPolicy, str] = {
+    VoicemailPolicy.HANG_UP_AND_RETRY: (
+        "If you reach voicemail or an answering machine, call report_voicemail and leave no "
+        "message: the call is ended for you and tried again later."
     ),
-    "leave_message": (
-        "If you reach voicemail or an answering machine, call report_voicemail and wait for "
-        "the beep; then leave one short message (who you are calling for and why, no "
-        "personal details) and end the call."
+    VoicemailPolicy.LEAVE_MESSAGE: (
+        "If you reach voicemail or an answering machine, call report_voicemail and say "
+        "nothing more: after the beep you will be told the exact message to leave."
     ),
-    "notify_person": (
-        "If you reach voicemail or an answering machine, call report_voicemail, leave no "
-        "message, and end the call; the person will be told."
+    VoicemailPolicy.NOTIFY_PERSON: (
+        "If you reach voicemail or an answering machine, call report_voicemail and leave no "
+        "message: the call is ended for you and the person is told."
     ),
 }
 HOUSE_RULES = (
@@ -81,7 +79,7 @@ class CallBrief:
     callee_local_time: str = ""  # "Tuesday 2026-12-08 10:42 (America/New_York)"
     allowed_facts: Mapping[str, str] = field(default_factory=dict)
     never_share: tuple[str, ...] = ()  # kinds of information, never their values
-    voicemail_policy: VoicemailPolicy = "hang_up_and_retry"
+    voicemail_policy: VoicemailPolicy = VoicemailPolicy.HANG_UP_AND_RETRY
     disclosure: str = DEFAULT_DISCLOSURE
     returning_call: str | None = None  # they are calling us back: what our last call did
 

@@ -2,7 +2,8 @@
 
 Why audioop: it is C, exact G.711 and already a dependency (stdlib up to 3.12,
 `audioop-lts` from 3.13). On 3.11/3.12 importing it warns about its removal; tests
-turn warnings into errors, so this module is the one place that imports it, quietly.
+turn warnings into errors, so this module is the one place that imports it, quietly
+(frame_features measures frames with it through here: `native` and `audioop`).
 AudioSocket samples are little-endian; audioop works in native order, so a
 big-endian host swaps bytes around every call.
 """
@@ -14,10 +15,15 @@ import warnings
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
-    import audioop
+    import audioop as audioop  # re-exported for frame_features
 
 _SWAP = sys.byteorder != "little"
 SAMPLE_WIDTH = 2
+
+
+def native(pcm: bytes) -> bytes:
+    """Little-endian slin in the host's byte order, as audioop reads it."""
+    return _native(pcm)
 
 
 def _native(pcm: bytes) -> bytes:

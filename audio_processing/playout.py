@@ -5,8 +5,9 @@ burst goes to the RTP leg at once and clips, and audio already sent cannot be ta
 for barge-in. So audio waits here, framed to 20 ms, and leaves one frame per 20 ms on a
 monotonic clock; silence fills the gaps so Asterisk's 2 s inactivity timer and the RTP
 stream stay alive. Per-"mark" accounting tells the realtime bridge how much of an assistant
-item was actually played (for `conversation.item.truncate`), and when its first frame
-went out (`on_first_frame`, for the reply latency).
+item was actually played (for `conversation.item.truncate`), when its first frame
+went out (`on_first_frame`, for the reply latency) and when its last one did
+(`on_played`, so a turn is stored as heard).
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ class PlayoutQueue:
         self._frames: deque[tuple[bytes, str | None, int]] = deque()
         self._tail_mark: str | None = None
         self._played: dict[str | None, int] = {}
+        self._queued: dict[str | None, int] = {}  # frames of each mark still in the queue
         self._first_frame: dict[str | None, list[Callable[[], None]]] = {}
+        self._last_frame: dict[str | None, list[Callable[[], None]]] = {}
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -58,14 +61,18 @@ class PlayoutQueue:
             self._seal_tail()
             self._tail_mark = mark
         for frame in self._framer.push(pcm):
-            self._frames.append((frame, mark, len(frame)))
+            self._append(frame, mark, len(frame))
         self._idle.clear()
+
+    def _append(self, frame: bytes, mark: str | None, audio: int) -> None:
+        self._frames.append((frame, mark, audio))
+        self._queued[mark] = self._queued.get(mark, 0) + 1
 
     def _seal_tail(self) -> None:
         held = self._framer.pending - self._framer.pending % 2
         tail = self._framer.pad()
         if tail is not None:
-            self._frames.append((tail, self._tail_mark, held))
+            self._append(tail, self._tail_mark, held)
 
     def take(self) -> bytes | None:
         """The next frame to write now (counted as played), or None when there is nothing.
@@ -81,10 +88,13 @@ class PlayoutQueue:
         frame, mark, audio = self._frames.popleft()
         first = mark not in self._played
         self._played[mark] = self._played.get(mark, 0) + audio
+        self._queued[mark] -= 1
         if not self._frames and not self._framer.pending:
             self._idle.set()
         if first:
-            self._run_first_frame(mark)
+            self._run(self._first_frame, mark)
+        if self._all_taken(mark):
+            self._run(self._last_frame, mark)
         return frame
 
     def on_first_frame(self, mark: str | None, callback: Callable[[], None]) -> None:
@@ -99,19 +109,34 @@ class PlayoutQueue:
         else:
             self._first_frame.setdefault(mark, []).append(callback)
 
-    def _run_first_frame(self, mark: str | None) -> None:
-        for callback in self._first_frame.pop(mark, ()):
+    def on_played(self, mark: str | None, callback: Callable[[], None]) -> None:
+        """Call `callback` once nothing of `mark` is left to play: when its last queued
+        frame is taken for writing, or at once if none is queued. Register it once the
+        mark's audio is all enqueued; dropped if the mark's audio is flushed."""
+        if self._all_taken(mark):
+            callback()
+        else:
+            self._last_frame.setdefault(mark, []).append(callback)
+
+    def _all_taken(self, mark: str | None) -> bool:
+        held = mark == self._tail_mark and self._framer.pending > 0
+        return self._queued.get(mark, 0) == 0 and not held
+
+    def _run(self, callbacks: dict[str | None, list[Callable[[], None]]], mark: str | None) -> None:
+        for callback in callbacks.pop(mark, ()):
             try:
                 callback()
             except Exception:  # an observer's bug must never stop the call's audio
-                log.exception("first-frame callback failed")
+                log.exception("playout callback failed")
 
     def flush(self) -> int:
         """Drop everything not yet played (barge-in); returns the milliseconds dropped."""
         dropped = self.queued_ms
         self._frames.clear()
         self._framer.clear()
+        self._queued.clear()
         self._first_frame.clear()  # what never played never starts playing
+        self._last_frame.clear()
         self._idle.set()
         return dropped
 

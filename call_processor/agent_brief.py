@@ -13,8 +13,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from audio_processing.call_brief import CallBrief, EarlierAttempt, VoicemailPolicy
+from audio_processing.call_brief import CallBrief, EarlierAttempt
 from audio_processing.never_share import kinds
+from common.call_policy import CallPolicy
 from database.profile import Profile
 from database.states import CallDirection
 
@@ -24,7 +25,6 @@ def brief_from_context(
 ) -> CallBrief:
     """The brief from what the scheduler put in the call's context (task_manager's
     `agent_context`): the task, the campaign, this attempt and what earlier ones learned."""
-    policy = _policy(ctx.get("voicemail_policy"))
     return CallBrief(
         returning_call=returning_call(ctx),
         objective=str(ctx.get("objective", "")),
@@ -40,7 +40,7 @@ def brief_from_context(
         callee_local_time=_local_time(ctx, now),
         allowed_facts=dict(profile.facts),
         never_share=kinds(profile.never_share),
-        voicemail_policy=policy,
+        voicemail_policy=CallPolicy.from_context(ctx).voicemail,
         **({"disclosure": str(ctx["disclosure"])} if ctx.get("disclosure") else {}),
     )
 
@@ -115,13 +115,6 @@ def _in_words(entry: Mapping[str, Any]) -> str:
 
 def _int(value: object, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
-
-
-def _policy(value: object) -> VoicemailPolicy:
-    for policy in ("hang_up_and_retry", "leave_message", "notify_person"):
-        if value == policy:
-            return policy
-    return "hang_up_and_retry"
 
 
 def callee_zone(ctx: Mapping[str, Any]) -> ZoneInfo:

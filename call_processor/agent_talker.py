@@ -13,17 +13,20 @@ from openai import AsyncOpenAI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from audio_processing.call_audio import CallAudio
-from audio_processing.call_brief import build_instructions
+from audio_processing.call_brief import CallBrief, build_instructions
 from audio_processing.never_share import values as never_share_values
 from audio_processing.realtime.bridge import BridgeOptions, RealtimeBridge
+from audio_processing.realtime.callee_modes import CalleeHandling
 from audio_processing.realtime.session import RealtimeSession
 from audio_processing.realtime.session_config import build_session_config, turn_detection_config
 from audio_processing.realtime.tools import tool_schemas
 from audio_processing.talker_result import TalkerResult
+from audio_processing.voicemail_message import voicemail_message
 from call_processor.agent_brief import brief_from_context, callee_zone
 from call_processor.call_initiator import CallRequest
 from call_processor.call_tools import CallToolHost, PersonSender
 from call_processor.turn_writer import TurnWriter
+from common.call_policy import CallPolicy
 from common.command_bus import CommandBus
 from common.commands import CallCommand
 from common.metrics import PlatformMetrics
@@ -113,8 +116,9 @@ class AgentTalkerFactory:
             call_id=call_id,
             observe_latency=self.metrics.turn_latency.observe if self.metrics else None,
             never_share=never_share_values(profile.never_share),
+            observe_hold=self.metrics.observe_hold if self.metrics else None,
         )
-        bridge = RealtimeBridge(session, tools, turns, self.options)
+        bridge = RealtimeBridge(session, tools, turns, self.options, _handling(request, brief))
         return AgentTalker(bridge, session, turns, tools)
 
     async def _person(self, request: CallRequest) -> tuple[str, Profile]:
@@ -124,3 +128,13 @@ class AgentTalkerFactory:
         if person is None:
             return "a client", Profile()
         return person.display_name or "a client", person.profile
+
+
+def _handling(request: CallRequest, brief: CallBrief) -> CalleeHandling:
+    """The campaign's policy for machines and hold; the message names no private fact."""
+    policy = CallPolicy.from_context(request.context)
+    return CalleeHandling(
+        voicemail=policy.voicemail,
+        voicemail_message=voicemail_message(brief.on_behalf_of, brief.objective, brief.callee),
+        max_hold_s=policy.max_hold_minutes * 60.0,
+    )

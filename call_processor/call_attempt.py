@@ -397,4 +397,7 @@ def _talker_columns(talker: TalkerResult | None) -> dict[str, Any]:
         "latency_ms": list(talker.latency_ms) or None,
         "agent_audio_generated_ms": talker.agent_audio_generated_ms,
         "agent_audio_played_ms": talker.agent_audio_played_ms,
+        "answered_by": None if talker.answered_by is None else str(talker.answered_by),
+        "message_left": talker.message_left,
+        "hold_seconds": talker.hold_ms / 1000 if talker.hold_ms else None,
     }

@@ -144,7 +144,7 @@ class CallInitiator:
         attempt = CallAttempt(
             call_id=call_id,
             metadata=self._metadata(request, call_id),
-            plan=self._plan(digits, request.detect_machine),
+            plan=self._plan(digits, request.detect_machine or self.dial.asterisk_amd),
             ami=self.ami,
             audio_server=self.audio_server,
             bus=self.bus,

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 # Tools offered to the model; send_sms / send_email join when a sender is configured.
 BASE_TOOLS = (
     "send_dtmf", "end_call", "request_user_feedback", "transfer_to_user", "record_fact",
-    "schedule_callback",
+    "schedule_callback", "report_voicemail", "report_on_hold",
 )  # fmt: skip
 MAX_MESSAGES_PER_CALL = 2  # texts and emails to the person, together
 PersonSender = Callable[[int, str, str], Awaitable[str]]  # (user_id, subject, text) -> result
@@ -122,6 +122,12 @@ class CallToolHost:
 
     async def _tool_end_call(self, **_: Any) -> str:
         return json.dumps({"ending": True})  # the bridge itself says goodbye and hangs up
+
+    async def _tool_report_voicemail(self, **_: Any) -> str:
+        return json.dumps({"voicemail": True})  # the bridge follows the voicemail policy
+
+    async def _tool_report_on_hold(self, **_: Any) -> str:
+        return json.dumps({"on_hold": True})  # the bridge stops the model listening
 
     async def _tool_request_user_feedback(self, question: str) -> str:
         """Ask the person live; the callee hears the agent say it is checking meanwhile."""

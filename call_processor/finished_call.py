@@ -17,12 +17,13 @@ from enum import StrEnum
 from typing import Any
 
 from audio_processing.call_audio import EndReason
-from audio_processing.talker_result import TalkerEnd, TalkerResult
+from audio_processing.talker_result import AnsweredBy, TalkerEnd, TalkerResult
 from common.call_outcomes import AgentOutcome
 from database.models import Call
 from database.states import CallStatus
 
 TRANSFERRED = "transferred"  # the `outcome` label of a call handed to the person
+HOLD_TIMEOUT = "hold_timeout"  # the `outcome` label of a call on hold past the campaign's limit
 
 
 class NotPlaced(StrEnum):
@@ -46,7 +47,8 @@ class EndedBy(StrEnum):
         if end_reason == EndReason.FAR_END_HANGUP:
             return cls.FAR_END
         talker_ended = end_reason in (EndReason.LOCAL_HANGUP, EndReason.TALKER_FINISHED)
-        if talker_ended and (talker is None or talker.reason is TalkerEnd.END_CALL):
+        agent_ended = talker is None or talker.reason in (TalkerEnd.END_CALL, TalkerEnd.MACHINE)
+        if talker_ended and agent_ended:
             return cls.AGENT  # a failing talker hangs up too, but that is our failure
         return cls.PLATFORM
 
@@ -71,11 +73,25 @@ class FinishedCall:
     agent_audio_generated_ms: int | None = None
     agent_audio_played_ms: int | None = None
     callback_at: datetime | None = None  # the callee asked to be called back then
+    answered_by: AnsweredBy | None = None  # person or machine, when the call could tell
+    message_left: bool | None = None  # a machine: whether the whole message was played
+    hold_seconds: float | None = None
 
     @property
     def placed(self) -> bool:
         """Did it reach the network at all? (A call never placed uses no attempt.)"""
         return self.end_reason not in set(NotPlaced)
+
+    @property
+    def machine(self) -> bool:
+        """An answering machine took the call (our detection, or the agent's own verdict)."""
+        return self.answered_by is AnsweredBy.MACHINE or self.agent_outcome is (
+            AgentOutcome.VOICEMAIL
+        )
+
+    @property
+    def hold_timed_out(self) -> bool:
+        return self.outcome == HOLD_TIMEOUT
 
     @classmethod
     def from_row(cls, row: Call) -> FinishedCall:
@@ -103,6 +119,9 @@ class FinishedCall:
             agent_audio_generated_ms=row.agent_audio_generated_ms,
             agent_audio_played_ms=row.agent_audio_played_ms,
             callback_at=row.callback_at,
+            answered_by=_answered_by(row.answered_by),
+            message_left=row.message_left,
+            hold_seconds=row.hold_seconds,
         )
 
     @classmethod
@@ -119,6 +138,8 @@ def outcome_label(status: CallStatus, transferred: bool, talker: TalkerResult | 
         return str(status)
     if transferred:
         return TRANSFERRED
+    if talker is not None and talker.reason is TalkerEnd.HOLD_TIMEOUT:
+        return HOLD_TIMEOUT
     if talker is not None and talker.agent_outcome is not None:
         return str(talker.agent_outcome)
     return str(status)
@@ -127,5 +148,12 @@ def outcome_label(status: CallStatus, transferred: bool, talker: TalkerResult | 
 def _ended_by(stored: str | None) -> EndedBy | None:
     try:
         return None if stored is None else EndedBy(stored)
+    except ValueError:
+        return None
+
+
+def _answered_by(stored: str | None) -> AnsweredBy | None:
+    try:
+        return None if stored is None else AnsweredBy(stored)
     except ValueError:
         return None

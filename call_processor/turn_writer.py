@@ -1,8 +1,10 @@
-"""Writes a call's turns as they happen, without ever blocking the audio path.
+"""Writes a call's turns (and its holds) as they happen, never blocking the audio path.
 
 Why a queue and an owned writer task: the realtime bridge reports turns from its event
 loop, which must not wait on a database. Turns are written in order (call_turns.seq) and
-published on the person's live-event channel so an open call page shows them at once.
+published on the person's live-event channel so an open call page shows them at once;
+a hold going on or off becomes a call event and a live event the same way ("on hold
+m:ss" on the call page), and its seconds go to /metrics.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from audio_processing.call_turns import Turn
+from audio_processing.call_turns import HoldChange, Turn
 from audio_processing.never_share import mentioned
 from common.announce import announce
 from common.command_bus import CommandBus
-from common.events import TurnAdded
+from common.events import CallEventAdded, CallHoldChanged, TurnAdded
 from common.owned_tasks import TaskOwner
 from database.repositories import calls, turns
 from database.states import Speaker
@@ -37,22 +39,32 @@ class TurnWriter:
         call_id: str,
         observe_latency: Callable[[float], None] | None = None,
         never_share: tuple[str, ...] = (),
+        observe_hold: Callable[[float, float], None] | None = None,
     ) -> None:
         """`never_share`: values (audio_processing/never_share.py) the agent must not say;
         an agent turn that says one is recorded on the call as `never_share_spoken`."""
         self.sessions, self.bus = sessions, bus
         self.never_share = never_share
         self.observe_latency = observe_latency  # e.g. the turn-latency histogram (seconds)
+        self.observe_hold = observe_hold  # (held, model audio avoided) seconds, per hold
         self.user_id, self.call_id = user_id, call_id
         self.written = 0
-        self._queue: asyncio.Queue[Turn | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[Turn | HoldChange | None] = asyncio.Queue()
         self._owner = TaskOwner(f"{call_id}:turns")
         self._writer: asyncio.Task[None] | None = None
 
     def on_turn(self, turn: Turn) -> None:
+        self._put(turn)
+
+    def on_hold(self, change: HoldChange) -> None:
+        if not change.on_hold and self.observe_hold is not None:
+            self.observe_hold(change.held_ms / 1000, change.avoided_ms / 1000)
+        self._put(change)
+
+    def _put(self, item: Turn | HoldChange) -> None:
         if self._writer is None:
             self._writer = self._owner.spawn(self._write_all(), "writer")
-        self._queue.put_nowait(turn)
+        self._queue.put_nowait(item)
 
     def on_latency(self, latency_ms: float) -> None:
         """Observed at once (the histogram); the row's list comes from the talker's result."""
@@ -60,11 +72,25 @@ class TurnWriter:
             self.observe_latency(latency_ms / 1000)
 
     async def _write_all(self) -> None:
-        while (turn := await self._queue.get()) is not None:
+        while (item := await self._queue.get()) is not None:
             try:
-                await self._write(turn)
+                if isinstance(item, HoldChange):
+                    await self._write_hold(item)
+                else:
+                    await self._write(item)
             except Exception:
-                log.exception("could not store a turn")
+                log.exception("could not store a turn or a hold")
+
+    async def _write_hold(self, change: HoldChange) -> None:
+        kind = "on_hold" if change.on_hold else "off_hold"
+        data = {} if change.on_hold else {"held_s": round(change.held_ms / 1000, 1)}
+        async with self.sessions() as s, s.begin():
+            await calls.append_event(
+                s, user_id=self.user_id, call_id=self.call_id, kind=kind, data=data
+            )
+        held = CallHoldChanged(call_id=self.call_id, on_hold=change.on_hold, since=change.since)
+        await announce(self.bus, self.user_id, held)
+        await announce(self.bus, self.user_id, CallEventAdded(call_id=self.call_id, kind=kind))
 
     async def _write(self, turn: Turn) -> None:
         async with self.sessions() as s, s.begin():
@@ -76,6 +102,7 @@ class TurnWriter:
                 text=turn.text,
                 started_at=turn.started_at,
                 ended_at=turn.ended_at,
+                cut_at_ms=turn.cut_at_ms,
             )
             slips = mentioned(turn.text, self.never_share) if turn.speaker == "agent" else []
             for item in slips:  # which item, never the value itself

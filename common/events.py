@@ -48,6 +48,15 @@ class TurnAdded(_Event):
     text: str
 
 
+class CallHoldChanged(_Event):
+    """The call went on hold, or came back: the call page shows "on hold m:ss" meanwhile."""
+
+    type: Literal["call_hold"] = "call_hold"
+    call_id: str
+    on_hold: bool
+    since: datetime  # when this hold began (the page counts from it)
+
+
 class FeedbackRequested(_Event):
     """The agent asks the person something while the callee waits."""
 
@@ -67,13 +76,19 @@ class NotificationSent(_Event):
 
 
 LiveEvent = Annotated[
-    CallStatusChanged | CallEventAdded | TurnAdded | FeedbackRequested | NotificationSent,
+    CallStatusChanged
+    | CallEventAdded
+    | TurnAdded
+    | CallHoldChanged
+    | FeedbackRequested
+    | NotificationSent,
     Field(discriminator="type"),
 ]
 LIVE_EVENT_TYPES: tuple[type[_Event], ...] = (
     CallStatusChanged,
     CallEventAdded,
     TurnAdded,
+    CallHoldChanged,
     FeedbackRequested,
     NotificationSent,
 )

@@ -43,6 +43,20 @@ class PlatformMetrics:
             registry=r,
         )
 
+        self.hold_seconds = Counter(
+            "opendeep_hold_seconds_total", "Seconds calls spent on hold", registry=r
+        )
+        self.model_audio_avoided = Counter(
+            "opendeep_model_audio_avoided_seconds_total",
+            "Seconds of caller audio not sent to the model while on hold",
+            registry=r,
+        )
+
+    def observe_hold(self, held_seconds: float, avoided_seconds: float) -> None:
+        """One hold is over: its length and the caller audio the model did not get."""
+        self.hold_seconds.inc(max(0.0, held_seconds))
+        self.model_audio_avoided.inc(max(0.0, avoided_seconds))
+
     def counters_from(
         self, name: str, documentation: str, labels: list[str], read: Callable[[], Reading]
     ) -> None:

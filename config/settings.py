@@ -120,6 +120,10 @@ class DialSettings(BaseSettings):
     exten: str = Field(default="s", description="extension in that context")
     ring_timeout: float = Field(default=30.0, gt=0, le=300, description="seconds to let it ring")
     caller_id: str = Field(default="", description='CallerID, e.g. "OpenDeep" <15550001111>')
+    asterisk_amd: bool = Field(
+        default=False,
+        description="run Asterisk's AMD() on every call (costs the callee 2-5 s; see README)",
+    )
 
     @field_validator("channel_template")
     @classmethod
@@ -141,6 +145,12 @@ class AudioSocketSettings(BaseSettings):
     )
     first_frame_timeout: float = Field(
         default=0.5, gt=0, le=10, description="seconds a new connection has to send its call id"
+    )
+    idle_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="seconds without caller audio before a call is taken for dead (not on hold)",
     )
 
     @property

@@ -208,6 +208,7 @@ class Platform:
             listen.listen_port,
             first_frame_timeout=listen.first_frame_timeout,
             announce_wait=ANNOUNCE_WAIT if self.settings.inbound.enabled else 0.0,
+            idle_timeout=listen.idle_timeout,
         )
         await self.audio_server.start()
         self._on_stop("audiosocket", self.audio_server.stop)

@@ -50,6 +50,9 @@ class CallMaterial:
     hangup_cause: str = ""
     ended_by: str | None = None  # far_end | agent | platform
     amd_status: str | None = None
+    answered_by: str | None = None  # person | machine, as the call heard it
+    message_left: bool | None = None
+    hold_seconds: float | None = None
     agent_outcome: str | None = None
     agent_summary: str = ""
     agent_audio_ms: tuple[int, int] | None = None  # (played to the callee, generated)
@@ -120,6 +123,8 @@ def render(material: CallMaterial) -> str:
             else f"Attempt {material.attempt_number} of {material.max_attempts}"
         ),
         f"Answering machine detection: {material.amd_status or 'not run'}",
+        f"Answered by: {_answered_by(material.answered_by, material.message_left)}",
+        f"Time on hold: {_held(material.hold_seconds)}",
         f"Hangup cause: {material.hangup_cause or 'unknown'}",
         f"Who hung up: {(material.ended_by or 'unknown').replace('_', ' ')}",
         f"Agent's speech heard by the callee: {_heard(material.agent_audio_ms)}",
@@ -130,6 +135,16 @@ def render(material: CallMaterial) -> str:
     ]
     lines += [f"{speaker}: {text}" for speaker, text in material.transcript] or ["(empty)"]
     return "\n".join(lines)
+
+
+def _answered_by(answered_by: str | None, message_left: bool | None) -> str:
+    if answered_by != "machine":
+        return answered_by or "unknown"
+    return "an answering machine" + (", a message was left" if message_left else "")
+
+
+def _held(seconds: float | None) -> str:
+    return "none" if not seconds else f"{seconds / 60:.1f} min"
 
 
 def _heard(audio_ms: tuple[int, int] | None) -> str:

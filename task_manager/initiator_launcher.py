@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from call_processor.call_initiator import CallInitiator, CallRequest
 from call_processor.finished_call import FinishedCall
+from common.call_policy import CallPolicy
 from task_manager.call_launcher import OnCallDone, PlannedCall
 
 
@@ -31,7 +32,9 @@ class InitiatorLauncher:
             task_id=call.task_id,
             attempt_number=call.attempt_number,
             context=call.context,
-            detect_machine=call.detect_machine,
+            # Asterisk's AMD() when the launch or the campaign asks for it
+            detect_machine=call.detect_machine
+            or CallPolicy.from_context(call.context).asterisk_amd,
         )
 
         async def done(_request: CallRequest, finished: FinishedCall) -> None:

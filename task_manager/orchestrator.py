@@ -14,6 +14,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from common.call_policy import (
+    DEFAULT_MAX_HOLD_MINUTES,
+    MAX_HOLD_MINUTES,
+    CallPolicy,
+    VoicemailPolicy,
+)
 from common.phone_numbers import to_e164
 from config.settings import CallingSettings
 from database.repositories import campaigns, tasks
@@ -78,7 +84,37 @@ class CampaignPlan(BaseModel):
     language: str = Field(default="", max_length=40)  # the callees' language, e.g. "Spanish"
     stop_after_successes: int | None = Field(default=None, ge=1)
     window: WindowPlan | None = None
+    voicemail_policy: VoicemailPolicy = Field(
+        default=VoicemailPolicy.HANG_UP_AND_RETRY,
+        description="When an answering machine answers: hang_up_and_retry (say nothing, "
+        "call again later), leave_message (a short message after the beep: who is calling "
+        "for whom and why, no personal details) or notify_person (hang up and ask them).",
+    )
+    voicemail_message_counts: bool = Field(
+        default=False,
+        description="With leave_message: a message left counts as the call's success.",
+    )
+    max_hold_minutes: int = Field(
+        default=DEFAULT_MAX_HOLD_MINUTES,
+        ge=1,
+        le=MAX_HOLD_MINUTES,
+        description="How long the agent waits on hold before hanging up to try again later.",
+    )
+    asterisk_amd: bool = Field(
+        default=False,
+        description="Also run Asterisk's AMD() before the agent; it costs the callee's "
+        "greeting (2-5 s of silence on their side). Leave off unless the operator asks.",
+    )
     tasks: list[TaskPlan] = Field(min_length=1, max_length=5000)
+
+    @property
+    def policy(self) -> CallPolicy:
+        return CallPolicy(
+            voicemail=self.voicemail_policy,
+            message_counts=self.voicemail_message_counts,
+            max_hold_minutes=self.max_hold_minutes,
+            asterisk_amd=self.asterisk_amd,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +177,7 @@ class OrchestratorService:
                 window_end=window.end,
                 window_days=window.days,
                 language=plan.language,
+                policy=plan.policy,
             )
             created = await tasks.create_many(
                 s, user_id=user_id, campaign_id=campaign.id, tasks=rows

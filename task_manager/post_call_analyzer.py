@@ -1,8 +1,10 @@
 """After each call: decide the task's next state and store the decision with its reason.
 
 Unanswered outcomes (busy, no answer, congestion, failed) and our own failures (ai_failure,
-interrupted) are decided by a table, without an LLM. An answered call is read by the LLM
-judge when one is configured, else the agent's own end_call outcome decides.
+interrupted) are decided by a table, without an LLM; so are answering machines (by the
+campaign's voicemail policy: never a success unless the campaign counts a left message)
+and holds past the campaign's limit. Any other answered call is read by the LLM judge
+when one is configured, else the agent's own end_call outcome decides.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from call_processor.finished_call import FinishedCall, NotPlaced
 from common.call_outcomes import AgentOutcome
+from common.call_policy import CallPolicy, VoicemailPolicy
 from database.errors import VersionConflict
 from database.models import Campaign, Task
 from database.repositories import campaigns, dnd, tasks, turns
@@ -67,7 +70,11 @@ FINAL_BY_DECISION = {
 }
 
 
-def rule_verdict(finished: FinishedCall) -> Verdict | None:
+VOICEMAIL = "voicemail"  # backoff kinds beside the call statuses
+HOLD_TIMEOUT = "hold_timeout"
+
+
+def rule_verdict(finished: FinishedCall, policy: CallPolicy | None = None) -> Verdict | None:
     """The deterministic table; None when the call was answered and needs reading."""
     if finished.end_reason == NotPlaced.DO_NOT_CALL:  # refused before dialing
         return Verdict(Decision.DO_NOT_CALL, "the number is on a do-not-call list", "rule")
@@ -75,7 +82,29 @@ def rule_verdict(finished: FinishedCall) -> Verdict | None:
         return Verdict(Decision.RETRY, RULES[finished.status], "rule")
     if finished.transferred:
         return Verdict(Decision.NEEDS_USER, "the call was transferred to you", "rule")
+    if finished.machine:
+        return voicemail_verdict(finished, policy or CallPolicy())
+    if finished.hold_timed_out:
+        minutes = (policy or CallPolicy()).max_hold_minutes
+        return Verdict(Decision.RETRY, f"on hold longer than {minutes} minutes", "rule")
     return None
+
+
+def voicemail_verdict(finished: FinishedCall, policy: CallPolicy) -> Verdict:
+    """An answering machine: the campaign's policy decides, and only a left message that
+    the campaign counts can be a success (never the judge's or the agent's reading)."""
+    if policy.voicemail is VoicemailPolicy.NOTIFY_PERSON:
+        reason = "an answering machine answered; the campaign asks you what to do next"
+        return Verdict(Decision.NEEDS_USER, reason, "rule")
+    if finished.message_left and policy.message_counts:
+        reason = "a message was left on the answering machine, which this campaign counts"
+        return Verdict(Decision.SUCCESS, reason, "rule", result={"voicemail": "message left"})
+    if finished.message_left:
+        return Verdict(Decision.RETRY, "a message was left on the answering machine", "rule")
+    if policy.voicemail is VoicemailPolicy.LEAVE_MESSAGE:
+        reason = "an answering machine answered and no message could be left"
+        return Verdict(Decision.RETRY, reason, "rule")
+    return Verdict(Decision.RETRY, "an answering machine answered", "rule")
 
 
 def agent_verdict(finished: FinishedCall) -> Verdict:
@@ -101,6 +130,8 @@ class Backoff:
             CallStatus.FAILED: timedelta(minutes=15),
             CallStatus.AI_FAILURE: timedelta(minutes=5),
             CallStatus.INTERRUPTED: timedelta(minutes=1),
+            VOICEMAIL: timedelta(hours=2),  # nobody picked up: a while before trying again
+            HOLD_TIMEOUT: timedelta(minutes=30),
         }
     )
     default: timedelta = timedelta(minutes=60)
@@ -149,7 +180,7 @@ class PostCallAnalyzer:
             log.exception("post-call analysis failed", extra={"task_id": call.task_id})
 
     async def decide(self, call: PlannedCall, finished: FinishedCall) -> Verdict:
-        verdict = rule_verdict(finished)
+        verdict = rule_verdict(finished, CallPolicy.from_context(call.context))
         if verdict is not None:
             return verdict
         if self.judge is None:
@@ -166,7 +197,7 @@ class PostCallAnalyzer:
             said = []
             if finished.call_id is not None:
                 rows = await turns.list_for_call(s, user_id=call.user_id, call_id=finished.call_id)
-                said = [(str(t.speaker), t.text) for t in rows]
+                said = [(_speaker(t.speaker, t.cut_at_ms), t.text) for t in rows]
             task = await tasks.get(s, user_id=call.user_id, task_id=call.task_id)
         cause = f"{finished.hangup_cause or ''} {finished.hangup_cause_text or ''}".strip()
         return CallMaterial(
@@ -178,6 +209,9 @@ class PostCallAnalyzer:
             hangup_cause=cause,
             ended_by=None if finished.ended_by is None else str(finished.ended_by),
             amd_status=finished.amd_status,
+            answered_by=None if finished.answered_by is None else str(finished.answered_by),
+            message_left=finished.message_left,
+            hold_seconds=finished.hold_seconds,
             agent_outcome=None if finished.agent_outcome is None else str(finished.agent_outcome),
             agent_summary=finished.summary,
             agent_audio_ms=_agent_audio(finished),
@@ -254,7 +288,7 @@ class PostCallAnalyzer:
         if verdict.retry_after_minutes is not None:
             delay = self.backoff.clamp(verdict.retry_after_minutes)
         else:
-            delay = self.backoff.delay(finished.status, max(1, attempts), self.rng)
+            delay = self.backoff.delay(_backoff_kind(finished), max(1, attempts), self.rng)
         return self.clock() + delay
 
     def _inside_hours(self, task: Task, at: datetime) -> datetime:
@@ -300,6 +334,18 @@ class PostCallAnalyzer:
                                         "decision": str(verdict.decision),
                                         "source": verdict.source})  # fmt: skip
         return status
+
+
+def _speaker(speaker: str, cut_at_ms: int | None) -> str:
+    """Who spoke, and for an agent turn cut off, after how long (what the callee heard)."""
+    said = str(speaker)
+    return said if cut_at_ms is None else f"{said} (cut off after {cut_at_ms / 1000:.1f} s)"
+
+
+def _backoff_kind(finished: FinishedCall) -> str:
+    if finished.machine:
+        return VOICEMAIL
+    return HOLD_TIMEOUT if finished.hold_timed_out else str(finished.status)
 
 
 def _agent_audio(finished: FinishedCall) -> tuple[int, int] | None:

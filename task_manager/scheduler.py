@@ -350,6 +350,9 @@ def agent_context(
         "max_attempts": task.max_attempts,
         "callee_time_zone": zone.key,
         "inter_call_context": notes,
+        # machines and hold: voicemail_policy, voicemail_message_counts, max_hold_minutes,
+        # asterisk_amd (common/call_policy.py; the campaign's, else the defaults)
+        **campaigns.policy_of(campaign).to_context(),
     }
 
 

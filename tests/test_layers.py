@@ -74,6 +74,14 @@ PURE_MODULES = (
     "common/commands.py",
     "common/call_outcomes.py",
     "audio_processing/talker_result.py",
+    "audio_processing/frame_features.py",
+    "audio_processing/beep_detector.py",
+    "audio_processing/greeting.py",
+    "audio_processing/hold_detector.py",
+    "audio_processing/callee_watch.py",
+    "audio_processing/voicemail_message.py",
+    "audio_processing/realtime/stall.py",
+    "common/call_policy.py",
 )
 IMPURE = {
     "asyncio",

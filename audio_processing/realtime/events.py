@@ -48,6 +48,7 @@ class ResponseCreated:
 class ResponseDone:
     response_id: str
     status: str
+    outputs: int = 0  # items the response produced (audio messages, tool calls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +163,11 @@ def _response(e: Mapping[str, Any]) -> dict[str, Any]:
     return response if isinstance(response, dict) else {}
 
 
+def _outputs(response: dict[str, Any]) -> int:
+    output = response.get("output")
+    return len(output) if isinstance(output, list) else 0
+
+
 _VIEWS: dict[str, Any] = {
     "response.output_audio.delta": _audio,
     "input_audio_buffer.speech_started": lambda e: SpeechStarted(
@@ -172,7 +178,9 @@ _VIEWS: dict[str, Any] = {
     ),
     "response.created": lambda e: ResponseCreated(str(_response(e).get("id", ""))),
     "response.done": lambda e: ResponseDone(
-        str(_response(e).get("id", "")), str(_response(e).get("status", ""))
+        str(_response(e).get("id", "")),
+        str(_response(e).get("status", "")),
+        _outputs(_response(e)),
     ),
     "response.output_audio_transcript.done": lambda e: AgentTranscript(
         _str(e, "item_id"), _str(e, "transcript")

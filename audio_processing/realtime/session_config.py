@@ -29,10 +29,12 @@ def turn_detection_config(
     prefix_padding_ms: int = 300,
     eagerness: Literal["low", "medium", "high", "auto"] = "auto",
 ) -> dict[str, Any] | None:
-    """`None` means manual turns. The server creates and interrupts responses itself."""
+    """`None` means manual turns. The server detects turns and interrupts a response when
+    the callee speaks, but never answers on its own: the bridge asks for every response
+    (the callee speaks first, hold, machines; docs/protocols.md, session.update (GA shape))."""
     if kind is None:
         return None
-    common = {"create_response": True, "interrupt_response": True}
+    common = {"create_response": False, "interrupt_response": True}
     if kind == "semantic_vad":
         return {"type": "semantic_vad", "eagerness": eagerness, **common}
     return {

@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 Deliver = Callable[[str, str], Awaitable[bool]]  # (call_id, output) → False: the model is gone
 Settled = Callable[[], Awaitable[None]]  # outputs delivered: time to consider a response
+Before = Callable[[], Awaitable[None]]  # what a tool waits for before it runs
 
 
 class ToolDispatcher:
@@ -50,16 +51,25 @@ class ToolDispatcher:
         """A response.create went out: the waiting outputs are part of it."""
         self._outputs_waiting = False
 
-    def dispatch(self, call: FunctionCall) -> None:
+    def answered(self) -> None:
+        """An output was delivered outside a tool run (the bridge answered it itself) and
+        wants the model to go on."""
+        self._outputs_waiting = True
+
+    def dispatch(self, call: FunctionCall, before: Before | None = None) -> None:
+        """Run the tool beside the audio; `before()` is awaited first (e.g. a transfer waits
+        for its announcement to finish playing)."""
         self.running += 1
-        self._owner.spawn(self._run(call), name=f"tool:{call.name}")
+        self._owner.spawn(self._run(call, before), name=f"tool:{call.name}")
 
     async def aclose(self) -> None:
         """The call is over: tools still running are cancelled."""
         await self._owner.aclose(timeout=2.0)
 
-    async def _run(self, call: FunctionCall) -> None:
+    async def _run(self, call: FunctionCall, before: Before | None) -> None:
         try:
+            if before is not None:
+                await before()
             output = await self._output(call)
             if not await self._deliver(call.call_id, output):
                 return  # the model's socket is gone; the bridge ends the call

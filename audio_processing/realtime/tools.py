@@ -40,6 +40,21 @@ TOOLS: dict[str, dict[str, Any]] = {
         },
         ["outcome", "summary"],
     ),
+    "report_voicemail": _tool(
+        "report_voicemail",
+        "Call this as soon as you hear a voicemail greeting or an answering machine rather "
+        "than a person. Say nothing more: the call follows the campaign's voicemail policy.",
+        {},
+        [],
+    ),
+    "report_on_hold": _tool(
+        "report_on_hold",
+        "Call this when the callee puts you on hold (after a short 'Of course, I'll wait'), "
+        "or when you hear hold music or a recorded announcement. Then stay silent: you will "
+        "hear the call again when a person speaks to you.",
+        {},
+        [],
+    ),
     "request_user_feedback": _tool(
         "request_user_feedback",
         "Ask the person you are calling for a question only they can answer; "
@@ -98,8 +113,9 @@ def tool_schemas(names: Iterable[str] | None = None) -> list[dict[str, Any]]:
 class ToolHost(Protocol):
     """Runs the model's tools for one call (DTMF via the command bus, feedback rows, ...).
 
-    Returns the text given back to the model as the function output. `end_call` never reaches
-    the host: the bridge itself lets the goodbye play and ends the call. Whatever a tool
+    Returns the text given back to the model as the function output. `end_call`,
+    `report_voicemail` and `report_on_hold` never reach the host: the bridge itself lets
+    the goodbye play and ends the call, or follows the campaign's policy. Whatever a tool
     learns (the facts of `record_fact`) is the host's alone to keep and store.
     """
 

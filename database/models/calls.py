@@ -68,6 +68,9 @@ class Call(Base):
     summary: Mapped[str | None] = mapped_column(Text)
     agent_audio_generated_ms: Mapped[int | None] = mapped_column(Integer)
     agent_audio_played_ms: Mapped[int | None] = mapped_column(Integer)
+    answered_by: Mapped[str | None] = mapped_column(String(16))  # person | machine
+    message_left: Mapped[bool | None] = mapped_column(Boolean)  # a machine: message played
+    hold_seconds: Mapped[float | None] = mapped_column(Float)  # time spent on hold
 
 
 class CallTurn(Base):
@@ -82,6 +85,7 @@ class CallTurn(Base):
     text: Mapped[str] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    cut_at_ms: Mapped[int | None] = mapped_column(Integer)  # agent cut off: ms heard
 
 
 class CallEvent(Base):

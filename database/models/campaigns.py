@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, time
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, Time, text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, Time, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from database.models.base import Base
@@ -32,6 +32,15 @@ class Campaign(Base):
     summary: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # What its calls do with answering machines and hold queues (common/call_policy.py).
+    voicemail_policy: Mapped[str] = mapped_column(
+        String(24), default="hang_up_and_retry", server_default="hang_up_and_retry"
+    )
+    voicemail_message_counts: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    max_hold_minutes: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
+    asterisk_amd: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Task(Base):

@@ -19,7 +19,8 @@ UPDATABLE = frozenset(
     {"status", "answered_at", "ended_at", "duration_seconds", "hangup_cause",
      "hangup_cause_text", "outcome", "channel", "amd_status", "facts", "latency_ms",
      "summary", "node_id", "end_reason", "ended_by", "agent_outcome", "transferred",
-     "agent_audio_generated_ms", "agent_audio_played_ms", "callback_at"}
+     "agent_audio_generated_ms", "agent_audio_played_ms", "callback_at", "answered_by",
+     "message_left", "hold_seconds"}
 )  # fmt: skip
 
 

@@ -8,13 +8,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from common.call_policy import CallPolicy, VoicemailPolicy
 from database.models import Campaign
 from database.repositories.base import apply_changes
 from database.states import CampaignStatus
 
 UPDATABLE = frozenset(
     {"name", "goal", "stop_after_successes", "status", "window_start", "window_end",
-     "window_days", "summary", "finished_at"}
+     "window_days", "summary", "finished_at", "voicemail_policy", "voicemail_message_counts",
+     "max_hold_minutes", "asterisk_amd"}
 )  # fmt: skip
 
 
@@ -30,7 +32,9 @@ async def create(
     window_end: time | None = None,
     window_days: str | None = None,
     language: str = "",
+    policy: CallPolicy | None = None,
 ) -> Campaign:
+    policy = policy or CallPolicy()
     campaign = Campaign(
         user_id=user_id,
         name=name,
@@ -41,6 +45,10 @@ async def create(
         window_end=window_end,
         window_days=window_days,
         language=language,
+        voicemail_policy=str(policy.voicemail),
+        voicemail_message_counts=policy.message_counts,
+        max_hold_minutes=policy.max_hold_minutes,
+        asterisk_amd=policy.asterisk_amd,
     )
     s.add(campaign)
     await s.flush()
@@ -77,3 +85,15 @@ async def update(
     apply_changes(campaign, changes, UPDATABLE)
     await s.flush()
     return campaign
+
+
+def policy_of(campaign: Campaign | None) -> CallPolicy:
+    """What the campaign asks of its calls at machines and on hold (defaults without one)."""
+    if campaign is None:
+        return CallPolicy()
+    return CallPolicy(
+        voicemail=VoicemailPolicy.parse(campaign.voicemail_policy),
+        message_counts=bool(campaign.voicemail_message_counts),
+        max_hold_minutes=campaign.max_hold_minutes or CallPolicy().max_hold_minutes,
+        asterisk_amd=bool(campaign.asterisk_amd),
+    )

@@ -21,6 +21,7 @@ async def append(
     text: str,
     started_at: datetime | None = None,
     ended_at: datetime | None = None,
+    cut_at_ms: int | None = None,
 ) -> CallTurn | None:
     """Next seq for the call; None when the call is not this user's.
 
@@ -39,6 +40,7 @@ async def append(
         text=text,
         started_at=started_at or utcnow(),
         ended_at=ended_at,
+        cut_at_ms=cut_at_ms,
     )
     s.add(turn)
     await s.flush()

@@ -61,9 +61,14 @@ class AgentStack:
     sandbox: Sandbox
     platform: Platform | None = None
 
-    def request(self, scenario: str, token: str, **context: str) -> CallRequest:
+    def request(self, scenario: str, token: str, **context: Any) -> CallRequest:
         number = "+" + self.sandbox.number(scenario, token)
         return CallRequest(user_id=self.user_id, phone_number=number, context=context)
+
+    def metric(self, name: str) -> float:
+        """A sample of the platform's /metrics registry (0.0 when absent)."""
+        assert self.platform is not None
+        return self.platform.metrics.registry.get_sample_value(name) or 0.0
 
     def place(self, request: CallRequest) -> asyncio.Future[FinishedCall]:
         return place(self.initiator, request)
@@ -100,6 +105,7 @@ async def agent_stack(
             bus=platform.bus,
             options=options,
             feedback_timeout=feedback_timeout,
+            metrics=platform.metrics,
         )
 
     # The judge's chat requests go nowhere (it falls back to the agent's own outcome);

@@ -175,11 +175,13 @@ async def test_ivr_is_navigated_with_dtmf_and_the_call_ends_with_a_transcript(
 async def test_barge_in_flushes_within_40_ms_and_truncates_at_what_was_played(
     asterisk_sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    # Audio streamed at twice real time: the greeting is still arriving when it is cut.
+    # Audio streamed at twice real time: the greeting is still arriving when it is cut. The
+    # agent speaks first here (greet_after=0), so the callee's talking cuts it off.
     script = Script([Response([Say(ulaw_tone(4000), "Hello, I am an AI assistant.")])])
+    options = BridgeOptions(greet_after=0.0)
     async with (
         FakeRealtimeServer(script, chunk_interval=0.05) as fake,
-        agent_stack(asterisk_sandbox, tmp_path, fake) as stack,
+        agent_stack(asterisk_sandbox, tmp_path, fake, options=options) as stack,
     ):
         token = Sandbox.new_token()
         placing, call_id, written = await start_call(stack, sb.TALKS_OVER, token)
@@ -342,9 +344,11 @@ async def test_a_silent_or_dropped_model_ends_the_call_with_ai_failure(
     assert far.duration < 5
 
 
-async def test_prewarmed_agent_speaks_within_300_ms_of_the_audiosocket_connecting(
+async def test_a_silent_callee_is_greeted_by_the_prewarmed_agent_2_s_after_answering(
     stack: AgentStack, fake: FakeRealtimeServer
 ) -> None:
+    """The callee speaks first; one who says nothing for 2 s is greeted then, by a session
+    opened and configured while the phone rang (so the greeting costs no connect time)."""
     fake.script = Script(
         [
             Response(
@@ -363,9 +367,12 @@ async def test_prewarmed_agent_speaks_within_300_ms_of_the_audiosocket_connectin
     first = written.voiced()[0].at
     configured = sent(fake, "session.updated")[0].at
     print(
-        f"pre-warm: first frame {(first - connected) * 1000:.1f} ms after connect; "
+        f"greeting: first frame {(first - connected) * 1000:.1f} ms after connect; "
         f"session ready {(connected - configured) * 1000:.0f} ms before connect"
     )
     assert configured < connected  # opened and configured while the phone rang
-    assert first - connected < 0.300
+    greet_after = BridgeOptions().greet_after
+    assert greet_after is not None
+    assert greet_after <= first - connected < greet_after + 0.300
     assert result.outcome == "failure"
+    assert result.answered_by is None  # nobody spoke: neither a person nor a machine heard

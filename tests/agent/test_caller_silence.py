@@ -15,7 +15,7 @@ from audio_processing.g711 import ulaw_to_slin
 from audio_processing.realtime.bridge import BridgeOptions, RealtimeBridge
 from launcher.openai_clients import realtime_client
 from tests.calls.conftest import wait_until
-from tests.realtime.conftest import PacedCall, session_for, tone
+from tests.realtime.conftest import PacedCall, session_for, voice
 from tests.support.fake_realtime import FakeRealtimeServer
 
 
@@ -30,11 +30,11 @@ async def test_a_callee_who_stops_sending_audio_still_ends_their_turn() -> None:
         call = PacedCall()
         call.start()
         session = session_for(client, transcription_model="gpt-4o-mini-transcribe")
-        bridge = RealtimeBridge(session, NoTools(), None, BridgeOptions(greet=False))
+        bridge = RealtimeBridge(session, NoTools(), None, BridgeOptions(greet_after=None))
         task = asyncio.get_running_loop().create_task(bridge.run(call.audio), name="bridge")
         try:
             await session.ready()
-            await call.feed(tone(400))  # then nothing at all, like Asterisk
+            await call.feed(voice(400))  # then nothing at all, like Asterisk
             fed_at = time.monotonic()
             await fake.wait_for("input_audio_buffer.append", count=1)
             await wait_until(

@@ -276,6 +276,37 @@ async def test_a_peer_silent_past_the_idle_timeout_is_ended(clients) -> None:
         await srv.stop()
 
 
+class OnHold(RecordingTalker):
+    """Puts its call on hold (the callee may send nothing for long) until told not to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.off_hold = asyncio.Event()
+
+    async def run(self, audio: CallAudio) -> None:
+        audio.expect_silence(True)
+        await self.off_hold.wait()
+        audio.expect_silence(False)
+        await super().run(audio)
+
+
+async def test_a_call_on_hold_outlives_the_idle_timeout_until_it_is_off_hold(clients) -> None:
+    """A silent hold queue sends nothing for minutes: only a call not on hold is taken for
+    dead after idle_timeout (AMI says whether the channel is still up meanwhile)."""
+    srv = AudioSocketServer(HOST, 0, idle_timeout=0.2)
+    await srv.start()
+    try:
+        talker = OnHold()
+        client, _, expected = await attached(srv, clients, talker)
+        await asyncio.sleep(0.8)  # four idle timeouts of silence
+        assert expected.end_reason is None
+        talker.off_hold.set()
+        assert await asyncio.wait_for(expected.ended(), 1.0) == EndReason.STALLED
+        await client.wait_closed(1.0)
+    finally:
+        await srv.stop()
+
+
 async def test_server_stop_ends_every_session_with_hangup(clients) -> None:
     srv = AudioSocketServer(HOST, 0, stop_grace=1.0)
     await srv.start()

@@ -89,7 +89,7 @@ def test_on_first_frame_of_flushed_audio_never_fires_and_a_failing_callback_is_c
     with caplog.at_level(logging.ERROR, logger="audio_processing.playout"):
         assert queue.take() is not None  # the frame still goes out
     assert seen == ["next"]
-    assert [r.getMessage() for r in caplog.records] == ["first-frame callback failed"]
+    assert [r.getMessage() for r in caplog.records] == ["playout callback failed"]
 
 
 def test_played_ms_counts_only_what_was_taken_and_flush_reports_the_rest() -> None:

@@ -143,6 +143,7 @@ async def call_stack(
     email: EmailSettings | None = None,
     inbound: InboundSettings | None = None,
     ami_port: int | None = None,
+    idle_timeout: float = 60.0,
 ) -> AsyncIterator[CallStack]:
     """The platform as `main.py run` builds it (launcher.platform.build_platform), by
     default without its web app and task engine; `make_talkers(platform)` replaces the
@@ -167,6 +168,7 @@ async def call_stack(
             email=email,
             inbound=inbound,
             ami_port=ami_port,
+            idle_timeout=idle_timeout,
         )
         recorders = RecorderFactory(hangup_after=hangup_after)
         overrides = PlatformOverrides(

@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
-from audio_processing.call_turns import Turn
+from audio_processing.call_turns import HoldChange, Turn
 from audio_processing.never_share import values
 from call_processor.turn_writer import TurnWriter
 from common.command_bus import InProcessCommandBus
@@ -84,3 +84,48 @@ async def test_an_agent_turn_that_says_a_never_share_value_is_recorded(tmp_path:
     slips = [e for e in events if e.kind == "never_share_spoken"]
     assert [e.data for e in slips] == [{"item": 0}]
     assert "6789" not in str(slips[0].data)
+
+
+async def test_a_cut_turn_keeps_what_was_heard_and_holds_become_events_and_metrics(
+    tmp_path: Path,
+) -> None:
+    await upgrade(None, tmp_path)
+    engine = create_engine_for(None, tmp_path)
+    sessions = session_factory(engine)
+    bus = InProcessCommandBus()
+    metrics = PlatformMetrics()
+    async with sessions() as s, s.begin():
+        user = await users.create(s, email="h@example.com", password_hash="x")
+        await calls.create_dialing(s, user_id=user.id, call_id=CALL_ID, phone_number="+15550006")
+    writer = TurnWriter(
+        sessions, bus, user_id=user.id, call_id=CALL_ID, observe_hold=metrics.observe_hold
+    )
+    live: list[dict] = []
+
+    async def watch() -> None:
+        async with bus.subscribe_events(user.id) as events:
+            async for event in events:
+                live.append(event.model_dump(mode="json"))
+
+    watcher = asyncio.create_task(watch())
+    await asyncio.sleep(0.01)
+    since = datetime.now(UTC)
+    writer.on_turn(Turn("agent", "Hello, I …", "i1", since, since, cut_at_ms=80))
+    writer.on_hold(HoldChange(True, since))
+    writer.on_hold(HoldChange(False, since, held_ms=192_000, avoided_ms=190_500))
+    await writer.aclose()
+    await asyncio.sleep(0.01)
+    watcher.cancel()
+    async with sessions() as s:
+        [row] = await turns.list_for_call(s, user_id=user.id, call_id=CALL_ID)
+        events = await calls.list_events(s, user_id=user.id, call_id=CALL_ID)
+    assert (row.text, row.cut_at_ms) == ("Hello, I …", 80)
+    assert [(e.kind, e.data) for e in events] == [("on_hold", {}), ("off_hold", {"held_s": 192.0})]
+    holds = [e for e in live if e["type"] == "call_hold"]
+    assert [(e["on_hold"], e["call_id"]) for e in holds] == [(True, CALL_ID), (False, CALL_ID)]
+    assert all(datetime.fromisoformat(e["since"]) == since for e in holds)
+    registry = metrics.registry
+    assert registry.get_sample_value("opendeep_hold_seconds_total") == 192.0
+    assert registry.get_sample_value("opendeep_model_audio_avoided_seconds_total") == 190.5
+    await bus.aclose()
+    await engine.dispose()

@@ -30,6 +30,20 @@ def tone(ms: int, amplitude: int = 6000, freq: float = 440.0, rate: int = 8000) 
     )
 
 
+def voice(ms: int, amplitude: int = 6000, rate: int = 8000) -> bytes:
+    """A stand-in for speech: loud like a voice, never one steady pitch. Its pitch glides
+    between 200 and 700 Hz (up and down every 200 ms), so no two frames share a note: a
+    steady tone() of 150 ms or more is a voicemail beep to the call's beep detector."""
+    n = rate * ms // 1000
+    phase, samples = 0.0, []
+    for i in range(n):
+        t = (i % (rate // 5)) / (rate // 5)  # 0..1 over 200 ms
+        hz = 200 + 500 * (2 * t if t < 0.5 else 2 - 2 * t)
+        phase += 2 * math.pi * hz / rate
+        samples.append(int(amplitude * math.sin(phase)))
+    return struct.pack(f"<{n}h", *samples)
+
+
 def ulaw_tone(ms: int) -> bytes:
     return slin_to_ulaw(tone(ms))
 

@@ -8,6 +8,7 @@ import pytest
 
 from audio_processing.call_brief import CallBrief, EarlierAttempt, build_instructions
 from call_processor.agent_brief import brief_from_context, callee_zone, earlier_attempts
+from common.call_policy import VoicemailPolicy
 from database.profile import Profile
 
 BRIEF = CallBrief(
@@ -56,13 +57,14 @@ def test_every_call_states_the_house_rules(rule: str) -> None:
 @pytest.mark.parametrize(
     ("policy", "says", "never"),
     [
-        ("hang_up_and_retry", "leave no message, and end the call", "wait for the beep"),
-        ("leave_message", "wait for the beep; then leave one short message", "leave no message"),
-        ("notify_person", "the person will be told", "wait for the beep"),
+        ("hang_up_and_retry", "leave no message: the call is ended", "exact message"),
+        ("leave_message", "you will be told the exact message to leave", "leave no message"),
+        ("notify_person", "the person is told", "exact message"),
     ],
 )
 def test_voicemail_follows_the_campaigns_policy(policy: str, says: str, never: str) -> None:
-    text = build_instructions(CallBrief(objective="x", on_behalf_of="A", voicemail_policy=policy))  # type: ignore[arg-type]  # a Literal given as a parametrized str
+    brief = CallBrief(objective="x", on_behalf_of="A", voicemail_policy=VoicemailPolicy(policy))
+    text = build_instructions(brief)
     assert "call report_voicemail" in text
     assert says in text
     assert never not in text

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from openai import AsyncOpenAI
 
-from audio_processing.call_turns import Turn
 from audio_processing.g711 import ulaw_to_slin
 from audio_processing.realtime.bridge import BridgeOptions, RealtimeBridge
 from audio_processing.talker_result import TalkerEnd
 from common.call_outcomes import AgentOutcome
-from tests.realtime.conftest import FRAME, SILENCE, PacedCall, session_for, tone, ulaw_tone
+from tests.realtime.bridge_support import Sink, Tools, hang_up, start, until
+from tests.realtime.conftest import FRAME, SILENCE, PacedCall, session_for, tone, ulaw_tone, voice
 from tests.support.fake_realtime import (
     CallFunction,
     Drop,
@@ -28,28 +28,6 @@ from tests.support.fake_realtime import (
 )
 
 
-class Tools:
-    def __init__(self, answer: str = "done") -> None:
-        self.answer = answer
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-
-    async def call_tool(self, name: str, args: dict[str, Any]) -> str:
-        self.calls.append((name, args))
-        return self.answer
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.turns: list[Turn] = []
-        self.latencies: list[float] = []
-
-    def on_turn(self, turn: Turn) -> None:
-        self.turns.append(turn)
-
-    def on_latency(self, latency_ms: float) -> None:
-        self.latencies.append(latency_ms)
-
-
 async def _start(
     client: AsyncOpenAI,
     call: PacedCall,
@@ -57,22 +35,12 @@ async def _start(
     sink: Sink | None = None,
     **options: Any,
 ) -> tuple[RealtimeBridge, asyncio.Task[None]]:
-    session = session_for(client, transcription_model="gpt-4o-mini-transcribe")
-    await session.ready()  # pre-warmed while it rang
-    bridge = RealtimeBridge(session, tools or Tools(), sink, BridgeOptions(**options))
-    task = asyncio.get_running_loop().create_task(bridge.run(call.audio), name="bridge")
-    return bridge, task
+    options.setdefault("greet_after", 0.0)  # the agent speaks first unless a test says not
+    return await start(client, call, tools, sink, **options)
 
 
-async def _hang_up(call: PacedCall, task: asyncio.Task[None]) -> None:
-    call.audio.close("caller hangup")
-    await asyncio.wait_for(task, 5)
-
-
-async def _until(predicate: Any, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():  # noqa: ASYNC110 - any condition, tests only
-            await asyncio.sleep(0.005)
+_hang_up = hang_up
+_until = until
 
 
 def _rms(pcm: bytes) -> float:
@@ -95,8 +63,8 @@ def _played(fake: FakeRealtimeServer, call: PacedCall) -> int:
 async def test_caller_audio_arrives_as_ulaw_that_follows_its_energy(
     client: AsyncOpenAI, fake: FakeRealtimeServer, call: PacedCall
 ) -> None:
-    bridge, task = await _start(client, call, greet=False)
-    await call.feed(SILENCE * 10 + tone(200) + SILENCE * 20, interval=0.005)
+    bridge, task = await _start(client, call, greet_after=None)
+    await call.feed(SILENCE * 10 + voice(200) + SILENCE * 20, interval=0.005)
     await _until(lambda: len(fake.session.appended_audio) >= 40 * 160)
     appends = fake.received("input_audio_buffer.append")
     assert {len(e.event["audio"]) for e in appends} == {len("x" * 428)}  # 2 frames: 320 B μ-law
@@ -195,7 +163,7 @@ async def test_stall_while_a_response_is_expected_ends_with_ai_failure(
 async def test_silence_while_no_response_is_expected_is_not_a_stall(
     client: AsyncOpenAI, fake: FakeRealtimeServer, call: PacedCall
 ) -> None:
-    _bridge, task = await _start(client, call, greet=False, stall_timeout=0.2)
+    _bridge, task = await _start(client, call, greet_after=None, stall_timeout=0.2)
     await asyncio.sleep(0.6)
     assert not task.done()
     await _hang_up(call, task)
@@ -269,8 +237,8 @@ async def test_caller_turn_transcript_and_reply_latency(
         caller_transcripts=["Can you call back tomorrow?"],
     )
     sink = Sink()
-    bridge, task = await _start(client, call, sink=sink, greet=False)
-    await call.feed(tone(200) + SILENCE * 20, interval=0.005)
+    bridge, task = await _start(client, call, sink=sink, greet_after=None)
+    await call.feed(voice(200) + SILENCE * 20, interval=0.005)
     await _until(lambda: sink.latencies)
     stopped = next(e for e in fake.session.sent if e.type == "input_audio_buffer.speech_stopped")
     first_voice = call.voiced()[0][0]
@@ -291,10 +259,11 @@ async def test_pcm24_sessions_are_resampled_both_ways(
     session = session_for(client, audio="pcm24")
     await session.ready()
     # No filled silence while the test waits: the input is counted to the byte.
-    bridge = RealtimeBridge(session, Tools(), None, BridgeOptions(silence_fill_after=None))
+    options = BridgeOptions(silence_fill_after=None, greet_after=0.0)
+    bridge = RealtimeBridge(session, Tools(), None, options)
     task = asyncio.get_running_loop().create_task(bridge.run(call.audio), name="bridge")
     await _until(lambda: _played(fake, call) == 200)  # 9600 B at 24 kHz → 200 ms at 8 kHz
-    await call.feed(tone(200) + SILENCE * 20, interval=0.005)
+    await call.feed(voice(200) + SILENCE * 20, interval=0.005)
     await fake.wait_for("input_audio_buffer.append", count=15)
     appended = bytes(fake.session.appended_audio)
     # 30 frames of slin8 → about 3 x 9600 B of slin24 (the resampler's filter delay: ≤ 2 samples)

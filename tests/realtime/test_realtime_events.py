@@ -31,9 +31,10 @@ def test_session_config_is_the_ga_shape() -> None:
     assert cfg["audio"]["input"]["noise_reduction"] == {"type": "near_field"}
     assert cfg["audio"]["input"]["transcription"] == {"model": "whisper-1"}
     vad = cfg["audio"]["input"]["turn_detection"]
+    # The server detects turns and interrupts, but never answers on its own: the bridge asks.
     assert (vad["type"], vad["create_response"], vad["interrupt_response"]) == (
         "server_vad",
-        True,
+        False,
         True,
     )
     assert cfg["tool_choice"] == "auto"

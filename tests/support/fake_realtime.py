@@ -21,6 +21,7 @@ import contextlib
 import itertools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -45,6 +46,11 @@ CLIENT_EVENTS = frozenset(
         "response.cancel",
         "output_audio_buffer.clear",
     }
+)
+# What response.create may carry (sdk: types/realtime/realtime_response_create_params_param.py).
+RESPONSE_PARAMS = frozenset(
+    {"audio", "conversation", "input", "instructions", "max_output_tokens", "metadata"}
+    | {"output_modalities", "parallel_tool_calls", "prompt", "reasoning", "tool_choice", "tools"}
 )
 # Flat beta session keys; the GA server does not know them.
 BETA_SESSION_KEYS = frozenset(
@@ -87,15 +93,24 @@ class Stall:
 
 
 @dataclass
+class Hang:
+    """This response produces nothing more and never completes, while the session goes on
+    (VAD, transcripts, acknowledgements): a model stuck on one answer."""
+
+
+@dataclass
 class Drop:
     """Drop the TCP connection without a closing handshake."""
 
 
-Step = Say | CallFunction | SendError | Stall | Drop
+Step = Say | CallFunction | SendError | Stall | Hang | Drop
 
 
 @dataclass
 class Response:
+    """`trigger`: "speech_stopped" answers a caller turn, whether the server VAD creates the
+    response (`create_response: true`) or the client asks after the turn ended."""
+
     steps: list[Step]
     trigger: Trigger = "any"
 
@@ -140,7 +155,17 @@ class FakeSession:
         self._speaking = False
         self._quiet_ms = 0
         self._speech_item: str | None = None
+        self._turn_unanswered = False  # a caller turn ended and no response began since
         self.appended_audio = bytearray()
+        self.response_params: list[dict[str, Any]] = []  # of each response.create accepted
+        per_session = server.script_per_session
+        self._own_script = per_session() if per_session is not None else None
+
+    @property
+    def script(self) -> Script:
+        """Its own script when sessions run side by side, else the server's (read afresh:
+        tests set it after connecting)."""
+        return self._own_script or self.server.script
 
     def _id(self, prefix: str) -> str:
         return f"{prefix}_{next(self._ids)}"
@@ -307,9 +332,18 @@ class FakeSession:
         return True
 
     async def _on_response_create(self, event: dict[str, Any]) -> bool:
+        params = event.get("response", {})
+        if not isinstance(params, dict):
+            await self.error("invalid_type", "response must be an object")
+            return True
+        unknown = sorted(set(params) - RESPONSE_PARAMS)
+        if unknown:
+            await self.error("unknown_parameter", f"Unknown parameter: 'response.{unknown[0]}'.")
+            return True
         if self._response_active:
             await self.error("conversation_already_has_active_response", "a response is active")
             return True
+        self.response_params.append(params)
         await self._start_response("response.create")
         return True
 
@@ -385,7 +419,7 @@ class FakeSession:
         item = {"id": item_id, "type": "message", "role": "user", "content": []}
         self._items[item_id] = item
         await self.send({"type": "conversation.item.added", "item": item})
-        transcripts = self.server.script.caller_transcripts
+        transcripts = self.script.caller_transcripts
         if self.config.get("audio", {}).get("input", {}).get("transcription") and transcripts:
             await self.send(
                 {
@@ -395,6 +429,7 @@ class FakeSession:
                     "transcript": transcripts.pop(0),
                 }
             )
+        self._turn_unanswered = True
         if self._turn_detection and self._turn_detection.get("create_response", True):
             await self._start_response("speech_stopped")
 
@@ -404,8 +439,12 @@ class FakeSession:
         return self._response_task is not None and not self._response_task.done()
 
     async def _start_response(self, trigger: Trigger) -> None:
-        script = self.server.script.responses
-        accepted = (trigger,) if trigger == "session_start" else ("any", trigger)
+        script = self.script.responses
+        accepted: tuple[Trigger, ...] = (trigger,)
+        if trigger != "session_start":
+            answers_turn = trigger == "speech_stopped" or self._turn_unanswered
+            accepted = ("any", trigger, *(("speech_stopped",) if answers_turn else ()))
+            self._turn_unanswered = False
         if script and script[0].trigger in accepted:
             steps = script.pop(0).steps
         elif trigger == "session_start":
@@ -448,6 +487,8 @@ class FakeSession:
             elif isinstance(step, Stall):
                 self.stall()
                 return
+            elif isinstance(step, Hang):
+                await asyncio.Event().wait()  # until cancelled (barge-in) or the session ends
             else:
                 self.drop()
                 return
@@ -537,18 +578,21 @@ class FakeRealtimeServer:
 
     `chunk_bytes`/`chunk_interval` pace the audio deltas: 800 μ-law bytes (100 ms) every
     10 ms by default, ten times faster than real time, like the real service.
+    `script_per_session` gives every connection its own script (calls side by side).
     """
 
     def __init__(
         self,
         script: Script | None = None,
         *,
+        script_per_session: Callable[[], Script] | None = None,
         vad_threshold: float = 500.0,
         vad_hangover_ms: int = 300,
         chunk_bytes: int = 800,
         chunk_interval: float = 0.010,
     ) -> None:
         self.script = script or Script()
+        self.script_per_session = script_per_session  # a fresh script for each connection
         self.vad_threshold = vad_threshold
         self.vad_hangover_ms = vad_hangover_ms
         self.chunk_bytes = chunk_bytes

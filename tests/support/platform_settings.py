@@ -53,6 +53,7 @@ def platform_settings(
     email: EmailSettings | None = None,
     inbound: InboundSettings | None = None,
     ami_port: int | None = None,
+    idle_timeout: float = 60.0,
 ) -> Settings:
     """`inbound` off unless given: a platform taking inbound calls points the sandbox's
     shared OPENDEEP_AUDIOSOCKET at itself (tests/support/inbound.py serialises those).
@@ -82,7 +83,10 @@ def platform_settings(
         ami=ami,
         dial=dial,
         audiosocket=AudioSocketSettings(
-            listen_host="127.0.0.1", listen_port=port, advertise_host=advertise
+            listen_host="127.0.0.1",
+            listen_port=port,
+            advertise_host=advertise,
+            idle_timeout=idle_timeout,
         ),
         openai=OpenAISettings(api_key=SecretStr("test-key"), base_url=openai_base_url),
         calling=calling,

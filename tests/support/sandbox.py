@@ -45,6 +45,8 @@ TRANSFER_TARGET = "209"
 ECHO = "210"
 TALKS_OVER = "211"  # silent 1 s, then talks for 3 s: interrupts the agent
 RINGS_FIRST = "212"  # rings 1 s, then like SILENT
+HELLO = "213"  # a short "hello" (mark spoke), then silence up to 30 s
+HOLD = "214"  # "please hold" (mark hold), music and announcements, then a person (mark person)
 
 
 @dataclass(frozen=True)
@@ -91,13 +93,16 @@ class FarEndResult:
     def reached(self) -> bool:
         return self.has("reached")
 
-    def mark(self, name: str) -> float | None:
-        """When the far end wrote `mark NAME` (epoch seconds), or None if it did not."""
-        for value in self.values("mark"):
-            parts = value.split()
-            if len(parts) == 2 and parts[0] == name:
-                return float(parts[1])
-        return None
+    def marks(self, name: str) -> list[float]:
+        """Epoch seconds of each `mark NAME` line (note.sh TOKEN mark NAME), in order."""
+        return [float(v.split()[1]) for v in self.values("mark") if v.split()[0] == name]
+
+    def mark(self, name: str) -> float:
+        """Epoch seconds of the first `mark NAME`; KeyError if there is none."""
+        found = self.marks(name)
+        if not found:
+            raise KeyError(f"far end {self.token}: no mark {name}; saw {self.lines}")
+        return found[0]
 
 
 class Sandbox:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from call_processor.finished_call import FinishedCall
+from common.call_policy import CallPolicy
 from database.states import TaskStatus
 from task_manager.call_launcher import PlannedCall
 from task_manager.initiator_launcher import InitiatorLauncher
@@ -43,9 +44,13 @@ def amd_event_of(call_id: str) -> EventPredicate:
     return matches
 
 
-@pytest.mark.parametrize("detect_machine", [True, False], ids=["amd", "no-amd"])
+@pytest.mark.parametrize(
+    ("detect_machine", "campaign_asks"),
+    [(True, False), (False, True), (False, False)],
+    ids=["amd", "campaign-amd", "no-amd"],
+)
 async def test_the_amd_verdict_asterisk_reports_is_what_the_judge_reads(
-    asterisk_sandbox: Sandbox, tmp_path: Path, detect_machine: bool
+    asterisk_sandbox: Sandbox, tmp_path: Path, detect_machine: bool, campaign_asks: bool
 ) -> None:
     raw = await RawAmi.connect(asterisk_sandbox.ami_host, asterisk_sandbox.ami_port)
     await raw.login(asterisk_sandbox.ami_username, asterisk_sandbox.ami_secret)
@@ -60,7 +65,10 @@ async def test_the_amd_verdict_asterisk_reports_is_what_the_judge_reads(
             row = await get_task(stack.sessions, task)
             s.add(row)
             row.status, row.attempt_count = TaskStatus.IN_PROGRESS, 1
-        planned = PlannedCall(stack.user_id, task.id, number, 1, detect_machine=detect_machine)
+        context = CallPolicy(asterisk_amd=campaign_asks).to_context()  # a campaign option
+        planned = PlannedCall(
+            stack.user_id, task.id, number, 1, context=context, detect_machine=detect_machine
+        )
         judge = judge_for(server)
         analyzer = PostCallAnalyzer(stack.sessions, judge)
         handed: asyncio.Future[FinishedCall] = asyncio.get_running_loop().create_future()
@@ -80,7 +88,7 @@ async def test_the_amd_verdict_asterisk_reports_is_what_the_judge_reads(
     (body,) = chat.bodies
     prompt = body["messages"][1]["content"]
     reported = raw.events_where(amd_event_of(finished.call_id))
-    if detect_machine:
+    if detect_machine or campaign_asks:
         [event] = reported
         verdict = event["Status"]
         assert verdict in AMD_VERDICTS

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import time
 
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
+from common.call_policy import CallPolicy, VoicemailPolicy
 from config.settings import CallingSettings
 from database.models import Campaign, Task
 from database.repositories import campaigns, tasks
@@ -17,7 +19,15 @@ from task_manager.orchestrator import (
     InvalidPlan,
     OrchestratorService,
 )
-from tests.task_manager.helpers import Sessions, make_user
+from task_manager.scheduler import TaskSchedulerService
+from tests.support.platform_settings import ALWAYS
+from tests.task_manager.helpers import (
+    WEDNESDAY_15_UTC,
+    FakeClock,
+    FakeLauncher,
+    Sessions,
+    make_user,
+)
 
 
 def plan(*numbers: str, **extra: object) -> CampaignPlan:
@@ -76,3 +86,37 @@ def test_plan_validation_names_the_problem() -> None:
         plan("+12125551234", window={"start": "18:00", "end": "09:00"})
     with pytest.raises(ValidationError, match="at least 1 item"):
         CampaignPlan(name="x", tasks=[])
+
+
+async def test_the_machine_and_hold_options_of_a_plan_reach_each_call(sessions: Sessions) -> None:
+    """Chosen in the plan (the chat's plan editor), stored on the campaign, handed to the
+    call in its context (the agent follows them, the analyzer decides by them)."""
+    user = await make_user(sessions)
+    service = OrchestratorService(sessions, ALWAYS)
+    options = {"voicemail_policy": "leave_message", "voicemail_message_counts": True,
+               "max_hold_minutes": 12, "asterisk_amd": True, "window": None}  # fmt: skip
+    created = await service.create_campaign(user.id, plan("+12125551234", **options))
+    async with sessions() as s:
+        campaign = await campaigns.get(s, user_id=user.id, campaign_id=created.campaign_id)
+    assert campaign is not None
+    assert campaigns.policy_of(campaign) == CallPolicy(
+        VoicemailPolicy.LEAVE_MESSAGE, message_counts=True, max_hold_minutes=12, asterisk_amd=True
+    )
+    launcher = FakeLauncher(slots=1)
+    scheduler = TaskSchedulerService(
+        sessions=sessions, launcher=launcher, on_call_done=lambda *_: asyncio.sleep(0),
+        calling=ALWAYS, node_id="n", clock=FakeClock(WEDNESDAY_15_UTC),
+    )  # fmt: skip
+    [launched] = await scheduler.tick()
+    assert CallPolicy.from_context(launched.context) == campaigns.policy_of(campaign)
+    assert launched.context["voicemail_policy"] == "leave_message"
+
+
+def test_a_plan_without_options_takes_the_defaults_and_refuses_bad_ones() -> None:
+    assert plan("+12125551234").policy == CallPolicy()
+    assert CallPolicy().voicemail is VoicemailPolicy.HANG_UP_AND_RETRY
+    assert CallPolicy().max_hold_minutes == 30
+    with pytest.raises(ValidationError):
+        plan("+12125551234", voicemail_policy="sing_a_song")
+    with pytest.raises(ValidationError):
+        plan("+12125551234", max_hold_minutes=90)  # a Realtime session lasts 60 minutes

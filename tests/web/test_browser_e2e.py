@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from database.repositories import calls, tasks
+from database.repositories import calls, campaigns, tasks
 from database.states import TaskStatus
 from launcher.openai_clients import OpenAIClients, chat_client, realtime_client
 from tests.agent.conftest import AgentStack, agent_stack
@@ -132,10 +132,19 @@ async def test_chat_to_a_plan_confirm_watch_the_call_answer_and_read_it(
         await expect(page.get_by_text("Here is the plan: one call")).to_be_visible()
         await expect(page.get_by_label("Number, call 1")).to_have_value(number)
         await expect(page.get_by_label("Campaign name")).to_have_value("Sandbox dentist")
+        # The answering-machine and hold options, edited like the rest of the plan.
+        voicemail = page.get_by_label("When an answering machine answers")
+        await expect(voicemail).to_have_value("hang_up_and_retry")
+        await voicemail.select_option("leave_message")
+        await page.get_by_label("Wait on hold at most (minutes)").fill("20")
         await shot(page, "02-plan")
         await page.get_by_role("button", name="Confirm and schedule").click()
         await expect(page.get_by_role("heading", name="Sandbox dentist")).to_be_visible()
         await shot(page, "03-campaign")
+        async with stack.sessions() as s:
+            [campaign] = await campaigns.list_for_user(s, user_id=await _user_id(stack, page))
+        assert (campaign.voicemail_policy, campaign.max_hold_minutes) == ("leave_message", 20)
+        assert campaign.voicemail_message_counts is False
 
         await page.get_by_role("link", name="Dashboard").click()
         prompt = page.locator("form[data-question]", has_text=QUESTION)

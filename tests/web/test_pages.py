@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
+from database.repositories import calls
 from tests.web.conftest import Web, csrf_from
 from tests.web.seed import seed_user_data
 from web_interface.latency_chart import latency_svg
@@ -142,3 +143,28 @@ async def test_without_an_assistant_the_chat_says_so_and_refuses(web: Web) -> No
     response = await client.post("/api/test-call", json={"phone_number": "+14155550100",
                                                          "objective": "hello"})  # fmt: skip
     assert response.status_code == 503
+
+
+async def test_a_call_on_hold_shows_since_when_and_a_call_off_hold_does_not(web: Web) -> None:
+    """The page starts the "on hold m:ss" clock from the stored hold (app.js keeps it live
+    from call_hold events); the timeline says when the call went on and off hold."""
+    client = await web.user("a@example.com")
+    seeded = await seed_user_data(web.sessions, "a@example.com")
+    page = f"/calls/{seeded.call_id}"
+    assert re.search(
+        r'<p id="call-hold"[^>]*data-since=""[^>]*hidden', (await client.get(page)).text
+    )
+    async with web.sessions() as s, s.begin():
+        went = await calls.append_event(
+            s, user_id=seeded.user_id, call_id=seeded.call_id, kind="on_hold"
+        )
+    assert went is not None
+    html = (await client.get(page)).text
+    notice = re.search(r'<p id="call-hold"[^>]*>', html)
+    assert notice is not None
+    assert f'data-since="{went.at.isoformat()}"' in notice.group(0)
+    assert "hidden" not in notice.group(0)
+    assert "on hold" in html  # the timeline
+    async with web.sessions() as s, s.begin():
+        await calls.append_event(s, user_id=seeded.user_id, call_id=seeded.call_id, kind="off_hold")
+    assert re.search(r'<p id="call-hold"[^>]*hidden', (await client.get(page)).text)

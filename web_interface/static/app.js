@@ -86,12 +86,35 @@ function onTurn(ev) {
   document.getElementById("no-turns")?.remove();
 }
 
+let holdTimer = null;
+
+function showHold(box, since) {
+  clearInterval(holdTimer);
+  if (!since) { box.hidden = true; box.textContent = ""; return; }
+  const start = Date.parse(since);
+  const tick = () => {
+    const held = Math.max(0, Math.floor((Date.now() - start) / 1000));
+    box.textContent = `on hold ${Math.floor(held / 60)}:${String(held % 60).padStart(2, "0")}`;
+  };
+  tick();
+  box.hidden = false;
+  holdTimer = setInterval(tick, 1000);
+}
+
+function onHold(ev) {
+  const call = document.getElementById("call");
+  const box = document.getElementById("call-hold");
+  if (!call || !box || call.dataset.callId !== ev.call_id) return;
+  showHold(box, ev.on_hold ? ev.since : "");
+}
+
 function onActivity(ev) {
   const feed = document.getElementById("activity");
   if (!feed || !ev.call_id) return;
   const item = el("li");
   const what = ev.type === "turn" ? `${ev.speaker === "agent" ? "Agent" : "Callee"}: ${ev.text}`
     : ev.type === "feedback_request" ? `Question: ${ev.question}`
+    : ev.type === "call_hold" ? (ev.on_hold ? "on hold" : "off hold")
     : ev.type.replaceAll("_", " ") + (ev.status ? `: ${ev.status.replaceAll("_", " ")}` : "");
   item.appendChild(el("a", { href: "/calls/" + encodeURIComponent(ev.call_id) }, what));
   feed.prepend(item);
@@ -113,6 +136,7 @@ function connect(delay = 500) {
     if (ev.type === "feedback_request") showQuestion(ev);
     if (["feedback_request", "notification", "call_status"].includes(ev.type)) refreshBadge();
     if (ev.type === "turn") onTurn(ev);
+    if (ev.type === "call_hold") onHold(ev);
     onActivity(ev);
   };
   ws.onclose = (closed) => {
@@ -142,6 +166,9 @@ async function refreshBadge() {
   badge.hidden = unread === 0;
   badge.setAttribute("aria-label", `${unread} need you`);
 }
+
+const holdBox = document.getElementById("call-hold");
+if (holdBox && holdBox.dataset.since) showHold(holdBox, holdBox.dataset.since);
 
 if (document.body.dataset.live) {
   connect();

@@ -1,5 +1,6 @@
 // The planning chat: streamed replies (server-sent events read from a POST with fetch),
-// the plan as an editable table, "Confirm and schedule" creating the campaign.
+// the plan as an editable table with its answering-machine and hold options, "Confirm
+// and schedule" creating the campaign.
 "use strict";
 
 (() => {
@@ -53,6 +54,10 @@
     document.getElementById("plan-name").value = plan.name ?? "";
     document.getElementById("plan-goal").value = plan.goal ?? "";
     document.getElementById("plan-stop").value = plan.stop_after_successes ?? "";
+    document.getElementById("plan-voicemail").value = plan.voicemail_policy ?? "hang_up_and_retry";
+    document.getElementById("plan-message-counts").checked = Boolean(plan.voicemail_message_counts);
+    document.getElementById("plan-hold").value = plan.max_hold_minutes ?? 30;
+    document.getElementById("plan-amd").checked = Boolean(plan.asterisk_amd);
     rows.replaceChildren();
     (plan.tasks || []).forEach((task, index) => {
       const tr = document.createElement("tr");
@@ -79,11 +84,16 @@
       });
       return task;
     });
+    const hold = document.getElementById("plan-hold").value;
     return {
       ...plan,
       name: document.getElementById("plan-name").value,
       goal: document.getElementById("plan-goal").value,
       stop_after_successes: stop ? Number(stop) : null,
+      voicemail_policy: document.getElementById("plan-voicemail").value,
+      voicemail_message_counts: document.getElementById("plan-message-counts").checked,
+      max_hold_minutes: hold ? Number(hold) : 30,
+      asterisk_amd: document.getElementById("plan-amd").checked,
       tasks,
     };
   }
