@@ -38,11 +38,15 @@ from audio_processing.call_audio import CallAudio, CallMetadata, CallTalker, End
 from audio_processing.expected_call import AttachRefused, ExpectedCall, ExpectedCalls, canonical
 from audio_processing.playout import PacedWriter, PlayoutQueue, PlayoutTotals
 from common.log_context import log_context
+from common.log_throttle import LogThrottle
 from common.owned_tasks import TaskOwner, cancel_and_wait
 
 log = logging.getLogger(__name__)
 
 READ_SIZE = 65_536
+# Connections the kernel holds before we accept them (capped by net.core.somaxconn): a
+# burst of answered calls must not be dropped while the loop is busy (docs/protocols.md).
+LISTEN_BACKLOG = 1024
 
 
 class _WriteStalled(ConnectionError):
@@ -99,6 +103,7 @@ class AudioSocketServer:
         self._writers: set[PacedWriter] = set()
         self._ended_playout = PlayoutTotals()
         self.rejections: Counter[str] = Counter()  # refused connections by reason
+        self._refusal_log = LogThrottle(every=1.0)  # one line a second per reason
         self.protocol_errors = 0
         self.internal_errors = 0
 
@@ -118,7 +123,7 @@ class AudioSocketServer:
         self._stopping = asyncio.Event()
         self._owner = TaskOwner("audiosocket")
         self._server = await asyncio.start_server(
-            self._on_connect, self.host, self._port, reuse_address=True
+            self._on_connect, self.host, self._port, reuse_address=True, backlog=LISTEN_BACKLOG
         )
         log.info("AudioSocket server listening", extra={"host": self.host, "port": self.port})
 
@@ -191,7 +196,9 @@ class AudioSocketServer:
             await self._run_session(expected, _Link(reader, writer, parser, first, error))
         except AttachRefused as exc:
             self.rejections[str(exc)] += 1
-            log.warning("AudioSocket connection rejected", extra={"reason": str(exc), "peer": peer})
+            if count := self._refusal_log.due(str(exc)):
+                extra = {"reason": str(exc), "peer": peer, "count": count}
+                log.warning("AudioSocket connection rejected", extra=extra)
         except Exception:
             self.internal_errors += 1
             log.exception("AudioSocket connection failed", extra={"peer": peer})
