@@ -54,6 +54,7 @@ def platform_settings(
     inbound: InboundSettings | None = None,
     ami_port: int | None = None,
     idle_timeout: float = 60.0,
+    web: WebSettings | None = None,
 ) -> Settings:
     """`inbound` off unless given: a platform taking inbound calls points the sandbox's
     shared OPENDEEP_AUDIOSOCKET at itself (tests/support/inbound.py serialises those).
@@ -90,7 +91,7 @@ def platform_settings(
         ),
         openai=OpenAISettings(api_key=SecretStr("test-key"), base_url=openai_base_url),
         calling=calling,
-        web=WebSettings(host="127.0.0.1", port=free_port()),
+        web=(web or WebSettings()).model_copy(update={"host": "127.0.0.1", "port": free_port()}),
         email=email or EmailSettings(),
         inbound=inbound or InboundSettings(enabled=False),
     )
