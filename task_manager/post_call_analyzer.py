@@ -21,7 +21,7 @@ from call_processor.finished_call import FinishedCall, NotPlaced
 from common.call_outcomes import AgentOutcome
 from database.errors import VersionConflict
 from database.models import Campaign, Task
-from database.repositories import campaigns, dnd, tasks, turns
+from database.repositories import campaigns, dnd, phone_codes, tasks, turns
 from database.states import CallStatus, TaskStatus
 from database.types import utcnow
 from task_manager import campaign_goals
@@ -152,6 +152,9 @@ class PostCallAnalyzer:
         verdict = rule_verdict(finished)
         if verdict is not None:
             return verdict
+        if phone_codes.is_verification(call.context.get("inter_call_context")):
+            # Never the judge's words: they could quote the code where the person reads it.
+            return Verdict(Decision.SUCCESS, "the code was read out on the call", "rule")
         if self.judge is None:
             return agent_verdict(finished)
         try:
