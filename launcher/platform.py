@@ -152,7 +152,7 @@ class Platform:
         web, s = self.settings.web, self.settings
         chat = self.openai.chat if self.openai is not None else None
         assistant = UiAssistantService.from_settings(
-            self.sessions, chat, s.openai, s.places, s.calling
+            self.sessions, chat, s.openai, s.places, s.calling, self.notifier
         )
         self._on_stop("chat assistant", assistant.aclose)
         deps = WebDeps(

@@ -98,6 +98,7 @@ Objective = Annotated[str, _text(2000, 1), CLEAN]
 ChatText = Annotated[str, _text(4000, 1), CLEAN]
 TokenName = Annotated[str, _text(100, 1), CLEAN]
 TimeZoneName = Annotated[str, StringConstraints(max_length=64), CLEAN]
+PhoneCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{6}$")]
 MAX_TOKEN_DAYS = 365
 
 
@@ -219,6 +220,7 @@ class ProfilePublic(BaseModel):
     email: str
     display_name: str
     phone_number: str | None
+    phone_verified: bool  # transfers and texts to the number wait until it is
     time_zone: str
     facts: dict[str, str]
     never_share: list[str]
@@ -328,3 +330,13 @@ class NotificationPublic(BaseModel):
 class NotificationsPublic(BaseModel):
     unread: int
     items: list[NotificationPublic]
+
+
+class PhoneCodeSent(BaseModel):
+    channel: str  # sms | call
+    valid_minutes: int
+    campaign_id: int | None = None  # the call that reads the code, when by call
+
+
+class PhoneCodeIn(BaseModel):
+    code: PhoneCode

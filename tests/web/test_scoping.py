@@ -154,6 +154,9 @@ TWO_USER_COVERED = {
     ("POST", "/test-call"), ("GET", "/api/notifications"), ("GET", "/notifications"),
     # test_events_socket.py: each person's ticket opens a socket with their events only
     ("POST", "/api/events/ticket"),
+    # test_phone_verification.py: A's code never verifies B's number, on the API or the page
+    ("POST", "/api/profile/phone/code"), ("POST", "/api/profile/phone/verify"),
+    ("POST", "/profile/phone/code"), ("POST", "/profile/phone/verify"),
 }  # fmt: skip
 
 
