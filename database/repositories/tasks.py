@@ -12,14 +12,14 @@ from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, true
+from sqlalchemy import ColumnElement, exists, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from database.errors import NotFound, VersionConflict
 from database.models import Campaign, Task
 from database.repositories.base import apply_changes, check_e164
-from database.states import TaskStatus
+from database.states import CampaignStatus, TaskStatus
 
 UPDATABLE = frozenset(
     {"attempt_count", "max_attempts", "next_action_time", "priority", "inter_call_context",
@@ -28,6 +28,7 @@ UPDATABLE = frozenset(
 )  # fmt: skip
 CLAIMABLE = (TaskStatus.PENDING, TaskStatus.RETRY_SCHEDULED)
 LIVE_TASK = (TaskStatus.SCHEDULED, TaskStatus.IN_PROGRESS)
+PAUSED = CampaignStatus.PAUSED
 FAIR_WINDOW = 10  # candidates read per slot to share: how far down one user's queue we look
 CLAIM_TRIES = 8
 # Higher is called first. Bounded so that no plan can outrank everything else for good
@@ -187,7 +188,8 @@ async def claim_due(
     limit: int,
     per_user: int | None = None,
 ) -> list[Task]:
-    """The scheduler's claim, across all users: due pending/retry tasks and expired leases.
+    """The scheduler's claim, across all users: due pending/retry tasks and expired leases,
+    except those of a paused campaign (they wait, due, until it is resumed).
 
     Fair within a priority: users take turns (the most urgent task of each, then the next
     of each), so one user's thousand due tasks cannot take every slot from another's one;
@@ -200,9 +202,13 @@ async def claim_due(
     claimer locked first is passed over on the next look (CLAIM_TRIES looks at most).
     """
     due = or_(Task.next_action_time.is_(None), Task.next_action_time <= now)
-    claimable = or_(
-        Task.status.in_(CLAIMABLE) & due,
-        (Task.status == TaskStatus.SCHEDULED) & (Task.lease_expires_at < now),
+    paused = exists().where(Campaign.id == Task.campaign_id, Campaign.status == PAUSED)
+    claimable = (
+        or_(
+            Task.status.in_(CLAIMABLE) & due,
+            (Task.status == TaskStatus.SCHEDULED) & (Task.lease_expires_at < now),
+        )
+        & ~paused
     )
     tasks: list[Task] = []
     passed_over: set[int] = set()  # chosen, but another claimer had locked them first
