@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from annotated_types import Interval
@@ -325,6 +325,7 @@ class NotificationPublic(BaseModel):
     link: str | None
     at: datetime
     new: bool
+    task_id: int | None = None  # a needs_user task: settle it (POST /api/tasks/{id}/settle)
 
 
 class NotificationsPublic(BaseModel):
@@ -340,3 +341,25 @@ class PhoneCodeSent(BaseModel):
 
 class PhoneCodeIn(BaseModel):
     code: PhoneCode
+
+
+class SettleIn(BaseModel):
+    """The person's decision on a task that needs them, and why (kept as its reason)."""
+
+    decision: Literal["done", "retry", "fail"]
+    note: Reason = ""
+
+
+class CallControlled(BaseModel):
+    call_id: str
+    action: str  # hangup | take_over
+    delivered: bool  # the call's handler got the command (it acts within a moment)
+
+
+class WorkChanged(BaseModel):
+    """A campaign or task after the person acted on it."""
+
+    status: str
+    campaign_id: int | None = None
+    task_id: int | None = None
+    tasks_cancelled: int | None = None

@@ -100,6 +100,10 @@ function onActivity(ev) {
     const call = document.getElementById("call");
     if (call && call.dataset.callId === ev.call_id && ev.status) {
       document.getElementById("call-status").textContent = ev.status.replaceAll("_", " ");
+      // The call is over: nothing left to hang up or take over.
+      if (!["dialing", "ringing", "answered"].includes(ev.status)) {
+        document.getElementById("call-controls")?.remove();
+      }
     }
   }
 }
