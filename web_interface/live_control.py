@@ -66,6 +66,10 @@ async def take_over(s: AsyncSession, bus: CommandBus, user: User, call_id: str) 
         raise HTTPException(status.HTTP_409_CONFLICT, NOT_VERIFIED)
     if call.status != CallStatus.ANSWERED:
         raise HTTPException(status.HTTP_409_CONFLICT, "the call has not been answered yet")
+    if any(
+        e.kind == "transfer" for e in await calls.list_events(s, user_id=user.id, call_id=call_id)
+    ):
+        raise HTTPException(status.HTTP_409_CONFLICT, "this call has already been handed over")
     return await _send(bus, call, Transfer(target=user.phone_number), "take_over")
 
 

@@ -87,6 +87,13 @@ async def test_hang_up_and_take_over_reach_only_the_owners_live_call(web: Web, t
     assert taken.json() == {"call_id": two.live_call, "action": "take_over", "delivered": True}
     assert hung_up.json() == {"call_id": two.live_call, "action": "hangup", "delivered": True}
     assert received == [Transfer(target=OWN_PHONE), Hangup(reason=PERSON_HANGUP)]
+    async with web.sessions() as s, s.begin():  # what the handler records once it redirected
+        await calls.append_event(s, user_id=two.seeded.user_id, call_id=two.live_call,
+                                 kind="transfer")  # fmt: skip
+    again = await two.a.post(f"/api/calls/{two.live_call}/take-over")
+    assert (again.status_code, again.json()["detail"]) == (
+        409, "this call has already been handed over",
+    )  # fmt: skip
 
     nobody = await two.a.post(f"/api/calls/{two.live_call}/hangup")  # no handler listens now
     assert (nobody.status_code, nobody.json()["detail"]) == (
