@@ -16,6 +16,7 @@ from database.repositories import phone_codes
 from web_interface.schemas import CallDetail
 
 HIDDEN = "(not shown: this call read out your verification code)"
+REMEMBERED = 1000  # calls a socket remembers the answer for
 
 
 async def is_private(s: AsyncSession, user_id: int, call_id: str) -> bool:
@@ -42,6 +43,8 @@ class LiveMask:
         if not isinstance(event, TurnAdded):
             return event
         if event.call_id not in self._private:
+            if len(self._private) >= REMEMBERED:  # a page open for days: start afresh
+                self._private.clear()
             async with self.sessions() as s:
                 self._private[event.call_id] = await is_private(s, self.user_id, event.call_id)
         return event.model_copy(update={"text": HIDDEN}) if self._private[event.call_id] else event

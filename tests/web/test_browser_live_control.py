@@ -221,7 +221,7 @@ async def test_verify_the_number_by_a_call_then_take_a_live_call_over(
         await expect(page.get_by_text(f"{own_phone} is not verified.")).to_be_visible()
         await page.get_by_role("button", name="Send me a code").click()
         await expect(
-            page.get_by_text(f"We are calling you now with a code at {own_phone}")
+            page.get_by_text(f"We are calling {own_phone} to read you a code")
         ).to_be_visible()
         await shot(page, "04-code-on-its-way")
         (update,) = await fake.wait_for("session.update", timeout=20)

@@ -156,8 +156,11 @@ async def phone_code_send(request: Request, user: PageUser, s: DbSession, deps: 
         sent = await phone_check.send_code(s, user, deps)
     except HTTPException as exc:
         return await _profile(request, user, s, phone_error=exc.detail, status_code=exc.status_code)
-    how = "texted a code to" if sent.channel == "sms" else "are calling you now with a code at"
-    notice = f"We {how} {user.phone_number}. It is valid for {sent.valid_minutes} minutes."
+    if sent.channel == "sms":
+        notice = f"We texted a code to {user.phone_number}."
+    else:  # a call, placed like any other: within the calling hours
+        notice = f"We are calling {user.phone_number} to read you a code (within calling hours)."
+    notice += f" It is valid for {sent.valid_minutes} minutes."
     return await _profile(request, user, s, phone_notice=notice)
 
 
