@@ -160,7 +160,9 @@ async def test_pause_a_campaign_and_hang_up_its_live_call_then_resume(
         await shot(page, "01-paused")
 
         await page.goto(f"{base_url}/calls/{call.id}")
-        await expect(page.locator("#transcript").get_by_text(GREETING)).to_be_visible()
+        await expect(page.locator("#transcript").get_by_text(GREETING)).to_be_visible(
+            timeout=15_000
+        )
         clicked = time.time()
         await page.get_by_role("button", name="Hang up").click()
         heard = await asterisk_sandbox.wait_far_end(
@@ -168,7 +170,8 @@ async def test_pause_a_campaign_and_hang_up_its_live_call_then_resume(
         )
         assert heard.hangup_at is not None
         assert heard.hangup_at - clicked < 5.0  # the far end heard it within seconds
-        await expect(page.locator("#call-status")).to_have_text("completed", timeout=10_000)
+        # The row closes on Asterisk's Hangup event (the shared sandbox may be slow to send it).
+        await expect(page.locator("#call-status")).to_have_text("completed", timeout=15_000)
         await expect(page.locator("#call-controls")).to_have_count(0)  # nothing left to do
         await shot(page, "02-hung-up")
         row = await closed(stack, user_id, call.id)
@@ -247,7 +250,9 @@ async def test_verify_the_number_by_a_call_then_take_a_live_call_over(
         call = await nth_call(stack, user_id, 2)
         await asterisk_sandbox.wait_far_end(callee_token, lambda r: r.answered_at is not None)
         await page.goto(f"{base_url}/calls/{call.id}")
-        await expect(page.locator("#transcript").get_by_text(GREETING)).to_be_visible()
+        await expect(page.locator("#transcript").get_by_text(GREETING)).to_be_visible(
+            timeout=15_000
+        )
         await page.get_by_role("button", name="Take over: call me now").click()
         rung = await asterisk_sandbox.wait_far_end(
             own_token, lambda r: r.words().count("reached") == 2, timeout=10
