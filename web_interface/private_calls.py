@@ -9,6 +9,8 @@ are as any call's; only the operator sees them.
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.events import LiveEvent, TurnAdded
@@ -17,6 +19,8 @@ from web_interface.schemas import CallDetail
 
 HIDDEN = "(not shown: this call read out your verification code)"
 REMEMBERED = 1000  # calls a socket remembers the answer for
+LOOKUP_TIMEOUT = 2.0  # seconds the socket's events may wait for the answer
+UNCHECKED = "(not shown live: open the call's page to read it)"
 
 
 async def is_private(s: AsyncSession, user_id: int, call_id: str) -> bool:
@@ -45,6 +49,14 @@ class LiveMask:
         if event.call_id not in self._private:
             if len(self._private) >= REMEMBERED:  # a page open for days: start afresh
                 self._private.clear()
-            async with self.sessions() as s:
-                self._private[event.call_id] = await is_private(s, self.user_id, event.call_id)
+            try:
+                self._private[event.call_id] = await asyncio.wait_for(
+                    self._look_up(event.call_id), LOOKUP_TIMEOUT
+                )
+            except TimeoutError:  # a busy database must not stall the page: hide, ask later
+                return event.model_copy(update={"text": UNCHECKED})
         return event.model_copy(update={"text": HIDDEN}) if self._private[event.call_id] else event
+
+    async def _look_up(self, call_id: str) -> bool:
+        async with self.sessions() as s:
+            return await is_private(s, self.user_id, call_id)

@@ -135,6 +135,17 @@ async def closed(stack: AgentStack, user_id: int, call_id: str, timeout: float =
             await asyncio.sleep(0.1)
 
 
+async def what_happened(stack: AgentStack, user_id: int, call_id: str, since: float) -> str:
+    """The call's row and timeline, for a failure message (seconds after `since`)."""
+    async with stack.sessions() as s:
+        row = await calls.get(s, user_id=user_id, call_id=call_id)
+        timeline = await calls.list_events(s, user_id=user_id, call_id=call_id)
+    assert row is not None
+    lines = [f"row {row.status} ended {row.ended_at} reason {row.end_reason}"]
+    lines += [f"{e.at.timestamp() - since:+.2f}s {e.kind} {e.data}" for e in timeline]
+    return "the page never showed the call over:\n" + "\n".join(lines)
+
+
 async def test_pause_a_campaign_and_hang_up_its_live_call_then_resume(
     asterisk_sandbox: Sandbox, tmp_path: Path, browser: Browser
 ) -> None:
@@ -171,7 +182,10 @@ async def test_pause_a_campaign_and_hang_up_its_live_call_then_resume(
         assert heard.hangup_at is not None
         assert heard.hangup_at - clicked < 5.0  # the far end heard it within seconds
         # The row closes on Asterisk's Hangup event (the shared sandbox may be slow to send it).
-        await expect(page.locator("#call-status")).to_have_text("completed", timeout=15_000)
+        try:
+            await expect(page.locator("#call-status")).to_have_text("completed", timeout=15_000)
+        except AssertionError as exc:
+            raise AssertionError(await what_happened(stack, user_id, call.id, clicked)) from exc
         await expect(page.locator("#call-controls")).to_have_count(0)  # nothing left to do
         await shot(page, "02-hung-up")
         row = await closed(stack, user_id, call.id)
