@@ -29,7 +29,7 @@ from call_processor.ami.errors import AmiActionFailed, AmiError, AmiReplyLost
 from call_processor.call_records import CallRecorder
 from call_processor.finished_call import EndedBy, FinishedCall, NotPlaced, outcome_label
 from common.command_bus import CommandBus, CommandSubscription
-from common.commands import CallCommand, FeedbackAnswer, Hangup, SendDtmf, Transfer
+from common.commands import PERSON_HANGUP, CallCommand, FeedbackAnswer, Hangup, SendDtmf, Transfer
 from common.log_context import bind_context
 from common.owned_tasks import TaskOwner, cancel_and_wait
 from common.phone_numbers import dial_digits
@@ -308,7 +308,8 @@ class CallAttempt:
                 await self.recorder.event("dtmf_sent", {"digits": command.digits})
             case Hangup():
                 await self.recorder.event("hangup_requested", {"reason": command.reason})
-                await self._hangup_now("hangup_command")
+                person = command.reason == PERSON_HANGUP  # the row says the person ended it
+                await self._hangup_now(PERSON_HANGUP if person else "hangup_command")
             case Transfer():
                 await self._transfer(command.target)
             case FeedbackAnswer():

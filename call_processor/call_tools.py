@@ -89,6 +89,8 @@ class CallToolHost:
             person = await users.get(s, self.user_id)
         if person is None or not person.phone_number:
             return json.dumps({"error": "the person has no phone number on file; carry on"})
+        if person.phone_verified_at is None:  # typed in, never proven theirs
+            return json.dumps({"error": "the person's number is not verified; carry on"})
         await self.bus.publish(self.call_id, Transfer(target=person.phone_number))
         return json.dumps({"transferring": True})
 

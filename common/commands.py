@@ -36,6 +36,11 @@ class SendDtmf(_Command):
     digits: Annotated[str, Field(pattern=DTMF_PATTERN)]
 
 
+# Hangup.reason when the person ends a live call (dashboard or API): the call's handler
+# records it as the call's end reason, so the row says who ended it.
+PERSON_HANGUP = "person_hangup"
+
+
 class Hangup(_Command):
     """End the call from our side."""
 

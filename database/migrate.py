@@ -3,10 +3,18 @@
 Safe to call at head (a no-op) and from several processes at once: on PostgreSQL the
 whole run holds a transaction-scoped advisory lock, on SQLite the BEGIN IMMEDIATE
 transaction serialises it. DDL is transactional on both, so a failed run leaves nothing.
+
+On SQLite a run has foreign keys off: Alembic's batch mode alters a table by rebuilding
+it, and the rebuild's DROP TABLE of the old copy would, with foreign keys on, delete every
+row that references it (ON DELETE CASCADE: a rebuilt `campaigns` took every task, call and
+transcript with it). The run ends with PRAGMA foreign_key_check, so it cannot leave a
+dangling reference behind either (docs/architecture.md, Migrations).
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from alembic import command
@@ -43,8 +51,7 @@ async def downgrade(url: str | None, data_dir: Path, revision: str) -> None:
     """revision: an id, "-1" for one step back, or "base" for an empty schema."""
     engine = create_engine_for(url, data_dir)
     try:
-        async with engine.begin() as conn:
-            await _lock(conn)
+        async with _migrating(engine) as conn:
             await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), revision))
     finally:
         await engine.dispose()
@@ -62,8 +69,7 @@ async def current(url: str | None, data_dir: Path) -> str | None:
 
 async def upgrade_engine(engine: AsyncEngine, revision: str = "head") -> None:
     """Upgrade through an engine the caller owns (tests, or main.py reusing its engine)."""
-    async with engine.begin() as conn:
-        await _lock(conn)
+    async with _migrating(engine) as conn:
         await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
 
 
@@ -90,6 +96,41 @@ def head_revision() -> str | None:
 
 def _current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
+
+
+@contextlib.asynccontextmanager
+async def _migrating(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One transaction for the whole run, locked; on SQLite with foreign keys off for it
+    and checked before it commits (see the module docstring)."""
+    async with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:  # outside any transaction: inside one, SQLite ignores the pragma
+            await conn.run_sync(_pragma, "PRAGMA foreign_keys=OFF")
+        try:
+            async with conn.begin():
+                await _lock(conn)
+                yield conn
+                if sqlite:
+                    await _check_references(conn)
+        finally:
+            if sqlite:
+                await conn.run_sync(_pragma, "PRAGMA foreign_keys=ON")
+
+
+def _pragma(connection: Connection, statement: str) -> None:
+    """On the driver's connection, not through SQLAlchemy, which would begin a transaction."""
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]  # checked out: never None
+    try:
+        cursor.execute(statement)
+    finally:
+        cursor.close()
+
+
+async def _check_references(conn: AsyncConnection) -> None:
+    dangling = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
+    if dangling:
+        tables = sorted({str(row[0]) for row in dangling})
+        raise RuntimeError(f"migration left rows pointing at nothing in: {', '.join(tables)}")
 
 
 async def _lock(conn: AsyncConnection) -> None:

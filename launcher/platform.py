@@ -36,6 +36,7 @@ from database.migrate import upgrade
 from launcher.openai_clients import OpenAIClients, build_openai_clients
 from task_manager.call_judge import LlmJudge
 from task_manager.callback_outcome import CallbackOutcome
+from task_manager.campaign_control import CampaignControlService
 from task_manager.initiator_launcher import InitiatorLauncher
 from task_manager.lifecycle_manager import TaskLifecycleManagerService
 from task_manager.notifier import Notifier
@@ -159,7 +160,7 @@ class Platform:
         web, s = self.settings.web, self.settings
         chat = self.openai.chat if self.openai is not None else None
         assistant = UiAssistantService.from_settings(
-            self.sessions, chat, s.openai, s.places, s.calling
+            self.sessions, chat, s.openai, s.places, s.calling, self.notifier
         )
         self._on_stop("chat assistant", assistant.aclose)
         deps = WebDeps(
@@ -170,6 +171,7 @@ class Platform:
             secret_key=load_or_create_secret_key(web.secret_key, self.settings.app.data_dir),
             default_region=self.settings.calling.default_region,
             assistant=assistant,
+            control=CampaignControlService(self.sessions),
             max_sockets_per_user=web.max_sockets_per_user,
             max_body_bytes=web.max_body_bytes,
             ops_token=web.ops_token.get_secret_value() if web.ops_token else None,

@@ -3,7 +3,8 @@
 Every message is recorded before it is sent and marked sent (with the provider's id) or
 failed after, so the person can see what reached them. The addresses come from the
 user's own row: these are the `send_email` / `send_sms` tools the call agent may use,
-and they cannot be pointed at a callee.
+and they cannot be pointed at a callee. Texts go only to a verified number (anyone can
+type any number into a profile); the one exception is the code that verifies it.
 """
 
 from __future__ import annotations
@@ -61,12 +62,32 @@ class Notifier:
                 raise NotFound("user not found")
             if not user.phone_number:
                 raise ValueError("the person has no phone number on file")
+            if user.phone_verified_at is None:
+                raise ValueError("the person's phone number is not verified yet")
             row = await messages.record(
                 s, user_id=user_id, channel=MessageChannel.SMS, to_address=user.phone_number,
                 body=text[:SMS_LIMIT],
             )  # fmt: skip
         sender = self.sms
         send = None if sender is None else (lambda: sender.send(row.to_address, row.body))
+        return await self._deliver(row, send, "SMS is not configured")
+
+    async def send_code(self, user_id: int, phone_number: str, text: str, shown: str) -> Message:
+        """The verification code to the number being verified (so before it is verified):
+        `text` is sent, `shown` (the text without the code) is what the messages row and
+        the notifications page keep."""
+        async with self.sessions() as s, s.begin():
+            user = await users.get(s, user_id)
+            if user is None:
+                raise NotFound("user not found")
+            if user.phone_number != phone_number:
+                raise ValueError("the number changed meanwhile")
+            row = await messages.record(
+                s, user_id=user_id, channel=MessageChannel.SMS, to_address=phone_number,
+                body=shown,
+            )  # fmt: skip
+        sender = self.sms
+        send = None if sender is None else (lambda: sender.send(phone_number, text))
         return await self._deliver(row, send, "SMS is not configured")
 
     def agent_tools(self) -> dict[str, Callable[[int, str, str], Awaitable[str]]]:
@@ -79,8 +100,8 @@ class Notifier:
         async def sms(user_id: int, _subject: str, text: str) -> str:
             try:
                 message = await self.send_sms(user_id, text)
-            except ValueError as exc:  # no phone number on file
-                return json.dumps({"sent": False, "reason": str(exc)})
+            except ValueError as exc:  # no phone number on file, or not verified
+                return json.dumps({"sent": False, "reason": f"{exc}; carry on"})
             return json.dumps({"sent": message.status == MessageStatus.SENT})
 
         async def email(user_id: int, subject: str, body: str) -> str:
@@ -101,7 +122,7 @@ class Notifier:
         """
         sent: list[Message] = []
         if self.sms is not None:
-            with contextlib.suppress(ValueError):  # no phone number on file
+            with contextlib.suppress(ValueError):  # no phone number, or not verified
                 sent.append(await self.send_sms(user_id, f"{subject}\n{body}"))
         if self.email is not None or not sent:
             sent.insert(0, await self.send_email(user_id, subject, body))

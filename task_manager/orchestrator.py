@@ -56,6 +56,11 @@ class WindowPlan(BaseModel):
         return WindowOverride(start=self.start, end=self.end, days=days)
 
 
+# Any time the operator's calling hours allow (a plan can only narrow them): for calls the
+# person waits on, a test call or the call that reads them a code.
+ALL_DAY = WindowPlan(start=time(0, 0), end=time(23, 59), days="mon,tue,wed,thu,fri,sat,sun")
+
+
 class TaskPlan(BaseModel):
     contact_name: str = Field(default="", max_length=200)
     phone_number: str = Field(min_length=1, max_length=40)

@@ -22,9 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from call_processor.finished_call import FinishedCall, NotPlaced
 from common.call_outcomes import AgentOutcome
 from common.call_policy import CallPolicy, VoicemailPolicy
+from common.commands import PERSON_HANGUP
 from database.errors import VersionConflict
 from database.models import Campaign, Task
-from database.repositories import campaigns, dnd, tasks, turns
+from database.repositories import campaigns, dnd, phone_codes, tasks, turns
 from database.states import CallStatus, TaskStatus
 from database.types import utcnow
 from task_manager import campaign_goals
@@ -45,6 +46,7 @@ FREE_KEY = "free_retries"  # in inter_call_context: calls that used no attempt, 
 FREE_RETRIES = {"not_placed": 5, "interrupted_unanswered": 2}
 HISTORY_FACTS = 20
 
+PERSON_HUNG_UP = "you hung up this call: mark the task done, retry it or fail it"
 RULES: dict[str, str] = {
     CallStatus.BUSY: "the line was busy",
     CallStatus.NO_ANSWER: "nobody answered",
@@ -78,6 +80,8 @@ def rule_verdict(finished: FinishedCall, policy: CallPolicy | None = None) -> Ve
     """The deterministic table; None when the call was answered and needs reading."""
     if finished.end_reason == NotPlaced.DO_NOT_CALL:  # refused before dialing
         return Verdict(Decision.DO_NOT_CALL, "the number is on a do-not-call list", "rule")
+    if finished.end_reason == PERSON_HANGUP:  # they took it in hand: no call behind their back
+        return Verdict(Decision.NEEDS_USER, PERSON_HUNG_UP, "rule")
     if finished.status in RULES:
         return Verdict(Decision.RETRY, RULES[finished.status], "rule")
     if finished.transferred:
@@ -183,6 +187,9 @@ class PostCallAnalyzer:
         verdict = rule_verdict(finished, CallPolicy.from_context(call.context))
         if verdict is not None:
             return verdict
+        if phone_codes.is_verification(call.context.get("inter_call_context")):
+            # Never the judge's words: they could quote the code where the person reads it.
+            return Verdict(Decision.SUCCESS, "the code was read out on the call", "rule")
         if self.judge is None:
             return agent_verdict(finished)
         try:

@@ -1,5 +1,8 @@
 """The scheduler: claims due tasks, decides whether each may be called now, launches calls.
 
+Tasks of a paused campaign are not claimed at all (tasks.claim_due); they wait, due, and
+the claim takes them again once the campaign is resumed.
+
 Per claimed task, in the claim's own transaction: campaign stopped or goal met → stand
 down; number on the user's or the global DND list → cancelled_dnd; attempts used up →
 failed; outside the callee's local window → back to the queue at the window's next

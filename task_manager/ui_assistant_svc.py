@@ -24,7 +24,6 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import time
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
@@ -40,18 +39,19 @@ from database.repositories import conversations, tasks, users
 from database.types import utcnow
 from task_manager import assistant_prompt
 from task_manager.business_lookup import LookupFailed, PlacesLookup
+from task_manager.notifier import Notifier
 from task_manager.orchestrator import (
+    ALL_DAY,
     CampaignPlan,
     InvalidPlan,
     OrchestratorService,
     TaskPlan,
-    WindowPlan,
 )
+from task_manager.phone_code_delivery import PhoneCodeDelivery
 
 log = logging.getLogger(__name__)
 MAX_ROUNDS = 5  # model turns per reply: lookups and a re-proposed plan, then it must speak
 HISTORY = 80  # messages sent back to the model
-ALL_DAY = WindowPlan(start=time(0, 0), end=time(23, 59), days="mon,tue,wed,thu,fri,sat,sun")
 Event = dict[str, Any]
 
 
@@ -118,12 +118,15 @@ class UiAssistantService:
         chat_model: str,
         orchestrator: OrchestratorService,
         places: PlacesLookup | None = None,
+        phone_codes: PhoneCodeDelivery | None = None,
     ) -> None:
-        """`client` is the process's chat client (None without OPENAI_API_KEY)."""
+        """`client` is the process's chat client (None without OPENAI_API_KEY);
+        `phone_codes` delivers verification codes (by a call unless given SMS)."""
         self.sessions = sessions
         self.chat_model = chat_model
         self.orchestrator = orchestrator
         self.places = places
+        self.phone_codes = phone_codes or PhoneCodeDelivery(sessions)
         self._client = client
 
     @classmethod
@@ -134,11 +137,14 @@ class UiAssistantService:
         openai: OpenAISettings,
         places: PlacesSettings,
         calling: CallingSettings,
+        notifier: Notifier | None = None,
     ) -> UiAssistantService:
-        """What the platform builds: the lookup tool exists only with a Places key."""
+        """What the platform builds: the lookup tool exists only with a Places key; codes
+        go by text when the notifier can send SMS."""
         lookup = PlacesLookup(places) if places.api_key is not None else None
         orchestrator = OrchestratorService(sessions, calling)
-        return cls(sessions, client, openai.chat_model, orchestrator, lookup)
+        codes = PhoneCodeDelivery(sessions, notifier)
+        return cls(sessions, client, openai.chat_model, orchestrator, lookup, codes)
 
     async def aclose(self) -> None:
         """The chat client is the platform's; only the lookup's client is ours."""
@@ -323,3 +329,9 @@ class UiAssistantService:
             ],
         }
         return await self.confirm(user_id, None, plan)
+
+    async def send_phone_code(
+        self, user_id: int, phone_number: str, code: str, valid_minutes: int
+    ) -> dict[str, Any]:
+        """Deliver a verification code to the person's own number (phone_code_delivery.py)."""
+        return await self.phone_codes.send(user_id, phone_number, code, valid_minutes)

@@ -29,3 +29,11 @@ class ChatAssistant(Protocol):
     async def test_call(self, user_id: int, phone_number: str, objective: str) -> dict[str, Any]:
         """Place one call now: {"campaign_id", "task_ids"} or {"problems": [...]}."""
         ...
+
+    async def send_phone_code(
+        self, user_id: int, phone_number: str, code: str, valid_minutes: int
+    ) -> dict[str, Any]:
+        """Send a verification code to the person's own number: by text when SMS is
+        configured, else by a call whose agent reads it out. {"channel": "sms"},
+        {"channel": "call", "campaign_id"} or {"problems": [...]}."""
+        ...

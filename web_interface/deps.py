@@ -40,6 +40,7 @@ from web_interface.security import (
     csrf_ok,
     unsign_session,
 )
+from web_interface.work_control import WorkControl
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ALL_SCOPES = frozenset(TokenScope)
@@ -52,7 +53,9 @@ class WebDeps:
     Without `sessions` and `bus` only the operational routes exist (health checks).
     `secret_key` signs cookies and CSRF tokens; main.py passes
     `load_or_create_secret_key(settings.web.secret_key, settings.app.data_dir)`.
-    Without `assistant` the chat page says so and test calls are refused (503).
+    Without `assistant` the chat page says so and test calls and phone codes are refused
+    (503); without `control` so are pausing, resuming and cancelling campaigns and settling
+    tasks.
     """
 
     health: HealthRegistry
@@ -64,6 +67,7 @@ class WebDeps:
     session_lifetime: timedelta = timedelta(days=14)
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     assistant: ChatAssistant | None = None
+    control: WorkControl | None = None
     max_sockets_per_user: int = 5  # live pages per person (live_sockets.py)
     max_body_bytes: int = DEFAULT_LIMIT  # larger request bodies get 413 (body_limit.py)
     ops_token: str | None = None  # /metrics and /readyz details off loopback (ops_access.py)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from annotated_types import Interval
@@ -98,6 +98,7 @@ Objective = Annotated[str, _text(2000, 1), CLEAN]
 ChatText = Annotated[str, _text(4000, 1), CLEAN]
 TokenName = Annotated[str, _text(100, 1), CLEAN]
 TimeZoneName = Annotated[str, StringConstraints(max_length=64), CLEAN]
+PhoneCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{6}$")]
 MAX_TOKEN_DAYS = 365
 
 
@@ -220,6 +221,7 @@ class ProfilePublic(BaseModel):
     email: str
     display_name: str
     phone_number: str | None
+    phone_verified: bool  # transfers and texts to the number wait until it is
     time_zone: str
     facts: dict[str, str]
     never_share: list[str]
@@ -324,8 +326,41 @@ class NotificationPublic(BaseModel):
     link: str | None
     at: datetime
     new: bool
+    task_id: int | None = None  # a needs_user task: settle it (POST /api/tasks/{id}/settle)
 
 
 class NotificationsPublic(BaseModel):
     unread: int
     items: list[NotificationPublic]
+
+
+class PhoneCodeSent(BaseModel):
+    channel: str  # sms | call
+    valid_minutes: int
+    campaign_id: int | None = None  # the call that reads the code, when by call
+
+
+class PhoneCodeIn(BaseModel):
+    code: PhoneCode
+
+
+class SettleIn(BaseModel):
+    """The person's decision on a task that needs them, and why (kept as its reason)."""
+
+    decision: Literal["done", "retry", "fail"]
+    note: Reason = ""
+
+
+class CallControlled(BaseModel):
+    call_id: str
+    action: str  # hangup | take_over
+    delivered: bool  # the call's handler got the command (it acts within a moment)
+
+
+class WorkChanged(BaseModel):
+    """A campaign or task after the person acted on it."""
+
+    status: str
+    campaign_id: int | None = None
+    task_id: int | None = None
+    tasks_cancelled: int | None = None

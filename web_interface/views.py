@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from database.models import Campaign, User
 from database.repositories import calls, campaigns, tasks, turns
 from database.states import TaskStatus
+from web_interface import private_calls
 from web_interface.pagination import FETCH, Page, offset, page_of
 from web_interface.schemas import (
     CallDetail,
@@ -83,7 +84,7 @@ async def call_detail(s: AsyncSession, user_id: int, call_id: str) -> CallDetail
         raise not_found("call")
     events = await calls.list_events(s, user_id=user_id, call_id=call_id)
     said = await turns.list_for_call(s, user_id=user_id, call_id=call_id)
-    return CallDetail(
+    detail = CallDetail(
         **CallPublic.model_validate(call).model_dump(),
         direction=str(call.direction),
         amd_status=call.amd_status,
@@ -93,6 +94,8 @@ async def call_detail(s: AsyncSession, user_id: int, call_id: str) -> CallDetail
         events=[CallEventPublic.model_validate(e) for e in events],
         turns=[TurnPublic.model_validate(t) for t in said],
     )
+    private = await private_calls.is_private(s, user_id, call_id)
+    return private_calls.hidden(detail) if private else detail
 
 
 def profile_public(user: User) -> ProfilePublic:
@@ -100,6 +103,7 @@ def profile_public(user: User) -> ProfilePublic:
         email=user.email,
         display_name=user.display_name,
         phone_number=user.phone_number,
+        phone_verified=user.phone_number is not None and user.phone_verified_at is not None,
         time_zone=user.time_zone,
         facts=dict(user.profile.facts),
         never_share=list(user.profile.never_share),

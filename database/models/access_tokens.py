@@ -33,7 +33,7 @@ class TokenScope(StrEnum):
     make tokens or change where calls are transferred (those need a browser session)."""
 
     READ = "read"  # see campaigns, tasks, calls, questions, profile, the live events
-    CALLS = "calls"  # plan and start calls, answer the agent's questions during a call
+    CALLS = "calls"  # plan and start calls, answer the agent's questions, act on live work
     ACCOUNT = "account"  # profile (not the phone number) and the do-not-call list
 
 

@@ -100,3 +100,11 @@ LAPSED_LEASE_INDEX = Index(
     postgresql_where=text("status = 'scheduled'"),
     sqlite_where=text("status = 'scheduled'"),
 )
+# Paused campaigns, for the claim's "not paused" test: a probe of a few rows, not a scan of
+# every campaign on every claim.
+PAUSED_CAMPAIGNS_INDEX = Index(
+    "ix_campaigns_paused",
+    Campaign.id,
+    postgresql_where=text("status = 'paused'"),
+    sqlite_where=text("status = 'paused'"),
+)

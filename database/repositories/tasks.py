@@ -12,14 +12,25 @@ from datetime import datetime, timedelta
 from itertools import groupby
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, func, literal, or_, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from database.errors import NotFound, VersionConflict
 from database.models import Campaign, Task
 from database.repositories.base import apply_changes, check_e164
-from database.states import TaskStatus
+from database.states import CampaignStatus, TaskStatus
 from database.types import UtcDateTime
 
 UPDATABLE = frozenset(
@@ -188,7 +199,8 @@ async def claim_due(
     limit: int,
     per_user: int | None = None,
 ) -> list[Task]:
-    """The scheduler's claim, across all users: due pending/retry tasks and expired leases.
+    """The scheduler's claim, across all users: due pending/retry tasks and expired leases,
+    except those of a paused campaign (they wait, due, until it is resumed).
 
     Fair within a priority: users take turns (the most urgent task of each, then the next
     of each), so one user's thousand due tasks cannot take every slot from another's one;
@@ -283,6 +295,12 @@ def lapsed_lease(now: datetime) -> ColumnElement[bool]:
     return scheduled & (Task.lease_expires_at < literal(now, UtcDateTime, literal_execute=True))
 
 
+def paused_campaign() -> ColumnElement[bool]:
+    """The task's campaign is paused: its due tasks wait, due, until it is resumed."""
+    paused = literal(CampaignStatus.PAUSED.value, literal_execute=True)
+    return exists().where(Campaign.id == Task.campaign_id, Campaign.status == paused)
+
+
 def claimable_now(task: Task, now: datetime) -> bool:
     """`due_now | lapsed_lease` for one row in hand (after locking it by id)."""
     if task.status in CLAIMABLE:
@@ -296,7 +314,7 @@ def candidates_query(
 ) -> list[Select[int, int, int]]:
     """The claim's two looks, each an index range scan: lapsed leases, then due tasks in
     claim order (priority high to low, the longest due first, then id)."""
-    skip = Task.id.not_in(passed_over) if passed_over else true()
+    skip = (Task.id.not_in(passed_over) if passed_over else true()) & ~paused_campaign()
     columns = (Task.id, Task.user_id, Task.priority)
     lapsed = (
         select(*columns).where(lapsed_lease(now), skip)

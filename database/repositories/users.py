@@ -56,11 +56,15 @@ async def get_by_email(s: AsyncSession, email: str) -> User | None:
 
 
 async def update(s: AsyncSession, user_id: int, **changes: Any) -> User | None:
+    """A new phone number is not verified, whoever changes it (phone_codes.mark_verified
+    is the only way to verify one)."""
     user = await get(s, user_id)
     if user is None:
         return None
     if changes.get("phone_number"):
         check_e164(changes["phone_number"])
+    if "phone_number" in changes and changes["phone_number"] != user.phone_number:
+        user.phone_verified_at = None
     apply_changes(user, changes, UPDATABLE)
     await s.flush()
     return user

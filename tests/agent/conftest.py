@@ -25,6 +25,8 @@ from call_processor.agent_talker import AgentTalker, AgentTalkerFactory
 from call_processor.call_initiator import CallInitiator, CallRequest
 from call_processor.finished_call import FinishedCall
 from common.command_bus import CommandBus
+from database.repositories import phone_codes
+from database.types import utcnow
 from launcher.openai_clients import OpenAIClients, chat_client, realtime_client
 from launcher.platform import Platform
 from tests.calls.conftest import call_stack, place
@@ -90,11 +92,13 @@ async def agent_stack(
     redis_url: str | None = None,
     feedback_timeout: float = 30.0,
     user_phone: str | None = None,
+    phone_verified: bool = False,
     **platform: Any,
 ) -> AsyncIterator[AgentStack]:
     """The platform's call stack with the AI agent (its production talker factory, kept for
     inspection), reaching the fake model through OPENAI_BASE_URL like a user's .env.
-    `platform` goes to call_stack (web, task_engine, openai, calling, scheduler_poll)."""
+    `platform` goes to call_stack (web, task_engine, openai, calling, scheduler_poll).
+    `phone_verified`: the person proved `user_phone` is theirs (transfers need that)."""
 
     def make_talkers(platform: Platform) -> KeptFactory:
         assert platform.openai is not None
@@ -128,6 +132,11 @@ async def agent_stack(
             **platform,
         ) as stack:
             assert stack.tap is not None
+            if phone_verified and user_phone:
+                async with stack.sessions() as s, s.begin():
+                    await phone_codes.mark_verified(
+                        s, user_id=stack.user_id, phone_number=user_phone, at=utcnow()
+                    )
             yield AgentStack(
                 stack.web_port,
                 stack.initiator,

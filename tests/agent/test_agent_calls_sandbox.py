@@ -295,7 +295,9 @@ async def test_transfer_to_user_connects_the_far_end_and_the_agent_leaves(
             )
         ]
     )
-    async with agent_stack(asterisk_sandbox, tmp_path, fake, user_phone=phone) as stack:
+    async with agent_stack(
+        asterisk_sandbox, tmp_path, fake, user_phone=phone, phone_verified=True
+    ) as stack:
         callee = Sandbox.new_token()
         placing, call_id, _written = await start_call(stack, sb.SILENT, callee)
         await stack.sandbox.wait_far_end(person, lambda r: r.reached, timeout=10)

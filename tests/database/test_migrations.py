@@ -262,3 +262,68 @@ async def test_call_direction_arrives_outbound_on_old_rows_and_leaves_on_downgra
     row, columns = await _on(empty_backend, _call_and_columns)
     assert "direction" not in columns
     assert (row["status"], row["outcome"]) == ("completed", "success")
+
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+CHILD_ROWS: dict[str, dict[str, Any]] = {  # one of each at revision 0005, parents first
+    "users": {"id": 1, "email": "k@example.com", "password_hash": "x", "display_name": "",
+              "time_zone": "UTC", "profile": {}, "created_at": T0},
+    "campaigns": {"id": 1, "user_id": 1, "name": "c", "goal": "", "status": "active",
+                  "created_at": T0},
+    "tasks": {"id": 1, "user_id": 1, "campaign_id": 1, "contact_name": "", "objective": "o",
+              "phone_number": "+14155550100", "context": "", "success_criteria": "",
+              "status": "succeeded", "attempt_count": 1, "max_attempts": 3, "priority": 5,
+              "inter_call_context": {}, "version": 1, "created_at": T0, "updated_at": T0},
+    "calls": {"id": "c1", "user_id": 1, "task_id": 1, "attempt_number": 1,
+              "phone_number": "+14155550100", "status": "completed", "started_at": T0,
+              "facts": {}, "latency_ms": []},
+    "call_events": {"id": 1, "call_id": "c1", "user_id": 1, "kind": "answered", "data": {},
+                    "at": T0},
+    "call_turns": {"id": 1, "call_id": "c1", "user_id": 1, "seq": 1, "speaker": "agent",
+                   "text": "hi", "started_at": T0},
+    "feedback_requests": {"id": 1, "user_id": 1, "call_id": "c1", "task_id": 1,
+                          "question": "q", "context": "", "status": "answered",
+                          "created_at": T0},
+    "access_tokens": {"id": 1, "user_id": 1, "kind": "api", "name": "t",
+                      "token_hash": "2" * 64, "created_at": T0},
+    "conversations": {"id": 1, "user_id": 1, "campaign_id": 1, "title": "t", "messages": [],
+                      "created_at": T0, "updated_at": T0},
+    "dnd_list": {"id": 1, "user_id": 1, "phone_number": "+14155550100", "reason": "asked",
+                 "created_at": T0},
+    "messages": {"id": 1, "user_id": 1, "channel": "email", "to_address": "k@example.com",
+                 "body": "b", "status": "sent", "created_at": T0},
+}  # fmt: skip
+
+
+def _typed(name: str, value: object) -> Any:
+    return column(name, JSON) if isinstance(value, dict | list) else column(name)
+
+
+async def test_every_row_survives_upgrade_to_head_and_downgrade_back(
+    empty_backend: Backend,
+) -> None:
+    """SQLite rebuilds a table to alter it (Alembic batch mode); with foreign keys on, the
+    rebuild's DROP TABLE deletes every row that references the table (ON DELETE CASCADE):
+    a downgrade or upgrade that rebuilt `calls` emptied call_events, call_turns and
+    feedback_requests. Migrations run with foreign keys off and checked after."""
+    url, data_dir = empty_backend.url, empty_backend.data_dir
+    await migrate.upgrade(url, data_dir, "0005")
+
+    def seed(conn: Connection) -> None:
+        for name, row in CHILD_ROWS.items():
+            columns = [_typed(key, value) for key, value in row.items()]
+            conn.execute(table(name, *columns).insert().values(row))
+
+    def counts(conn: Connection) -> dict[str, int]:
+        return {
+            name: len(conn.execute(select(column("id")).select_from(table(name))).all())
+            for name in CHILD_ROWS
+        }
+
+    await _on(empty_backend, seed)
+    before = await _on(empty_backend, counts)
+    assert set(before.values()) == {1}
+    await migrate.upgrade(url, data_dir)
+    assert await _on(empty_backend, counts) == before
+    await migrate.downgrade(url, data_dir, "0005")
+    assert await _on(empty_backend, counts) == before

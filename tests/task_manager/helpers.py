@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from call_processor.finished_call import FinishedCall
 from common.call_outcomes import AgentOutcome
 from database.models import Task, User
-from database.repositories import tasks, users
+from database.repositories import phone_codes, tasks, users
 from database.states import CallStatus
 from task_manager.call_launcher import OnCallDone, PlannedCall
 
@@ -65,6 +65,15 @@ async def make_user(sessions: Sessions, **fields: Any) -> User:
     async with sessions() as s, s.begin():
         return await users.create(
             s, email=f"u-{uuid.uuid4().hex}@example.org", password_hash="x", **fields
+        )
+
+
+async def verify_phone(sessions: Sessions, user: User) -> None:
+    """The person proved their number (as a right code does, web_interface/phone_check.py)."""
+    assert user.phone_number is not None
+    async with sessions() as s, s.begin():
+        assert await phone_codes.mark_verified(
+            s, user_id=user.id, phone_number=user.phone_number, at=datetime.now(UTC)
         )
 
 

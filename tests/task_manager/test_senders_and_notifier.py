@@ -15,7 +15,7 @@ from task_manager.notifier import Notifier
 from task_manager.senders import EmailSender, SendError, SmsSender
 from tests.support.fake_twilio import FakeTwilio
 from tests.support.smtp_server import LocalSmtpServer
-from tests.task_manager.helpers import Sessions, make_user
+from tests.task_manager.helpers import Sessions, make_user, verify_phone
 
 PERSON = "+12125550199"
 
@@ -49,6 +49,7 @@ async def test_email_to_the_person_arrives_and_is_recorded(sessions: Sessions) -
 
 async def test_sms_uses_twilios_exact_request(sessions: Sessions) -> None:
     user = await make_user(sessions, phone_number=PERSON)
+    await verify_phone(sessions, user)
     async with FakeTwilio() as twilio:
         sender = SmsSender(sms_settings(twilio))
         notifier = Notifier(sessions, sms=sender)
@@ -64,6 +65,7 @@ async def test_sms_uses_twilios_exact_request(sessions: Sessions) -> None:
 
 async def test_a_refused_sms_is_recorded_as_failed_with_twilios_reason(sessions: Sessions) -> None:
     user = await make_user(sessions, phone_number=PERSON)
+    await verify_phone(sessions, user)
     async with FakeTwilio() as twilio:
         sender = SmsSender(sms_settings(twilio, token="wrong-token-xyz"))
         with pytest.raises(SendError, match="401"):

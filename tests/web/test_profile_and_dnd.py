@@ -32,6 +32,7 @@ async def test_profile_update_normalises_and_stores_what_the_agent_reads(web: We
         "email": "a@example.com",
         "display_name": "Ann Lee",
         "phone_number": "+14155550123",
+        "phone_verified": False,  # until a code sent to it comes back
         "time_zone": "America/Los_Angeles",
         "facts": {"date of birth": "1990-02-03", "insurer": "Acme"},
         "never_share": ["social security number"],

@@ -154,6 +154,16 @@ TWO_USER_COVERED = {
     ("POST", "/test-call"), ("GET", "/api/notifications"), ("GET", "/notifications"),
     # test_events_socket.py: each person's ticket opens a socket with their events only
     ("POST", "/api/events/ticket"),
+    # test_live_control.py: B's hang-up, take-over, pause/resume/cancel, settle of A's → 404
+    ("POST", "/api/calls/{call_id}/hangup"), ("POST", "/api/calls/{call_id}/take-over"),
+    ("POST", "/api/campaigns/{campaign_id}/pause"), ("POST", "/api/campaigns/{campaign_id}/resume"),
+    ("POST", "/api/campaigns/{campaign_id}/cancel"), ("POST", "/api/tasks/{task_id}/settle"),
+    ("POST", "/calls/{call_id}/hangup"), ("POST", "/calls/{call_id}/take-over"),
+    ("POST", "/campaigns/{campaign_id}/pause"), ("POST", "/campaigns/{campaign_id}/resume"),
+    ("POST", "/campaigns/{campaign_id}/cancel"), ("POST", "/tasks/{task_id}/settle"),
+    # test_phone_verification.py: A's code never verifies B's number, on the API or the page
+    ("POST", "/api/profile/phone/code"), ("POST", "/api/profile/phone/verify"),
+    ("POST", "/profile/phone/code"), ("POST", "/profile/phone/verify"),
 }  # fmt: skip
 
 

@@ -6,10 +6,12 @@ from fastapi import APIRouter
 
 from web_interface.routes import (
     api_account,
+    api_control,
     api_feedback,
     api_work,
     auth_pages,
     chat,
+    control_pages,
     events,
     notifications,
     pages,
@@ -19,9 +21,11 @@ ROUTERS: list[APIRouter] = [
     api_work.router,
     api_feedback.router,
     api_account.router,
+    api_control.router,
     auth_pages.router,
     pages.router,
     chat.router,
+    control_pages.router,
     notifications.router,
     events.router,
 ]

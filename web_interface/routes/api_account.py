@@ -1,8 +1,8 @@
 """The person's own settings over JSON: profile, do-not-call list, API tokens.
 
 An API token with the `account` scope may edit the profile and the do-not-call list, but
-not the phone number (calls are transferred there) and no token may make or revoke
-tokens: those need the person's browser session.
+not the phone number (calls are transferred there), nor verify it, and no token may make
+or revoke tokens: those need the person's browser session.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from database.models import TokenKind
 from database.repositories import access_tokens, dnd
-from web_interface import accounts
+from web_interface import accounts, phone_check
 from web_interface.deps import AccountUser, DbSession, Deps, ReadUser, SessionUser
 from web_interface.pagination import FETCH, offset, page_of, set_link_header
 from web_interface.schemas import (
@@ -21,6 +21,8 @@ from web_interface.schemas import (
     DndPublic,
     Id,
     PageNumber,
+    PhoneCodeIn,
+    PhoneCodeSent,
     ProfilePublic,
     ProfileUpdate,
     TokenCreate,
@@ -46,6 +48,21 @@ async def update_profile(
             status.HTTP_403_FORBIDDEN, "the phone number can only be changed when logged in"
         )
     return await accounts.apply_profile(s, user, update, deps.default_region)
+
+
+@router.post("/profile/phone/code")
+async def send_phone_code(user: SessionUser, s: DbSession, deps: Deps) -> PhoneCodeSent:
+    """A 6-digit code to the person's number: a text when SMS is configured, else a call
+    that reads it out. Like changing the number, it needs the browser session."""
+    return await phone_check.send_code(s, user, deps)
+
+
+@router.post("/profile/phone/verify")
+async def verify_phone(
+    body: PhoneCodeIn, user: SessionUser, s: DbSession, deps: Deps
+) -> ProfilePublic:
+    """The code back: the number is verified (400 wrong, 410 expired, 429 too many tries)."""
+    return profile_public(await phone_check.check_code(s, user, body.code, deps.secret_key))
 
 
 @router.get("/dnd")

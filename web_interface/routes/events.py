@@ -26,6 +26,7 @@ from database.models import TokenKind
 from web_interface import accounts
 from web_interface.deps import DbSession, ReadUser, WebDeps, session_secret
 from web_interface.live_sockets import REPLACED, REPLACED_REASON
+from web_interface.private_calls import LiveMask
 from web_interface.schemas import WsTicket
 
 router = APIRouter()
@@ -50,10 +51,12 @@ async def events(ws: WebSocket) -> None:
         await ws.close(code=POLICY_VIOLATION)  # before accept: the client sees HTTP 403
         return
     assert deps.bus is not None
+    assert deps.sessions is not None
+    mask = LiveMask(deps.sessions, user_id)
     async with deps.bus.subscribe_events(user_id) as subscription:
         with deps.sockets.admit(user_id) as replaced:
             await ws.accept()
-            await _serve(ws, subscription, user_id, replaced)
+            await _serve(ws, subscription, mask, replaced)
 
 
 async def _authenticate(ws: WebSocket, deps: WebDeps) -> int | None:
@@ -79,11 +82,11 @@ def _same_origin(ws: WebSocket) -> bool:
 
 
 async def _serve(
-    ws: WebSocket, subscription: Subscription[LiveEvent], user_id: int, replaced: asyncio.Event
+    ws: WebSocket, subscription: Subscription[LiveEvent], mask: LiveMask, replaced: asyncio.Event
 ) -> None:
     """Forward events until either side ends, or a newer page of this person replaces it."""
-    owner = TaskOwner(f"ws:{user_id}")
-    forward = owner.spawn(_forward(ws, subscription), name="forward")
+    owner = TaskOwner(f"ws:{mask.user_id}")
+    forward = owner.spawn(_forward(ws, subscription, mask), name="forward")
     listen = owner.spawn(_drain(ws), name="listen")
     give_way = owner.spawn(replaced.wait(), name="replaced")
     code, reason = 1000, ""
@@ -100,9 +103,10 @@ async def _serve(
                 await ws.close(code=code, reason=reason)
 
 
-async def _forward(ws: WebSocket, subscription: Subscription[LiveEvent]) -> None:
+async def _forward(ws: WebSocket, subscription: Subscription[LiveEvent], mask: LiveMask) -> None:
     async for event in subscription:
-        await ws.send_text(event.model_dump_json())
+        shown = await mask.shown(event)  # a code-reading call's words stay hidden
+        await ws.send_text(shown.model_dump_json())
 
 
 async def _drain(ws: WebSocket) -> None:

@@ -47,6 +47,7 @@ async def _newest(s: AsyncSession, user: User, want: int) -> list[NotificationPu
             link=f"/campaigns/{t.campaign_id}" if t.campaign_id else None,
             at=t.updated_at,
             new=True,
+            task_id=t.id,
         )
         for t in waiting
     ]

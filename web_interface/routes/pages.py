@@ -1,4 +1,5 @@
-"""Server-rendered pages: dashboard, call, campaign, profile, do-not-call.
+"""Server-rendered pages: dashboard, call, campaign, profile (and verifying its phone
+number), do-not-call.
 
 Pages read through the same views as the JSON API; their forms post here with the CSRF
 field and redirect back (post/redirect/get), or re-render with the problem at 422.
@@ -10,15 +11,15 @@ from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request, Response, status
+from fastapi import APIRouter, Form, HTTPException, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 
 from common.phone_numbers import to_e164
 from database.models import TokenKind, TokenScope
-from database.repositories import access_tokens, calls, dnd
-from web_interface import accounts, views
+from database.repositories import access_tokens, calls, dnd, phone_codes
+from web_interface import accounts, phone_check, views
 from web_interface.deps import DbSession, Deps, FormCsrf, PageUser
 from web_interface.latency_chart import latency_svg
 from web_interface.pagination import FETCH, links, offset, page_of
@@ -28,6 +29,7 @@ from web_interface.schemas import (
     Clean,
     Id,
     PageNumber,
+    PhoneCodeIn,
     ProfileUpdate,
 )
 from web_interface.templating import render
@@ -97,13 +99,16 @@ async def _profile(
         s, user_id=user.id, kind=TokenKind.API, offset=offset(page), limit=FETCH
     )
     tokens = page_of(rows, page)
+    status_code = extra.pop("status_code", 422 if extra.get("errors") else 200)
+    assert isinstance(status_code, int)
+    code = await phone_codes.get(s, user_id=user.id)
     context = {
         "profile": views.profile_public(user),
+        "phone_code": code if code and code.phone_number == user.phone_number else None,
         "tokens": tokens.items,
         "token_pages": links(request, tokens),
         **extra,
     }
-    status_code = 422 if extra.get("errors") else 200
     return render(request, "profile.html", context, user=user, status_code=status_code)
 
 
@@ -143,6 +148,39 @@ async def profile_save(
     except RequestValidationError as exc:
         return await _profile(request, user, s, errors=_messages(exc.errors()))
     return back("/profile")
+
+
+@router.post("/profile/phone/code", dependencies=[FormCsrf])
+async def phone_code_send(request: Request, user: PageUser, s: DbSession, deps: Deps) -> Response:
+    try:
+        sent = await phone_check.send_code(s, user, deps)
+    except HTTPException as exc:
+        return await _profile(request, user, s, phone_error=exc.detail, status_code=exc.status_code)
+    if sent.channel == "sms":
+        notice = f"We texted a code to {user.phone_number}."
+    else:  # a call, placed like any other: within the calling hours
+        notice = f"We are calling {user.phone_number} to read you a code (within calling hours)."
+    notice += f" It is valid for {sent.valid_minutes} minutes."
+    return await _profile(request, user, s, phone_notice=notice)
+
+
+@router.post("/profile/phone/verify", dependencies=[FormCsrf])
+async def phone_code_check(
+    request: Request,
+    user: PageUser,
+    s: DbSession,
+    deps: Deps,
+    code: Annotated[Clean, Form(max_length=20)],
+) -> Response:
+    try:
+        checked = PhoneCodeIn(code=code)
+        user = await phone_check.check_code(s, user, checked.code, deps.secret_key)
+    except ValidationError:
+        why = "type the 6 digits of the code"
+        return await _profile(request, user, s, phone_error=why, status_code=422)
+    except HTTPException as exc:
+        return await _profile(request, user, s, phone_error=exc.detail, status_code=exc.status_code)
+    return await _profile(request, user, s, phone_notice="Your phone number is verified.")
 
 
 def _messages(errors: Iterable[Mapping[str, Any]]) -> list[str]:

@@ -121,16 +121,35 @@ function onActivity(ev) {
   while (feed.children.length > 50) feed.lastElementChild.remove();
   if (ev.type === "call_status" || ev.status) {
     const call = document.getElementById("call");
-    if (call && call.dataset.callId === ev.call_id && ev.status) {
-      document.getElementById("call-status").textContent = ev.status.replaceAll("_", " ");
-    }
+    if (call && call.dataset.callId === ev.call_id && ev.status) showCallStatus(ev.status);
   }
+}
+
+function showCallStatus(status) {
+  document.getElementById("call-status").textContent = status.replaceAll("_", " ");
+  // The call is over: nothing left to hang up or take over.
+  if (!["dialing", "ringing", "answered"].includes(status)) {
+    document.getElementById("call-controls")?.remove();
+  }
+}
+
+async function refreshCall() {
+  // Events between the page's rendering and its socket opening are not replayed: once the
+  // socket listens, catch up on the call's status and turns (e.g. after a hang-up's redirect).
+  const call = document.getElementById("call");
+  if (!call) return;
+  const response = await fetch("/api/calls/" + encodeURIComponent(call.dataset.callId),
+    { headers: { Accept: "application/json" } });
+  if (!response.ok) return;
+  const found = await response.json();
+  found.turns.forEach((t) => onTurn({ call_id: found.id, seq: t.seq, speaker: t.speaker, text: t.text }));
+  showCallStatus(found.status);
 }
 
 function connect(delay = 500) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const ws = new WebSocket(`${scheme}//${location.host}/ws/events`);
-  ws.onopen = () => { delay = 500; };
+  ws.onopen = () => { delay = 500; refreshCall(); };
   ws.onmessage = (msg) => {
     const ev = JSON.parse(msg.data);
     if (ev.type === "feedback_request") showQuestion(ev);
