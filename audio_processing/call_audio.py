@@ -55,6 +55,9 @@ class _DropOldest(Generic[T]):
         self._closed = False
         self.dropped = 0
 
+    def __len__(self) -> int:
+        return len(self._items)
+
     def put(self, item: T) -> None:
         if self._closed:
             return
@@ -179,6 +182,11 @@ class CallAudio:
         Unplayed audio is dropped; to finish a goodbye first, `await drained()`.
         """
         self._hangup.set()
+
+    @property
+    def inbound_waiting(self) -> int:
+        """Caller frames received and not read yet."""
+        return len(self._inbound)
 
     @property
     def inbound_dropped(self) -> int:

@@ -15,7 +15,7 @@ from enum import StrEnum
 from audio_processing.beep_detector import BeepDetector, Tone
 from audio_processing.frame_features import measure
 from audio_processing.greeting import Greeting
-from audio_processing.hold_detector import MusicWatch, PersonRules, PersonWatch
+from audio_processing.hold_detector import LOUD_RMS, MusicWatch, PersonRules, PersonWatch
 
 GREET_AFTER_MS = 2000.0  # the callee says nothing this long: the agent speaks first
 REPLAY_MS = 1500.0  # speech replayed to the model when a person comes back from hold
@@ -55,7 +55,7 @@ class CalleeWatch:
         return self._person is not None
 
     def feed(self, pcm: bytes) -> list[Heard]:
-        frame = measure(pcm, self.rate)
+        frame = measure(pcm, self.rate, quiet_below=LOUD_RMS)  # no detector reads quiet ones
         self._keep(pcm, frame.ms)
         heard: list[Heard] = []
         quiet_before = self.greeting.quiet_ms

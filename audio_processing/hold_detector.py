@@ -12,7 +12,7 @@ Asterisk sends nothing). Two watchers, one per side of a hold:
   tones instead.
 - `PersonWatch` (on hold): a person speaks, then waits for an answer. Sound that is not
   music is a *segment*; a segment followed by music is a recorded announcement (it is
-  remembered); one followed by 600 ms of quiet is a person, unless its last 800 ms sound
+  remembered); one followed by 800 ms of quiet is a person, unless its last 800 ms sound
   like a stretch of a remembered announcement (loudness within 0.75 dB on average; on
   synthetic speech a replay on the same framing is within 0.34 dB, other utterances 1.15
   dB or more apart). A mistaken "person" costs little: the model, told the hold seems
@@ -122,7 +122,9 @@ class PersonRules:
     music_window_ms: float = 500.0  # music again: steady in this share of the last 0.5 s
     music_steady: float = 0.5
     music_ends_segment_ms: float = 300.0  # this much music after a segment: announcement
-    quiet_ms: float = 600.0  # this much quiet after a segment: a person waiting
+    # This much quiet after a segment: a person waiting. Not less: the sandbox's queue
+    # pauses ~300 ms after its announcement, longer on a busy host.
+    quiet_ms: float = 800.0
     min_speech_ms: float = 200.0  # shorter segments are clicks and noise
     match_ms: float = 800.0  # the tail compared with remembered announcements
     match_db: float = 0.75  # mean loudness difference under which it is the same recording

@@ -62,6 +62,7 @@ class Session:
         self.speech_item = ""
         self.reply: asyncio.Task[None] | None = None
         self.response_id = ""
+        self.create_response = True  # the session's turn_detection.create_response
 
     async def send(self, event: dict[str, Any]) -> None:
         event["event_id"] = f"event_{next(self.ids)}"
@@ -90,6 +91,8 @@ class Session:
             if session.get("type") != "realtime":
                 await self.ws.close(1008, "session.type is required")
                 return
+            vad = (session.get("audio", {}).get("input", {}) or {}).get("turn_detection") or {}
+            self.create_response = vad.get("create_response", True)
             await self.send({"type": "session.updated", "session": session})
         elif kind == "response.create":
             await self.start_reply()
@@ -134,7 +137,8 @@ class Session:
                      "item_id": item}
                 )  # fmt: skip
                 await self.send({"type": "input_audio_buffer.committed", "item_id": item})
-                await self.start_reply()
+                if self.create_response:  # else the client asks (response.create)
+                    await self.start_reply()
 
     async def start_reply(self) -> None:
         if self.reply is not None and not self.reply.done():

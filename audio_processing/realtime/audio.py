@@ -47,6 +47,9 @@ async def with_silence(audio: CallAudio, fill_after: float | None) -> AsyncGener
     `speech_stopped`, and the agent never answers (seen on the sandbox after an IVR
     prompt). Filling starts after `fill_after` seconds without a frame and then keeps pace
     with the clock, never ahead of it. Ends when the call's audio ends. `None`: no filling.
+    A wait that ran out while the event loop was busy elsewhere is no silence if frames are
+    waiting by the time it is handled: the callee detectors would hear a pause in the
+    middle of hold music that never was.
     """
     if fill_after is None:
         async for heard_frame in audio.inbound():
@@ -60,6 +63,8 @@ async def with_silence(audio: CallAudio, fill_after: float | None) -> AsyncGener
         try:
             frame = await audio.next_inbound(max(0.0, due - loop.time()))
         except TimeoutError:
+            if audio.inbound_waiting:
+                continue  # frames came while the loop was busy: late audio, not silence
             owed = int((loop.time() - heard) / FRAME_SECONDS) - filled
             filled += owed
             for _ in range(owed):

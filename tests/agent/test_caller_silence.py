@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from audio_processing.g711 import ulaw_to_slin
+from audio_processing.realtime.audio import with_silence
 from audio_processing.realtime.bridge import BridgeOptions, RealtimeBridge
 from launcher.openai_clients import realtime_client
 from tests.calls.conftest import wait_until
@@ -55,3 +56,25 @@ async def test_a_callee_who_stops_sending_audio_still_ends_their_turn() -> None:
             await asyncio.wait_for(task, 5)
             await call.stop()
             await client.close()
+
+
+async def test_a_busy_event_loop_is_not_taken_for_the_callees_silence() -> None:
+    """Frames that arrive while the loop is busy elsewhere come late, not as silence: a
+    pause inserted into hold music would look like a person waiting (callee_watch)."""
+    call = PacedCall()
+    loud = voice(20)
+    frames = with_silence(call.audio, 0.1)
+    call.audio.push_inbound(loud)
+    assert await anext(frames) == loud
+
+    def arrive() -> None:  # Asterisk kept sending: the reader hands the frames over
+        for _ in range(25):
+            call.audio.push_inbound(loud)
+
+    loop = asyncio.get_running_loop()
+    loop.call_soon(time.sleep, 0.5)  # the loop is stuck (another call's work, a GC pause)
+    loop.call_later(0.15, arrive)  # due with the 0.1 s wait for a frame, and handled first
+    after = [await anext(frames) for _ in range(25)]
+    assert after == [loud] * 25  # no silence in between
+    call.audio.close("caller hangup")  # type: ignore[arg-type]
+    await frames.aclose()

@@ -44,6 +44,6 @@ def test_music_is_reported_until_the_call_is_on_hold_then_a_person_coming_back()
     assert [h for _, h in back] == [Heard.PERSON]
     replay = watch.resume()
     assert not watch.on_hold
-    # The last 1.5 s of what they said and the 600 ms of quiet after it, oldest first.
-    assert len(replay) * 20 == 1500 + 600
+    # The last 1.5 s of what they said and the 800 ms of quiet after it, oldest first.
+    assert len(replay) * 20 == 1500 + 800
     assert replay[-1] == bytes(320)
