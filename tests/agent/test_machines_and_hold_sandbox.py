@@ -259,7 +259,9 @@ async def test_the_whole_transfer_announcement_is_heard_before_the_person_rings(
     fake.script = Script(
         [Response([Say(ulaw_tone(800), "Connecting you now."), CallFunction("transfer_to_user")])]
     )
-    async with agent_stack(asterisk_sandbox, tmp_path, fake, user_phone=phone) as stack:
+    async with agent_stack(
+        asterisk_sandbox, tmp_path, fake, user_phone=phone, phone_verified=True
+    ) as stack:
         token = Sandbox.new_token()
         placing = stack.place(stack.request(sb.SILENT, token, objective="test"))
         target = await asterisk_sandbox.wait_far_end(person, lambda r: r.reached, timeout=15)
