@@ -366,6 +366,8 @@ class Platform:
 
     async def wait_failed(self) -> None:
         """Returns if a service the process cannot run without ends on its own."""
+        if self.web_port is None:  # a calls-only worker: nothing here ends by itself
+            await asyncio.Event().wait()
         await self._web.wait_ended()
         log.error("the web server stopped unexpectedly")
 
