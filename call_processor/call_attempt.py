@@ -73,6 +73,7 @@ class DialPlan:
     transfer_context: str = "opendeep-transfer"
     transfer_template: str = ""
     detect_machine: bool = False  # run Asterisk's AMD() before the agent speaks
+    recording_file: str | None = None  # MixMonitor's file on the Asterisk host (recordings.py)
 
 
 class CallAttempt:
@@ -157,6 +158,8 @@ class CallAttempt:
         variables = {"CALL_ID": self.call_id, "AUDIOSOCKET_ADDR": self.plan.audiosocket_address}
         if self.plan.detect_machine:
             variables["OPENDEEP_AMD"] = "1"  # the dialplan runs AMD() and reports a UserEvent
+        if self.plan.recording_file:
+            variables["OPENDEEP_RECORD"] = self.plan.recording_file  # MixMonitor, both sides
         await self.recorder.event("originated", {"channel": self.plan.channel})
         try:
             await self.ami.originate(

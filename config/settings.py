@@ -158,6 +158,39 @@ class AudioSocketSettings(BaseSettings):
         return self.advertise_host or f"{self.listen_host}:{self.listen_port}"
 
 
+class RecordingSettings(BaseSettings):
+    """Where Asterisk writes call recordings, where OpenDeep picks them up, how long kept.
+
+    The dialplan records into RECORDING_ASTERISK_DIR (a path on the Asterisk host); OpenDeep
+    reads the same folder as RECORDING_PICKUP_DIR (the same path when both run on one host,
+    or a shared mount) and moves each file under DATA_DIR/recordings/<user>/.
+    """
+
+    model_config = _config("RECORDING_")
+
+    asterisk_dir: str = Field(
+        default="/var/spool/asterisk/monitor/opendeep",
+        description="folder Asterisk's MixMonitor writes to (absolute, as Asterisk sees it)",
+    )
+    pickup_dir: Path | None = Field(
+        default=None, description="that folder as OpenDeep sees it (default: the same path)"
+    )
+    retention_days: int = Field(
+        default=90, ge=0, le=36500, description="days a recording is kept (0 = for ever)"
+    )
+
+    @field_validator("asterisk_dir")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/") or any(c in value for c in ",;|\n\r"):
+            raise ValueError("must be an absolute path without , ; | or line breaks")
+        return value.rstrip("/")
+
+    @property
+    def pickup(self) -> Path:
+        return self.pickup_dir or Path(self.asterisk_dir)
+
+
 DEFAULT_UNKNOWN_MESSAGE = (
     "Hello, you have reached an automated calling assistant. We could not find a call "
     "to your number, so we cannot help on this line. Goodbye."
@@ -347,6 +380,7 @@ GROUPS: dict[str, type[BaseSettings]] = {
     "dial": DialSettings,
     "audiosocket": AudioSocketSettings,
     "inbound": InboundSettings,
+    "recording": RecordingSettings,
     "openai": OpenAISettings,
     "calling": CallingSettings,
     "web": WebSettings,
@@ -377,6 +411,7 @@ class Settings:
         self.dial = _pick(groups, "dial", DialSettings)
         self.audiosocket = _pick(groups, "audiosocket", AudioSocketSettings)
         self.inbound = _pick(groups, "inbound", InboundSettings)
+        self.recording = _pick(groups, "recording", RecordingSettings)
         self.openai = _pick(groups, "openai", OpenAISettings)
         self.calling = _pick(groups, "calling", CallingSettings)
         self.web = _pick(groups, "web", WebSettings)

@@ -27,6 +27,7 @@ from call_processor.call_initiator import CallInitiator, TalkerFactory
 from call_processor.call_slots import CallSlots, create_call_slots
 from call_processor.inbound_calls import ANNOUNCE_WAIT, InboundCalls, InboundDeps
 from call_processor.message_talker import MessageTalkers
+from call_processor.recordings import RECORDING_EVENT, RecordingStore
 from common.command_bus import create_command_bus, probe_redis
 from common.health import ComponentHealth, HealthRegistry
 from common.metrics import PlatformMetrics
@@ -97,6 +98,7 @@ class Platform:
         self.scheduler: TaskSchedulerService | None = None
         self.analyzer: PostCallAnalyzer | None = None
         self.inbound: InboundCalls | None = None
+        self.recordings: RecordingStore | None = None
 
     async def __aenter__(self) -> Platform:
         try:
@@ -175,6 +177,7 @@ class Platform:
             max_sockets_per_user=web.max_sockets_per_user,
             max_body_bytes=web.max_body_bytes,
             ops_token=web.ops_token.get_secret_value() if web.ops_token else None,
+            recordings_dir=self.settings.app.data_dir / "recordings",
         )
         server = WebServer(
             create_app(deps), web.host, web.port, forwarded_allow_ips=web.trusted_proxies
@@ -321,7 +324,16 @@ class Platform:
             metrics=self.metrics,
         )
 
+    async def _start_recordings(self) -> RecordingStore:
+        """Recordings of the calls this process places, picked up when Asterisk closes them."""
+        store = RecordingStore(self.settings.recording, self.settings.app.data_dir, self.sessions)
+        await store.start()
+        self._on_stop("recordings", store.stop)
+        self.ami.on_user_event(RECORDING_EVENT, store.on_event)
+        return store
+
     async def _start_initiator(self, realtime: AsyncOpenAI) -> None:
+        self.recordings = await self._start_recordings()
         made = self.overrides.talkers
         talkers = self.talkers = made(self) if made else self.agent_talkers(realtime)
         initiator = CallInitiator(
@@ -335,6 +347,7 @@ class Platform:
             node_id=self.node_id,
             talkers=talkers,
             metrics=self.metrics,
+            recordings=self.recordings,
         )
         await initiator.start()
         self.initiator = initiator

@@ -16,6 +16,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -71,6 +72,7 @@ class WebDeps:
     max_sockets_per_user: int = 5  # live pages per person (live_sockets.py)
     max_body_bytes: int = DEFAULT_LIMIT  # larger request bodies get 413 (body_limit.py)
     ops_token: str | None = None  # /metrics and /readyz details off loopback (ops_access.py)
+    recordings_dir: Path | None = None  # DATA_DIR/recordings (call_processor/recordings.py)
     sockets: SocketLimit = field(init=False)
 
     def __post_init__(self) -> None:

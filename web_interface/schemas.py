@@ -172,6 +172,8 @@ class TurnPublic(Public):
 
 class CallDetail(CallPublic):
     direction: str  # outbound (we called) or inbound (they called us back)
+    recording_url: str | None = None  # both sides as a WAV (range requests), when recorded
+    recording_seconds: float | None = None
     amd_status: str | None
     summary: str | None
     facts: dict[str, Any]

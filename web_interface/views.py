@@ -94,8 +94,24 @@ async def call_detail(s: AsyncSession, user_id: int, call_id: str) -> CallDetail
         events=[CallEventPublic.model_validate(e) for e in events],
         turns=[TurnPublic.model_validate(t) for t in said],
     )
+    if call.recording_path:
+        detail.recording_url = recording_url(call_id)
+        detail.recording_seconds = call.recording_seconds
     private = await private_calls.is_private(s, user_id, call_id)
     return private_calls.hidden(detail) if private else detail
+
+
+def recording_url(call_id: str) -> str:
+    return f"/api/calls/{call_id}/recording"
+
+
+def seconds_into_recording(detail: CallDetail) -> dict[int, float]:
+    """Where each turn starts in the recording, by turn seq: the recording ends at the
+    hang-up and lasts recording_seconds (it starts after Answer, and after AMD if run)."""
+    if detail.recording_seconds is None or detail.ended_at is None:
+        return {}
+    began = detail.ended_at.timestamp() - detail.recording_seconds
+    return {t.seq: max(0.0, t.started_at.timestamp() - began) for t in detail.turns}
 
 
 def profile_public(user: User) -> ProfilePublic:

@@ -20,7 +20,7 @@ UPDATABLE = frozenset(
      "hangup_cause_text", "outcome", "channel", "amd_status", "facts", "latency_ms",
      "summary", "node_id", "end_reason", "ended_by", "agent_outcome", "transferred",
      "agent_audio_generated_ms", "agent_audio_played_ms", "callback_at", "answered_by",
-     "message_left", "hold_seconds"}
+     "message_left", "hold_seconds", "recording_path", "recording_seconds"}
 )  # fmt: skip
 
 
@@ -156,3 +156,9 @@ async def last_known_moment(s: AsyncSession, *, user_id: int, call_id: str) -> d
     )
     known = [moment for moment in (event, turn) if moment is not None]
     return max(known) if known else None
+
+
+async def recordings_ended_before(s: AsyncSession, *, before: datetime, limit: int) -> list[Call]:
+    """Calls of every user whose recording is past retention (the deletion job's list)."""
+    query = select(Call).where(Call.recording_path.is_not(None), Call.ended_at < before)
+    return list(await s.scalars(query.order_by(Call.ended_at).limit(limit)))

@@ -22,6 +22,7 @@ from config.settings import (
     EmailSettings,
     InboundSettings,
     OpenAISettings,
+    RecordingSettings,
     RedisSettings,
     Settings,
     WebSettings,
@@ -75,6 +76,11 @@ def platform_settings(
             exten=sandbox.agent_exten,
             ring_timeout=ring_timeout,
         )
+    recording = RecordingSettings(pickup_dir=data_dir / "pickup")
+    if sandbox is not None:  # the chroot's folder, as Asterisk and as we see it
+        recording = RecordingSettings(
+            asterisk_dir=f"/{sandbox.RECORDINGS}", pickup_dir=sandbox.root / sandbox.RECORDINGS
+        )
     calling = (calling or CallingSettings()).model_copy(update={"max_concurrent_calls": max_calls})
     return load_settings(
         env_file=None,
@@ -94,4 +100,5 @@ def platform_settings(
         web=(web or WebSettings()).model_copy(update={"host": "127.0.0.1", "port": free_port()}),
         email=email or EmailSettings(),
         inbound=inbound or InboundSettings(enabled=False),
+        recording=recording,
     )

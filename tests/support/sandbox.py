@@ -116,6 +116,8 @@ class Sandbox:
     agent_context = "opendeep-agent"
     agent_exten = "s"
 
+    RECORDINGS = "opt/sandbox/results/recordings"  # MixMonitor's folder inside the chroot
+
     def __init__(self, root: Path | None = None) -> None:
         env_root = os.environ.get("OPENDEEP_SANDBOX_ROOT")
         self.root = root or (Path(env_root) if env_root else DEFAULT_ROOT)

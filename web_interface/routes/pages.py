@@ -81,7 +81,11 @@ async def campaign_page(
 @router.get("/calls/{call_id}")
 async def call_page(call_id: CallId, request: Request, user: PageUser, s: DbSession) -> Response:
     call = await views.call_detail(s, user.id, call_id)
-    context = {"call": call, "chart": latency_svg(call.latency_ms)}
+    context = {
+        "call": call,
+        "chart": latency_svg(call.latency_ms),
+        "offsets": views.seconds_into_recording(call),
+    }
     return render(request, "call.html", context, user=user)
 
 

@@ -194,3 +194,15 @@ if (document.body.dataset.live) {
   loadOpenQuestions();
   refreshBadge();
 }
+
+// A recorded call: a click (or Enter) on a line of the transcript plays the recording from there.
+function seekRecording(event) {
+  const line = event.target.closest("[data-seek]");
+  const audio = document.getElementById("recording");
+  if (!line || !audio) return;
+  if (event.type === "keydown" && event.key !== "Enter") return;
+  audio.currentTime = Number(line.dataset.seek);
+  audio.play().catch(() => {}); // autoplay may be refused; the position is set either way
+}
+document.getElementById("transcript")?.addEventListener("click", seekRecording);
+document.getElementById("transcript")?.addEventListener("keydown", seekRecording);

@@ -58,6 +58,7 @@
     document.getElementById("plan-message-counts").checked = Boolean(plan.voicemail_message_counts);
     document.getElementById("plan-hold").value = plan.max_hold_minutes ?? 30;
     document.getElementById("plan-amd").checked = Boolean(plan.asterisk_amd);
+    document.getElementById("plan-recording").value = plan.recording ?? "off";
     rows.replaceChildren();
     (plan.tasks || []).forEach((task, index) => {
       const tr = document.createElement("tr");
@@ -94,6 +95,7 @@
       voicemail_message_counts: document.getElementById("plan-message-counts").checked,
       max_hold_minutes: hold ? Number(hold) : 30,
       asterisk_amd: document.getElementById("plan-amd").checked,
+      recording: document.getElementById("plan-recording").value,
       tasks,
     };
   }
