@@ -13,6 +13,7 @@ from web_interface.routes import (
     chat,
     control_pages,
     events,
+    listen,
     notifications,
     pages,
 )
@@ -28,4 +29,5 @@ ROUTERS: list[APIRouter] = [
     control_pages.router,
     notifications.router,
     events.router,
+    listen.router,
 ]
