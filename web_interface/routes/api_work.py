@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 
 from database.repositories import calls
 from web_interface import views
-from web_interface.deps import DbSession, ReadUser
+from web_interface.deps import DbSession, Deps, ReadUser
 from web_interface.pagination import FETCH, offset, page_of, set_link_header
 from web_interface.schemas import (
     CallDetail,
@@ -45,17 +45,18 @@ async def list_tasks(
     response: Response,
     user: ReadUser,
     s: DbSession,
+    deps: Deps,
     campaign_id: Id | None = None,
     page: PageNumber = 1,
 ) -> list[TaskPublic]:
-    found = await views.task_page(s, user.id, page, campaign_id)
+    found = await views.task_page(s, user.id, page, campaign_id, deps.outlook)
     set_link_header(response, request, found)
     return found.items
 
 
 @router.get("/tasks/{task_id}")
-async def get_task(task_id: Id, user: ReadUser, s: DbSession) -> TaskDetail:
-    return await views.task_detail(s, user.id, task_id)
+async def get_task(task_id: Id, user: ReadUser, s: DbSession, deps: Deps) -> TaskDetail:
+    return await views.task_detail(s, user.id, task_id, deps.outlook)
 
 
 @router.get("/calls")

@@ -48,12 +48,13 @@ async def dashboard(
     request: Request,
     user: PageUser,
     s: DbSession,
+    deps: Deps,
     page: PageNumber = 1,
     campaigns_page: PageNumber = 1,
 ) -> Response:
     """Campaigns and tasks a page each (`campaigns_page`, `page`), the 20 latest calls."""
     campaigns = await views.campaign_list(s, user.id, campaigns_page)
-    task_rows = await views.task_page(s, user.id, page)
+    task_rows = await views.task_page(s, user.id, page, outlook=deps.outlook)
     context = {
         "campaigns": campaigns.items,
         "campaign_pages": links(request, campaigns, "campaigns_page"),
@@ -66,10 +67,15 @@ async def dashboard(
 
 @router.get("/campaigns/{campaign_id}")
 async def campaign_page(
-    campaign_id: Id, request: Request, user: PageUser, s: DbSession, page: PageNumber = 1
+    campaign_id: Id,
+    request: Request,
+    user: PageUser,
+    s: DbSession,
+    deps: Deps,
+    page: PageNumber = 1,
 ) -> Response:
     campaign = await views.campaign_detail(s, user.id, campaign_id)
-    task_rows = await views.task_page(s, user.id, page, campaign_id)
+    task_rows = await views.task_page(s, user.id, page, campaign_id, deps.outlook)
     context = {
         "campaign": campaign,
         "tasks": task_rows.items,
