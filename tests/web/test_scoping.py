@@ -151,6 +151,8 @@ TWO_USER_COVERED = {
     # test_chat_routes.py: two users each
     ("GET", "/api/chat"), ("GET", "/api/chat/{conversation_id}"),
     ("POST", "/api/chat/{conversation_id}/confirm"), ("POST", "/api/test-call"),
+    # test_first_contact.py: a plan made by hand lands on its maker only
+    ("POST", "/api/campaigns"),
     ("POST", "/test-call"), ("GET", "/api/notifications"), ("GET", "/notifications"),
     # test_events_socket.py: each person's ticket opens a socket with their events only
     ("POST", "/api/events/ticket"),

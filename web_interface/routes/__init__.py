@@ -15,6 +15,7 @@ from web_interface.routes import (
     events,
     notifications,
     pages,
+    profile_pages,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -24,6 +25,7 @@ ROUTERS: list[APIRouter] = [
     api_control.router,
     auth_pages.router,
     pages.router,
+    profile_pages.router,
     chat.router,
     control_pages.router,
     notifications.router,
