@@ -10,13 +10,14 @@ from config import Settings
 from database.engine import create_engine_for, session_factory
 from database.migrate import upgrade
 from database.repositories import dnd, users
+from web_interface.password_policy import password_problem
 from web_interface.passwords import hash_password
 
 
 async def create_user(settings: Settings, email: str, name: str, password: str | None) -> int:
     secret = password or getpass.getpass("Password: ")
-    if len(secret) < 8:
-        print("error: the password must have at least 8 characters", file=sys.stderr)
+    if (problem := password_problem(secret, email, name)) is not None:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     await upgrade(settings.database.url, settings.app.data_dir)
     engine = create_engine_for(settings.database.url, settings.app.data_dir)

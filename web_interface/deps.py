@@ -29,8 +29,8 @@ from database.models import TokenKind, TokenScope, User
 from web_interface import accounts
 from web_interface.assistant import ChatAssistant
 from web_interface.body_limit import DEFAULT_LIMIT
-from web_interface.errors import LoginRequired
 from web_interface.live_sockets import SocketLimit
+from web_interface.login_required import LoginRequired
 from web_interface.login_throttle import LoginThrottle
 from web_interface.security import (
     CSRF_COOKIE,

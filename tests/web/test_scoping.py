@@ -19,6 +19,7 @@ from web_interface.routes import ROUTERS
 PUBLIC = {
     ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),
     ("GET", "/login"), ("POST", "/login"), ("GET", "/signup"), ("POST", "/signup"),
+    ("GET", "/favicon.ico"),
 }  # fmt: skip
 
 
@@ -63,6 +64,8 @@ async def test_every_route_requires_a_login(web: Web) -> None:
         response = await anonymous.request(method, url, json={})
         if path.startswith("/api/"):
             assert response.status_code == 401, (method, path)
+        elif (method, path) == ("GET", "/"):  # the landing page: what OpenDeep is
+            assert (response.status_code, "/signup" in response.text) == (200, True)
         elif method == "GET":
             assert response.status_code == 303, (method, path)
             assert response.headers["location"].startswith("/login?next="), (method, path)

@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse
 from common.phone_numbers import to_e164
 from database.repositories import calls, dnd
 from web_interface import accounts, views
-from web_interface.deps import DbSession, Deps, FormCsrf, PageUser
+from web_interface.deps import DbSession, Deps, FormCsrf, OptionalUser, PageUser
 from web_interface.latency_chart import latency_svg
 from web_interface.pagination import FETCH, links, offset, page_of
 from web_interface.schemas import (
@@ -38,13 +38,17 @@ def back(path: str) -> Response:
 @router.get("/")
 async def dashboard(
     request: Request,
-    user: PageUser,
+    visitor: OptionalUser,
     s: DbSession,
     deps: Deps,
     page: PageNumber = 1,
     campaigns_page: PageNumber = 1,
 ) -> Response:
-    """Campaigns and tasks a page each (`campaigns_page`, `page`), the 20 latest calls."""
+    """Campaigns and tasks a page each (`campaigns_page`, `page`), the 20 latest calls;
+    for a visitor without a session, what OpenDeep is and what it needs."""
+    if visitor is None or request.state.auth != "session":
+        return render(request, "landing.html")
+    user = visitor
     campaigns = await views.campaign_list(s, user.id, campaigns_page)
     task_rows = await views.task_page(s, user.id, page, outlook=deps.outlook)
     context = {
