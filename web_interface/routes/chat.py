@@ -215,4 +215,4 @@ async def test_call_form(
         "current": None,
         "test_call": {"phone_number": phone_number, "objective": objective, "problems": problems},
     }
-    return render(request, "chat.html", context, user=user, status_code=422)
+    return render(request, "chat.html", context, user=user, status_code=422, page_url="/chat")
