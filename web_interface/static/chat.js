@@ -37,6 +37,7 @@
 
   function cell(task, index, [key, label, kind]) {
     const td = document.createElement("td");
+    td.dataset.label = label;
     const input = document.createElement(kind === "area" ? "textarea" : "input");
     if (kind !== "area") input.type = kind;
     if (kind === "number") { input.min = 1; input.max = 20; }
