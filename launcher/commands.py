@@ -1,17 +1,22 @@
-"""The one-shot commands: `migrate`, `create-user` and the operator's `dnd` list."""
+"""The one-shot commands: `migrate`, `create-user`, `token create` and the operator's
+`dnd` list."""
 
 from __future__ import annotations
 
 import getpass
 import sys
+from datetime import timedelta
 
 from common.phone_numbers import to_e164
 from config import Settings
 from database.engine import create_engine_for, session_factory
 from database.migrate import upgrade
+from database.models import TokenScope
 from database.repositories import dnd, users
+from web_interface import accounts
 from web_interface.password_policy import password_problem
 from web_interface.passwords import hash_password
+from web_interface.schemas import MAX_TOKEN_DAYS
 
 
 async def create_user(settings: Settings, email: str, name: str, password: str | None) -> int:
@@ -30,6 +35,36 @@ async def create_user(settings: Settings, email: str, name: str, password: str |
                 session, email=email, password_hash=hash_password(secret), display_name=name
             )
         print(f"created user {user.id} <{email}>")
+        return 0
+    finally:
+        await engine.dispose()
+
+
+async def create_token(settings: Settings, email: str, name: str, scopes: str, days: int) -> int:
+    """An API token for a script, made by whoever runs this host's commands: no browser,
+    no CSRF token to scrape. The token alone goes to stdout (`TOKEN=$(python main.py
+    token create ...)`); it is shown once, and only its hash is stored."""
+    try:
+        wanted = [TokenScope(s.strip()) for s in scopes.split(",") if s.strip()]
+    except ValueError:
+        print("error: --scopes is a comma list of read, calls, account", file=sys.stderr)
+        return 2
+    if not wanted or not 1 <= days <= MAX_TOKEN_DAYS:
+        print(f"error: give at least one scope and 1-{MAX_TOKEN_DAYS} days", file=sys.stderr)
+        return 2
+    await upgrade(settings.database.url, settings.app.data_dir)
+    engine = create_engine_for(settings.database.url, settings.app.data_dir)
+    try:
+        async with session_factory(engine)() as session, session.begin():
+            user = await users.get_by_email(session, email)
+            if user is None:
+                print(f"error: no account for {email} (create-user makes one)", file=sys.stderr)
+                return 1
+            made = await accounts.create_api_token(
+                session, user_id=user.id, name=name, scopes=wanted, lifetime=timedelta(days=days)
+            )
+        print(made.secret)
+        print(f"token {name!r} for {email}, expires in {days} days", file=sys.stderr)
         return 0
     finally:
         await engine.dispose()
