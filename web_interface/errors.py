@@ -86,7 +86,8 @@ def _page(
         "detail": detail[:1:].upper() + detail[1:] if detail else "",
         "help": HELP.get(code, ""),
     }
-    response = render(request, "error.html", context, status_code=code)
+    # after a failed post, a reload opens the start page rather than posting again
+    response = render(request, "error.html", context, status_code=code, page_url="/")
     response.headers.update(headers or {})
     return response
 
