@@ -87,7 +87,8 @@ def _page(
         "help": HELP.get(code, ""),
     }
     # after a failed post, a reload opens the start page rather than posting again
-    response = render(request, "error.html", context, status_code=code, page_url="/")
+    after_post = "/" if request.method == "POST" else None
+    response = render(request, "error.html", context, status_code=code, page_url=after_post)
     response.headers.update(headers or {})
     return response
 

@@ -175,3 +175,26 @@ async def test_remove_asks_first_and_a_failed_login_focuses_the_password(
     await expect(fresh.get_by_text("Wrong email or password.")).to_be_visible()
     assert await fresh.evaluate("document.activeElement.id") == "password"
     await expect(fresh.get_by_label("Email")).to_have_value(EMAIL)
+
+
+async def test_a_plan_made_by_hand_without_a_key_becomes_a_campaign(
+    keyless: Keyless, browser: Browser
+) -> None:
+    page = await browser.new_page(viewport={"width": PHONE, "height": 844})
+    await sign_up(page, keyless.base_url)
+    await page.goto(f"{keyless.base_url}/chat")
+    await expect(page.get_by_text("The assistant cannot answer right now.")).to_be_visible()
+    await expect(page.get_by_label("Your message")).to_be_disabled()
+    await page.get_by_label("Goal", exact=True).fill("Book a dental cleaning next week")
+    await page.get_by_label("Number, call 1").fill("+1 555 123 4567")
+    await page.get_by_label("Objective, call 1").fill("Book a cleaning for Nina")
+    await page.get_by_role("button", name="Confirm and schedule").click()
+    await expect(page.locator("#plan-problems")).to_contain_text("555-0100 to 555-0199")
+    await page.get_by_label("Number, call 1").fill("+1 415 555 0123")
+    await page.get_by_role("button", name="Confirm and schedule").click()
+    await expect(
+        page.get_by_role("heading", name="Book a dental cleaning next week")
+    ).to_be_visible()
+    await expect(page.get_by_text("Calls are off (AMI_SECRET and OPENAI_API_KEY")).to_be_visible()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=SHOTS / "plan-by-hand-campaign-390.png", full_page=True)

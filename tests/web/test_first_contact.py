@@ -222,6 +222,7 @@ async def test_error_pages_for_browsers_json_for_the_api_and_a_favicon(web: Web)
     html = await client.get("/nope", headers={"Accept": "text/html,application/xhtml+xml"})
     assert (html.status_code, html.headers["content-type"].split(";")[0]) == (404, "text/html")
     assert "<h1>Page not found</h1>" in html.text
+    assert "data-replace-url" not in html.text  # the address stays what was asked for
     as_json = await client.get("/nope", headers={"Accept": "application/json"})
     assert (as_json.status_code, as_json.json()) == (404, {"detail": "Not Found"})
     api = await client.get("/api/nope", headers={"Accept": "text/html"})
@@ -243,6 +244,7 @@ async def test_a_form_without_its_csrf_token_gets_a_403_page(web: Web) -> None:
     refused = await client.post("/dnd", data={"phone_number": LA}, headers={"Accept": "text/html"})
     assert refused.status_code == 403
     assert "<h1>Not allowed</h1>" in refused.text
+    assert 'data-replace-url="/"' in refused.text  # a reload does not post again
 
 
 def test_short_and_common_passwords_are_refused() -> None:
