@@ -76,6 +76,18 @@ async def test_every_page_fits_a_phone_and_a_desktop(keyless: Keyless, browser: 
             if name != "missing":
                 await expect(page.locator("#calls-off")).to_be_visible()
             wide[f"{name}-{width}"] = await width_of(page, name, width)
+        await page.goto(f"{base}/")
+        if width == PHONE:  # the navigation folds behind Menu, and opens inside the screen
+            notifications = page.get_by_role("link", name="Notifications")
+            await expect(notifications).to_be_hidden()
+            await page.get_by_role("button", name="Menu").click()
+            await expect(notifications).to_be_visible()
+            box = await notifications.bounding_box()
+            assert box is not None
+            assert box["x"] + box["width"] <= PHONE
+            wide[f"menu-open-{width}"] = await width_of(page, "menu-open", width)
+        else:
+            await expect(page.get_by_role("button", name="Menu")).to_be_hidden()
         await page.goto(f"{base}/chat")
         await page.get_by_role("button", name="write a plan by hand").click()
         await page.get_by_role("button", name="Add a call").click()
@@ -83,7 +95,7 @@ async def test_every_page_fits_a_phone_and_a_desktop(keyless: Keyless, browser: 
         await context.close()
     too_wide = {k: v for k, v in wide.items() if v > int(k.rsplit("-", 1)[1])}
     assert not too_wide, too_wide
-    assert len(wide) == 2 * 12
+    assert len(wide) == 2 * 12 + 1
 
 
 async def test_the_profile_keeps_what_was_typed_and_names_every_problem(

@@ -11,6 +11,20 @@ document.addEventListener("submit", (event) => {
   if (!window.confirm(form.dataset.confirm)) event.preventDefault();
 });
 
+// Phone-sized screens: the main navigation folds behind a Menu button (app.css); without
+// this script it simply stays open.
+(() => {
+  const toggle = document.querySelector(".menu-toggle");
+  const nav = document.getElementById("main-nav");
+  if (!toggle || !nav) return;
+  document.documentElement.classList.add("js-menu");
+  toggle.addEventListener("click", () => {
+    const open = toggle.getAttribute("aria-expanded") !== "true";
+    toggle.setAttribute("aria-expanded", String(open));
+    nav.classList.toggle("open", open);
+  });
+})();
+
 (() => {
   const target = document.body.dataset.replaceUrl;
   if (target && target.startsWith("/")) history.replaceState(null, "", target);
