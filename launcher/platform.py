@@ -49,6 +49,7 @@ from task_manager.scheduler import (
     default_window,
 )
 from task_manager.senders import email_sender, sms_sender
+from task_manager.task_outlook import TaskOutlookService
 from task_manager.ui_assistant_svc import UiAssistantService
 from web_interface.app import create_app
 from web_interface.deps import WebDeps
@@ -99,6 +100,7 @@ class Platform:
         self.analyzer: PostCallAnalyzer | None = None
         self.inbound: InboundCalls | None = None
         self.recordings: RecordingStore | None = None
+        self.calls_missing: tuple[str, ...] = ()  # settings whose absence turns calls off
 
     async def __aenter__(self) -> Platform:
         try:
@@ -174,6 +176,11 @@ class Platform:
             default_region=self.settings.calling.default_region,
             assistant=assistant,
             control=CampaignControlService(self.sessions),
+            outlook=TaskOutlookService(
+                s.calling,
+                calls_missing=self.calls_missing,
+                unready=self._calls_unready if self.initiator is not None else None,
+            ),
             max_sockets_per_user=web.max_sockets_per_user,
             max_body_bytes=web.max_body_bytes,
             ops_token=web.ops_token.get_secret_value() if web.ops_token else None,
@@ -241,6 +248,7 @@ class Platform:
             )
             if value is None
         ]
+        self.calls_missing = tuple(missing)
         if missing or self.openai is None:
             reason = f"calls disabled: {', '.join(missing)} not set (python main.py doctor)"
             log.warning("calls disabled", extra={"missing": missing})

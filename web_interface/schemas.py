@@ -139,6 +139,7 @@ class TaskPublic(Public):
     result: dict[str, Any] | None
     created_at: datetime
     updated_at: datetime
+    waiting_reason: str | None = None  # why a waiting task is not called now, in words
 
 
 class CallPublic(Public):

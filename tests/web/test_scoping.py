@@ -19,6 +19,7 @@ from web_interface.routes import ROUTERS
 PUBLIC = {
     ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),
     ("GET", "/login"), ("POST", "/login"), ("GET", "/signup"), ("POST", "/signup"),
+    ("GET", "/favicon.ico"),
 }  # fmt: skip
 
 
@@ -63,6 +64,8 @@ async def test_every_route_requires_a_login(web: Web) -> None:
         response = await anonymous.request(method, url, json={})
         if path.startswith("/api/"):
             assert response.status_code == 401, (method, path)
+        elif (method, path) == ("GET", "/"):  # the landing page: what OpenDeep is
+            assert (response.status_code, "/signup" in response.text) == (200, True)
         elif method == "GET":
             assert response.status_code == 303, (method, path)
             assert response.headers["location"].startswith("/login?next="), (method, path)
@@ -151,6 +154,8 @@ TWO_USER_COVERED = {
     # test_chat_routes.py: two users each
     ("GET", "/api/chat"), ("GET", "/api/chat/{conversation_id}"),
     ("POST", "/api/chat/{conversation_id}/confirm"), ("POST", "/api/test-call"),
+    # test_first_contact.py: a plan made by hand lands on its maker only
+    ("POST", "/api/campaigns"),
     ("POST", "/test-call"), ("GET", "/api/notifications"), ("GET", "/notifications"),
     # test_events_socket.py: each person's ticket opens a socket with their events only
     ("POST", "/api/events/ticket"),

@@ -16,6 +16,7 @@ from web_interface.routes import (
     listen,
     notifications,
     pages,
+    profile_pages,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -25,6 +26,7 @@ ROUTERS: list[APIRouter] = [
     api_control.router,
     auth_pages.router,
     pages.router,
+    profile_pages.router,
     chat.router,
     control_pages.router,
     notifications.router,

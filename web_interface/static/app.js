@@ -118,6 +118,7 @@ function onActivity(ev) {
     : ev.type.replaceAll("_", " ") + (ev.status ? `: ${ev.status.replaceAll("_", " ")}` : "");
   item.appendChild(el("a", { href: "/calls/" + encodeURIComponent(ev.call_id) }, what));
   feed.prepend(item);
+  document.getElementById("no-activity")?.remove();
   while (feed.children.length > 50) feed.lastElementChild.remove();
   if (ev.type === "call_status" || ev.status) {
     const call = document.getElementById("call");
