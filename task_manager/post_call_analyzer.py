@@ -26,7 +26,7 @@ from common.commands import PERSON_HANGUP
 from database.errors import VersionConflict
 from database.models import Campaign, Task
 from database.repositories import campaigns, dnd, phone_codes, tasks, turns
-from database.states import CallStatus, TaskStatus
+from database.states import CallStatus, TaskActor, TaskStatus
 from database.types import utcnow
 from task_manager import campaign_goals
 from task_manager.call_judge import CallMaterial, Decision, JudgeFailed, LlmJudge, Verdict
@@ -325,6 +325,7 @@ class PostCallAnalyzer:
             task_id=task.id,
             expected_version=task.version,
             status=status,
+            actor=TaskActor.ANALYZER,
             last_decision=decision,
             last_decision_reason=reason,
             claimed_by=None,

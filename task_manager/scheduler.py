@@ -30,8 +30,8 @@ from call_processor.finished_call import FinishedCall
 from common.owned_tasks import TaskOwner
 from config.settings import CallingSettings
 from database.models import Campaign, DndEntry, Task, User
-from database.repositories import calls, campaigns, tasks, users
-from database.states import CampaignStatus, TaskStatus
+from database.repositories import calls, campaigns, task_events, tasks, users
+from database.states import CampaignStatus, TaskActor, TaskStatus
 from database.types import utcnow
 from task_manager import campaign_goals
 from task_manager.call_launcher import CallLauncher, OnCallDone, PlannedCall
@@ -242,24 +242,25 @@ class TaskSchedulerService:
         campaign = await r.campaign(task)
         stand_down = await self._stand_down_reason(r, campaign)
         if stand_down is not None:
-            _set(task, stand_down[0], stand_down[1])
+            await _set(r.s, task, stand_down[0], stand_down[1])
             return None
         if await r.blocked(task):
-            _set(task, TaskStatus.CANCELLED_DND, "the number is on a do-not-call list")
+            await _set(r.s, task, TaskStatus.CANCELLED_DND, "the number is on a do-not-call list")
             return None
         if task.attempt_count >= task.max_attempts:
-            _set(task, TaskStatus.FAILED, "all attempts were used")
+            await _set(r.s, task, TaskStatus.FAILED, "all attempts were used")
             return None
         opening = await self._window_opening(r, task, campaign, now)
         if opening is None:
             reason = "no time is inside the calling window in every time zone of the number"
-            _set(task, TaskStatus.FAILED, reason)
+            await _set(r.s, task, TaskStatus.FAILED, reason)
             return None
         if opening > now:
-            _defer(task, opening)
+            await _defer(r.s, task, opening)
             return None
         if self.per_day is not None and (wait := await r.day_full(task, self.per_day, now)):
-            _defer(task, wait, f"waiting: {self.per_day} calls in 24 hours is the most allowed")
+            why = f"waiting: {self.per_day} calls in 24 hours is the most allowed"
+            await _defer(r.s, task, opening=wait, why=why)
             return None
         return await self._start(r, task, campaign, now)
 
@@ -304,9 +305,11 @@ class TaskSchedulerService:
     ) -> PlannedCall:
         zone = (await self._zones(r, task))[0]
         attempt = task.attempt_count + 1
-        task.status = TaskStatus.IN_PROGRESS
-        task.attempt_count = attempt
-        task.lease_expires_at = now + self.lease
+        await task_events.move(
+            r.s, task, TaskStatus.IN_PROGRESS, actor=TaskActor.SCHEDULER,
+            reason=f"calling (attempt {attempt})", attempt_count=attempt,
+            lease_expires_at=now + self.lease,
+        )  # fmt: skip
         return PlannedCall(
             user_id=task.user_id,
             task_id=task.id,
@@ -374,20 +377,20 @@ def _campaign_override(campaign: Campaign | None) -> WindowOverride | None:
     return WindowOverride(start=campaign.window_start, end=campaign.window_end, days=days)
 
 
-def _set(task: Task, status: TaskStatus, reason: str) -> None:
-    """Changes to claimed rows are flushed with the round; the version check applies."""
-    task.status = status
-    task.last_decision = str(status)
-    task.last_decision_reason = reason
-    task.claimed_by = None
-    task.lease_expires_at = None
+async def _set(s: AsyncSession, task: Task, status: TaskStatus, reason: str) -> None:
+    """Changes to claimed rows are flushed in the round; the version check applies."""
+    await task_events.move(
+        s, task, status, actor=TaskActor.SCHEDULER, reason=reason, last_decision=str(status),
+        last_decision_reason=reason, claimed_by=None, lease_expires_at=None,
+    )  # fmt: skip
 
 
-def _defer(task: Task, opening: datetime, why: str | None = None) -> None:
+async def _defer(s: AsyncSession, task: Task, opening: datetime, why: str | None = None) -> None:
     """Back to the queue, due when the callee's window next opens (or `why` clears)."""
-    task.status = TaskStatus.RETRY_SCHEDULED if task.attempt_count else TaskStatus.PENDING
-    task.next_action_time = opening
-    task.claimed_by = None
-    task.lease_expires_at = None
+    back = TaskStatus.RETRY_SCHEDULED if task.attempt_count else TaskStatus.PENDING
+    changes: dict[str, Any] = {"next_action_time": opening, "claimed_by": None,
+                               "lease_expires_at": None}  # fmt: skip
     if why is not None:
-        task.last_decision_reason = why
+        changes["last_decision_reason"] = why
+    reason = why or "outside the calling window; due when it opens"
+    await task_events.move(s, task, back, actor=TaskActor.SCHEDULER, reason=reason, **changes)
