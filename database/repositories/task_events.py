@@ -13,7 +13,7 @@ transaction commits (database/engine.py, `announce_after_commit`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -156,16 +156,16 @@ async def timeline(s: AsyncSession, *, user_id: int, task_id: int) -> list[TaskE
     return list(await s.scalars(query.order_by(TaskEvent.id)))
 
 
-async def for_campaign(
-    s: AsyncSession, *, user_id: int, campaign_id: int, limit: int = 5000
+async def for_tasks(
+    s: AsyncSession, *, user_id: int, task_ids: Collection[int]
 ) -> dict[int, list[TaskEvent]]:
-    """{task_id: its changes, oldest first} for one campaign of this user."""
-    query = select(TaskEvent).where(
-        TaskEvent.campaign_id == campaign_id, TaskEvent.user_id == user_id
-    )
-    out: dict[int, list[TaskEvent]] = {}
-    for row in await s.scalars(query.order_by(TaskEvent.id).limit(limit)):
-        out.setdefault(row.task_id, []).append(row)
+    """{task_id: its changes, oldest first} for these tasks of this user (a page's)."""
+    out: dict[int, list[TaskEvent]] = {task_id: [] for task_id in task_ids}
+    if not out:
+        return out
+    query = select(TaskEvent).where(TaskEvent.task_id.in_(list(out)), TaskEvent.user_id == user_id)
+    for row in await s.scalars(query.order_by(TaskEvent.id)):
+        out[row.task_id].append(row)
     return out
 
 

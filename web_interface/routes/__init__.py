@@ -8,6 +8,7 @@ from web_interface.routes import (
     api_account,
     api_control,
     api_feedback,
+    api_webhooks,
     api_work,
     auth_pages,
     chat,
@@ -15,6 +16,7 @@ from web_interface.routes import (
     events,
     notifications,
     pages,
+    webhook_pages,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -22,10 +24,12 @@ ROUTERS: list[APIRouter] = [
     api_feedback.router,
     api_account.router,
     api_control.router,
+    api_webhooks.router,
     auth_pages.router,
     pages.router,
     chat.router,
     control_pages.router,
     notifications.router,
+    webhook_pages.router,
     events.router,
 ]

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from common.phone_numbers import to_e164
 from database.models import TokenKind, TokenScope
-from database.repositories import access_tokens, calls, dnd, phone_codes
+from database.repositories import access_tokens, calls, dnd, phone_codes, task_events
 from web_interface import accounts, phone_check, views
 from web_interface.deps import DbSession, Deps, FormCsrf, PageUser
 from web_interface.latency_chart import latency_svg
@@ -70,10 +70,12 @@ async def campaign_page(
 ) -> Response:
     campaign = await views.campaign_detail(s, user.id, campaign_id)
     task_rows = await views.task_page(s, user.id, page, campaign_id)
+    task_ids = [t.id for t in task_rows.items]
     context = {
         "campaign": campaign,
         "tasks": task_rows.items,
         "task_pages": links(request, task_rows),
+        "timelines": await task_events.for_tasks(s, user_id=user.id, task_ids=task_ids),
     }
     return render(request, "campaign.html", context, user=user)
 
