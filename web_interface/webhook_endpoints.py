@@ -25,7 +25,7 @@ async def checked_url(url: str, allow_private: bool) -> str:
     try:
         await checked_address(parse_target(url), allow_private)
     except TargetRefused as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"url: {exc}") from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"url: {exc}") from None
     return url.strip()
 
 
@@ -44,7 +44,7 @@ async def create(
             s, user_id=user_id, url=checked, events=events, description=description
         )
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
 
 
 async def owned(s: AsyncSession, user_id: int, endpoint_id: int) -> WebhookEndpoint:
@@ -65,7 +65,7 @@ async def update(
             s, user_id=user_id, endpoint_id=endpoint_id, **changes
         )
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     assert updated is not None  # owned above, in this transaction
     return updated
 
