@@ -24,6 +24,7 @@ from config.settings import (
     OpenAISettings,
     RedisSettings,
     Settings,
+    WebhookSettings,
     WebSettings,
     load_settings,
 )
@@ -55,6 +56,7 @@ def platform_settings(
     ami_port: int | None = None,
     idle_timeout: float = 60.0,
     web: WebSettings | None = None,
+    webhook: WebhookSettings | None = None,
 ) -> Settings:
     """`inbound` off unless given: a platform taking inbound calls points the sandbox's
     shared OPENDEEP_AUDIOSOCKET at itself (tests/support/inbound.py serialises those).
@@ -94,4 +96,5 @@ def platform_settings(
         web=(web or WebSettings()).model_copy(update={"host": "127.0.0.1", "port": free_port()}),
         email=email or EmailSettings(),
         inbound=inbound or InboundSettings(enabled=False),
+        webhook=webhook or WebhookSettings(),
     )
