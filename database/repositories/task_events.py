@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, event, select, update
+from sqlalchemy import ColumnElement, event, insert, select, update
 from sqlalchemy import inspect as orm_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
@@ -126,28 +126,36 @@ async def _record(s: AsyncSession, changes: Sequence[Change]) -> None:
         return
     now = utcnow()
     rows = [_row(c, now) for c in changes]
-    s.add_all(rows)
-    await s.flush()
-    for change, row in zip(changes, rows, strict=True):
-        announce_after_commit(s, row.user_id, _live(row))
-        await webhook_outbox.task_changed(s, change.task, row.from_status, row.reason, row.actor)
+    # One INSERT for the batch (a claim records 50 at once), ids back in order.
+    insert_rows = insert(TaskEvent).returning(TaskEvent.id, sort_by_parameter_order=True)
+    ids = list(await s.scalars(insert_rows, rows))
+    for change, row, event_id in zip(changes, rows, ids, strict=True):
+        announce_after_commit(s, change.task.user_id, _live(event_id, row))
+        await webhook_outbox.task_changed(
+            s, change.task, row["from_status"], row["reason"], row["actor"]
+        )
 
 
-def _row(c: Change, now: datetime) -> TaskEvent:
-    return TaskEvent(
-        task_id=c.task.id, user_id=c.task.user_id, campaign_id=c.task.campaign_id,
-        from_status=None if c.from_status is None else str(c.from_status),
-        to_status=str(c.task.status), reason=c.reason[:REASON_MAX], actor=str(c.actor),
-        created_at=now,
-    )  # fmt: skip
+def _row(c: Change, now: datetime) -> dict[str, Any]:
+    return {
+        "task_id": c.task.id, "user_id": c.task.user_id, "campaign_id": c.task.campaign_id,
+        "from_status": None if c.from_status is None else str(c.from_status),
+        "to_status": str(c.task.status), "reason": c.reason[:REASON_MAX],
+        "actor": str(c.actor), "created_at": now,
+    }  # fmt: skip
 
 
-def _live(row: TaskEvent) -> TaskStatusChanged:
+def _live(event_id: int, row: dict[str, Any]) -> TaskStatusChanged:
     return TaskStatusChanged(
-        event_id=row.id, task_id=row.task_id, campaign_id=row.campaign_id,
-        from_status=row.from_status, to_status=row.to_status, reason=row.reason,
-        actor=row.actor, at=row.created_at,
-    )  # fmt: skip
+        event_id=event_id,
+        task_id=row["task_id"],
+        campaign_id=row["campaign_id"],
+        from_status=row["from_status"],
+        to_status=row["to_status"],
+        reason=row["reason"],
+        actor=row["actor"],
+        at=row["created_at"],
+    )
 
 
 async def timeline(s: AsyncSession, *, user_id: int, task_id: int) -> list[TaskEvent]:
