@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import httpx
 
-from common.webhook_resolve import TargetRefused, checked_address
+from common.webhook_resolve import TargetRefused, resolve
 from common.webhook_signature import HEADER, sign
-from common.webhook_targets import Target, parse_target
+from common.webhook_targets import Target, check_addresses, parse_target
 from database.repositories.webhook_deliveries import Job
 
 USER_AGENT = "OpenDeep-Webhooks/1"
@@ -66,7 +66,11 @@ async def post(client: httpx.AsyncClient, job: Job, allow_private: bool) -> Post
     started = time.monotonic()
     try:
         target = parse_target(job.url)
-        address = await checked_address(target, allow_private)
+        addresses = await resolve(target.host, target.port)
+        if not addresses:  # perhaps for a moment: tried again, unlike a refused address
+            return PostOutcome(None, "the host name does not resolve", _ms(started))
+        check_addresses(addresses, allow_private)
+        address = addresses[0]
         response = await client.post(
             _pinned_url(target, address),
             content=job.body.encode(),
@@ -79,4 +83,8 @@ async def post(client: httpx.AsyncClient, job: Job, allow_private: bool) -> Post
         code, error = None, f"refused: {exc}"
     except httpx.HTTPError as exc:
         code, error = None, f"{type(exc).__name__}: {str(exc)[:ERROR_MAX]}"
-    return PostOutcome(code, error, int((time.monotonic() - started) * 1000))
+    return PostOutcome(code, error, _ms(started))
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

@@ -33,8 +33,10 @@ Answer = Callable[[Received], int]
 
 
 class WebhookReceiver:
-    def __init__(self, answer: Answer | None = None) -> None:
+    def __init__(self, answer: Answer | None = None, headers: str = "") -> None:
+        """`headers`: extra response header lines, e.g. "Location: http://...\r\n"."""
         self.answer: Answer = answer or (lambda _r: 200)
+        self.headers = headers
         self.received: list[Received] = []
         self._changed = asyncio.Condition()
         self._server: asyncio.Server | None = None
@@ -66,7 +68,8 @@ class WebhookReceiver:
             method, path, headers, body = request
             status = self.answer(Received(method, path, headers, body, 0, time.time()))
             writer.write(
-                f"HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
+                f"HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n"
+                f"{self.headers}\r\n".encode()
             )
             await writer.drain()
             async with self._changed:
