@@ -11,7 +11,7 @@ import asyncio
 import ipaddress
 import socket
 
-from common.webhook_targets import Target, TargetRefused, check_addresses
+from common.webhook_targets import Target, check_addresses
 
 RESOLVE_TIMEOUT = 5.0
 
@@ -36,6 +36,3 @@ async def checked_address(target: Target, allow_private: bool) -> str:
     addresses = await resolve(target.host, target.port)
     check_addresses(addresses, allow_private)
     return addresses[0]
-
-
-__all__ = ["TargetRefused", "checked_address", "resolve"]

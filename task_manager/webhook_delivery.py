@@ -86,10 +86,6 @@ class WebhookDeliveryService:
         if self._client is not None:
             await self._client.aclose()
 
-    def wake(self) -> None:
-        """Look now (something was just written to the outbox in this process)."""
-        self._wake.set()
-
     async def _run(self) -> None:
         while not self._stopping:
             self._wake.clear()

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import httpx
 
-from common.webhook_resolve import TargetRefused, resolve
+from common.webhook_resolve import resolve
 from common.webhook_signature import HEADER, sign
-from common.webhook_targets import Target, check_addresses, parse_target
+from common.webhook_targets import Target, TargetRefused, check_addresses, parse_target
 from database.repositories.webhook_deliveries import Job
 
 USER_AGENT = "OpenDeep-Webhooks/1"

@@ -12,8 +12,8 @@ from collections.abc import Collection
 from fastapi import HTTPException, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from common.webhook_resolve import TargetRefused, checked_address
-from common.webhook_targets import parse_target
+from common.webhook_resolve import checked_address
+from common.webhook_targets import TargetRefused, parse_target
 from database.models import WebhookEndpoint
 from database.repositories import webhooks
 from web_interface.schemas import WebhookAttemptPublic, WebhookDeliveryPublic
