@@ -137,7 +137,7 @@ class TaskLifecycleManagerService:
             campaign_id=task.campaign_id,
         )
         verdict = await self.analyzer.decide(planned, finished)
-        status = await self.analyzer.apply(planned, finished, verdict)
+        status = await self.analyzer.apply(planned, finished, verdict, TaskActor.LIFECYCLE)
         log.warning("stuck task recovered", extra={"task_id": task.id, "status": str(status)})
         return int(status is not None)
 

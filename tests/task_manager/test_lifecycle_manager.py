@@ -73,6 +73,11 @@ async def test_a_lapsed_lease_closes_the_call_and_retries_the_task(sessions: Ses
     assert row.claimed_by is None
     assert row.next_action_time > clock.now
     assert await call_status(sessions, user.id, alive.id) == CallStatus.ANSWERED
+    async with sessions() as s:
+        last = (await task_events.timeline(s, user_id=user.id, task_id=dead.id))[-1]
+    assert (last.from_status, last.to_status, last.actor) == (
+        "in_progress", "retry_scheduled", "lifecycle",
+    )  # fmt: skip
     assert (await get_task(sessions, alive)).status == TaskStatus.IN_PROGRESS
 
 
