@@ -29,8 +29,8 @@ from call_processor.finished_call import FinishedCall
 from common.owned_tasks import TaskOwner
 from config.settings import CallingSettings
 from database.models import Campaign, Task
-from database.repositories import campaigns, tasks
-from database.states import TaskStatus
+from database.repositories import campaigns, task_events, tasks
+from database.states import TaskActor, TaskStatus
 from database.types import utcnow
 from task_manager.call_launcher import CallLauncher, OnCallDone, PlannedCall
 from task_manager.call_rules import CallRules, Go, RoundCache, Stop, default_window
@@ -166,21 +166,24 @@ class TaskSchedulerService:
         return [p for p in planned if p is not None], len(claimed)
 
     async def _decide(self, r: RoundCache, task: Task, now: datetime) -> PlannedCall | None:
-        """The rules' verdict (call_rules.py), acted on: end, requeue or start the task."""
+        """The rules' verdict (call_rules.py), acted on: end, requeue or start the task;
+        every change of status goes through task_events (stored and streamed)."""
         verdict = await self.rules.verdict(r, task, now)
         if isinstance(verdict, Stop):
-            _set(task, verdict.status, verdict.reason)
+            await _set(r.s, task, verdict.status, verdict.reason)
             return None
         if not isinstance(verdict, Go):
-            _defer(task, verdict.until, verdict.why)
+            await _defer(r.s, task, verdict.until, verdict.why)
             return None
-        return self._start(task, verdict, now)
+        return await self._start(r, task, verdict, now)
 
-    def _start(self, task: Task, go: Go, now: datetime) -> PlannedCall:
+    async def _start(self, r: RoundCache, task: Task, go: Go, now: datetime) -> PlannedCall:
         attempt = task.attempt_count + 1
-        task.status = TaskStatus.IN_PROGRESS
-        task.attempt_count = attempt
-        task.lease_expires_at = now + self.lease
+        await task_events.move(
+            r.s, task, TaskStatus.IN_PROGRESS, actor=TaskActor.SCHEDULER,
+            reason=f"calling (attempt {attempt})", attempt_count=attempt,
+            lease_expires_at=now + self.lease,
+        )  # fmt: skip
         return PlannedCall(
             user_id=task.user_id,
             task_id=task.id,
@@ -233,20 +236,20 @@ def agent_context(
     }
 
 
-def _set(task: Task, status: TaskStatus, reason: str) -> None:
-    """Changes to claimed rows are flushed with the round; the version check applies."""
-    task.status = status
-    task.last_decision = str(status)
-    task.last_decision_reason = reason
-    task.claimed_by = None
-    task.lease_expires_at = None
+async def _set(s: AsyncSession, task: Task, status: TaskStatus, reason: str) -> None:
+    """Changes to claimed rows are flushed in the round; the version check applies."""
+    await task_events.move(
+        s, task, status, actor=TaskActor.SCHEDULER, reason=reason, last_decision=str(status),
+        last_decision_reason=reason, claimed_by=None, lease_expires_at=None,
+    )  # fmt: skip
 
 
-def _defer(task: Task, opening: datetime, why: str | None = None) -> None:
+async def _defer(s: AsyncSession, task: Task, opening: datetime, why: str | None = None) -> None:
     """Back to the queue, due when the callee's window next opens (or `why` clears)."""
-    task.status = TaskStatus.RETRY_SCHEDULED if task.attempt_count else TaskStatus.PENDING
-    task.next_action_time = opening
-    task.claimed_by = None
-    task.lease_expires_at = None
+    back = TaskStatus.RETRY_SCHEDULED if task.attempt_count else TaskStatus.PENDING
+    changes: dict[str, Any] = {"next_action_time": opening, "claimed_by": None,
+                               "lease_expires_at": None}  # fmt: skip
     if why is not None:
-        task.last_decision_reason = why
+        changes["last_decision_reason"] = why
+    reason = why or "outside the calling window; due when it opens"
+    await task_events.move(s, task, back, actor=TaskActor.SCHEDULER, reason=reason, **changes)

@@ -75,6 +75,7 @@ class WebDeps:
     max_body_bytes: int = DEFAULT_LIMIT  # larger request bodies get 413 (body_limit.py)
     ops_token: str | None = None  # /metrics and /readyz details off loopback (ops_access.py)
     recordings_dir: Path | None = None  # DATA_DIR/recordings (call_processor/recordings.py)
+    webhook_allow_private: bool = False  # WEBHOOK_ALLOW_PRIVATE_TARGETS (webhook_targets.py)
     sockets: SocketLimit = field(init=False)
 
     def __post_init__(self) -> None:

@@ -17,9 +17,11 @@ from database.repositories import (
     feedback,
     messages,
     phone_codes,
+    task_events,
     tasks,
     turns,
     users,
+    webhook_outbox,
 )
 
 __all__ = [
@@ -31,7 +33,9 @@ __all__ = [
     "feedback",
     "messages",
     "phone_codes",
+    "task_events",
     "tasks",
     "turns",
     "users",
+    "webhook_outbox",
 ]

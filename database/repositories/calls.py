@@ -1,4 +1,7 @@
-"""Calls (one row per attempt) and their events. Written by the call's handler only."""
+"""Calls (one row per attempt) and their events. Written by the call's handler only.
+
+A new row, and a change to answered or to an end, put the call's webhook in the outbox in
+the same transaction (webhook_outbox.call_changed)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.errors import NotFound
 from database.models import Call, CallEvent, CallTurn, Task
+from database.repositories import webhook_outbox
 from database.repositories.base import apply_changes, check_e164
 from database.states import CallDirection
 from database.types import utcnow
@@ -56,6 +60,7 @@ async def create_dialing(
     )
     s.add(call)
     await s.flush()
+    await webhook_outbox.call_changed(s, call, None)
     return call
 
 
@@ -102,8 +107,10 @@ async def update(s: AsyncSession, *, user_id: int, call_id: str, **changes: Any)
     call = await get(s, user_id=user_id, call_id=call_id)
     if call is None:
         return None
+    before = str(call.status)
     apply_changes(call, changes, UPDATABLE)
     await s.flush()
+    await webhook_outbox.call_changed(s, call, before)
     return call
 
 

@@ -24,7 +24,7 @@ from database.repositories import (
     users,
 )
 from database.repositories.tasks import NewTask
-from database.states import MessageChannel, TaskStatus
+from database.states import MessageChannel, TaskActor, TaskStatus
 from tests.web.conftest import Web
 
 MORE = 61  # a full page of 50, then 11
@@ -119,7 +119,7 @@ async def test_campaign_progress_counts_every_task_not_just_a_page(web: Web) -> 
         for task in (await tasks.list_for_user(s, user_id=user.id, campaign_id=big))[:3]:
             await tasks.update_status(
                 s, user_id=user.id, task_id=task.id, expected_version=task.version,
-                status=TaskStatus.SUCCEEDED,
+                status=TaskStatus.SUCCEEDED, actor=TaskActor.SYSTEM,
             )  # fmt: skip
     progress = (await client.get(f"/api/campaigns/{big}")).json()["progress"]
     assert progress == {"total": 111, "done": 3, "by_status": {"pending": 108, "succeeded": 3}}

@@ -59,7 +59,16 @@ async def test_every_route_requires_a_login(web: Web) -> None:
         url = (
             path.replace("{call_id}", "x")
             .replace("_id}", "}")
-            .format(campaign=1, task=1, request=1, entry=1, token=1, conversation=1)
+            .format(
+                campaign=1,
+                task=1,
+                request=1,
+                entry=1,
+                token=1,
+                conversation=1,
+                endpoint=1,
+                delivery=1,
+            )
         )
         response = await anonymous.request(method, url, json={})
         if path.startswith("/api/"):
@@ -169,6 +178,14 @@ TWO_USER_COVERED = {
     # test_phone_verification.py: A's code never verifies B's number, on the API or the page
     ("POST", "/api/profile/phone/code"), ("POST", "/api/profile/phone/verify"),
     ("POST", "/profile/phone/code"), ("POST", "/profile/phone/verify"),
+    # test_webhooks.py: B gets 404 for A's endpoints, their log and redelivery, API and pages
+    ("GET", "/api/webhooks"), ("POST", "/api/webhooks"), ("GET", "/api/webhooks/{endpoint_id}"),
+    ("PATCH", "/api/webhooks/{endpoint_id}"), ("DELETE", "/api/webhooks/{endpoint_id}"),
+    ("GET", "/api/webhooks/{endpoint_id}/deliveries"),
+    ("POST", "/api/webhooks/deliveries/{delivery_id}/redeliver"),
+    ("GET", "/webhooks"), ("POST", "/webhooks"), ("GET", "/webhooks/{endpoint_id}"),
+    ("POST", "/webhooks/{endpoint_id}/delete"), ("POST", "/webhooks/{endpoint_id}/toggle"),
+    ("POST", "/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver"),
 }  # fmt: skip
 
 

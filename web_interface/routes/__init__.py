@@ -8,6 +8,7 @@ from web_interface.routes import (
     api_account,
     api_control,
     api_feedback,
+    api_webhooks,
     api_work,
     auth_pages,
     chat,
@@ -17,6 +18,7 @@ from web_interface.routes import (
     notifications,
     pages,
     profile_pages,
+    webhook_pages,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -24,12 +26,14 @@ ROUTERS: list[APIRouter] = [
     api_feedback.router,
     api_account.router,
     api_control.router,
+    api_webhooks.router,
     auth_pages.router,
     pages.router,
     profile_pages.router,
     chat.router,
     control_pages.router,
     notifications.router,
+    webhook_pages.router,
     events.router,
     listen.router,
 ]

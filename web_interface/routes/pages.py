@@ -13,7 +13,7 @@ from fastapi import APIRouter, Form, Request, Response, status
 from fastapi.responses import RedirectResponse
 
 from common.phone_numbers import to_e164
-from database.repositories import calls, dnd
+from database.repositories import calls, dnd, task_events
 from web_interface import accounts, views
 from web_interface.deps import DbSession, Deps, FormCsrf, OptionalUser, PageUser
 from web_interface.latency_chart import latency_svg
@@ -72,10 +72,12 @@ async def campaign_page(
 ) -> Response:
     campaign = await views.campaign_detail(s, user.id, campaign_id)
     task_rows = await views.task_page(s, user.id, page, campaign_id, deps.outlook)
+    task_ids = [t.id for t in task_rows.items]
     context = {
         "campaign": campaign,
         "tasks": task_rows.items,
         "task_pages": links(request, task_rows),
+        "timelines": await task_events.for_tasks(s, user_id=user.id, task_ids=task_ids),
     }
     return render(request, "campaign.html", context, user=user)
 

@@ -147,6 +147,19 @@ async function refreshCall() {
   showCallStatus(found.status);
 }
 
+function onTaskStatus(ev) {
+  const badge = document.querySelector(`[data-task-status="${ev.task_id}"]`);
+  if (badge) badge.textContent = ev.to_status.replaceAll("_", " ");
+  const list = document.querySelector(`ol.timeline[data-task-id="${ev.task_id}"]`);
+  if (!list || list.querySelector(`[data-event-id="${ev.event_id}"]`)) return;
+  const item = el("li", { "data-event-id": ev.event_id });
+  item.appendChild(el("time", { datetime: ev.at }, new Date(ev.at).toISOString().slice(0, 19).replace("T", " ") + " UTC"));
+  item.appendChild(document.createTextNode(` ${(ev.from_status || "new").replaceAll("_", " ")} → `));
+  item.appendChild(el("strong", {}, ev.to_status.replaceAll("_", " ")));
+  item.appendChild(el("span", { class: "muted" }, ` ${ev.actor}${ev.reason ? ": " + ev.reason : ""}`));
+  list.appendChild(item);
+}
+
 function connect(delay = 500) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const ws = new WebSocket(`${scheme}//${location.host}/ws/events`);
@@ -157,6 +170,7 @@ function connect(delay = 500) {
     if (["feedback_request", "notification", "call_status"].includes(ev.type)) refreshBadge();
     if (ev.type === "turn") onTurn(ev);
     if (ev.type === "call_hold") onHold(ev);
+    if (ev.type === "task_status") { onTaskStatus(ev); return; }
     onActivity(ev);
   };
   ws.onclose = (closed) => {

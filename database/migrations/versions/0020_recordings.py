@@ -2,7 +2,7 @@
 call keeps its recording's file (relative to DATA_DIR/recordings) and length.
 
 Revision ID: 0020
-Revises: 0013
+Revises: 0015
 Create Date: 2026-12-06 04:00:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0020"
-down_revision = "0013"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
