@@ -16,7 +16,7 @@ from fastapi.routing import APIRoute
 
 from common.log_context import JsonFormatter, TextFormatter
 from config.settings import CallingSettings
-from database.repositories import campaigns, dnd, tasks
+from database.repositories import campaigns, dnd, tasks, webhooks
 from database.repositories.tasks import NewTask
 from database.states import CampaignStatus
 from task_manager.orchestrator import OrchestratorService
@@ -61,10 +61,19 @@ async def test_with_calls_off_every_page_says_so_and_a_test_call_says_why(
         )  # fmt: skip
         assert made.status_code == 303
         campaign_path = made.headers["location"]
-        fill = {"{campaign_id}": str(seeded.campaign_id), "{call_id}": seeded.call_id}
+        async with keyless.platform.sessions() as s, s.begin():
+            endpoint = await webhooks.create_endpoint(
+                s, user_id=seeded.user_id, url="https://example.com/hook", events=["call.ended"]
+            )
+        fill = {
+            "{campaign_id}": str(seeded.campaign_id),
+            "{call_id}": seeded.call_id,
+            "{endpoint_id}": str(endpoint.id),
+        }
         pages = page_paths()
         assert pages == {"/", "/campaigns/{campaign_id}", "/calls/{call_id}", "/profile",
-                         "/dnd", "/chat", "/notifications"}  # fmt: skip
+                         "/dnd", "/chat", "/notifications", "/webhooks",
+                         "/webhooks/{endpoint_id}"}  # fmt: skip
         for path in [*sorted(pages), campaign_path]:
             for key, value in fill.items():
                 path = path.replace(key, value)
