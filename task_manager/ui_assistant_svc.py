@@ -29,7 +29,6 @@ from zoneinfo import ZoneInfo
 
 from openai import AsyncOpenAI, OpenAIError
 from openai.types.chat import ChatCompletionMessageParam
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config.settings import CallingSettings, OpenAISettings, PlacesSettings
@@ -40,14 +39,9 @@ from database.types import utcnow
 from task_manager import assistant_prompt
 from task_manager.business_lookup import LookupFailed, PlacesLookup
 from task_manager.notifier import Notifier
-from task_manager.orchestrator import (
-    ALL_DAY,
-    CampaignPlan,
-    InvalidPlan,
-    OrchestratorService,
-    TaskPlan,
-)
+from task_manager.orchestrator import ALL_DAY, CampaignPlan, OrchestratorService, TaskPlan
 from task_manager.phone_code_delivery import PhoneCodeDelivery
+from task_manager.plan_check import check_plan, plan_schema
 
 log = logging.getLogger(__name__)
 MAX_ROUNDS = 5  # model turns per reply: lookups and a re-proposed plan, then it must speak
@@ -82,30 +76,14 @@ def plan_problems(
     raw: Any, orchestrator: OrchestratorService
 ) -> tuple[CampaignPlan | None, list[str]]:
     """The plan, or every reason it would be refused, in words a person can act on."""
-    try:
-        plan = CampaignPlan.model_validate(raw)
-    except ValidationError as exc:
-        return None, [_where(err["loc"]) + err["msg"] for err in exc.errors()]
-    try:
-        orchestrator.prepare(plan)
-    except InvalidPlan as exc:
-        return None, [
-            f"task {p.index + 1} ({p.contact_name or 'unnamed'}): "
-            f'"{plan.tasks[p.index].phone_number}" {p.reason}'
-            for p in exc.problems
-        ]
-    return plan, []
+    plan, problems = check_plan(raw, orchestrator)
+    return plan, [p.text for p in problems]
 
 
 def _as_sdk(messages: list[dict[str, Any]]) -> list[ChatCompletionMessageParam]:
     """The stored conversation, typed as the SDK's messages: it holds only what the SDK
     produced or accepted before (user text, assistant turns, tool results)."""
     return cast("list[ChatCompletionMessageParam]", messages)
-
-
-def _where(loc: tuple[Any, ...]) -> str:
-    parts = [f"task {n + 1}" if isinstance(n, int) else str(n) for n in loc if n != "tasks"]
-    return (" ".join(parts).replace("_", " ") + ": ") if parts else ""
 
 
 class UiAssistantService:
@@ -305,6 +283,14 @@ class UiAssistantService:
             )
         log.info("campaign confirmed", extra={"campaign_id": created.campaign_id})
         return {"campaign_id": created.campaign_id, "task_ids": created.task_ids}
+
+    async def check_plan(self, plan: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every reason `confirm` would refuse this plan, each naming its task and field."""
+        return [p.as_dict() for p in check_plan(plan, self.orchestrator)[1]]
+
+    def plan_schema(self) -> dict[str, Any]:
+        """The JSON Schema of what `confirm` takes (the API documents its body with it)."""
+        return plan_schema()
 
     async def test_call(self, user_id: int, phone_number: str, objective: str) -> dict[str, Any]:
         """A one-task campaign due now, at the top priority: the person is waiting on it.

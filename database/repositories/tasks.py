@@ -129,9 +129,13 @@ async def list_for_user(
     limit: int | None = None,
     offset: int = 0,
     recently_changed_first: bool = False,
+    changed_since: datetime | None = None,
 ) -> list[Task]:
-    """In creation order, or most recently changed first; `limit`/`offset` page through."""
+    """In creation order, or most recently changed first; `limit`/`offset` page through;
+    `changed_since`: only tasks updated at or after it."""
     query = select(Task).where(*_mine(user_id, campaign_id, statuses))
+    if changed_since is not None:
+        query = query.where(Task.updated_at >= changed_since)
     order = (Task.updated_at.desc(), Task.id.desc()) if recently_changed_first else (Task.id,)
     return list(await s.scalars(query.order_by(*order).offset(offset).limit(limit)))
 

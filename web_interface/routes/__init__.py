@@ -8,6 +8,9 @@ from web_interface.routes import (
     api_account,
     api_control,
     api_feedback,
+    api_v1_campaigns,
+    api_v1_docs,
+    api_v1_work,
     api_work,
     auth_pages,
     chat,
@@ -18,6 +21,9 @@ from web_interface.routes import (
 )
 
 ROUTERS: list[APIRouter] = [
+    api_v1_campaigns.router,
+    api_v1_work.router,
+    api_v1_docs.router,
     api_work.router,
     api_feedback.router,
     api_account.router,

@@ -1,0 +1,174 @@
+"""/api/v1 campaigns: create one from a JSON plan or a CSV of contacts, list, read, pause,
+resume and cancel (web_interface/campaign_import.py, live_control.py).
+
+Writing needs an API token with the `calls` scope (or a session and its CSRF header);
+reading, `read`. Every POST takes an `Idempotency-Key` header (idempotency.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Header, Query, Request, Response, UploadFile, status
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
+
+from database.models import User
+from database.states import CampaignStatus
+from web_interface import campaign_import, live_control, v1_views
+from web_interface.api_errors import ERROR_RESPONSES, ApiError
+from web_interface.assistant import ChatAssistant
+from web_interface.campaign_csv import CsvRefused, read_contacts
+from web_interface.deps import CallsUser, DbSession, Deps, ReadUser, WebDeps
+from web_interface.idempotency import HEADER, fingerprint, once
+from web_interface.schemas import CLEAN, Id, JsonObject, Name, PageNumber, WorkChanged
+from web_interface.v1_schemas import (
+    CampaignCreatedV1,
+    CampaignV1,
+    CsvImported,
+    Paged,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["campaigns"], responses=ERROR_RESPONSES)
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias=HEADER,
+        description="Send the same request again with the same key: the first answer comes "
+        "back and nothing is created twice (kept 24 hours).",
+    ),
+]
+Since = Annotated[
+    AwareDatetime | None, Query(description="with a time zone, e.g. 2026-12-01T00:00:00Z")
+]
+Field = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=2000), CLEAN]
+
+
+class CsvCampaign(BaseModel):
+    """The campaign's own fields, sent as form fields beside the file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    goal: Field = None
+    language: Field = None
+    objective: Field = None  # for rows whose objective cell is empty
+    voicemail_policy: Field = None  # hang_up_and_retry | leave_message | notify_person
+    voicemail_message_counts: Field = None
+    max_hold_minutes: Field = None
+    stop_after_successes: Field = None
+    window_start: Field = None  # HH:MM, callee-local
+    window_end: Field = None
+    window_days: Field = None  # mon,tue,...
+    partial: bool = False  # store the good rows and report the bad ones
+
+    def plan_fields(self) -> dict[str, Any]:
+        """The plan's campaign fields, blanks left out (the plan's defaults apply)."""
+        given = self.model_dump(exclude={"objective", "partial"}, exclude_none=True)
+        fields = {k: v for k, v in given.items() if v != "" and not k.startswith("window_")}
+        window = {k.removeprefix("window_"): v for k, v in given.items()
+                  if k.startswith("window_") and v}  # fmt: skip
+        return {**fields, "window": window} if window else fields
+
+
+def assistant_or_503(deps: WebDeps) -> ChatAssistant:
+    if deps.assistant is None:
+        raise ApiError(503, "campaigns cannot be created right now (the planner is not running)")
+    return deps.assistant
+
+
+@router.post("/campaigns", status_code=status.HTTP_201_CREATED, response_model=CampaignCreatedV1)
+async def create_campaign(
+    request: Request, plan: JsonObject, user: CallsUser, s: DbSession, deps: Deps,
+    key: IdempotencyKey = None,
+) -> Response:  # fmt: skip
+    """A campaign from a plan, checked exactly as a plan confirmed in the chat."""
+    assistant = assistant_or_503(deps)
+
+    async def act() -> JSONResponse:
+        created = await campaign_import.from_plan(assistant, user.id, plan)
+        return JSONResponse(created, status_code=status.HTTP_201_CREATED)
+
+    asked = fingerprint(request.method, request.url.path, plan)
+    return await once(s, deps, user.id, key, asked, act)
+
+
+@router.post("/campaigns/csv", status_code=status.HTTP_201_CREATED, response_model=CsvImported)
+async def import_csv(
+    request: Request, file: UploadFile, form: Annotated[CsvCampaign, Form()], user: CallsUser,
+    s: DbSession, deps: Deps, key: IdempotencyKey = None,
+) -> Response:  # fmt: skip
+    """A campaign from a CSV of contacts (columns: see the README). All rows or none,
+    unless partial=true; every bad row is reported by its spreadsheet row number."""
+    assistant = assistant_or_503(deps)
+    data = await file.read()
+
+    async def act() -> JSONResponse:
+        try:
+            rows, unreadable = read_contacts(data, form.objective or "")
+        except CsvRefused as exc:
+            raise ApiError(422, str(exc), code="invalid_csv") from None
+        imported = await campaign_import.from_csv(
+            assistant, user.id, form.plan_fields(), rows, unreadable, form.partial
+        )
+        return JSONResponse(imported, status_code=status.HTTP_201_CREATED)
+
+    asked = {"form": form.model_dump(), "file": hashlib.sha256(data).hexdigest()}
+    return await once(
+        s, deps, user.id, key, fingerprint(request.method, request.url.path, asked), act
+    )
+
+
+@router.get("/campaigns")
+async def list_campaigns(
+    request: Request, response: Response, user: ReadUser, s: DbSession,
+    status: CampaignStatus | None = None, since: Since = None, page: PageNumber = 1,
+) -> Paged[CampaignV1]:  # fmt: skip
+    """Newest first; `since`: created at or after it."""
+    found = await v1_views.campaign_page(s, user.id, page, status, since)
+    return v1_views.paged(request, response, found)
+
+
+@router.get("/campaigns/{campaign_id}")
+async def get_campaign(campaign_id: Id, user: ReadUser, s: DbSession) -> CampaignV1:
+    return await v1_views.campaign(s, user.id, campaign_id)
+
+
+async def _control(
+    request: Request, user: User, s: DbSession, deps: WebDeps, campaign_id: int, action: str,
+    key: str | None,
+) -> Response:  # fmt: skip
+    async def act() -> JSONResponse:
+        changed = await live_control.campaign_action(s, deps, user, campaign_id, action)
+        return JSONResponse(changed.model_dump())
+
+    asked = fingerprint(request.method, request.url.path, None)
+    return await once(s, deps, user.id, key, asked, act)
+
+
+@router.post("/campaigns/{campaign_id}/pause", response_model=WorkChanged)
+async def pause(
+    request: Request, campaign_id: Id, user: CallsUser, s: DbSession, deps: Deps,
+    key: IdempotencyKey = None,
+) -> Response:  # fmt: skip
+    """No new calls until resumed; calls in progress finish."""
+    return await _control(request, user, s, deps, campaign_id, "pause", key)
+
+
+@router.post("/campaigns/{campaign_id}/resume", response_model=WorkChanged)
+async def resume(
+    request: Request, campaign_id: Id, user: CallsUser, s: DbSession, deps: Deps,
+    key: IdempotencyKey = None,
+) -> Response:  # fmt: skip
+    """Its waiting tasks are called again (those already due at once)."""
+    return await _control(request, user, s, deps, campaign_id, "resume", key)
+
+
+@router.post("/campaigns/{campaign_id}/cancel", response_model=WorkChanged)
+async def cancel(
+    request: Request, campaign_id: Id, user: CallsUser, s: DbSession, deps: Deps,
+    key: IdempotencyKey = None,
+) -> Response:  # fmt: skip
+    """Waiting tasks are cancelled; calls in progress finish."""
+    return await _control(request, user, s, deps, campaign_id, "cancel", key)
