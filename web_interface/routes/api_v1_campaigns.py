@@ -50,6 +50,7 @@ class CsvCampaign(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    file: UploadFile  # the contacts (columns: web_interface/campaign_csv.py)
     name: Name
     goal: Field = None
     language: Field = None
@@ -65,7 +66,7 @@ class CsvCampaign(BaseModel):
 
     def plan_fields(self) -> dict[str, Any]:
         """The plan's campaign fields, blanks left out (the plan's defaults apply)."""
-        given = self.model_dump(exclude={"objective", "partial"}, exclude_none=True)
+        given = self.model_dump(exclude={"file", "objective", "partial"}, exclude_none=True)
         fields = {k: v for k, v in given.items() if v != "" and not k.startswith("window_")}
         window = {k.removeprefix("window_"): v for k, v in given.items()
                   if k.startswith("window_") and v}  # fmt: skip
@@ -96,13 +97,13 @@ async def create_campaign(
 
 @router.post("/campaigns/csv", status_code=status.HTTP_201_CREATED, response_model=CsvImported)
 async def import_csv(
-    request: Request, file: UploadFile, form: Annotated[CsvCampaign, Form()], user: CallsUser,
+    request: Request, form: Annotated[CsvCampaign, Form()], user: CallsUser,
     s: DbSession, deps: Deps, key: IdempotencyKey = None,
 ) -> Response:  # fmt: skip
     """A campaign from a CSV of contacts (columns: see the README). All rows or none,
     unless partial=true; every bad row is reported by its spreadsheet row number."""
     assistant = assistant_or_503(deps)
-    data = await file.read()
+    data = await form.file.read()
 
     async def act() -> JSONResponse:
         try:
@@ -114,7 +115,7 @@ async def import_csv(
         )
         return JSONResponse(imported, status_code=status.HTTP_201_CREATED)
 
-    asked = {"form": form.model_dump(), "file": hashlib.sha256(data).hexdigest()}
+    asked = {"form": form.model_dump(exclude={"file"}), "file": hashlib.sha256(data).hexdigest()}
     return await once(
         s, deps, user.id, key, fingerprint(request.method, request.url.path, asked), act
     )
