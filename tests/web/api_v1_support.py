@@ -79,9 +79,7 @@ async def api(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[W
             await engine.dispose()
 
 
-async def token_client(
-    web: Web, owner: httpx.AsyncClient, scopes: list[str]
-) -> httpx.AsyncClient:
+async def token_client(web: Web, owner: httpx.AsyncClient, scopes: list[str]) -> httpx.AsyncClient:
     """A script's client: a token the owner made on their session, nothing else."""
     made = await owner.post("/api/tokens", json={"name": "script", "scopes": scopes})
     assert made.status_code == 201, made.text

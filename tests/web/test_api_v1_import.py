@@ -139,7 +139,10 @@ async def test_csv_problems_are_said_in_plain_words_per_row(api: Web) -> None:
     assert response.status_code == 422
     found = {(p["row"], p["column"]): p["message"] for p in response.json()["error"]["details"]}
     assert found == {
-        (2, "max_attempts"): "Input should be a valid integer, unable to parse string as an integer",
+        (
+            2,
+            "max_attempts",
+        ): "Input should be a valid integer, unable to parse string as an integer",
         (3, "objective"): "is required",
         (4, "window_start"): "Input should be in a valid time format, hour value is outside "
         "expected range of 0-23",
@@ -219,7 +222,8 @@ async def test_idempotency_key_one_campaign_for_copies_sent_at_once_and_again_af
         *(script.post("/api/v1/campaigns", json=PLAN, headers=key) for _ in range(4))
     )
     statuses = sorted(r.status_code for r in copies)
-    assert set(statuses) <= {201, 409} and statuses[0] == 201, [r.text for r in copies]
+    assert set(statuses) <= {201, 409}, [r.text for r in copies]
+    assert statuses[0] == 201
     assert len({r.text for r in copies if r.status_code == 201}) == 1
     for busy in (r for r in copies if r.status_code == 409):
         assert busy.json()["error"]["code"] == "idempotency_key_in_use"

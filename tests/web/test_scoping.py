@@ -20,6 +20,7 @@ PUBLIC = {
     ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),
     ("GET", "/login"), ("POST", "/login"), ("GET", "/signup"), ("POST", "/signup"),
 }  # fmt: skip
+BROWSER_API_PAGES = {("GET", "/api/v1/docs")}  # a page: to the login form and back
 
 
 @dataclass
@@ -61,7 +62,10 @@ async def test_every_route_requires_a_login(web: Web) -> None:
             .format(campaign=1, task=1, request=1, entry=1, token=1, conversation=1)
         )
         response = await anonymous.request(method, url, json={})
-        if path.startswith("/api/"):
+        if (method, path) in BROWSER_API_PAGES:
+            assert response.status_code == 303, (method, path)
+            assert response.headers["location"] == f"/login?next={path}"
+        elif path.startswith("/api/"):
             assert response.status_code == 401, (method, path)
         elif method == "GET":
             assert response.status_code == 303, (method, path)
@@ -164,6 +168,16 @@ TWO_USER_COVERED = {
     # test_phone_verification.py: A's code never verifies B's number, on the API or the page
     ("POST", "/api/profile/phone/code"), ("POST", "/api/profile/phone/verify"),
     ("POST", "/profile/phone/code"), ("POST", "/profile/phone/verify"),
+    # test_api_v1_reads.py and test_api_v1_import.py: B's reads of A's ids and actions on
+    # them are 404, B's lists empty; each person's campaigns (and idempotency keys) their own
+    ("GET", "/api/v1/campaigns"), ("GET", "/api/v1/campaigns/{campaign_id}"),
+    ("POST", "/api/v1/campaigns"), ("POST", "/api/v1/campaigns/csv"),
+    ("POST", "/api/v1/campaigns/{campaign_id}/pause"),
+    ("POST", "/api/v1/campaigns/{campaign_id}/resume"),
+    ("POST", "/api/v1/campaigns/{campaign_id}/cancel"),
+    ("GET", "/api/v1/tasks"), ("GET", "/api/v1/tasks/{task_id}"),
+    ("GET", "/api/v1/calls"), ("GET", "/api/v1/calls/{call_id}"),
+    ("GET", "/api/v1/docs"), ("GET", "/api/v1/openapi.json"),  # about the API, no one's data
 }  # fmt: skip
 
 

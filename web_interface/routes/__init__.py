@@ -1,4 +1,5 @@
-"""Every router of the web app, in the order create_app includes them."""
+"""Every router of the web app, in the order create_app includes them; V1_ROUTERS are
+the ones /api/v1/openapi.json documents."""
 
 from __future__ import annotations
 
@@ -35,3 +36,5 @@ ROUTERS: list[APIRouter] = [
     notifications.router,
     events.router,
 ]
+
+V1_ROUTERS: list[APIRouter] = [api_v1_campaigns.router, api_v1_work.router]

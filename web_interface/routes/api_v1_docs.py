@@ -20,7 +20,7 @@ router = APIRouter(prefix="/api/v1", include_in_schema=False)
 
 @router.get("/openapi.json")
 async def openapi(request: Request, _user: ReadUser, deps: Deps) -> JSONResponse:
-    return JSONResponse(v1_openapi.document(request.app, deps.assistant))
+    return JSONResponse(v1_openapi.document(request.app.state.v1_routes, deps.assistant))
 
 
 @router.get("/docs")
