@@ -13,9 +13,14 @@ import uuid
 import httpx
 from sqlalchemy import update
 
+from call_processor.finished_call import FinishedCall
 from database.models import IdempotencyKey
-from database.repositories import campaigns, tasks, users
+from database.repositories import campaigns, dnd, tasks, users
 from database.types import utcnow
+from task_manager.call_launcher import PlannedCall
+from task_manager.scheduler import TaskSchedulerService
+from tests.support.platform_settings import ALWAYS
+from tests.task_manager.helpers import FakeLauncher
 from tests.web.api_v1_support import api, counts, token_client
 from tests.web.conftest import Web
 
@@ -268,3 +273,30 @@ async def test_a_token_without_the_calls_scope_creates_nothing(api: Web) -> None
     anonymous = await api.client().post("/api/v1/campaigns", json=PLAN)
     assert anonymous.status_code == 401
     assert anonymous.json()["error"]["code"] == "unauthorized"
+
+
+async def _nothing(_call: PlannedCall, _finished: FinishedCall) -> None:
+    return None
+
+
+async def test_do_not_call_lists_hold_for_api_campaigns_as_for_chat_ones(api: Web) -> None:
+    """Both lists are checked when a task is claimed (README), whichever way it was made."""
+    owner = await api.user("dnd@example.com")
+    assert (await owner.post("/api/dnd", json={"phone_number": "+14155550001"})).is_success
+    async with api.sessions() as s, s.begin():
+        await dnd.add(s, user_id=None, phone_number="+14155550002", reason="operator")
+    script = await token_client(api, owner, ["read", "calls"])
+    numbers = b"phone_number,objective\n+14155550000,a\n+14155550001,b\n+14155550002,c\n"
+    made = await _upload(script, numbers)
+    assert made.status_code == 201, made.text
+    launcher = FakeLauncher(slots=5)
+    scheduler = TaskSchedulerService(
+        sessions=api.sessions, launcher=launcher, on_call_done=_nothing, calling=ALWAYS,
+        node_id="api-test",
+    )  # fmt: skip
+    launched = await scheduler.tick()
+    first, *on_lists = made.json()["task_ids"]
+    assert [c.task_id for c in launched] == [first]
+    for task_id in on_lists:
+        shown = (await script.get(f"/api/v1/tasks/{task_id}")).json()
+        assert shown["status"] == "cancelled_dnd", shown
