@@ -1,0 +1,67 @@
+"""In Debian's Chromium: /api/v1/docs sends a visitor to the login form and back, then
+Swagger UI (served from this site) shows the API under the page's Content-Security-Policy
+with no violation, and "Try it out" on a logged-in browser creates a campaign (the page
+sends the session's CSRF token)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, expect
+
+from config.settings import CallingSettings
+from database.repositories import campaigns, users
+from task_manager.orchestrator import OrchestratorService
+from task_manager.ui_assistant_svc import UiAssistantService
+from tests.web.conftest import PASSWORD, Web
+from tests.web.test_browser_guardrails import RECORD_VIOLATIONS, sign_up
+from web_interface.web_server import WebServer
+
+PLAN = {"name": "From the docs", "tasks": [{"phone_number": "+14155550123", "objective": "ask"}]}
+
+
+@pytest.fixture
+async def base_url(web: Web) -> AsyncIterator[str]:
+    orchestrator = OrchestratorService(web.sessions, CallingSettings(default_region="US"))
+    web.deps.assistant = UiAssistantService(web.sessions, None, "unused", orchestrator)
+    server = WebServer(web.app, "127.0.0.1", 0)
+    await server.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        await server.stop(timeout=5)
+
+
+async def test_the_docs_render_under_the_csp_and_try_it_out_creates_a_campaign(
+    web: Web, base_url: str, browser: Browser
+) -> None:
+    page = await browser.new_page()
+    reported: list[str] = []
+    page.on("console", lambda m: reported.append(m.text) if "Security Policy" in m.text else None)
+    await page.add_init_script(RECORD_VIOLATIONS)
+    await sign_up(page, base_url, "docs@example.com")
+    await page.context.clear_cookies()
+    await page.goto(f"{base_url}/api/v1/docs")
+    await page.get_by_label("Email").fill("docs@example.com")  # the login form, then back
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Log in").click()
+    await expect(page.get_by_role("heading", name="OpenDeep API")).to_be_visible()
+
+    create = page.locator("#operations-campaigns-create_campaign_api_v1_campaigns_post")
+    await create.locator(".opblock-summary").click()
+    await create.get_by_role("button", name="Try it out").click()
+    await create.locator("textarea.body-param__text").fill(json.dumps(PLAN))
+    await create.get_by_role("button", name="Execute").click()
+    status = create.locator(".live-responses-table tbody .response-col_status")
+    await expect(status).to_have_text("201")
+    async with web.sessions() as s:
+        user = await users.get_by_email(s, "docs@example.com")
+        assert user is not None
+        made = await campaigns.list_for_user(s, user_id=user.id)
+    assert [c.name for c in made] == ["From the docs"]
+    violations: Any = await page.evaluate("window.__violations")
+    assert violations == []
+    assert reported == []
