@@ -20,6 +20,7 @@ most the round in flight.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -264,8 +265,11 @@ class UiAssistantService:
     async def confirm(
         self, user_id: int, conversation_id: int | None, plan: dict[str, Any]
     ) -> dict[str, Any]:
-        """Create the campaign: {"campaign_id": n} or {"problems": [...]}, nothing stored."""
-        checked, problems = plan_problems(plan, self.orchestrator)
+        """Create the campaign: {"campaign_id": n} or {"problems": [...]}, nothing stored.
+
+        The check runs in a worker thread: 5,000 numbers take about a second to parse,
+        which would otherwise stall the event loop that paces live calls' audio."""
+        checked, problems = await asyncio.to_thread(plan_problems, plan, self.orchestrator)
         if checked is None:
             return {"problems": problems}
         if conversation_id is not None:
@@ -285,8 +289,10 @@ class UiAssistantService:
         return {"campaign_id": created.campaign_id, "task_ids": created.task_ids}
 
     async def check_plan(self, plan: dict[str, Any]) -> list[dict[str, Any]]:
-        """Every reason `confirm` would refuse this plan, each naming its task and field."""
-        return [p.as_dict() for p in check_plan(plan, self.orchestrator)[1]]
+        """Every reason `confirm` would refuse this plan, each naming its task and field
+        (in a worker thread, as in `confirm`)."""
+        _, problems = await asyncio.to_thread(check_plan, plan, self.orchestrator)
+        return [p.as_dict() for p in problems]
 
     def plan_schema(self) -> dict[str, Any]:
         """The JSON Schema of what `confirm` takes (the API documents its body with it)."""

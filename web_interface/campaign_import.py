@@ -31,6 +31,10 @@ async def from_plan(assistant: ChatAssistant, user_id: int, plan: dict[str, Any]
             code="invalid_plan",
             details=problems,
         )
+    return await _confirm(assistant, user_id, plan)
+
+
+async def _confirm(assistant: ChatAssistant, user_id: int, plan: dict[str, Any]) -> dict[str, Any]:
     created = await assistant.confirm(user_id, None, plan)
     if "problems" in created:  # the plan changed meaning between check and confirm
         details = [{"task": None, "field": "", "message": p} for p in created["problems"]]
@@ -61,7 +65,7 @@ async def from_csv(
     if bad and (not partial or not good):
         raise ApiError(422, _refusal(len(bad), received, partial), code="invalid_rows",
                        details=[p.as_dict() for p in problems])  # fmt: skip
-    created = await from_plan(assistant, user_id, {**campaign, "tasks": [r.task for r in good]})
+    created = await _confirm(assistant, user_id, {**campaign, "tasks": [r.task for r in good]})
     return CsvImported(
         **created,
         rows_received=received,
