@@ -6,10 +6,8 @@ sends the session's CSRF token)."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from playwright.async_api import Browser, expect
 
 from config.settings import CallingSettings
@@ -17,31 +15,18 @@ from database.repositories import campaigns, users
 from task_manager.orchestrator import OrchestratorService
 from task_manager.ui_assistant_svc import UiAssistantService
 from tests.web.conftest import PASSWORD, Web
-from tests.web.test_browser_guardrails import RECORD_VIOLATIONS, sign_up
-from web_interface.web_server import WebServer
+from tests.web.test_browser_guardrails import base_url, csp_watched_page, sign_up
 
+__all__ = ["base_url"]  # the fixture
 PLAN = {"name": "From the docs", "tasks": [{"phone_number": "+14155550123", "objective": "ask"}]}
-
-
-@pytest.fixture
-async def base_url(web: Web) -> AsyncIterator[str]:
-    orchestrator = OrchestratorService(web.sessions, CallingSettings(default_region="US"))
-    web.deps.assistant = UiAssistantService(web.sessions, None, "unused", orchestrator)
-    server = WebServer(web.app, "127.0.0.1", 0)
-    await server.start()
-    try:
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        await server.stop(timeout=5)
 
 
 async def test_the_docs_render_under_the_csp_and_try_it_out_creates_a_campaign(
     web: Web, base_url: str, browser: Browser
 ) -> None:
-    page = await browser.new_page()
-    reported: list[str] = []
-    page.on("console", lambda m: reported.append(m.text) if "Security Policy" in m.text else None)
-    await page.add_init_script(RECORD_VIOLATIONS)
+    orchestrator = OrchestratorService(web.sessions, CallingSettings(default_region="US"))
+    web.deps.assistant = UiAssistantService(web.sessions, None, "unused", orchestrator)
+    page, reported = await csp_watched_page(browser)
     await sign_up(page, base_url, "docs@example.com")
     await page.context.clear_cookies()
     await page.goto(f"{base_url}/api/v1/docs")

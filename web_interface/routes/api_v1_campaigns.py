@@ -14,7 +14,6 @@ from fastapi import APIRouter, Form, Header, Query, Request, Response, UploadFil
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
 
-from database.models import User
 from database.states import CampaignStatus
 from web_interface import campaign_import, live_control, v1_views
 from web_interface.api_errors import ERROR_RESPONSES, ApiError
@@ -136,40 +135,34 @@ async def get_campaign(campaign_id: Id, user: ReadUser, s: DbSession) -> Campaig
     return await v1_views.campaign(s, user.id, campaign_id)
 
 
-async def _control(
-    request: Request, user: User, s: DbSession, deps: WebDeps, campaign_id: int, action: str,
-    key: str | None,
-) -> Response:  # fmt: skip
-    async def act() -> JSONResponse:
-        changed = await live_control.campaign_action(s, deps, user, campaign_id, action)
-        return JSONResponse(changed.model_dump())
-
-    asked = fingerprint(request.method, request.url.path, None)
-    return await once(s, deps, user.id, key, asked, act)
+CONTROLS = {
+    "pause": "No new calls until resumed; calls in progress finish.",
+    "resume": "Its waiting tasks are called again (those already due at once).",
+    "cancel": "Waiting tasks are cancelled; calls in progress finish.",
+}
 
 
-@router.post("/campaigns/{campaign_id}/pause", response_model=WorkChanged)
-async def pause(
-    request: Request, campaign_id: Id, user: CallsUser, s: DbSession, deps: Deps,
-    key: IdempotencyKey = None,
-) -> Response:  # fmt: skip
-    """No new calls until resumed; calls in progress finish."""
-    return await _control(request, user, s, deps, campaign_id, "pause", key)
+def _add_control(action: str, description: str) -> None:
+    """POST /campaigns/{id}/<action>, through the task engine's WorkControl."""
+
+    @router.post(
+        f"/campaigns/{{campaign_id}}/{action}",
+        response_model=WorkChanged,
+        name=f"{action}_campaign",
+        summary=f"{action.capitalize()} a campaign",
+        description=description,
+    )
+    async def control(
+        request: Request, campaign_id: Id, user: CallsUser, s: DbSession, deps: Deps,
+        key: IdempotencyKey = None,
+    ) -> Response:  # fmt: skip
+        async def act() -> JSONResponse:
+            changed = await live_control.campaign_action(s, deps, user, campaign_id, action)
+            return JSONResponse(changed.model_dump())
+
+        asked = fingerprint(request.method, request.url.path, None)
+        return await once(s, deps, user.id, key, asked, act)
 
 
-@router.post("/campaigns/{campaign_id}/resume", response_model=WorkChanged)
-async def resume(
-    request: Request, campaign_id: Id, user: CallsUser, s: DbSession, deps: Deps,
-    key: IdempotencyKey = None,
-) -> Response:  # fmt: skip
-    """Its waiting tasks are called again (those already due at once)."""
-    return await _control(request, user, s, deps, campaign_id, "resume", key)
-
-
-@router.post("/campaigns/{campaign_id}/cancel", response_model=WorkChanged)
-async def cancel(
-    request: Request, campaign_id: Id, user: CallsUser, s: DbSession, deps: Deps,
-    key: IdempotencyKey = None,
-) -> Response:  # fmt: skip
-    """Waiting tasks are cancelled; calls in progress finish."""
-    return await _control(request, user, s, deps, campaign_id, "cancel", key)
+for _action, _description in CONTROLS.items():
+    _add_control(_action, _description)
