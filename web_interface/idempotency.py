@@ -7,8 +7,9 @@ committed unit of work before the request acts, so a copy sent while the first i
 running is refused (409, try again) instead of acting too. A key reused with a different
 request (another path or another body) is refused (422): answering it with the first
 request's result would hide the mistake. Refusals (4xx) are kept like successes; a
-failure (5xx, an exception) releases the key so the request can be tried again.
-Keys are kept KEEP (database/repositories/idempotency.py deletes older ones).
+failure (5xx, an exception) releases the key so the request can be tried again, and a
+reservation a dead process never answered is dropped after 10 minutes. Keys are kept
+KEEP (database/repositories/idempotency.py deletes older ones).
 """
 
 from __future__ import annotations

@@ -17,17 +17,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.models import IdempotencyKey
 
+# Longer than any request takes (a 5,000-row CSV import: a few seconds).
+ABANDONED = timedelta(minutes=10)
+
 
 async def reserve(
-    s: AsyncSession, *, user_id: int, key: str, fingerprint: str, now: datetime, keep: timedelta
+    s: AsyncSession,
+    *,
+    user_id: int,
+    key: str,
+    fingerprint: str,
+    now: datetime,
+    keep: timedelta,
+    abandoned: timedelta = ABANDONED,
 ) -> IdempotencyKey | None:
     """None: the key is now this request's. Else the row already holding it (answered,
-    or `status_code` None while its first request is still running)."""
-    await s.execute(
-        delete(IdempotencyKey).where(
-            IdempotencyKey.user_id == user_id, IdempotencyKey.created_at < now - keep
-        )
-    )
+    or `status_code` None while its first request is still running). A reservation never
+    answered within `abandoned` belonged to a process that died mid-request: it is
+    dropped, so the key is not refused for a whole day."""
+    expired = IdempotencyKey.created_at < now - keep
+    dead = IdempotencyKey.status_code.is_(None) & (IdempotencyKey.created_at < now - abandoned)
+    await s.execute(delete(IdempotencyKey).where(IdempotencyKey.user_id == user_id, expired | dead))
     held = await get(s, user_id=user_id, key=key)
     if held is not None:
         return held

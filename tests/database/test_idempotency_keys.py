@@ -48,12 +48,14 @@ async def test_a_key_is_held_once_per_user_with_its_answer(
     assert await _reserve(sessions, two.id, "k") is None  # released: usable again
 
 
-async def test_keys_older_than_a_day_are_deleted_and_usable_again(
+async def test_keys_older_than_a_day_or_abandoned_unanswered_are_deleted(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     user = await make_user(sessions)
     assert await _reserve(sessions, user.id, "old", hours_ago=-25) is None
     assert await _reserve(sessions, user.id, "young", hours_ago=-23) is None
+    async with sessions() as s, s.begin():
+        await idempotency.keep_answer(s, user_id=user.id, key="young", status_code=201, body={})
     assert await _reserve(sessions, user.id, "old", "new") is None  # expired: deleted first
     async with sessions() as s:
         young = await idempotency.get(s, user_id=user.id, key="young")
@@ -61,6 +63,13 @@ async def test_keys_older_than_a_day_are_deleted_and_usable_again(
     assert young is not None
     assert old is not None
     assert old.fingerprint == "new"
+    assert await _reserve(sessions, user.id, "running", hours_ago=-0.1) is None
+    assert await _reserve(sessions, user.id, "died", hours_ago=-0.2) is None
+    assert await _reserve(sessions, user.id, "died", "again") is None  # never answered: dropped
+    held = await _reserve(sessions, user.id, "running")
+    assert held is not None  # 6 minutes: still running
+    answered = await _reserve(sessions, user.id, "young")
+    assert answered is not None  # answered 23 hours ago: kept
 
 
 async def test_copies_racing_for_one_key_leave_exactly_one_holder(

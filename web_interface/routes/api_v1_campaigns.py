@@ -41,7 +41,7 @@ IdempotencyKey = Annotated[
 Since = Annotated[
     AwareDatetime | None, Query(description="with a time zone, e.g. 2026-12-01T00:00:00Z")
 ]
-Field = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=2000), CLEAN]
+FormText = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=2000), CLEAN]
 
 
 class CsvCampaign(BaseModel):
@@ -51,16 +51,16 @@ class CsvCampaign(BaseModel):
 
     file: UploadFile  # the contacts (columns: web_interface/campaign_csv.py)
     name: Name
-    goal: Field = None
-    language: Field = None
-    objective: Field = None  # for rows whose objective cell is empty
-    voicemail_policy: Field = None  # hang_up_and_retry | leave_message | notify_person
-    voicemail_message_counts: Field = None
-    max_hold_minutes: Field = None
-    stop_after_successes: Field = None
-    window_start: Field = None  # HH:MM, callee-local
-    window_end: Field = None
-    window_days: Field = None  # mon,tue,...
+    goal: FormText = None
+    language: FormText = None
+    objective: FormText = None  # for rows whose objective cell is empty
+    voicemail_policy: FormText = None  # hang_up_and_retry | leave_message | notify_person
+    voicemail_message_counts: FormText = None
+    max_hold_minutes: FormText = None
+    stop_after_successes: FormText = None
+    window_start: FormText = None  # HH:MM, callee-local
+    window_end: FormText = None
+    window_days: FormText = None  # mon,tue,...
     partial: bool = False  # store the good rows and report the bad ones
 
     def plan_fields(self) -> dict[str, Any]:
