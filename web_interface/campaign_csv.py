@@ -28,6 +28,14 @@ COLUMNS = (
 WINDOW = {"window_start": "start", "window_end": "end", "window_days": "days"}
 MAX_ROWS = 5000  # a campaign's most tasks (task_manager/orchestrator.py)
 FIRST_ROW = 2  # the header is row 1
+HELP = (
+    "A header row names the columns (any order; case and spaces ignored): "
+    + ", ".join(COLUMNS)
+    + ". phone_number is required, and objective unless the objective form field gives one "
+    "for every row; window_start/window_end are HH:MM in the callee's time, window_days "
+    "mon,tue,... UTF-8, comma, semicolon or tab separated. Rows are numbered as a "
+    f"spreadsheet shows them (the header is row 1); at most {MAX_ROWS} rows."
+)
 
 
 @dataclass(frozen=True, slots=True)

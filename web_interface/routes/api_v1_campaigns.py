@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
 
 from database.states import CampaignStatus
-from web_interface import campaign_import, live_control, v1_views
+from web_interface import campaign_csv, campaign_import, live_control, v1_views
 from web_interface.api_errors import ERROR_RESPONSES, ApiError
 from web_interface.assistant import ChatAssistant
 from web_interface.campaign_csv import CsvRefused, read_contacts
@@ -94,13 +94,17 @@ async def create_campaign(
     return await once(s, deps, user.id, key, asked, act)
 
 
-@router.post("/campaigns/csv", status_code=status.HTTP_201_CREATED, response_model=CsvImported)
+@router.post(
+    "/campaigns/csv",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CsvImported,
+    description="A campaign from a CSV of contacts: all rows or none, unless partial=true; "
+    "every bad row is reported by its row number and column. " + campaign_csv.HELP,
+)
 async def import_csv(
     request: Request, form: Annotated[CsvCampaign, Form()], user: CallsUser,
     s: DbSession, deps: Deps, key: IdempotencyKey = None,
 ) -> Response:  # fmt: skip
-    """A campaign from a CSV of contacts (columns: see the README). All rows or none,
-    unless partial=true; every bad row is reported by its spreadsheet row number."""
     assistant = assistant_or_503(deps)
     data = await form.file.read()
 
