@@ -27,6 +27,7 @@ DESCRIPTION = (
     '`{"error": {"code", "message", "details"}}`.'
 )
 CREATE_PATH = V1_PREFIX + "campaigns"
+FORM, MULTIPART = "application/x-www-form-urlencoded", "multipart/form-data"
 
 
 def document(routes: Sequence[BaseRoute], assistant: ChatAssistant | None) -> dict[str, Any]:
@@ -35,9 +36,21 @@ def document(routes: Sequence[BaseRoute], assistant: ChatAssistant | None) -> di
     components = schema.setdefault("components", {})
     components["securitySchemes"] = {"token": {"type": "http", "scheme": "bearer"}}
     schema["security"] = [{"token": []}]
+    _uploads_as_multipart(schema)
     if assistant is not None:
         _plan_body(schema, assistant.plan_schema())
     return schema
+
+
+def _uploads_as_multipart(schema: dict[str, Any]) -> None:
+    """A form body with a file (the CSV import) is multipart/form-data, which is what the
+    route reads; FastAPI documents a form model holding an UploadFile as url-encoded, and
+    Swagger UI's "Try it out" would then send the file's name instead of the file."""
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            content = operation.get("requestBody", {}).get("content", {})
+            if FORM in content:
+                content[MULTIPART] = content.pop(FORM)
 
 
 def _plan_body(schema: dict[str, Any], plan: dict[str, Any]) -> None:

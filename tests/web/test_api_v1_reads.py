@@ -212,5 +212,7 @@ async def test_the_documentation_is_for_logged_in_people_only(api: Web) -> None:
     assert "voicemail_policy" in plan["properties"]
     assert plan["properties"]["tasks"]["items"] == {"$ref": "#/components/schemas/TaskPlan"}
     assert "Idempotency-Key" in [p["name"] for p in create["parameters"]]
+    upload = document["paths"]["/api/v1/campaigns/csv"]["post"]["requestBody"]["content"]
+    assert list(upload) == ["multipart/form-data"]
     caller = await token_client(api, person, ["calls"])
     assert (await caller.get("/api/v1/openapi.json")).status_code == 403

@@ -1,7 +1,7 @@
 """In Debian's Chromium: /api/v1/docs sends a visitor to the login form and back, then
 Swagger UI (served from this site) shows the API under the page's Content-Security-Policy
-with no violation, and "Try it out" on a logged-in browser creates a campaign (the page
-sends the session's CSRF token)."""
+with no violation, and "Try it out" on a logged-in browser creates a campaign from JSON and
+one from a CSV file (the page sends the session's CSRF token; the upload is multipart)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from tests.web.conftest import PASSWORD, Web
 from tests.web.test_browser_guardrails import base_url, csp_watched_page, sign_up
 
 __all__ = ["base_url"]  # the fixture
+CONTACTS = b"phone_number,objective\n+14155550123,ask\n+14155550124,ask\n"
 PLAN = {"name": "From the docs", "tasks": [{"phone_number": "+14155550123", "objective": "ask"}]}
 
 
@@ -42,11 +43,21 @@ async def test_the_docs_render_under_the_csp_and_try_it_out_creates_a_campaign(
     await create.get_by_role("button", name="Execute").click()
     status = create.locator(".live-responses-table tbody .response-col_status")
     await expect(status).to_have_text("201")
+    upload = page.locator("#operations-campaigns-import_csv_api_v1_campaigns_csv_post")
+    await upload.locator(".opblock-summary").click()
+    await upload.get_by_role("button", name="Try it out").click()
+    await upload.locator('input[type="file"]').set_input_files(
+        {"name": "contacts.csv", "mimeType": "text/csv", "buffer": CONTACTS}
+    )
+    await upload.locator('tr[data-property-name="name"] input').fill("Uploaded in the docs")
+    await upload.get_by_role("button", name="Execute").click()
+    status = upload.locator(".live-responses-table tbody .response-col_status")
+    await expect(status).to_have_text("201")
     async with web.sessions() as s:
         user = await users.get_by_email(s, "docs@example.com")
         assert user is not None
         made = await campaigns.list_for_user(s, user_id=user.id)
-    assert [c.name for c in made] == ["From the docs"]
+    assert sorted(c.name for c in made) == ["From the docs", "Uploaded in the docs"]
     violations: Any = await page.evaluate("window.__violations")
     assert violations == []
     assert reported == []

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Header, Query, Request, Response, UploadFile, status
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from database.states import CampaignStatus
 from web_interface import campaign_csv, campaign_import, live_control, v1_views
@@ -49,18 +49,20 @@ class CsvCampaign(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    # Examples that make a valid campaign, so the docs page's "Try it out" works as filled.
     file: UploadFile  # the contacts (columns: web_interface/campaign_csv.py)
-    name: Name
-    goal: FormText = None
-    language: FormText = None
-    objective: FormText = None  # for rows whose objective cell is empty
-    voicemail_policy: FormText = None  # hang_up_and_retry | leave_message | notify_person
-    voicemail_message_counts: FormText = None
-    max_hold_minutes: FormText = None
-    stop_after_successes: FormText = None
-    window_start: FormText = None  # HH:MM, callee-local
-    window_end: FormText = None
-    window_days: FormText = None  # mon,tue,...
+    name: Annotated[Name, Field(examples=["Dentists"])]
+    goal: FormText = Field(None, examples=["a cleaning for Ann next week"])
+    language: FormText = Field(None, examples=["English"])
+    objective: FormText = Field(None, examples=["book a cleaning"])  # rows with no objective
+    # hang_up_and_retry, leave_message or notify_person
+    voicemail_policy: FormText = Field(None, examples=["hang_up_and_retry"])
+    voicemail_message_counts: FormText = Field(None, examples=["false"])
+    max_hold_minutes: FormText = Field(None, examples=["30"])
+    stop_after_successes: FormText = Field(None, examples=["1"])
+    window_start: FormText = Field(None, examples=["09:00"])  # callee-local
+    window_end: FormText = Field(None, examples=["17:00"])
+    window_days: FormText = Field(None, examples=["mon,tue,wed,thu,fri"])
     partial: bool = False  # store the good rows and report the bad ones
 
     def plan_fields(self) -> dict[str, Any]:
