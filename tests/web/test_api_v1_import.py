@@ -258,7 +258,9 @@ async def test_another_person_reusing_a_key_gets_their_own_campaign(api: Web) ->
     assert (mine, theirs) == (200, 404)
 
 
-async def test_a_token_without_the_calls_scope_creates_nothing(api: Web) -> None:
+async def test_a_token_without_the_calls_scope_or_a_session_without_csrf_creates_nothing(
+    api: Web,
+) -> None:
     reader = await _script(api, "reader@example.com", ["read"])
     refused = [
         await reader.post("/api/v1/campaigns", json=PLAN),
@@ -273,6 +275,13 @@ async def test_a_token_without_the_calls_scope_creates_nothing(api: Web) -> None
     anonymous = await api.client().post("/api/v1/campaigns", json=PLAN)
     assert anonymous.status_code == 401
     assert anonymous.json()["error"]["code"] == "unauthorized"
+    browser = await api.user("browser@example.com")
+    del browser.headers["X-CSRF-Token"]  # a session must prove the page sent it
+    forged = await browser.post("/api/v1/campaigns", json=PLAN)
+    assert (forged.status_code, forged.json()["error"]["message"]) == (
+        403, "missing or wrong CSRF token",
+    )  # fmt: skip
+    assert await counts(api) == (0, 0)
 
 
 async def _nothing(_call: PlannedCall, _finished: FinishedCall) -> None:
