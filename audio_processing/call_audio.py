@@ -8,6 +8,7 @@ and a way to hang up. The AudioSocket handler fills it; the talker only reads it
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -101,6 +102,9 @@ class _DropOldest(Generic[T]):
             await self._ready.wait()
 
 
+CALLEE, AGENT = 0, 1  # the two sides of a call, as a listening tap names them
+
+
 class CallAudio:
     """Given to the talker for one connected call."""
 
@@ -116,6 +120,7 @@ class CallAudio:
         self._dtmf: _DropOldest[str] = _DropOldest(64)
         self._hangup = asyncio.Event()
         self._inbound_observer: Callable[[bytes], None] | None = None
+        self._listen_tap: Callable[[int, bytes], None] | None = None
         self.end_reason: EndReason | None = None
         self.silence_expected = False  # see expect_silence
 
@@ -171,6 +176,14 @@ class CallAudio:
         runs on the audio path, 50 times a second per call."""
         self._inbound_observer = observer
 
+    def listen(self, tap: Callable[[int, bytes], None] | None) -> None:
+        """`tap(side, frame)` for every frame heard on the call, so a person can listen in:
+        the callee's (CALLEE) as they arrive, the agent's (AGENT) as they are written to
+        Asterisk (what the callee hears, flushed audio never). None removes it. It runs on
+        the audio path: it must only copy the frame somewhere."""
+        self._listen_tap = tap
+        self.playout.tap = None if tap is None else functools.partial(tap, AGENT)
+
     def discard_inbound(self) -> int:
         """Drop the caller frames nobody has read yet (say, heard while no talker was
         listening); returns how many."""
@@ -200,6 +213,8 @@ class CallAudio:
     def push_inbound(self, pcm: bytes) -> None:
         if self._inbound_observer is not None:
             self._inbound_observer(pcm)
+        if self._listen_tap is not None:
+            self._listen_tap(CALLEE, pcm)
         self._inbound.put(pcm)
 
     def push_dtmf(self, digit: str) -> None:

@@ -34,6 +34,7 @@ VOICEMAIL_RULES: dict[VoicemailPolicy, str] = {
         "message: the call is ended for you and the person is told."
     ),
 }
+RECORDING_NOTICE = "Say in your first sentence too that the call is recorded."
 HOUSE_RULES = (
     "Speak briefly and naturally, one idea at a time, and let the callee finish.",
     "Never invent facts, names, numbers or times: use only what is written here or what "
@@ -81,6 +82,7 @@ class CallBrief:
     never_share: tuple[str, ...] = ()  # kinds of information, never their values
     voicemail_policy: VoicemailPolicy = VoicemailPolicy.HANG_UP_AND_RETRY
     disclosure: str = DEFAULT_DISCLOSURE
+    announce_recording: bool = False  # the campaign records with `announce`
     returning_call: str | None = None  # they are calling us back: what our last call did
 
 
@@ -94,6 +96,8 @@ def _who(brief: CallBrief) -> list[str]:
         f"You are on a phone call on behalf of {brief.on_behalf_of}.",
         brief.disclosure,
     ]
+    if brief.announce_recording:
+        lines.append(RECORDING_NOTICE)
     if brief.returning_call is not None:
         last = f" Last time: {brief.returning_call}." if brief.returning_call else ""
         lines.append(

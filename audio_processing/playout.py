@@ -48,6 +48,7 @@ class PlayoutQueue:
         self._last_frame: dict[str | None, list[Callable[[], None]]] = {}
         self._idle = asyncio.Event()
         self._idle.set()
+        self.tap: Callable[[bytes], None] | None = None  # sees each audio frame taken
 
     @property
     def queued_ms(self) -> int:
@@ -95,6 +96,8 @@ class PlayoutQueue:
             self._run(self._first_frame, mark)
         if self._all_taken(mark):
             self._run(self._last_frame, mark)
+        if self.tap is not None:
+            self.tap(frame)
         return frame
 
     def on_first_frame(self, mark: str | None, callback: Callable[[], None]) -> None:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from audio_processing.call_brief import CallBrief, EarlierAttempt
 from audio_processing.never_share import kinds
-from common.call_policy import CallPolicy
+from common.call_policy import CallPolicy, RecordingPolicy
 from database.profile import Profile
 from database.states import CallDirection
 
@@ -25,6 +25,7 @@ def brief_from_context(
 ) -> CallBrief:
     """The brief from what the scheduler put in the call's context (task_manager's
     `agent_context`): the task, the campaign, this attempt and what earlier ones learned."""
+    policy = CallPolicy.from_context(ctx)
     return CallBrief(
         returning_call=returning_call(ctx),
         objective=str(ctx.get("objective", "")),
@@ -40,7 +41,8 @@ def brief_from_context(
         callee_local_time=_local_time(ctx, now),
         allowed_facts=dict(profile.facts),
         never_share=kinds(profile.never_share),
-        voicemail_policy=CallPolicy.from_context(ctx).voicemail,
+        voicemail_policy=policy.voicemail,
+        announce_recording=policy.recording is RecordingPolicy.ANNOUNCE,
         **({"disclosure": str(ctx["disclosure"])} if ctx.get("disclosure") else {}),
     )
 

@@ -28,8 +28,17 @@ from call_processor.ami.client import AmiClient
 from call_processor.ami.errors import AmiActionFailed, AmiError, AmiReplyLost
 from call_processor.call_records import CallRecorder
 from call_processor.finished_call import EndedBy, FinishedCall, NotPlaced, outcome_label
+from call_processor.live_listen import ListenTap
 from common.command_bus import CommandBus, CommandSubscription
-from common.commands import PERSON_HANGUP, CallCommand, FeedbackAnswer, Hangup, SendDtmf, Transfer
+from common.commands import (
+    PERSON_HANGUP,
+    CallCommand,
+    FeedbackAnswer,
+    Hangup,
+    Listen,
+    SendDtmf,
+    Transfer,
+)
 from common.log_context import bind_context
 from common.owned_tasks import TaskOwner, cancel_and_wait
 from common.phone_numbers import dial_digits
@@ -73,6 +82,7 @@ class DialPlan:
     transfer_context: str = "opendeep-transfer"
     transfer_template: str = ""
     detect_machine: bool = False  # run Asterisk's AMD() before the agent speaks
+    recording_file: str | None = None  # MixMonitor's file on the Asterisk host (recordings.py)
 
 
 class CallAttempt:
@@ -106,6 +116,7 @@ class CallAttempt:
         self._failure_deadline: float | None = None
         self._ring_deadline = 0.0
         self._owner = TaskOwner(call_id)
+        self._listen: ListenTap | None = None
 
     @property
     def channel_ref(self) -> str:
@@ -142,6 +153,7 @@ class CallAttempt:
         return events, self.audio_server.expect(self.call_id, self.talker, self.metadata)
 
     async def _run(self, events: CallEvents, expected: ExpectedCall) -> FinishedCall:
+        self._listen = ListenTap(self.call_id, expected, self.bus, self._owner)
         async with self.bus.subscribe(self.call_id) as commands:
             if not await self._connect():
                 return await self._finish(CallStatus.FAILED, NotPlaced.ORIGINATE_REFUSED)
@@ -157,6 +169,8 @@ class CallAttempt:
         variables = {"CALL_ID": self.call_id, "AUDIOSOCKET_ADDR": self.plan.audiosocket_address}
         if self.plan.detect_machine:
             variables["OPENDEEP_AMD"] = "1"  # the dialplan runs AMD() and reports a UserEvent
+        if self.plan.recording_file:
+            variables["OPENDEEP_RECORD"] = self.plan.recording_file  # MixMonitor, both sides
         await self.recorder.event("originated", {"channel": self.plan.channel})
         try:
             await self.ami.originate(
@@ -314,6 +328,9 @@ class CallAttempt:
                 await self._transfer(command.target)
             case FeedbackAnswer():
                 await self.talker.on_command(command)
+            case Listen():
+                if self._listen is not None:
+                    self._listen.extend(command.seconds)
 
     async def _transfer(self, target: str) -> None:
         """Blind transfer: the callee's channel leaves the agent for the transfer context."""

@@ -25,6 +25,7 @@ from call_processor.call_attempt import FINAL_WRITE_WITHIN, CallAttempt, DialPla
 from call_processor.call_records import CallRecorder
 from call_processor.call_slots import CallSlots
 from call_processor.finished_call import EndedBy, FinishedCall, NotPlaced
+from call_processor.recordings import RecordingStore
 from common.command_bus import CommandBus
 from common.metrics import PlatformMetrics
 from common.owned_tasks import TaskOwner
@@ -48,6 +49,7 @@ class CallRequest:
     attempt_number: int = 1
     context: Mapping[str, Any] = field(default_factory=dict)  # for the talker's instructions
     detect_machine: bool = False  # answering-machine detection (AMD) before the agent speaks
+    record: bool = False  # Asterisk records both sides (call_processor/recordings.py)
 
 
 class TalkerFactory(Protocol):
@@ -73,6 +75,7 @@ class CallInitiator:
         node_id: str,
         talkers: TalkerFactory,
         metrics: PlatformMetrics | None = None,
+        recordings: RecordingStore | None = None,
     ) -> None:
         self.ami, self.audio_server, self.bus, self.slots = ami, audio_server, bus, slots
         self.sessions = sessions
@@ -81,6 +84,7 @@ class CallInitiator:
         self.node_id = node_id
         self.talkers = talkers
         self.metrics = metrics or PlatformMetrics()
+        self.recordings = recordings
         self._owner = TaskOwner("calls")
         self._active: set[str] = set()
 
@@ -144,7 +148,11 @@ class CallInitiator:
         attempt = CallAttempt(
             call_id=call_id,
             metadata=self._metadata(request, call_id),
-            plan=self._plan(digits, request.detect_machine or self.dial.asterisk_amd),
+            plan=self._plan(
+                digits,
+                request.detect_machine or self.dial.asterisk_amd,
+                self._recording_file(request, call_id),
+            ),
             ami=self.ami,
             audio_server=self.audio_server,
             bus=self.bus,
@@ -177,7 +185,15 @@ class CallInitiator:
             task_id=None if request.task_id is None else str(request.task_id),
         )
 
-    def _plan(self, digits: str, detect_machine: bool) -> DialPlan:
+    def _recording_file(self, request: CallRequest, call_id: str) -> str | None:
+        if not request.record:
+            return None
+        if self.recordings is None:
+            log.warning("recording asked for but not set up", extra={"call_id": call_id})
+            return None
+        return self.recordings.expect(call_id, request.user_id)
+
+    def _plan(self, digits: str, detect_machine: bool, recording_file: str | None) -> DialPlan:
         return DialPlan(
             channel=self.dial.channel_template.format(number=digits),
             context=self.dial.context,
@@ -187,6 +203,7 @@ class CallInitiator:
             audiosocket_address=self.audiosocket_address,
             transfer_template=self.dial.channel_template,
             detect_machine=detect_machine,
+            recording_file=recording_file,
         )
 
     async def stop(self, grace: float = 4.0) -> None:

@@ -1,4 +1,4 @@
-"""What a campaign asks of its calls when they meet an answering machine or a hold queue.
+"""What a campaign asks of its calls: answering machines, hold queues and recording.
 
 Why in common: the plan (task_manager) chooses it, the scheduler hands it to the call in
 its context, the agent (audio_processing) follows it and the analyzer (task_manager)
@@ -32,12 +32,32 @@ class VoicemailPolicy(StrEnum):
             return cls.HANG_UP_AND_RETRY
 
 
+class RecordingPolicy(StrEnum):
+    """Whether Asterisk records the call (both sides, docs/protocols.md, Recording)."""
+
+    OFF = "off"
+    ANNOUNCE = "announce"  # recorded, and the agent says so in its opening disclosure
+    ON = "on"  # recorded without a word: only where the law lets one party consent
+
+    @classmethod
+    def parse(cls, value: object) -> RecordingPolicy:
+        try:
+            return cls(str(value))
+        except ValueError:
+            return cls.OFF
+
+    @property
+    def records(self) -> bool:
+        return self is not RecordingPolicy.OFF
+
+
 @dataclass(frozen=True, slots=True)
 class CallPolicy:
     voicemail: VoicemailPolicy = VoicemailPolicy.HANG_UP_AND_RETRY
     message_counts: bool = False  # a left message counts as the task's success
     max_hold_minutes: int = DEFAULT_MAX_HOLD_MINUTES
     asterisk_amd: bool = False  # run Asterisk's AMD() too (costs the callee's greeting)
+    recording: RecordingPolicy = RecordingPolicy.OFF
 
     def to_context(self) -> dict[str, Any]:
         """The keys the scheduler puts in a call's context (task_manager's agent_context)."""
@@ -46,6 +66,7 @@ class CallPolicy:
             "voicemail_message_counts": self.message_counts,
             "max_hold_minutes": self.max_hold_minutes,
             "asterisk_amd": self.asterisk_amd,
+            "recording": str(self.recording),
         }
 
     @classmethod
@@ -59,4 +80,5 @@ class CallPolicy:
             message_counts=context.get("voicemail_message_counts") is True,
             max_hold_minutes=max(1, min(MAX_HOLD_MINUTES, minutes)),
             asterisk_amd=context.get("asterisk_amd") is True,
+            recording=RecordingPolicy.parse(context.get("recording")),
         )

@@ -13,6 +13,11 @@ def user_events(user_id: int | str) -> str:
     return f"user_events:{user_id}"
 
 
+def call_audio(call_id: str) -> str:
+    """Both sides of one live call's audio while its owner listens (live_listen.py)."""
+    return f"call_audio:{call_id}"
+
+
 def call_slots(name: str = "global") -> str:
     """The sorted set holding the global concurrency semaphore's slots."""
     return f"call_slots:{name}"

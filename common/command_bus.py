@@ -78,6 +78,12 @@ class CommandBus(Protocol):
         self, user_id: int
     ) -> AbstractAsyncContextManager[Subscription[LiveEvent]]: ...
 
+    async def publish_call_audio(self, call_id: str, data: bytes) -> int: ...
+
+    def subscribe_call_audio(
+        self, call_id: str
+    ) -> AbstractAsyncContextManager[Subscription[bytes]]: ...
+
     async def unready(self) -> str | None:
         """Why a new call could not use the bus now (None: it can)."""
         ...
@@ -103,6 +109,16 @@ class _BusBase:
         self, user_id: int
     ) -> AbstractAsyncContextManager[Subscription[LiveEvent]]:
         return self._subscribe_shared(channels.user_events(user_id), decode_event)
+
+    async def publish_call_audio(self, call_id: str, data: bytes) -> int:
+        """A live call's audio records for its listening page (call_processor/live_listen.py)."""
+        return await self._publish_raw(channels.call_audio(call_id), data)
+
+    def subscribe_call_audio(
+        self, call_id: str
+    ) -> AbstractAsyncContextManager[Subscription[bytes]]:
+        """A page's subscription, like events: it shares the page connection."""
+        return self._subscribe_shared(channels.call_audio(call_id), bytes)
 
     async def _publish_raw(self, channel: str, data: bytes) -> int:
         raise NotImplementedError

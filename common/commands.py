@@ -63,8 +63,19 @@ class FeedbackAnswer(_Command):
     answer: Annotated[str, Field(max_length=10_000)]
 
 
+MAX_LISTEN_SECONDS = 30.0
+
+
+class Listen(_Command):
+    """The owner's page listens: publish the call's audio for `seconds` more (renewed while
+    the page listens, so audio stops soon after a page that vanished); 0 stops at once."""
+
+    type: Literal["listen"] = "listen"
+    seconds: Annotated[float, Field(ge=0, le=MAX_LISTEN_SECONDS)]
+
+
 CallCommand = Annotated[
-    SendDtmf | Hangup | Transfer | FeedbackAnswer,
+    SendDtmf | Hangup | Transfer | FeedbackAnswer | Listen,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[CallCommand] = TypeAdapter(CallCommand)

@@ -158,6 +158,39 @@ class AudioSocketSettings(BaseSettings):
         return self.advertise_host or f"{self.listen_host}:{self.listen_port}"
 
 
+class RecordingSettings(BaseSettings):
+    """Where Asterisk writes call recordings, where OpenDeep picks them up, how long kept.
+
+    The dialplan records into RECORDING_ASTERISK_DIR (a path on the Asterisk host); OpenDeep
+    reads the same folder as RECORDING_PICKUP_DIR (the same path when both run on one host,
+    or a shared mount) and moves each file under DATA_DIR/recordings/<user>/.
+    """
+
+    model_config = _config("RECORDING_")
+
+    asterisk_dir: str = Field(
+        default="/var/spool/asterisk/monitor/opendeep",
+        description="folder Asterisk's MixMonitor writes to (absolute, as Asterisk sees it)",
+    )
+    pickup_dir: Path | None = Field(
+        default=None, description="that folder as OpenDeep sees it (default: the same path)"
+    )
+    retention_days: int = Field(
+        default=90, ge=0, le=36500, description="days a recording is kept (0 = for ever)"
+    )
+
+    @field_validator("asterisk_dir")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/") or any(c in value for c in ",;|\n\r"):
+            raise ValueError("must be an absolute path without , ; | or line breaks")
+        return value.rstrip("/")
+
+    @property
+    def pickup(self) -> Path:
+        return self.pickup_dir or Path(self.asterisk_dir)
+
+
 DEFAULT_UNKNOWN_MESSAGE = (
     "Hello, you have reached an automated calling assistant. We could not find a call "
     "to your number, so we cannot help on this line. Goodbye."
@@ -279,6 +312,29 @@ class WebSettings(BaseSettings):
         return [e for e in self.forwarded_allow_ips.split(",") if e]
 
 
+class WebhookSettings(BaseSettings):
+    """Signed webhooks to the person's endpoints (task_manager/webhook_delivery.py)."""
+
+    model_config = _config("WEBHOOK_")
+
+    allow_private_targets: bool = Field(
+        default=False,
+        description="let endpoints resolve to loopback/private addresses (receivers on your LAN)",
+    )
+    timeout: float = Field(default=10.0, gt=0, le=60, description="seconds one POST may take")
+    retry_base: float = Field(
+        default=10.0, gt=0, le=3600, description="seconds before the first retry (then doubling)"
+    )
+    retry_max: float = Field(
+        default=3600.0, gt=0, le=86400, description="longest wait between two tries"
+    )
+    give_up_after: float = Field(
+        default=86400.0, gt=0, le=7 * 86400, description="seconds of retries before giving up"
+    )
+    poll: float = Field(default=1.0, gt=0, le=60, description="seconds between outbox looks")
+    concurrency: int = Field(default=8, ge=1, le=100, description="POSTs in flight per process")
+
+
 class SmsSettings(BaseSettings):
     """Twilio REST credentials; SMS is off when unset."""
 
@@ -347,12 +403,14 @@ GROUPS: dict[str, type[BaseSettings]] = {
     "dial": DialSettings,
     "audiosocket": AudioSocketSettings,
     "inbound": InboundSettings,
+    "recording": RecordingSettings,
     "openai": OpenAISettings,
     "calling": CallingSettings,
     "web": WebSettings,
     "sms": SmsSettings,
     "email": EmailSettings,
     "places": PlacesSettings,
+    "webhook": WebhookSettings,
 }
 
 
@@ -377,12 +435,14 @@ class Settings:
         self.dial = _pick(groups, "dial", DialSettings)
         self.audiosocket = _pick(groups, "audiosocket", AudioSocketSettings)
         self.inbound = _pick(groups, "inbound", InboundSettings)
+        self.recording = _pick(groups, "recording", RecordingSettings)
         self.openai = _pick(groups, "openai", OpenAISettings)
         self.calling = _pick(groups, "calling", CallingSettings)
         self.web = _pick(groups, "web", WebSettings)
         self.sms = _pick(groups, "sms", SmsSettings)
         self.email = _pick(groups, "email", EmailSettings)
         self.places = _pick(groups, "places", PlacesSettings)
+        self.webhook = _pick(groups, "webhook", WebhookSettings)
 
 
 class ConfigError(Exception):

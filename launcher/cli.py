@@ -1,10 +1,11 @@
-"""The command line: `python main.py [run|doctor|migrate|create-user|dnd]`."""
+"""The command line: `python main.py [run|doctor|migrate|create-user|token|dnd]`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -13,13 +14,22 @@ from config import ConfigError, Settings, load_settings
 from launcher import commands
 from launcher.doctor import run_doctor
 from launcher.run import run
+from launcher.supervisor import WorkerCountError, supervise, worker_count
 
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="main.py", description="OpenDeep: AI phone calls.")
     top.add_argument("--env-file", default=".env", help="dotenv file to read (default .env)")
     sub = top.add_subparsers(dest="command")
-    sub.add_parser("run", help="run the platform (default)")
+    run_parser = sub.add_parser("run", help="run the platform (default)")
+    run_parser.add_argument(
+        "--workers",
+        default="auto",
+        help="call worker processes (default auto: one per core with REDIS_URL, else 1)",
+    )
+    run_parser.add_argument(
+        "--no-web", action="store_true", help="calls only, no web app (the other workers)"
+    )
     doctor = sub.add_parser("doctor", help="what is missing for calls, and what to do")
     doctor.add_argument("--verbose", action="store_true", help="list every setting")
     sub.add_parser("migrate", help="upgrade the database schema to the latest version")
@@ -27,6 +37,12 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--email", required=True)
     create.add_argument("--name", default="")
     create.add_argument("--password", help="read from the terminal when omitted")
+    token = sub.add_parser("token", help="make an API token for a script (README, The web API)")
+    token.add_argument("action", choices=["create"])
+    token.add_argument("--email", required=True, help="the account the token acts for")
+    token.add_argument("--name", default="script", help="what the token is for")
+    token.add_argument("--scopes", default="read", help="comma list of read, calls, account")
+    token.add_argument("--days", type=int, default=30, help="lifetime, 1-365 days")
     dnd = sub.add_parser("dnd", help="the operator's do-not-call list (binds every user)")
     dnd.add_argument("action", choices=["list", "add", "remove"])
     dnd.add_argument("number", nargs="?", help="a phone number (add/remove)")
@@ -56,6 +72,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(commands.migrate(settings))
     if command == "create-user":
         return asyncio.run(commands.create_user(settings, args.email, args.name, args.password))
+    if command == "token":
+        made = commands.create_token(settings, args.email, args.name, args.scopes, args.days)
+        return asyncio.run(made)
     if command == "dnd":
         return asyncio.run(commands.operator_dnd(settings, args.action, args.number, args.reason))
-    return run(settings)
+    return run_command(settings, args)
+
+
+def run_command(settings: Settings, args: argparse.Namespace) -> int:
+    workers, web = getattr(args, "workers", "auto"), not getattr(args, "no_web", False)
+    try:
+        count = worker_count(workers, settings, os.cpu_count())
+    except WorkerCountError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    if count == 1:
+        return run(settings, web=web)
+    return asyncio.run(supervise(settings, args.env_file, count))

@@ -12,17 +12,17 @@ import signal
 
 from common.owned_tasks import cancel_and_wait
 from config import Settings
-from launcher.platform import build_platform
+from launcher.platform import PlatformOverrides, build_platform
 
 log = logging.getLogger("opendeep")
 
 
-async def run_platform(settings: Settings) -> int:
+async def run_platform(settings: Settings, *, web: bool = True) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    platform = build_platform(settings)
+    platform = build_platform(settings, PlatformOverrides(web=web))
     try:
         await platform.start()
     except Exception as exc:
@@ -39,7 +39,7 @@ async def run_platform(settings: Settings) -> int:
     return 1 if crashed else 0
 
 
-def run(settings: Settings) -> int:
+def run(settings: Settings, *, web: bool = True) -> int:
     """On uvloop unless EVENT_LOOP=asyncio (docs/architecture.md has the measurements)."""
     loop_factory = None
     if settings.app.event_loop == "uvloop":
@@ -47,4 +47,4 @@ def run(settings: Settings) -> int:
 
         loop_factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        return runner.run(run_platform(settings))
+        return runner.run(run_platform(settings, web=web))

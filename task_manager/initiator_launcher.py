@@ -26,6 +26,7 @@ class InitiatorLauncher:
 
     def launch(self, call: PlannedCall, on_done: OnCallDone) -> None:
         self.running += 1
+        policy = CallPolicy.from_context(call.context)
         request = CallRequest(
             user_id=call.user_id,
             phone_number=call.phone_number,
@@ -33,8 +34,8 @@ class InitiatorLauncher:
             attempt_number=call.attempt_number,
             context=call.context,
             # Asterisk's AMD() when the launch or the campaign asks for it
-            detect_machine=call.detect_machine
-            or CallPolicy.from_context(call.context).asterisk_amd,
+            detect_machine=call.detect_machine or policy.asterisk_amd,
+            record=policy.recording.records,
         )
 
         async def done(_request: CallRequest, finished: FinishedCall) -> None:

@@ -19,6 +19,7 @@ from common.call_policy import (
     DEFAULT_MAX_HOLD_MINUTES,
     MAX_HOLD_MINUTES,
     CallPolicy,
+    RecordingPolicy,
     VoicemailPolicy,
 )
 from common.phone_numbers import to_e164
@@ -111,6 +112,12 @@ class CampaignPlan(BaseModel):
         description="Also run Asterisk's AMD() before the agent; it costs the callee's "
         "greeting (2-5 s of silence on their side). Leave off unless the operator asks.",
     )
+    recording: RecordingPolicy = Field(
+        default=RecordingPolicy.OFF,
+        description="Record the calls (both sides): off, announce (the agent says the call "
+        "is recorded) or on (no announcement: only where one party's consent is enough). "
+        "Leave off unless the person asks for recordings.",
+    )
     tasks: list[TaskPlan] = Field(min_length=1, max_length=5000)
 
     @property
@@ -120,6 +127,7 @@ class CampaignPlan(BaseModel):
             message_counts=self.voicemail_message_counts,
             max_hold_minutes=self.max_hold_minutes,
             asterisk_amd=self.asterisk_amd,
+            recording=self.recording,
         )
 
 

@@ -82,6 +82,9 @@ PURE_MODULES = (
     "audio_processing/voicemail_message.py",
     "audio_processing/realtime/stall.py",
     "common/call_policy.py",
+    "common/webhook_events.py",
+    "common/webhook_signature.py",
+    "common/webhook_targets.py",
 )
 IMPURE = {
     "asyncio",

@@ -13,7 +13,7 @@ from typing import Any
 
 import fastapi_offline
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -34,6 +34,7 @@ def create_app(deps: WebDeps) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyLimit, max_bytes=deps.max_body_bytes)  # outermost: before all
     _add_ops_routes(app, deps)
+    _add_favicon(app)
     if deps.sessions is not None and deps.bus is not None:
         _add_user_routes(app)
     else:
@@ -78,6 +79,15 @@ def _add_ops_routes(app: FastAPI, deps: WebDeps) -> None:
                 status_code=403,
             )
         return Response(generate_latest(deps.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _add_favicon(app: FastAPI) -> None:
+    """Browsers ask every site for /favicon.ico; a 404 on every page is noise in logs."""
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> FileResponse:
+        headers = {"Cache-Control": "public, max-age=86400"}
+        return FileResponse(STATIC_DIR / "favicon.ico", media_type="image/x-icon", headers=headers)
 
 
 def _add_placeholder_index(app: FastAPI) -> None:

@@ -12,6 +12,11 @@ from typing import Any, Protocol
 
 
 class ChatAssistant(Protocol):
+    def unavailable(self) -> str | None:
+        """Why the assistant cannot answer now, with the next step; None when it can.
+        Plans made by hand (`confirm` without a conversation) work either way."""
+        ...
+
     def reply(
         self, user_id: int, conversation_id: int | None, text: str
     ) -> AsyncIterator[dict[str, Any]]:

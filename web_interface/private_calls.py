@@ -31,7 +31,12 @@ async def is_private(s: AsyncSession, user_id: int, call_id: str) -> bool:
 def hidden(detail: CallDetail) -> CallDetail:
     turns = [t.model_copy(update={"text": HIDDEN}) for t in detail.turns]
     return detail.model_copy(
-        update={"turns": turns, "summary": HIDDEN if detail.summary else None, "facts": {}}
+        update={
+            "turns": turns,
+            "summary": HIDDEN if detail.summary else None,
+            "facts": {},
+            "recording_url": None,
+        }
     )
 
 

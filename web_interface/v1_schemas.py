@@ -2,18 +2,18 @@
 
 Lists come in an envelope, `{"items": [...], "page": n, "next_page": n+1 or null}`, 50
 a page as everywhere (pagination.py; the `Link` header is set too). A call's
-`recording_url` is null until OpenDeep records calls. A task's status history is not
-here yet; it will be a field of its own when task events are stored.
+`recording_url` is null when the call was not recorded; a task comes with its status
+changes (task_events), oldest first.
 """
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import datetime, time
 from typing import Generic, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from web_interface.schemas import CallDetail, CallPublic, CampaignPublic, TaskPublic
+from web_interface.schemas import CallDetail, CallPublic, CampaignPublic, Public, TaskPublic
 
 T = TypeVar("T")
 
@@ -47,19 +47,29 @@ class TaskV1(TaskPublic):
     priority: int
 
 
+class TaskEventV1(Public):
+    """One status change: from (null when the task was created) → to, why, and who."""
+
+    from_status: str | None
+    to_status: str
+    reason: str
+    actor: str  # orchestrator | scheduler | analyzer | lifecycle | inbound | person | system
+    at: datetime = Field(validation_alias="created_at")
+
+
 class TaskDetailV1(TaskV1):
     calls: list[CallPublic]
+    events: list[TaskEventV1]
 
 
 class CallV1(CallPublic):
-    recording_url: str | None = None  # null until recordings exist
+    recording_url: str | None = None  # null: not recorded
 
 
-class CallDetailV1(CallDetail):
+class CallDetailV1(CallDetail):  # recording_url: null when not recorded
     end_reason: str | None  # far_end_hangup, end_call, person_hangup, ...
     ended_by: str | None  # far_end | agent | platform
     answered_by: str | None  # person | machine
-    recording_url: str | None = None  # null until recordings exist
 
 
 class CampaignCreatedV1(BaseModel):

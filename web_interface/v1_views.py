@@ -9,17 +9,19 @@ from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.models import Campaign, Task
-from database.repositories import calls, campaigns, tasks
+from database.repositories import calls, campaigns, task_events, tasks
 from database.states import CallStatus, CampaignStatus, TaskStatus
-from web_interface import views
+from web_interface import private_calls, views
 from web_interface.pagination import FETCH, Page, T, offset, page_of, set_link_header
-from web_interface.schemas import CallPublic
+from web_interface.schemas import CallPublic, TaskPublic
+from web_interface.task_outlook import TaskOutlook
 from web_interface.v1_schemas import (
     CallDetailV1,
     CallV1,
     CampaignV1,
     Paged,
     TaskDetailV1,
+    TaskEventV1,
     TaskV1,
     Window,
 )
@@ -69,33 +71,44 @@ async def campaign(s: AsyncSession, user_id: int, campaign_id: int) -> CampaignV
     return campaign_v1(row, counts.get(campaign_id, {}))
 
 
-def task_v1(task: Task) -> TaskV1:
-    return TaskV1.model_validate(task)
+async def tasks_v1(
+    s: AsyncSession, user_id: int, rows: list[Task], outlook: TaskOutlook | None
+) -> list[TaskV1]:
+    """With each waiting task's reason, as /api gives it (views.with_reasons)."""
+    items: list[TaskPublic] = [TaskV1.model_validate(t) for t in rows]
+    return [TaskV1.model_validate(t) for t in await views.with_reasons(s, user_id, items, outlook)]
 
 
 async def task_page(
     s: AsyncSession,
     user_id: int,
     number: int,
-    campaign_id: int | None,
-    status: TaskStatus | None,
-    since: datetime | None,
+    filters: tuple[int | None, TaskStatus | None, datetime | None],
+    outlook: TaskOutlook | None,
 ) -> Page[TaskV1]:
+    """`filters`: campaign id, status, changed since."""
+    campaign_id, status, since = filters
     rows = await tasks.list_for_user(
         s, user_id=user_id, campaign_id=campaign_id, statuses=[status] if status else None,
         changed_since=since, offset=offset(number), limit=FETCH,
     )  # fmt: skip
     page = page_of(rows, number)
-    return Page([task_v1(t) for t in page.items], number, page.has_next)
+    return Page(await tasks_v1(s, user_id, page.items, outlook), number, page.has_next)
 
 
-async def task(s: AsyncSession, user_id: int, task_id: int) -> TaskDetailV1:
+async def task(
+    s: AsyncSession, user_id: int, task_id: int, outlook: TaskOutlook | None
+) -> TaskDetailV1:
     row = await tasks.get(s, user_id=user_id, task_id=task_id)
     if row is None:
         raise views.not_found("task")
     attempts = await calls.list_for_task(s, user_id=user_id, task_id=task_id)
+    changes = await task_events.timeline(s, user_id=user_id, task_id=task_id)
+    [public] = await tasks_v1(s, user_id, [row], outlook)
     return TaskDetailV1(
-        **task_v1(row).model_dump(), calls=[CallPublic.model_validate(c) for c in attempts]
+        **public.model_dump(),
+        calls=[CallPublic.model_validate(c) for c in attempts],
+        events=[TaskEventV1.model_validate(e) for e in changes],
     )
 
 
@@ -112,7 +125,11 @@ async def call_page(
         offset=offset(number), limit=FETCH,
     )  # fmt: skip
     page = page_of(rows, number)
-    return Page([CallV1.model_validate(c) for c in page.items], number, page.has_next)
+    items = [CallV1.model_validate(c) for c in page.items]
+    for item, row in zip(items, page.items, strict=True):
+        if row.recording_path and not await private_calls.is_private(s, user_id, row.id):
+            item.recording_url = views.recording_url(row.id)
+    return Page(items, number, page.has_next)
 
 
 async def call(s: AsyncSession, user_id: int, call_id: str) -> CallDetailV1:

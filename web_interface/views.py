@@ -23,6 +23,7 @@ from web_interface.schemas import (
     TaskPublic,
     TurnPublic,
 )
+from web_interface.task_outlook import TaskOutlook
 
 
 def not_found(what: str) -> HTTPException:
@@ -58,24 +59,40 @@ async def campaign_detail(s: AsyncSession, user_id: int, campaign_id: int) -> Ca
 
 
 async def task_page(
-    s: AsyncSession, user_id: int, number: int, campaign_id: int | None = None
+    s: AsyncSession,
+    user_id: int,
+    number: int,
+    campaign_id: int | None = None,
+    outlook: TaskOutlook | None = None,
 ) -> Page[TaskPublic]:
     rows = await tasks.list_for_user(
         s, user_id=user_id, campaign_id=campaign_id, offset=offset(number), limit=FETCH
     )
     page = page_of(rows, number)
-    return Page([TaskPublic.model_validate(t) for t in page.items], number, page.has_next)
+    public = [TaskPublic.model_validate(t) for t in page.items]
+    items = await with_reasons(s, user_id, public, outlook)
+    return Page(items, number, page.has_next)
 
 
-async def task_detail(s: AsyncSession, user_id: int, task_id: int) -> TaskDetail:
+async def with_reasons(
+    s: AsyncSession, user_id: int, items: list[TaskPublic], outlook: TaskOutlook | None
+) -> list[TaskPublic]:
+    """Each waiting task with why it is not called now (task_outlook.py), when known."""
+    if outlook is None or not items:
+        return items
+    reasons = await outlook.reasons(s, user_id, [t.id for t in items])
+    return [t.model_copy(update={"waiting_reason": reasons.get(t.id)}) for t in items]
+
+
+async def task_detail(
+    s: AsyncSession, user_id: int, task_id: int, outlook: TaskOutlook | None = None
+) -> TaskDetail:
     task = await tasks.get(s, user_id=user_id, task_id=task_id)
     if task is None:
         raise not_found("task")
     attempts = await calls.list_for_task(s, user_id=user_id, task_id=task_id)
-    return TaskDetail(
-        **TaskPublic.model_validate(task).model_dump(),
-        calls=[CallPublic.model_validate(c) for c in attempts],
-    )
+    [public] = await with_reasons(s, user_id, [TaskPublic.model_validate(task)], outlook)
+    return TaskDetail(**public.model_dump(), calls=[CallPublic.model_validate(c) for c in attempts])
 
 
 async def call_detail(s: AsyncSession, user_id: int, call_id: str) -> CallDetail:
@@ -94,8 +111,24 @@ async def call_detail(s: AsyncSession, user_id: int, call_id: str) -> CallDetail
         events=[CallEventPublic.model_validate(e) for e in events],
         turns=[TurnPublic.model_validate(t) for t in said],
     )
+    if call.recording_path:
+        detail.recording_url = recording_url(call_id)
+        detail.recording_seconds = call.recording_seconds
     private = await private_calls.is_private(s, user_id, call_id)
     return private_calls.hidden(detail) if private else detail
+
+
+def recording_url(call_id: str) -> str:
+    return f"/api/calls/{call_id}/recording"
+
+
+def seconds_into_recording(detail: CallDetail) -> dict[int, float]:
+    """Where each turn starts in the recording, by turn seq: the recording ends at the
+    hang-up and lasts recording_seconds (it starts after Answer, and after AMD if run)."""
+    if detail.recording_seconds is None or detail.ended_at is None:
+        return {}
+    began = detail.ended_at.timestamp() - detail.recording_seconds
+    return {t.seq: max(0.0, t.started_at.timestamp() - began) for t in detail.turns}
 
 
 def profile_public(user: User) -> ProfilePublic:

@@ -114,6 +114,24 @@ install_config() {
     chmod 0777 "$ROOT$RESULTS_DIR"
 }
 
+# A sandbox left running by an earlier checkout must not serve an older dialplan: when the
+# repo's dialplan differs from the installed one, install it and reload the dialplan (calls
+# in progress keep running). Other configuration changes need `restart`.
+reload_changed_dialplan() {
+    local conf="$ROOT$CONF_DIR" file
+    for file in "$HERE"/conf/extensions.conf "$REPO_ASTERISK/extensions.conf"; do
+        local installed="$conf/$(basename "$file")"
+        [[ "$file" == "$REPO_ASTERISK/extensions.conf" ]] && installed="$conf/extensions_opendeep.conf"
+        if ! cmp -s "$file" "$installed"; then
+            cp "$HERE/conf/extensions.conf" "$conf/extensions.conf"
+            cp "$REPO_ASTERISK/extensions.conf" "$conf/extensions_opendeep.conf"
+            chroot "$ROOT" /usr/sbin/asterisk -C "$CONF_DIR/asterisk.conf" -rx "dialplan reload" >/dev/null
+            log "dialplan changed: reloaded"
+            return 0
+        fi
+    done
+}
+
 ami_answers() {
     # A bash TCP probe: the AMI banner proves Asterisk accepts manager connections.
     local banner=""
@@ -143,6 +161,7 @@ cmd_start() {
     take_lease
     if pid="$(running_pid)"; then
         log "already running (pid $pid)"
+        reload_changed_dialplan
         return 0
     fi
     install_config

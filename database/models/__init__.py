@@ -8,7 +8,14 @@ from database.models.conversations import Conversation
 from database.models.idempotency import IdempotencyKey
 from database.models.phone_codes import PhoneCode
 from database.models.requests import DndEntry, FeedbackRequest, Message
+from database.models.task_events import TaskEvent
 from database.models.users import User
+from database.models.webhooks import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 
 __all__ = [
     "AccessToken",
@@ -24,7 +31,12 @@ __all__ = [
     "Message",
     "PhoneCode",
     "Task",
+    "TaskEvent",
     "TokenKind",
     "TokenScope",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
 ]

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -71,6 +72,10 @@ class Call(Base):
     answered_by: Mapped[str | None] = mapped_column(String(16))  # person | machine
     message_left: Mapped[bool | None] = mapped_column(Boolean)  # a machine: message played
     hold_seconds: Mapped[float | None] = mapped_column(Float)  # time spent on hold
+    # Both sides as Asterisk heard them: a WAV under DATA_DIR/recordings (call_processor/
+    # recordings.py), relative to that folder; None when not recorded or deleted.
+    recording_path: Mapped[str | None] = mapped_column(String(300))
+    recording_seconds: Mapped[float | None] = mapped_column(Float)
 
 
 class CallTurn(Base):
@@ -97,3 +102,12 @@ class CallEvent(Base):
     kind: Mapped[str] = mapped_column(String(64))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+# Recorded calls by end time, for the retention job (call_processor/recordings.py).
+RECORDED_CALLS_INDEX = Index(
+    "ix_calls_recorded_ended_at",
+    Call.ended_at,
+    postgresql_where=text("recording_path IS NOT NULL"),
+    sqlite_where=text("recording_path IS NOT NULL"),
+)

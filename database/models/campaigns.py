@@ -41,6 +41,7 @@ class Campaign(Base):
     )
     max_hold_minutes: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
     asterisk_amd: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    recording: Mapped[str] = mapped_column(String(16), default="off", server_default="off")
 
 
 class Task(Base):

@@ -18,9 +18,11 @@ from database.repositories import (
     idempotency,
     messages,
     phone_codes,
+    task_events,
     tasks,
     turns,
     users,
+    webhook_outbox,
 )
 
 __all__ = [
@@ -33,7 +35,9 @@ __all__ = [
     "idempotency",
     "messages",
     "phone_codes",
+    "task_events",
     "tasks",
     "turns",
     "users",
+    "webhook_outbox",
 ]

@@ -1,4 +1,7 @@
-"""Calls (one row per attempt) and their events. Written by the call's handler only."""
+"""Calls (one row per attempt) and their events. Written by the call's handler only.
+
+A new row, and a change to answered or to an end, put the call's webhook in the outbox in
+the same transaction (webhook_outbox.call_changed)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.errors import NotFound
 from database.models import Call, CallEvent, CallTurn, Task
+from database.repositories import webhook_outbox
 from database.repositories.base import apply_changes, check_e164
 from database.states import CallDirection, CallStatus
 from database.types import utcnow
@@ -20,7 +24,7 @@ UPDATABLE = frozenset(
      "hangup_cause_text", "outcome", "channel", "amd_status", "facts", "latency_ms",
      "summary", "node_id", "end_reason", "ended_by", "agent_outcome", "transferred",
      "agent_audio_generated_ms", "agent_audio_played_ms", "callback_at", "answered_by",
-     "message_left", "hold_seconds"}
+     "message_left", "hold_seconds", "recording_path", "recording_seconds"}
 )  # fmt: skip
 
 
@@ -56,6 +60,7 @@ async def create_dialing(
     )
     s.add(call)
     await s.flush()
+    await webhook_outbox.call_changed(s, call, None)
     return call
 
 
@@ -116,8 +121,10 @@ async def update(s: AsyncSession, *, user_id: int, call_id: str, **changes: Any)
     call = await get(s, user_id=user_id, call_id=call_id)
     if call is None:
         return None
+    before = str(call.status)
     apply_changes(call, changes, UPDATABLE)
     await s.flush()
+    await webhook_outbox.call_changed(s, call, before)
     return call
 
 
@@ -170,3 +177,9 @@ async def last_known_moment(s: AsyncSession, *, user_id: int, call_id: str) -> d
     )
     known = [moment for moment in (event, turn) if moment is not None]
     return max(known) if known else None
+
+
+async def recordings_ended_before(s: AsyncSession, *, before: datetime, limit: int) -> list[Call]:
+    """Calls of every user whose recording is past retention (the deletion job's list)."""
+    query = select(Call).where(Call.recording_path.is_not(None), Call.ended_at < before)
+    return list(await s.scalars(query.order_by(Call.ended_at).limit(limit)))

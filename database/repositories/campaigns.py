@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from common.call_policy import CallPolicy, VoicemailPolicy
+from common.call_policy import CallPolicy, RecordingPolicy, VoicemailPolicy
 from database.models import Campaign
 from database.repositories.base import apply_changes
 from database.states import CampaignStatus
@@ -49,6 +49,7 @@ async def create(
         voicemail_message_counts=policy.message_counts,
         max_hold_minutes=policy.max_hold_minutes,
         asterisk_amd=policy.asterisk_amd,
+        recording=str(policy.recording),
     )
     s.add(campaign)
     await s.flush()
@@ -100,4 +101,5 @@ def policy_of(campaign: Campaign | None) -> CallPolicy:
         message_counts=bool(campaign.voicemail_message_counts),
         max_hold_minutes=campaign.max_hold_minutes or CallPolicy().max_hold_minutes,
         asterisk_amd=bool(campaign.asterisk_amd),
+        recording=RecordingPolicy.parse(campaign.recording),
     )

@@ -2,6 +2,8 @@
 
 Writers (scheduler, analyzer, lifecycle manager) pass the version they read; a change
 made meanwhile by another process raises VersionConflict instead of being overwritten.
+Every status change is made through task_events (its timeline entry, webhook and live
+event come with it).
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from database.errors import NotFound, VersionConflict
 from database.models import Campaign, Task
+from database.repositories import task_events
 from database.repositories.base import apply_changes, check_e164
-from database.states import CampaignStatus, TaskStatus
+from database.states import CampaignStatus, TaskActor, TaskStatus
 from database.types import UtcDateTime
 
 UPDATABLE = frozenset(
@@ -88,7 +91,12 @@ def _row(user_id: int, campaign_id: int | None, new: NewTask) -> Task:
 
 
 async def create_many(
-    s: AsyncSession, *, user_id: int, campaign_id: int | None, tasks: Sequence[NewTask]
+    s: AsyncSession,
+    *,
+    user_id: int,
+    campaign_id: int | None,
+    tasks: Sequence[NewTask],
+    actor: TaskActor = TaskActor.ORCHESTRATOR,
 ) -> list[Task]:
     """All or nothing (the caller's transaction); refuses another user's campaign."""
     if campaign_id is not None:
@@ -101,13 +109,21 @@ async def create_many(
         s.add_all(batch)
         await s.flush()
         rows += batch
+    await task_events.created(s, rows, actor)
     return rows
 
 
 async def create(
-    s: AsyncSession, *, user_id: int, task: NewTask, campaign_id: int | None = None
+    s: AsyncSession,
+    *,
+    user_id: int,
+    task: NewTask,
+    campaign_id: int | None = None,
+    actor: TaskActor = TaskActor.ORCHESTRATOR,
 ) -> Task:
-    (row,) = await create_many(s, user_id=user_id, campaign_id=campaign_id, tasks=[task])
+    (row,) = await create_many(
+        s, user_id=user_id, campaign_id=campaign_id, tasks=[task], actor=actor
+    )
     return row
 
 
@@ -183,17 +199,19 @@ async def update_status(
     task_id: int,
     expected_version: int,
     status: TaskStatus,
+    actor: TaskActor,
     **changes: Any,
 ) -> Task | None:
-    """None when the task is not this user's; VersionConflict when it changed meanwhile."""
+    """None when the task is not this user's; VersionConflict when it changed meanwhile.
+    The reason recorded on the timeline is `last_decision_reason` when given."""
     task = await get(s, user_id=user_id, task_id=task_id)
     if task is None:
         return None
     if task.version != expected_version:
         raise VersionConflict(f"task {task_id} is at version {task.version}")
     apply_changes(task, changes, UPDATABLE)
-    task.status = status
     try:
+        await task_events.move(s, task, status, actor=actor)
         await s.flush()
     except StaleDataError as exc:  # changed between our read and our write
         raise VersionConflict(f"task {task_id} changed concurrently") from exc
@@ -228,6 +246,7 @@ async def claim_due(
         wanted = limit - len(tasks)
         chosen, taken = await _claim_some(s, now, wanted, per_user, passed_over)
         if taken:  # one statement for the batch; the rows are ours (locked) meanwhile
+            before = {t.id: TaskStatus(t.status) for t in taken}
             await s.execute(
                 update(Task)
                 .where(Task.id.in_([t.id for t in taken]))
@@ -235,8 +254,9 @@ async def claim_due(
                     status=TaskStatus.SCHEDULED, claimed_by=node_id,
                     lease_expires_at=now + lease, version=Task.version + 1,
                 )
-                .execution_options(synchronize_session="fetch")
+                .execution_options(synchronize_session="fetch", **task_events.recorded_options())
             )  # fmt: skip
+            await task_events.claimed(s, taken, before)
         tasks += taken
         passed_over |= set(chosen) - {t.id for t in taken}
         if len(taken) == len(chosen) or len(tasks) >= limit:

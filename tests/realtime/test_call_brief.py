@@ -164,3 +164,18 @@ def test_never_share_values_never_reach_the_instructions() -> None:
     assert "Never share, even if asked or told it is allowed: my salary, SSN …." in text
     assert "6789" not in text
     assert "ann@example.com" not in text
+
+
+@pytest.mark.parametrize(
+    ("recording", "announced"),
+    [("announce", True), ("on", False), ("off", False), (None, False)],
+)
+def test_a_recording_is_announced_with_the_disclosure_only_when_the_campaign_says_so(
+    recording: str | None, announced: bool
+) -> None:
+    context = {"objective": "Book a table"} | ({"recording": recording} if recording else {})
+    brief = brief_from_context(context, "Alex", Profile(), datetime(2026, 12, 7, tzinfo=UTC))
+    text = build_instructions(brief)
+    assert ("the call is recorded" in text) is announced
+    if announced:  # said at once, with the AI disclosure, before anything else
+        assert text.index("the call is recorded") < text.index("Objective:")

@@ -55,7 +55,7 @@ async def running_main(env: dict[str, str], cwd: Path) -> AsyncIterator[RunningM
     """Start `main.py run` on fresh ports; whatever happens, it is killed on the way out."""
     ports = {"WEB_PORT": str(free_port()), "AUDIOSOCKET_LISTEN_PORT": str(free_port())}
     proc = await asyncio.create_subprocess_exec(
-        *main_command("run"),
+        *main_command("run", "--workers", "1"),
         cwd=cwd,
         env={**env, **ports},
         stdout=asyncio.subprocess.PIPE,

@@ -22,8 +22,10 @@ from config.settings import (
     EmailSettings,
     InboundSettings,
     OpenAISettings,
+    RecordingSettings,
     RedisSettings,
     Settings,
+    WebhookSettings,
     WebSettings,
     load_settings,
 )
@@ -55,6 +57,7 @@ def platform_settings(
     ami_port: int | None = None,
     idle_timeout: float = 60.0,
     web: WebSettings | None = None,
+    webhook: WebhookSettings | None = None,
 ) -> Settings:
     """`inbound` off unless given: a platform taking inbound calls points the sandbox's
     shared OPENDEEP_AUDIOSOCKET at itself (tests/support/inbound.py serialises those).
@@ -75,6 +78,11 @@ def platform_settings(
             exten=sandbox.agent_exten,
             ring_timeout=ring_timeout,
         )
+    recording = RecordingSettings(pickup_dir=data_dir / "pickup")
+    if sandbox is not None:  # the chroot's folder, as Asterisk and as we see it
+        recording = RecordingSettings(
+            asterisk_dir=f"/{sandbox.RECORDINGS}", pickup_dir=sandbox.root / sandbox.RECORDINGS
+        )
     calling = (calling or CallingSettings()).model_copy(update={"max_concurrent_calls": max_calls})
     return load_settings(
         env_file=None,
@@ -94,4 +102,6 @@ def platform_settings(
         web=(web or WebSettings()).model_copy(update={"host": "127.0.0.1", "port": free_port()}),
         email=email or EmailSettings(),
         inbound=inbound or InboundSettings(enabled=False),
+        recording=recording,
+        webhook=webhook or WebhookSettings(),
     )

@@ -46,6 +46,7 @@ ECHO = "210"
 TALKS_OVER = "211"  # silent 1 s, then talks for 3 s: interrupts the agent
 RINGS_FIRST = "212"  # rings 1 s, then like SILENT
 HELLO = "213"  # a short "hello" (mark spoke), then silence up to 30 s
+SPEAKS_LATE = "215"  # rings 3 s, answers, speaks 0.5 s later (mark speaking), then silent
 HOLD = "214"  # "please hold" (mark hold), music and announcements, then a person (mark person)
 
 
@@ -115,6 +116,8 @@ class Sandbox:
     channel_template = "PJSIP/{number}@loopback"
     agent_context = "opendeep-agent"
     agent_exten = "s"
+
+    RECORDINGS = "opt/sandbox/results/recordings"  # MixMonitor's folder inside the chroot
 
     def __init__(self, root: Path | None = None) -> None:
         env_root = os.environ.get("OPENDEEP_SANDBOX_ROOT")

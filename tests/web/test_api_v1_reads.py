@@ -132,6 +132,10 @@ async def test_pause_resume_cancel_go_through_work_control_once_per_key(
     }  # fmt: skip
     shown = (await work.script.get(f"/api/v1/campaigns/{work.big}")).json()
     assert shown["progress"]["by_status"] == {"cancelled": BIG}
+    task = (await work.script.get(f"/api/v1/tasks/{work.task_ids[0]}")).json()
+    assert [(e["from_status"], e["to_status"], e["actor"]) for e in task["events"]] == [
+        (None, "pending", "orchestrator"), ("pending", "cancelled", "person"),
+    ]  # fmt: skip
 
 
 async def test_calls_come_with_turns_events_outcome_and_a_recording_link(
@@ -139,9 +143,14 @@ async def test_calls_come_with_turns_events_outcome_and_a_recording_link(
 ) -> None:
     done = await _call(api, work, CallStatus.COMPLETED)
     live = await _call(api, work, CallStatus.ANSWERED)
+    async with api.sessions() as s, s.begin():
+        await calls.update(
+            s, user_id=work.user_id, call_id=done, recording_path=f"{work.user_id}/{done}.wav",
+            recording_seconds=8.0,
+        )  # fmt: skip
     listed = (await work.script.get(f"/api/v1/calls?task_id={work.task_ids[0]}")).json()
-    assert {c["id"] for c in listed["items"]} == {done, live}
-    assert all(c["recording_url"] is None for c in listed["items"])
+    links = {c["id"]: c["recording_url"] for c in listed["items"]}
+    assert links == {done: f"/api/calls/{done}/recording", live: None}
     completed = (await work.script.get("/api/v1/calls?status=completed")).json()["items"]
     assert [c["id"] for c in completed] == [done]
     call = (await work.script.get(f"/api/v1/calls/{done}")).json()
@@ -152,7 +161,8 @@ async def test_calls_come_with_turns_events_outcome_and_a_recording_link(
     assert (call["outcome"], call["end_reason"], call["answered_by"]) == (
         "booked", "end_call", "person",
     )  # fmt: skip
-    assert call["recording_url"] is None
+    assert call["recording_url"] == f"/api/calls/{done}/recording"
+    assert (await work.script.get(f"/api/v1/calls/{live}")).json()["recording_url"] is None
     task = (await work.script.get(f"/api/v1/tasks/{work.task_ids[0]}")).json()
     assert {c["id"] for c in task["calls"]} == {done, live}
 

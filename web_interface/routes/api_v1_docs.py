@@ -12,7 +12,7 @@ from database.models import TokenScope
 from web_interface import v1_openapi
 from web_interface.api_errors import ApiError
 from web_interface.deps import Deps, OptionalUser, ReadUser
-from web_interface.errors import LoginRequired
+from web_interface.login_required import LoginRequired
 from web_interface.templating import render
 
 router = APIRouter(prefix="/api/v1", include_in_schema=False)

@@ -1,7 +1,8 @@
 """/api/v1 tasks and calls: what happened, filtered and paged (v1_views.py).
 
 A call comes with its transcript (turns as heard), its events, its outcome and a
-`recording_url` (null until recordings exist). Reading needs the `read` scope.
+`recording_url` (null when not recorded); a task with its status changes. Reading needs
+the `read` scope.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pydantic import AwareDatetime
 from database.states import CallStatus, TaskStatus
 from web_interface import v1_views
 from web_interface.api_errors import ERROR_RESPONSES
-from web_interface.deps import DbSession, ReadUser
+from web_interface.deps import DbSession, Deps, ReadUser
 from web_interface.schemas import CallId, Id, PageNumber
 from web_interface.v1_schemas import CallDetailV1, CallV1, Paged, TaskDetailV1, TaskV1
 
@@ -31,19 +32,20 @@ StartedSince = Annotated[
 
 @router.get("/tasks")
 async def list_tasks(
-    request: Request, response: Response, user: ReadUser, s: DbSession,
+    request: Request, response: Response, user: ReadUser, s: DbSession, deps: Deps,
     campaign_id: Id | None = None, status: TaskStatus | None = None,
     since: ChangedSince = None, page: PageNumber = 1,
 ) -> Paged[TaskV1]:  # fmt: skip
-    """In the order they were created."""
-    found = await v1_views.task_page(s, user.id, page, campaign_id, status, since)
+    """In the order they were created; a waiting one says why in `waiting_reason`."""
+    filters = (campaign_id, status, since)
+    found = await v1_views.task_page(s, user.id, page, filters, deps.outlook)
     return v1_views.paged(request, response, found)
 
 
 @router.get("/tasks/{task_id}")
-async def get_task(task_id: Id, user: ReadUser, s: DbSession) -> TaskDetailV1:
-    """The task with its calls (one per attempt)."""
-    return await v1_views.task(s, user.id, task_id)
+async def get_task(task_id: Id, user: ReadUser, s: DbSession, deps: Deps) -> TaskDetailV1:
+    """The task with its calls (one per attempt) and its status changes."""
+    return await v1_views.task(s, user.id, task_id, deps.outlook)
 
 
 @router.get("/calls")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, status
 from starlette.websockets import WebSocketState
@@ -22,17 +21,15 @@ from starlette.websockets import WebSocketState
 from common.command_bus import Subscription
 from common.events import LiveEvent
 from common.owned_tasks import TaskOwner
-from database.models import TokenKind
 from web_interface import accounts
-from web_interface.deps import DbSession, ReadUser, WebDeps, session_secret
+from web_interface.deps import DbSession, ReadUser, WebDeps
 from web_interface.live_sockets import REPLACED, REPLACED_REASON
 from web_interface.private_calls import LiveMask
 from web_interface.schemas import WsTicket
+from web_interface.socket_auth import AUTH_TIMEOUT, POLICY_VIOLATION, authenticate_socket
 
 router = APIRouter()
 log = logging.getLogger(__name__)
-POLICY_VIOLATION = 1008
-AUTH_TIMEOUT = 10.0
 
 
 @router.post("/api/events/ticket", status_code=status.HTTP_201_CREATED)
@@ -46,7 +43,7 @@ async def ticket(user: ReadUser, s: DbSession) -> WsTicket:
 @router.websocket("/ws/events")
 async def events(ws: WebSocket) -> None:
     deps: WebDeps = ws.app.state.deps
-    user_id = await asyncio.wait_for(_authenticate(ws, deps), AUTH_TIMEOUT)
+    user_id = await asyncio.wait_for(authenticate_socket(ws, deps), AUTH_TIMEOUT)
     if user_id is None:
         await ws.close(code=POLICY_VIOLATION)  # before accept: the client sees HTTP 403
         return
@@ -57,28 +54,6 @@ async def events(ws: WebSocket) -> None:
         with deps.sockets.admit(user_id) as replaced:
             await ws.accept()
             await _serve(ws, subscription, mask, replaced)
-
-
-async def _authenticate(ws: WebSocket, deps: WebDeps) -> int | None:
-    """A short unit of work of its own: no database session is held while the socket lives."""
-    assert deps.sessions is not None
-    ticket = ws.query_params.get("ticket")
-    if ticket:
-        async with deps.sessions() as s, s.begin():
-            return await accounts.redeem_ws_ticket(s, secret=ticket)
-    secret = session_secret(ws, deps) if _same_origin(ws) else None
-    if not secret:
-        return None
-    async with deps.sessions() as s, s.begin():
-        user = await accounts.user_for(s, secret=secret, kind=TokenKind.SESSION)
-    return user.id if user is not None else None
-
-
-def _same_origin(ws: WebSocket) -> bool:
-    origin = ws.headers.get("origin")
-    if origin is None:  # not a browser: no cookie was sent on anyone's behalf
-        return True
-    return urlsplit(origin).netloc.lower() == ws.headers.get("host", "").lower()
 
 
 async def _serve(

@@ -118,6 +118,7 @@ function onActivity(ev) {
     : ev.type.replaceAll("_", " ") + (ev.status ? `: ${ev.status.replaceAll("_", " ")}` : "");
   item.appendChild(el("a", { href: "/calls/" + encodeURIComponent(ev.call_id) }, what));
   feed.prepend(item);
+  document.getElementById("no-activity")?.remove();
   while (feed.children.length > 50) feed.lastElementChild.remove();
   if (ev.type === "call_status" || ev.status) {
     const call = document.getElementById("call");
@@ -146,6 +147,19 @@ async function refreshCall() {
   showCallStatus(found.status);
 }
 
+function onTaskStatus(ev) {
+  const badge = document.querySelector(`[data-task-status="${ev.task_id}"]`);
+  if (badge) badge.textContent = ev.to_status.replaceAll("_", " ");
+  const list = document.querySelector(`ol.timeline[data-task-id="${ev.task_id}"]`);
+  if (!list || list.querySelector(`[data-event-id="${ev.event_id}"]`)) return;
+  const item = el("li", { "data-event-id": ev.event_id });
+  item.appendChild(el("time", { datetime: ev.at }, new Date(ev.at).toISOString().slice(0, 19).replace("T", " ") + " UTC"));
+  item.appendChild(document.createTextNode(` ${(ev.from_status || "new").replaceAll("_", " ")} → `));
+  item.appendChild(el("strong", {}, ev.to_status.replaceAll("_", " ")));
+  item.appendChild(el("span", { class: "muted" }, ` ${ev.actor}${ev.reason ? ": " + ev.reason : ""}`));
+  list.appendChild(item);
+}
+
 function connect(delay = 500) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const ws = new WebSocket(`${scheme}//${location.host}/ws/events`);
@@ -156,6 +170,7 @@ function connect(delay = 500) {
     if (["feedback_request", "notification", "call_status"].includes(ev.type)) refreshBadge();
     if (ev.type === "turn") onTurn(ev);
     if (ev.type === "call_hold") onHold(ev);
+    if (ev.type === "task_status") { onTaskStatus(ev); return; }
     onActivity(ev);
   };
   ws.onclose = (closed) => {
@@ -194,3 +209,15 @@ if (document.body.dataset.live) {
   loadOpenQuestions();
   refreshBadge();
 }
+
+// A recorded call: a click (or Enter) on a line of the transcript plays the recording from there.
+function seekRecording(event) {
+  const line = event.target.closest("[data-seek]");
+  const audio = document.getElementById("recording");
+  if (!line || !audio) return;
+  if (event.type === "keydown" && event.key !== "Enter") return;
+  audio.currentTime = Number(line.dataset.seek);
+  audio.play().catch(() => {}); // autoplay may be refused; the position is set either way
+}
+document.getElementById("transcript")?.addEventListener("click", seekRecording);
+document.getElementById("transcript")?.addEventListener("keydown", seekRecording);

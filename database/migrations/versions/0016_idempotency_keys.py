@@ -1,7 +1,7 @@
 """Idempotency keys: what a POST to the API answered, kept a day for repeats.
 
 Revision ID: 0016
-Revises: 0013
+Revises: 0020
 Create Date: 2026-12-06 04:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0013"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 

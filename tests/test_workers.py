@@ -1,0 +1,200 @@
+"""`main.py run --workers N`: how many workers, what sets them apart, and the supervisor as
+an operator meets it (a real parent, real worker processes, Redis for the shared limit)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from config import Settings, load_settings
+from config.settings import AppSettings, AudioSocketSettings, RedisSettings
+from launcher.supervisor import (
+    HEALTHY_AFTER,
+    MAX_RESTART_DELAY,
+    RestartPolicy,
+    WorkerCountError,
+    worker_command,
+    worker_count,
+    worker_env,
+)
+from tests.support.processes import clean_env, free_port, main_command
+
+
+def settings_with(
+    redis: str | None = None, advertise: str | None = None, node: str | None = None
+) -> Settings:
+    return load_settings(
+        env_file=None,
+        redis=RedisSettings(url=redis),
+        audiosocket=AudioSocketSettings(listen_port=9092, advertise_host=advertise),
+        app=AppSettings(node_id=node),
+    )
+
+
+def test_auto_is_one_per_core_with_redis_and_one_without() -> None:
+    assert worker_count("auto", settings_with("redis://127.0.0.1:6379/0"), 8) == 8
+    assert worker_count("auto", settings_with("redis://127.0.0.1:6379/0"), None) == 1
+    assert worker_count("auto", settings_with(), 8) == 1
+
+
+def test_more_than_one_worker_without_redis_is_refused_in_one_clear_line() -> None:
+    with pytest.raises(WorkerCountError, match="--workers 2 needs REDIS_URL"):
+        worker_count("2", settings_with(), 8)
+    for bad in ("0", "-1", "two", ""):
+        with pytest.raises(WorkerCountError):
+            worker_count(bad, settings_with("redis://127.0.0.1:6379/0"), 8)
+    assert worker_count("3", settings_with("redis://127.0.0.1:6379/0"), 1) == 3
+
+
+def test_each_worker_gets_its_own_audiosocket_port_address_and_node_id() -> None:
+    plain = settings_with("redis://x:6379/0")
+    assert worker_env(plain, 0) == {"AUDIOSOCKET_LISTEN_PORT": "9092"}
+    assert worker_env(plain, 2) == {"AUDIOSOCKET_LISTEN_PORT": "9094"}
+    named = settings_with("redis://x:6379/0", advertise="10.0.0.5:9092", node="box-a")
+    assert worker_env(named, 1) == {
+        "AUDIOSOCKET_LISTEN_PORT": "9093",
+        "AUDIOSOCKET_ADVERTISE_HOST": "10.0.0.5:9093",
+        "NODE_ID": "box-a-1",
+    }
+    with pytest.raises(WorkerCountError, match="needs a port"):
+        worker_env(settings_with("redis://x:6379/0", advertise="pbx-host"), 1)
+
+
+def test_only_the_first_worker_serves_the_web_app() -> None:
+    first, second = worker_command(".env", 0), worker_command(".env", 1)
+    assert first[-3:] == ["run", "--workers", "1"]
+    assert second[-4:] == ["run", "--workers", "1", "--no-web"]
+
+
+@given(st.lists(st.floats(min_value=0, max_value=3 * HEALTHY_AFTER), max_size=30))
+def test_restart_delays_grow_are_capped_and_reset_after_a_healthy_run(lives: list[float]) -> None:
+    policy, now, previous = RestartPolicy(), 0.0, 0.0
+    for life in lives:
+        policy.started(now)
+        now += life
+        delay = policy.delay_after_exit(now)
+        assert 0 < delay <= MAX_RESTART_DELAY
+        if life >= HEALTHY_AFTER:
+            assert delay == RestartPolicy().delay_after_exit(0.0)
+        elif previous:
+            assert delay >= previous
+        previous = delay
+        now += delay
+
+
+def two_free_ports() -> int:
+    """A port p with p + 1 free as well (worker 1 listens on the next port)."""
+    for _ in range(50):
+        port = free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise AssertionError("no two adjacent free ports")
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_for(predicate: Callable[[], bool], within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdecimal():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def test_without_redis_two_workers_exit_2_with_one_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        main_command("run", "--workers", "2"),
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "config error: --workers 2 needs REDIS_URL: without Redis each worker would keep its "
+        "own MAX_CONCURRENT_CALLS and its own command bus (set REDIS_URL, or run one worker)"
+    ]
+
+
+@pytest.mark.redis
+def test_two_workers_listen_a_dead_one_comes_back_and_sigterm_stops_all(
+    tmp_path: Path, redis_url: str
+) -> None:
+    web, audio = free_port(), two_free_ports()
+    env = clean_env(WEB_PORT=str(web), AUDIOSOCKET_LISTEN_PORT=str(audio), REDIS_URL=redis_url)
+    with subprocess.Popen(
+        main_command("run", "--workers", "2"),
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as parent:
+        try:
+            assert wait_for(lambda: listening(audio) and listening(audio + 1), 30)
+            assert httpx.get(f"http://127.0.0.1:{web}/healthz", timeout=2).json() == {
+                "status": "ok"
+            }
+            workers = children_of(parent.pid)
+            assert len(workers) == 2
+            second = next(p for p in workers if f"{audio + 1}" in _environ(p))
+            os.kill(second, signal.SIGKILL)
+            assert wait_for(lambda: not listening(audio + 1), 5)
+            assert wait_for(lambda: listening(audio + 1), 30), "the dead worker never came back"
+            workers = children_of(parent.pid)
+            assert len(workers) == 2
+            assert second not in workers
+            parent.send_signal(signal.SIGTERM)
+            assert parent.wait(timeout=20) == 0
+            assert [pid for pid in workers if Path(f"/proc/{pid}").exists()] == []
+            assert not listening(audio)
+            assert not listening(audio + 1)
+        finally:
+            if parent.poll() is None:
+                parent.kill()
+            output = parent.stdout.read() if parent.stdout else ""
+    assert "worker exited; restarting" in output, output
+    assert "Traceback" not in output, output
+
+
+def _environ(pid: int) -> str:
+    try:
+        return (Path("/proc") / str(pid) / "environ").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
