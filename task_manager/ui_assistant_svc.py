@@ -20,6 +20,7 @@ most the round in flight.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -29,7 +30,6 @@ from zoneinfo import ZoneInfo
 
 from openai import AsyncOpenAI, OpenAIError
 from openai.types.chat import ChatCompletionMessageParam
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.phone_numbers import to_e164
@@ -41,14 +41,9 @@ from database.types import utcnow
 from task_manager import assistant_prompt
 from task_manager.business_lookup import LookupFailed, PlacesLookup
 from task_manager.notifier import Notifier
-from task_manager.orchestrator import (
-    ALL_DAY,
-    CampaignPlan,
-    InvalidPlan,
-    OrchestratorService,
-    TaskPlan,
-)
+from task_manager.orchestrator import ALL_DAY, CampaignPlan, OrchestratorService, TaskPlan
 from task_manager.phone_code_delivery import PhoneCodeDelivery
+from task_manager.plan_check import check_plan, plan_schema
 
 log = logging.getLogger(__name__)
 NO_KEY = (
@@ -87,19 +82,8 @@ def plan_problems(
     raw: Any, orchestrator: OrchestratorService
 ) -> tuple[CampaignPlan | None, list[str]]:
     """The plan, or every reason it would be refused, in words a person can act on."""
-    try:
-        plan = CampaignPlan.model_validate(raw)
-    except ValidationError as exc:
-        return None, [_where(err["loc"]) + err["msg"] for err in exc.errors()]
-    try:
-        orchestrator.prepare(plan)
-    except InvalidPlan as exc:
-        return None, [
-            f"task {p.index + 1} ({p.contact_name or 'unnamed'}): "
-            f'"{plan.tasks[p.index].phone_number}" {p.reason}'
-            for p in exc.problems
-        ]
-    return plan, []
+    plan, problems = check_plan(raw, orchestrator)
+    return plan, [p.text for p in problems]
 
 
 ON_YOUR_LIST = (
@@ -131,11 +115,6 @@ def _as_sdk(messages: list[dict[str, Any]]) -> list[ChatCompletionMessageParam]:
     """The stored conversation, typed as the SDK's messages: it holds only what the SDK
     produced or accepted before (user text, assistant turns, tool results)."""
     return cast("list[ChatCompletionMessageParam]", messages)
-
-
-def _where(loc: tuple[Any, ...]) -> str:
-    parts = [f"task {n + 1}" if isinstance(n, int) else str(n) for n in loc if n != "tasks"]
-    return (" ".join(parts).replace("_", " ") + ": ") if parts else ""
 
 
 class UiAssistantService:
@@ -325,8 +304,11 @@ class UiAssistantService:
         self, user_id: int, conversation_id: int | None, plan: dict[str, Any]
     ) -> dict[str, Any]:
         """Create the campaign: {"campaign_id": n} or {"problems": [...]}, nothing stored.
-        A plan without a name is named from its goal or its first call's objective."""
-        checked, problems = plan_problems(_named(plan), self.orchestrator)
+        A plan without a name is named from its goal or its first call's objective. The
+        check runs in a worker thread: 5,000 numbers take about a second to parse, which
+        would otherwise stall the event loop that paces live calls' audio."""
+        named = _named(plan)
+        checked, problems = await asyncio.to_thread(plan_problems, named, self.orchestrator)
         if checked is None:
             return {"problems": problems}
         if conversation_id is not None:
@@ -344,6 +326,16 @@ class UiAssistantService:
             )
         log.info("campaign confirmed", extra={"campaign_id": created.campaign_id})
         return {"campaign_id": created.campaign_id, "task_ids": created.task_ids}
+
+    async def check_plan(self, plan: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every reason `confirm` would refuse this plan, each naming its task and field
+        (in a worker thread, as in `confirm`)."""
+        _, problems = await asyncio.to_thread(check_plan, _named(plan), self.orchestrator)
+        return [p.as_dict() for p in problems]
+
+    def plan_schema(self) -> dict[str, Any]:
+        """The JSON Schema of what `confirm` takes (the API documents its body with it)."""
+        return plan_schema()
 
     async def test_call(self, user_id: int, phone_number: str, objective: str) -> dict[str, Any]:
         """A one-task campaign due now, at the top priority: the person is waiting on it.

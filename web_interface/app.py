@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -20,10 +21,11 @@ from web_interface.body_limit import BodyLimit
 from web_interface.deps import WebDeps
 from web_interface.errors import install_error_handlers
 from web_interface.ops_access import may_see_ops
-from web_interface.routes import ROUTERS
+from web_interface.routes import ROUTERS, V1_ROUTERS
 from web_interface.security_headers import SecurityHeaders
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+SWAGGER_DIR = Path(fastapi_offline.__file__).resolve().parent / "static"  # /api/v1/docs
 
 
 def create_app(deps: WebDeps) -> FastAPI:
@@ -44,6 +46,8 @@ def _add_user_routes(app: FastAPI) -> None:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.state.v1_routes = [route for router in V1_ROUTERS for route in router.routes]
+    app.mount("/static/swagger", StaticFiles(directory=SWAGGER_DIR), name="swagger")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
 

@@ -31,6 +31,15 @@ class ChatAssistant(Protocol):
         """Create the campaign: {"campaign_id", "task_ids"} or {"problems": [...]}."""
         ...
 
+    async def check_plan(self, plan: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every reason `confirm` would refuse the plan, nothing stored: a list of
+        {"task": index or None (the campaign's own fields), "field", "message"}."""
+        ...
+
+    def plan_schema(self) -> dict[str, Any]:
+        """The JSON Schema of the plan `confirm` takes (for the API's documentation)."""
+        ...
+
     async def test_call(self, user_id: int, phone_number: str, objective: str) -> dict[str, Any]:
         """Place one call now: {"campaign_id", "task_ids"} or {"problems": [...]}."""
         ...

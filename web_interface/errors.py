@@ -2,7 +2,8 @@
 browser asking for a page that is not there (or not theirs, or broken) gets a page.
 
 Who gets HTML: a request that accepts text/html and is not for /api or /ws. Scripts and
-the API always get `{"detail": ...}`, whatever they accept.
+the API always get `{"detail": ...}`, whatever they accept; under /api/v1 the one shape
+of api_errors.py.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from common.command_bus import CommandBusError
+from web_interface.api_errors import ApiError, error_body, is_v1
 from web_interface.login_required import LoginRequired
 from web_interface.templating import render
 
@@ -59,11 +61,19 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(CommandBusError, _bus_unavailable)
     app.add_exception_handler(RequestValidationError, _invalid_input)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(Exception, _server_error)
+
+
+async def _api_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return exc.response()
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if is_v1(request.url.path):
+        return ApiError.from_http(exc).response()
     if wants_html(request):
         return _page(request, exc.status_code, str(exc.detail), exc.headers)
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
@@ -72,6 +82,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 async def _server_error(request: Request, exc: Exception) -> Response:
     """Logged here with its traceback; the person sees a page, the script a JSON line."""
     log.error("request failed", exc_info=exc, extra={"path": request.url.path})
+    if is_v1(request.url.path):
+        return JSONResponse(error_body("internal", INTERNAL), status_code=500)
     if wants_html(request):
         return _page(request, 500, "")
     return JSONResponse({"detail": INTERNAL}, status_code=500)
@@ -114,6 +126,11 @@ async def _invalid_input(request: Request, exc: Exception) -> Response:
         }
         for error in exc.errors()
     ]
+    if is_v1(request.url.path):
+        fields = [
+            {"field": ".".join(str(p) for p in d["loc"]), "message": d["msg"]} for d in detail
+        ]
+        return JSONResponse(error_body("invalid", "the request is not valid", fields), 422)
     return JSONResponse({"detail": detail}, status_code=422)
 
 

@@ -5,6 +5,7 @@ from database.models.base import Base
 from database.models.calls import Call, CallEvent, CallTurn
 from database.models.campaigns import Campaign, Task
 from database.models.conversations import Conversation
+from database.models.idempotency import IdempotencyKey
 from database.models.phone_codes import PhoneCode
 from database.models.requests import DndEntry, FeedbackRequest, Message
 from database.models.task_events import TaskEvent
@@ -26,6 +27,7 @@ __all__ = [
     "Conversation",
     "DndEntry",
     "FeedbackRequest",
+    "IdempotencyKey",
     "Message",
     "PhoneCode",
     "Task",

@@ -16,7 +16,7 @@ from database.errors import NotFound
 from database.models import Call, CallEvent, CallTurn, Task
 from database.repositories import webhook_outbox
 from database.repositories.base import apply_changes, check_e164
-from database.states import CallDirection
+from database.states import CallDirection, CallStatus
 from database.types import utcnow
 
 UPDATABLE = frozenset(
@@ -95,9 +95,23 @@ async def list_for_task(s: AsyncSession, *, user_id: int, task_id: int) -> list[
 
 
 async def list_for_user(
-    s: AsyncSession, *, user_id: int, limit: int = 50, offset: int = 0
+    s: AsyncSession,
+    *,
+    user_id: int,
+    limit: int = 50,
+    offset: int = 0,
+    status: CallStatus | None = None,
+    since: datetime | None = None,
+    task_id: int | None = None,
 ) -> list[Call]:
+    """Newest first; `since`: started at or after it."""
     query = select(Call).where(Call.user_id == user_id)
+    if status is not None:
+        query = query.where(Call.status == status)
+    if since is not None:
+        query = query.where(Call.started_at >= since)
+    if task_id is not None:
+        query = query.where(Call.task_id == task_id)
     query = query.order_by(Call.started_at.desc(), Call.id.desc())
     return list(await s.scalars(query.offset(offset).limit(limit)))
 

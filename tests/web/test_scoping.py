@@ -21,6 +21,7 @@ PUBLIC = {
     ("GET", "/login"), ("POST", "/login"), ("GET", "/signup"), ("POST", "/signup"),
     ("GET", "/favicon.ico"),
 }  # fmt: skip
+BROWSER_API_PAGES = {("GET", "/api/v1/docs")}  # a page: to the login form and back
 
 
 @dataclass
@@ -71,7 +72,10 @@ async def test_every_route_requires_a_login(web: Web) -> None:
             )
         )
         response = await anonymous.request(method, url, json={})
-        if path.startswith("/api/"):
+        if (method, path) in BROWSER_API_PAGES:
+            assert response.status_code == 303, (method, path)
+            assert response.headers["location"] == f"/login?next={path}"
+        elif path.startswith("/api/"):
             assert response.status_code == 401, (method, path)
         elif (method, path) == ("GET", "/"):  # the landing page: what OpenDeep is
             assert (response.status_code, "/signup" in response.text) == (200, True)
@@ -186,6 +190,18 @@ TWO_USER_COVERED = {
     ("GET", "/webhooks"), ("POST", "/webhooks"), ("GET", "/webhooks/{endpoint_id}"),
     ("POST", "/webhooks/{endpoint_id}/delete"), ("POST", "/webhooks/{endpoint_id}/toggle"),
     ("POST", "/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver"),
+    # test_browser_recording.py: another person gets 404 for a call's recording
+    ("GET", "/api/calls/{call_id}/recording"),
+    # test_api_v1_reads.py and test_api_v1_import.py: B's reads of A's ids and actions on
+    # them are 404, B's lists empty; each person's campaigns (and idempotency keys) their own
+    ("GET", "/api/v1/campaigns"), ("GET", "/api/v1/campaigns/{campaign_id}"),
+    ("POST", "/api/v1/campaigns"), ("POST", "/api/v1/campaigns/csv"),
+    ("POST", "/api/v1/campaigns/{campaign_id}/pause"),
+    ("POST", "/api/v1/campaigns/{campaign_id}/resume"),
+    ("POST", "/api/v1/campaigns/{campaign_id}/cancel"),
+    ("GET", "/api/v1/tasks"), ("GET", "/api/v1/tasks/{task_id}"),
+    ("GET", "/api/v1/calls"), ("GET", "/api/v1/calls/{call_id}"),
+    ("GET", "/api/v1/docs"), ("GET", "/api/v1/openapi.json"),  # about the API, no one's data
 }  # fmt: skip
 
 

@@ -1,4 +1,5 @@
-"""Every router of the web app, in the order create_app includes them."""
+"""Every router of the web app, in the order create_app includes them; V1_ROUTERS are
+the ones /api/v1/openapi.json documents."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from web_interface.routes import (
     api_account,
     api_control,
     api_feedback,
+    api_v1_campaigns,
+    api_v1_docs,
+    api_v1_work,
     api_webhooks,
     api_work,
     auth_pages,
@@ -22,6 +26,9 @@ from web_interface.routes import (
 )
 
 ROUTERS: list[APIRouter] = [
+    api_v1_campaigns.router,
+    api_v1_work.router,
+    api_v1_docs.router,
     api_work.router,
     api_feedback.router,
     api_account.router,
@@ -37,3 +44,5 @@ ROUTERS: list[APIRouter] = [
     events.router,
     listen.router,
 ]
+
+V1_ROUTERS: list[APIRouter] = [api_v1_campaigns.router, api_v1_work.router]
