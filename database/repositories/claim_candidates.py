@@ -161,17 +161,23 @@ async def ordered_scans(s: AsyncSession) -> AsyncIterator[None]:
     if s.get_bind().dialect.name != "postgresql":
         yield
         return
-    await s.execute(text(
-        "SELECT set_config('enable_bitmapscan', 'off', true), "
-        "set_config('enable_sort', 'off', true)"
-    ))  # fmt: skip
+    before = (await s.execute(_ORDERED_SCANS)).one()  # the values they had, then off
     try:
         yield
     finally:
-        await s.execute(text(
-            "SELECT set_config(name, reset_val, true) FROM pg_settings "
-            "WHERE name IN ('enable_bitmapscan', 'enable_sort')"
-        ))  # fmt: skip
+        await s.execute(_PUT_BACK, {"bitmap": before.bitmap, "sort": before.sort})
+
+
+# The values are read in a subquery, so before set_config changes them.
+_ORDERED_SCANS = text(
+    "SELECT bitmap, sort, set_config('enable_bitmapscan', 'off', true), "
+    "set_config('enable_sort', 'off', true) FROM (SELECT "
+    "current_setting('enable_bitmapscan') AS bitmap, current_setting('enable_sort') AS sort "
+    "OFFSET 0) AS before"
+)
+_PUT_BACK = text(
+    "SELECT set_config('enable_bitmapscan', :bitmap, true), set_config('enable_sort', :sort, true)"
+)
 
 
 async def candidates(

@@ -41,11 +41,12 @@ LEASE = timedelta(minutes=2)
 WAITING = 60_000  # 90,000 tasks in all, 120 users, 600 campaigns
 
 
-async def _seeded(made: Backend) -> None:
+async def _seeded(made: Backend, waiting: int = WAITING) -> None:
+    """Migrated, then the benchmark's backlog of `waiting` tasks (and the rest)."""
     await migrate.upgrade(made.url, made.data_dir)
     engine = create_engine_for(made.url, made.data_dir)
     try:
-        await seed(engine, made.url, made.data_dir, Shape(WAITING))
+        await seed(engine, made.url, made.data_dir, Shape(waiting))
         if made.url is not None:
             async with engine.begin() as conn:
                 await conn.execute(text("ANALYZE"))
@@ -177,3 +178,30 @@ async def test_a_claim_of_fifty_takes_the_first_due_tasks_taking_turns(
         )
     top = tasks.take_turns(expected[: 50 * tasks.FAIR_WINDOW], 50, None, {})
     assert [t.id for t in claimed] == [c.id for c in top]
+
+
+@pytest.fixture
+def empty_postgres(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Backend]:
+    for made in _backend("postgres", request, tmp_path_factory):
+        asyncio.run(migrate.upgrade(made.url, made.data_dir))
+        yield made
+
+
+@pytest.mark.postgres
+async def test_the_planner_settings_are_put_back_after_the_looks(empty_postgres: Backend) -> None:
+    """The ordered-scan settings hold for the looks only: the rest of the claim's
+    transaction plans as the server is configured (here: sorts already off for it)."""
+    engine = create_engine_for(empty_postgres.url, empty_postgres.data_dir)
+    settings = text("SELECT current_setting('enable_bitmapscan'), current_setting('enable_sort')")
+    try:
+        async with session_factory(engine)() as s, s.begin():
+            await s.execute(text("SET LOCAL enable_sort = off"))
+            async with ordered_scans(s):
+                assert tuple((await s.execute(settings)).one()) == ("off", "off")
+            assert tuple((await s.execute(settings)).one()) == ("on", "off")
+            await claim_candidates.candidates(s, NOW, 300, passed_over=set())
+            assert tuple((await s.execute(settings)).one()) == ("on", "off")
+    finally:
+        await engine.dispose()
