@@ -78,52 +78,51 @@ class Task(Base):
     __mapper_args__ = {"version_id_col": version}
 
 
+def partial_index(name: str, *columns: Any, where: str) -> Index:
+    """An index of the rows `where` holds, the same on PostgreSQL and SQLite."""
+    return Index(name, *columns, postgresql_where=text(where), sqlite_where=text(where))
+
+
 # The scheduler's claim (database/repositories/claim_candidates.py): per priority, the due
 # tasks in claim order (the longest due first, then id) are one range of this partial
 # index scanned backwards, and the priorities waiting are found by probing it, so a claim
 # never sorts the waiting set (a million tasks or ten). A task never deferred has no
 # next_action_time; its NULL sorts where each database puts NULLs by itself.
-CLAIM_ORDER_INDEX = Index(
+CLAIM_ORDER_INDEX = partial_index(
     "ix_tasks_claim_order",
     Task.priority,
     Task.next_action_time.desc(),
     Task.id.desc(),
-    postgresql_where=text("status IN ('pending', 'retry_scheduled')"),
-    sqlite_where=text("status IN ('pending', 'retry_scheduled')"),
+    where="status IN ('pending', 'retry_scheduled')",
 )
 # Claimed tasks whose lease lapsed (their process died): found without a scan.
-LAPSED_LEASE_INDEX = Index(
+LAPSED_LEASE_INDEX = partial_index(
     "ix_tasks_scheduled_lease",
     Task.lease_expires_at,
-    postgresql_where=text("status = 'scheduled'"),
-    sqlite_where=text("status = 'scheduled'"),
+    where="status = 'scheduled'",
 )
 # Paused campaigns, for the claim's "not paused" test: a probe of a few rows, not a scan of
 # every campaign on every claim.
-PAUSED_CAMPAIGNS_INDEX = Index(
+PAUSED_CAMPAIGNS_INDEX = partial_index(
     "ix_campaigns_paused",
     Campaign.id,
-    postgresql_where=text("status = 'paused'"),
-    sqlite_where=text("status = 'paused'"),
+    where="status = 'paused'",
 )
 # No index leads with status alone: SQLite keeps no statistics, and one would lure the
 # claim's "status IN (...)" away from ix_tasks_claim_order (migration 0018). The few rows
 # the lifecycle sweeps and the per-user cap read have partial indexes of their own.
-IN_PROGRESS_INDEX = Index(
+IN_PROGRESS_INDEX = partial_index(
     "ix_tasks_in_progress",
     Task.lease_expires_at,
-    postgresql_where=text("status = 'in_progress'"),
-    sqlite_where=text("status = 'in_progress'"),
+    where="status = 'in_progress'",
 )
-NEEDS_USER_INDEX = Index(
+NEEDS_USER_INDEX = partial_index(
     "ix_tasks_needs_user",
     Task.user_id,
-    postgresql_where=text("status = 'needs_user'"),
-    sqlite_where=text("status = 'needs_user'"),
+    where="status = 'needs_user'",
 )
-LIVE_PER_USER_INDEX = Index(
+LIVE_PER_USER_INDEX = partial_index(
     "ix_tasks_live_per_user",
     Task.user_id,
-    postgresql_where=text("status IN ('scheduled', 'in_progress')"),
-    sqlite_where=text("status IN ('scheduled', 'in_progress')"),
+    where="status IN ('scheduled', 'in_progress')",
 )

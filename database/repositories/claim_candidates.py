@@ -71,7 +71,10 @@ def waiting() -> ColumnElement[bool]:
 
 
 def _instant(now: datetime) -> ColumnElement[datetime]:
-    return literal(now, UtcDateTime, literal_execute=True)
+    """Bound, unlike the states: the statement's text then stays the same from claim to
+    claim, so the driver reuses its prepared statement instead of preparing each look
+    anew (an extra round trip per look), and `now` is not part of any index predicate."""
+    return bindparam("now", now, type_=UtcDateTime, unique=True)
 
 
 def due_now(now: datetime) -> ColumnElement[bool]:
