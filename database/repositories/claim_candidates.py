@@ -165,10 +165,8 @@ async def ordered_scans(s: AsyncSession) -> AsyncIterator[None]:
         yield
         return
     before = (await s.execute(_ORDERED_SCANS)).one()  # the values they had, then off
-    try:
-        yield
-    finally:
-        await s.execute(_PUT_BACK, {"bitmap": before.bitmap, "sort": before.sort})
+    yield  # an error in there aborts the transaction, which drops the local settings too
+    await s.execute(_PUT_BACK, {"bitmap": before.bitmap, "sort": before.sort})
 
 
 # The values are read in a subquery, so before set_config changes them.
