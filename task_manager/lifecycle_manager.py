@@ -28,6 +28,7 @@ from database.errors import VersionConflict
 from database.models import Call, Campaign, Task
 from database.repositories import calls, campaigns, feedback, tasks, webhook_outbox
 from database.repositories.base import affected
+from database.repositories.claim_candidates import status_in
 from database.states import CallDirection, CallStatus, CampaignStatus, TaskActor, TaskStatus
 from database.types import utcnow
 from task_manager.call_launcher import PlannedCall
@@ -119,7 +120,7 @@ class TaskLifecycleManagerService:
         async with self.sessions() as s:
             rows = list(
                 await s.scalars(
-                    select(Task).where(Task.status == TaskStatus.IN_PROGRESS, stuck).limit(BATCH)
+                    select(Task).where(status_in(TaskStatus.IN_PROGRESS), stuck).limit(BATCH)
                 )
             )
         recovered = 0
@@ -191,9 +192,7 @@ class TaskLifecycleManagerService:
         """One notification per task per attempt that ended needing the person."""
         async with self.sessions() as s:
             rows = list(
-                await s.scalars(
-                    select(Task).where(Task.status == TaskStatus.NEEDS_USER).limit(BATCH)
-                )
+                await s.scalars(select(Task).where(status_in(TaskStatus.NEEDS_USER)).limit(BATCH))
             )
         notified = 0
         for task in rows:

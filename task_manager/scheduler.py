@@ -161,6 +161,7 @@ class TaskSchedulerService:
                 per_user=self.per_user,
             )  # fmt: skip
             context = RoundCache(s, claimed)
+            await context.preload()  # the round's campaigns and users, one query each
             planned = [await self._decide(context, task, now) for task in claimed]
             await s.flush()  # StaleDataError: another writer won; the round rolls back
         return [p for p in planned if p is not None], len(claimed)

@@ -16,14 +16,8 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Select,
-    bindparam,
-    exists,
     func,
-    literal,
-    or_,
     select,
-    true,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,17 +25,16 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from database.errors import NotFound, VersionConflict
 from database.models import Campaign, Task
-from database.repositories import task_events
+from database.repositories import claim_candidates, task_events
 from database.repositories.base import apply_changes, check_e164
-from database.states import CampaignStatus, TaskActor, TaskStatus
-from database.types import UtcDateTime
+from database.repositories.claim_candidates import Candidate, claimable_now, status_in
+from database.states import TaskActor, TaskStatus
 
 UPDATABLE = frozenset(
     {"attempt_count", "max_attempts", "next_action_time", "priority", "inter_call_context",
      "result", "last_decision", "last_decision_reason", "claimed_by", "lease_expires_at",
      "context", "success_criteria", "objective", "contact_name"}
 )  # fmt: skip
-CLAIMABLE = (TaskStatus.PENDING, TaskStatus.RETRY_SCHEDULED)
 LIVE_TASK = (TaskStatus.SCHEDULED, TaskStatus.IN_PROGRESS)
 FAIR_WINDOW = 6  # candidates read per slot to share: how far down one user's queue we look
 CLAIM_TRIES = 8
@@ -233,8 +226,8 @@ async def claim_due(
     Fair within a priority: users take turns (the most urgent task of each, then the next
     of each), so one user's thousand due tasks cannot take every slot from another's one;
     `per_user` caps a user's calls in progress (counted across every process). Candidates
-    come from the due index in its own order (FAIR_WINDOW per slot), so a claim stays an
-    index range scan however many tasks are pending.
+    come off the due index in claim order (FAIR_WINDOW per slot; claim_candidates.py), so
+    a claim reads a few hundred index entries however many tasks are waiting.
     FOR UPDATE SKIP LOCKED lets several processes claim at once on PostgreSQL without
     taking the same task; on SQLite the BEGIN IMMEDIATE transaction serialises claims.
     The candidates are read without locks and only the chosen ones are locked; what another
@@ -262,15 +255,6 @@ async def claim_due(
         if len(taken) == len(chosen) or len(tasks) >= limit:
             break  # we got what we chose, or all we wanted
     return tasks
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A due task as the claim's first look sees it."""
-
-    id: int
-    user_id: int
-    priority: int
 
 
 def take_turns(
@@ -304,58 +288,10 @@ async def _in_progress(s: AsyncSession, user_ids: set[int]) -> dict[int, int]:
         return {}
     rows = await s.execute(
         select(Task.user_id, func.count())
-        .where(Task.user_id.in_(user_ids), Task.status.in_(LIVE_TASK))
+        .where(Task.user_id.in_(user_ids), status_in(*LIVE_TASK))
         .group_by(Task.user_id)
     )
     return {user_id: int(count) for user_id, count in rows}
-
-
-def due_now(now: datetime) -> ColumnElement[bool]:
-    """Waiting and due. Written into the SQL as values (not bound), so PostgreSQL plans
-    each claim for what it asks and matches the partial index ix_tasks_claim_order
-    (database/models/campaigns.py) instead of a generic plan that scans."""
-    waiting = Task.status.in_(bindparam("due_states", CLAIMABLE, literal_execute=True))
-    due = Task.next_action_time <= literal(now, UtcDateTime, literal_execute=True)
-    return waiting & or_(Task.next_action_time.is_(None), due)
-
-
-def lapsed_lease(now: datetime) -> ColumnElement[bool]:
-    """Claimed by a process that stopped renewing its lease (ix_tasks_scheduled_lease)."""
-    scheduled = Task.status == literal(TaskStatus.SCHEDULED.value, literal_execute=True)
-    return scheduled & (Task.lease_expires_at < literal(now, UtcDateTime, literal_execute=True))
-
-
-def paused_campaign() -> ColumnElement[bool]:
-    """The task's campaign is paused: its due tasks wait, due, until it is resumed."""
-    paused = literal(CampaignStatus.PAUSED.value, literal_execute=True)
-    return exists().where(Campaign.id == Task.campaign_id, Campaign.status == paused)
-
-
-def claimable_now(task: Task, now: datetime) -> bool:
-    """`due_now | lapsed_lease` for one row in hand (after locking it by id)."""
-    if task.status in CLAIMABLE:
-        return task.next_action_time is None or task.next_action_time <= now
-    lease = task.lease_expires_at
-    return task.status == TaskStatus.SCHEDULED and lease is not None and lease < now
-
-
-def candidates_query(
-    now: datetime, limit: int, passed_over: set[int]
-) -> list[Select[int, int, int]]:
-    """The claim's two looks, each an index range scan: lapsed leases, then due tasks in
-    claim order (priority high to low, the longest due first, then id)."""
-    skip = (Task.id.not_in(passed_over) if passed_over else true()) & ~paused_campaign()
-    columns = (Task.id, Task.user_id, Task.priority)
-    lapsed = (
-        select(*columns).where(lapsed_lease(now), skip)
-        .order_by(Task.lease_expires_at).limit(limit)
-    )  # fmt: skip
-    due = (
-        select(*columns).where(due_now(now), skip)
-        .order_by(Task.priority.desc(), Task.next_action_time.asc(), Task.id.asc())
-        .limit(limit)
-    )  # fmt: skip
-    return [lapsed, due]
 
 
 async def _claim_some(
@@ -367,12 +303,7 @@ async def _claim_some(
 ) -> tuple[list[int], list[Task]]:
     """One look at the due tasks (no locks), then lock the fair choice among them: what
     was chosen, and what we got (another claimer may hold some of it)."""
-    candidates = [
-        Candidate(*row)
-        for query in candidates_query(now, limit * FAIR_WINDOW, passed_over)
-        for row in await s.execute(query)
-    ]
-    candidates.sort(key=lambda c: -c.priority)  # stable: lapsed first within a priority
+    candidates = await claim_candidates.candidates(s, now, limit * FAIR_WINDOW, passed_over)
     busy = await _in_progress(s, {c.user_id for c in candidates}) if per_user else {}
     chosen = [c.id for c in take_turns(candidates, limit, per_user, busy)]
     locked = (
