@@ -50,7 +50,7 @@ from task_manager.scheduler import (
 from task_manager.senders import email_sender, sms_sender
 from task_manager.ui_assistant_svc import UiAssistantService
 from web_interface.app import create_app
-from web_interface.deps import WebDeps
+from web_interface.deps import SignupHook, WebDeps
 from web_interface.secret_key import load_or_create_secret_key
 from web_interface.web_server import WebServer
 
@@ -66,7 +66,9 @@ class PlatformOverrides:
     replaces the clients built from OPENAI_* (tests reach two local servers); `slots`
     replaces the call slots built from REDIS_URL/MAX_CONCURRENT_CALLS; `web` and
     `task_engine` off leave those services out; `scheduler_poll` and `scheduler_lease`
-    are the scheduler's production values unless a test cannot wait for them.
+    are the scheduler's production values unless a test cannot wait for them. `demo` and
+    `on_signup` are set by `main.py demo` only (launcher/demo/): the web app's "Demo"
+    badge and the sample history written for each new account.
     """
 
     talkers: Callable[[Platform], TalkerFactory] | None = None
@@ -76,6 +78,8 @@ class PlatformOverrides:
     task_engine: bool = True
     scheduler_poll: float = SCHEDULER_POLL
     scheduler_lease: timedelta = SCHEDULER_LEASE
+    demo: bool = False
+    on_signup: SignupHook | None = None
 
 
 def build_platform(settings: Settings, overrides: PlatformOverrides | None = None) -> Platform:
@@ -175,6 +179,8 @@ class Platform:
             max_sockets_per_user=web.max_sockets_per_user,
             max_body_bytes=web.max_body_bytes,
             ops_token=web.ops_token.get_secret_value() if web.ops_token else None,
+            demo=self.overrides.demo,
+            on_signup=self.overrides.on_signup,
         )
         server = WebServer(
             create_app(deps), web.host, web.port, forwarded_allow_ips=web.trusted_proxies

@@ -42,6 +42,8 @@ from web_interface.security import (
 )
 from web_interface.work_control import WorkControl
 
+# Told of each new account inside the sign-up's transaction (the demo writes sample history).
+SignupHook = Callable[[AsyncSession, User], Awaitable[object]]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ALL_SCOPES = frozenset(TokenScope)
 
@@ -71,6 +73,8 @@ class WebDeps:
     max_sockets_per_user: int = 5  # live pages per person (live_sockets.py)
     max_body_bytes: int = DEFAULT_LIMIT  # larger request bodies get 413 (body_limit.py)
     ops_token: str | None = None  # /metrics and /readyz details off loopback (ops_access.py)
+    demo: bool = False  # every page carries a "Demo" badge (set by `main.py demo` only)
+    on_signup: SignupHook | None = None
     sockets: SocketLimit = field(init=False)
 
     def __post_init__(self) -> None:

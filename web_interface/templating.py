@@ -41,7 +41,12 @@ def render(
     fresh = seed is None
     if seed is None:
         seed = new_secret()
-    page = {"user": user, "csrf_token": csrf_token(deps.secret_key, seed), **(context or {})}
+    page = {
+        "user": user,
+        "csrf_token": csrf_token(deps.secret_key, seed),
+        "demo": deps.demo,
+        **(context or {}),
+    }
     response = TEMPLATES.TemplateResponse(request, name, page, status_code=status_code)
     if fresh:
         set_cookie(response, request, CSRF_COOKIE, seed, max_age=7 * 24 * 3600)

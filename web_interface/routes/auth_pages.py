@@ -121,6 +121,8 @@ async def signup(
     except AlreadyExists:
         page["error"] = "An account with this email exists already. Log in instead."
         return render(request, "signup.html", page, status_code=status.HTTP_409_CONFLICT)
+    if deps.on_signup is not None:
+        await deps.on_signup(s, user)
     return await start_session(request, deps, s, user, "/")
 
 
