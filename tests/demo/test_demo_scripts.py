@@ -84,7 +84,10 @@ def material(**changes: object) -> CallMaterial:
 
 def test_the_judge_reads_the_agents_outcome_from_the_rendered_record() -> None:
     done = verdict(render(material(agent_outcome="success", agent_summary="Wed 10 am")))
-    assert (done["decision"], done["result"]) == ("success", [{"key": "booked", "value": "Wed 10 am"}])
+    assert (done["decision"], done["result"]) == (
+        "success",
+        [{"key": "booked", "value": "Wed 10 am"}],
+    )
     machine = verdict(render(material(answered_by="machine", message_left=True)))
     assert machine["decision"] == "failed"
     assert "a message was left" in machine["reason"]
@@ -151,7 +154,9 @@ def test_the_agent_presses_1_at_the_menu_and_passes_the_persons_answer_on() -> N
     agent.heard(4)
     closing = agent.respond()
     assert closing.tool == "end_call"
-    assert closing.args["summary"] == "Booked a cleaning at Bright Smile Dental; Ann chose: Thursday"
+    assert (
+        closing.args["summary"] == "Booked a cleaning at Bright Smile Dental; Ann chose: Thursday"
+    )
 
 
 def test_without_the_persons_answer_the_agent_ends_the_call_for_them_to_decide() -> None:

@@ -60,7 +60,9 @@ async def run_story(page: Page, base_url: str, visit: Visit) -> None:
     await page.get_by_label("Password").fill(PASSWORD)
     await page.get_by_role("button", name="Create account").click()
     await expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
-    await expect(page.get_by_role("link", name="Sample: a plumber for the kitchen sink")).to_be_visible()
+    await expect(
+        page.get_by_role("link", name="Sample: a plumber for the kitchen sink")
+    ).to_be_visible()
     await visit(page, "02-dashboard-with-sample-history")
 
     await page.get_by_role("link", name="Chat").click()
