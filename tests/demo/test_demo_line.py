@@ -68,11 +68,14 @@ def test_the_lines_events_are_what_the_products_parser_routes_to_the_call() -> N
     answered = ami_events.parse_event(ami_line.answered(call))
     up = ami_events.parse_event(ami_line.newstate(call, 6))
     ended = ami_events.parse_event(ami_line.hangup(call))
-    assert isinstance(ringing, ami_events.Newstate) and ringing.state == 5
+    assert isinstance(ringing, ami_events.Newstate)
+    assert ringing.state == 5
     assert isinstance(answered, ami_events.OriginateResponse)
     assert (answered.success, answered.reason) == (True, 4)
-    assert isinstance(up, ami_events.Newstate) and up.is_up
-    assert isinstance(ended, ami_events.Hangup) and ended.cause == 16
+    assert isinstance(up, ami_events.Newstate)
+    assert up.is_up
+    assert isinstance(ended, ami_events.Hangup)
+    assert ended.cause == 16
     for event in (ringing, answered, up, ended):
         assert CALL_ID in ami_events.routing_keys(event)
 
@@ -88,6 +91,7 @@ class OurSide:
         self.frames = 0
         self.writer: asyncio.StreamWriter | None = None
         self.ended = asyncio.Event()
+        self.heard = asyncio.Event()  # set on every loud frame
         self.port = 0
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -99,10 +103,19 @@ class OurSide:
                         self.call_ids.append(frame.call_id)
                     elif isinstance(frame, AudioFrame):
                         self.frames += 1
-                        self.loud_frames += voice.rms(frame.pcm) >= 500
+                        if voice.rms(frame.pcm) >= 500:
+                            self.loud_frames += 1
+                            self.heard.set()
         finally:
             writer.close()
             self.ended.set()
+
+    async def until_loud(self, frames: int, seconds: float) -> None:
+        """Until the callee has said `frames` loud frames in all."""
+        async with asyncio.timeout(seconds):
+            while self.loud_frames < frames:
+                self.heard.clear()
+                await self.heard.wait()
 
     async def say(self, text: str) -> None:
         assert self.writer is not None
@@ -149,9 +162,7 @@ async def test_a_call_rings_is_answered_speaks_and_hangs_up_when_asked() -> None
         )  # fmt: skip
         kinds = [type(await next_event(events)).__name__ for _ in range(3)]
         assert kinds == ["Newstate", "OriginateResponse", "Newstate"]
-        async with asyncio.timeout(10):
-            while ours.loud_frames < 20:  # the receptionist's greeting
-                await asyncio.sleep(0.05)
+        await ours.until_loud(20, 10)  # the receptionist's greeting
         assert ours.call_ids == [uuid.UUID(CALL_ID)]
         await client.hangup(CALL_ID)
         hangup = await next_event(events)
@@ -177,9 +188,7 @@ async def test_the_menu_waits_for_its_key_then_connects_to_reception() -> None:
         await asyncio.sleep(1.0)
         assert ours.loud_frames == said  # the menu said its piece and waits for a key
         await client.play_dtmf(CALL_ID, "1")
-        async with asyncio.timeout(5):
-            while ours.loud_frames < said + 20:  # "Please hold while we connect you."
-                await asyncio.sleep(0.05)
+        await ours.until_loud(said + 20, 5)  # "Please hold while we connect you."
 
 
 async def test_the_receptionist_answers_only_after_the_agent_has_spoken() -> None:
@@ -197,6 +206,4 @@ async def test_the_receptionist_answers_only_after_the_agent_has_spoken() -> Non
         await asyncio.sleep(1.0)
         assert ours.loud_frames == said  # waiting for the agent
         await ours.say("Hello Maya, could I book a cleaning?")
-        async with asyncio.timeout(5):
-            while ours.loud_frames < said + 20:  # "Of course. I can do Wednesday..."
-                await asyncio.sleep(0.05)
+        await ours.until_loud(said + 20, 5)  # "Of course. I can do Wednesday..."

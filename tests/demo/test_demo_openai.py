@@ -48,10 +48,12 @@ async def test_the_planning_chat_streams_through_the_sdk(server: DemoOpenAI) -> 
         assert text == CLARIFY
         judged = await client.chat.completions.create(
             model="gpt-4.1-mini",
-            messages=[{"role": "system", "content": "judge"},
-                      {"role": "user", "content": "Agent's outcome: success\nAgent's summary: Wed"}],
+            messages=[
+                {"role": "system", "content": "judge"},
+                {"role": "user", "content": "Agent's outcome: success\nAgent's summary: Wed"},
+            ],
             response_format={"type": "json_schema", "json_schema": JSON_SCHEMA},
-        )  # fmt: skip
+        )
         assert json.loads(judged.choices[0].message.content or "")["decision"] == "success"
     finally:
         await client.close()

@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
-import pytest
 from playwright.async_api import Browser, Locator, Page, expect
 
 from launcher.demo.callees import BRIGHT_SMILE, QUESTION

@@ -76,4 +76,4 @@ def test_only_the_demo_command_wires_the_demo() -> None:
             importers.append(str(relative))
     assert importers == ["launcher/cli.py"]
     cli = (ROOT / "launcher" / "cli.py").read_text()
-    assert "    if command == \"demo\":\n        from launcher.demo import command" in cli
+    assert '    if command == "demo":\n        from launcher.demo import command' in cli
