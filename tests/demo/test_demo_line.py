@@ -20,11 +20,12 @@ from audio_processing.audio_socket_protocol import (
 )
 from call_processor.ami import actions
 from call_processor.ami import events as ami_events
+from call_processor.ami.call_events import CallEvents
 from call_processor.ami.client import AmiClient
 from call_processor.ami.errors import AmiActionFailed
 from launcher.demo import ami_line, voice
 from launcher.demo.ami_line import BadOriginate, dialed
-from launcher.demo.callees import BRIGHT_SMILE, HARBOR
+from launcher.demo.callees import BRIGHT_SMILE, HARBOR, DemoCallee
 from launcher.demo.line import SimulatedLine
 
 CALL_ID = "0b7f6d2e-8a51-4c3f-9d1e-2f4a6b8c0d1e"
@@ -141,10 +142,6 @@ async def line_and_client() -> AsyncIterator[tuple[SimulatedLine, AmiClient, Our
     await server.wait_closed()
 
 
-async def next_event(events: object) -> ami_events.AmiEvent:
-    return await events.get(5)  # type: ignore[attr-defined]
-
-
 async def test_a_wrong_secret_is_refused_like_asterisk_refuses_it() -> None:
     async with SimulatedLine() as line:
         client = AmiClient("127.0.0.1", line.port, line.username, SecretStr("wrong"))
@@ -153,19 +150,34 @@ async def test_a_wrong_secret_is_refused_like_asterisk_refuses_it() -> None:
                 await client.wait_connected(0.5)
 
 
+async def call(client: AmiClient, ours: OurSide, callee: DemoCallee) -> CallEvents:
+    """Originate a call to `callee` as the call initiator does; its events, from the start."""
+    events = client.subscribe(CALL_ID)
+    await client.originate(
+        CALL_ID, f"PJSIP/{callee.number.lstrip('+')}@demo-line", "opendeep-agent", "s",
+        variables={"CALL_ID": CALL_ID, "AUDIOSOCKET_ADDR": f"127.0.0.1:{ours.port}"},
+    )  # fmt: skip
+    return events
+
+
+async def first_line_then_quiet(ours: OurSide, callee: DemoCallee) -> int:
+    """Wait out the callee's first line; it says nothing more on its own. Its loud frames."""
+    await asyncio.sleep(voice.speech_ms(callee.exchanges[0].callee.text) / 1000 + 1.5)
+    said = ours.loud_frames
+    await asyncio.sleep(1.0)
+    assert ours.loud_frames == said
+    return said
+
+
 async def test_a_call_rings_is_answered_speaks_and_hangs_up_when_asked() -> None:
     async with line_and_client() as (line, client, ours):
-        events = client.subscribe(CALL_ID)
-        await client.originate(
-            CALL_ID, f"PJSIP/{HARBOR.number.lstrip('+')}@demo-line", "opendeep-agent", "s",
-            variables={"CALL_ID": CALL_ID, "AUDIOSOCKET_ADDR": f"127.0.0.1:{ours.port}"},
-        )  # fmt: skip
-        kinds = [type(await next_event(events)).__name__ for _ in range(3)]
+        events = await call(client, ours, HARBOR)
+        kinds = [type(await events.get(5)).__name__ for _ in range(3)]
         assert kinds == ["Newstate", "OriginateResponse", "Newstate"]
         await ours.until_loud(20, 10)  # the receptionist's greeting
         assert ours.call_ids == [uuid.UUID(CALL_ID)]
         await client.hangup(CALL_ID)
-        hangup = await next_event(events)
+        hangup = await events.get(5)
         assert isinstance(hangup, ami_events.Hangup)
         await asyncio.wait_for(ours.ended.wait(), 5)  # the socket closed: EOF, as Asterisk
         assert CALL_ID not in line.calls
@@ -175,35 +187,15 @@ async def test_a_call_rings_is_answered_speaks_and_hangs_up_when_asked() -> None
 
 async def test_the_menu_waits_for_its_key_then_connects_to_reception() -> None:
     async with line_and_client() as (_line, client, ours):
-        events = client.subscribe(CALL_ID)
-        await client.originate(
-            CALL_ID, f"PJSIP/{BRIGHT_SMILE.number.lstrip('+')}@demo-line", "opendeep-agent", "s",
-            variables={"CALL_ID": CALL_ID, "AUDIOSOCKET_ADDR": f"127.0.0.1:{ours.port}"},
-        )  # fmt: skip
-        for _ in range(3):
-            await next_event(events)
-        menu = voice.speech_ms(BRIGHT_SMILE.exchanges[0].callee.text) // 20
-        await asyncio.sleep(menu * 0.02 + 1.5)
-        said = ours.loud_frames
-        await asyncio.sleep(1.0)
-        assert ours.loud_frames == said  # the menu said its piece and waits for a key
+        await call(client, ours, BRIGHT_SMILE)
+        said = await first_line_then_quiet(ours, BRIGHT_SMILE)  # the menu waits for a key
         await client.play_dtmf(CALL_ID, "1")
         await ours.until_loud(said + 20, 5)  # "Please hold while we connect you."
 
 
 async def test_the_receptionist_answers_only_after_the_agent_has_spoken() -> None:
     async with line_and_client() as (_line, client, ours):
-        events = client.subscribe(CALL_ID)
-        await client.originate(
-            CALL_ID, f"PJSIP/{HARBOR.number.lstrip('+')}@demo-line", "opendeep-agent", "s",
-            variables={"CALL_ID": CALL_ID, "AUDIOSOCKET_ADDR": f"127.0.0.1:{ours.port}"},
-        )  # fmt: skip
-        for _ in range(3):
-            await next_event(events)
-        greeting = voice.speech_ms(HARBOR.exchanges[0].callee.text) // 20
-        await asyncio.sleep(greeting * 0.02 + 1.5)
-        said = ours.loud_frames
-        await asyncio.sleep(1.0)
-        assert ours.loud_frames == said  # waiting for the agent
+        await call(client, ours, HARBOR)
+        said = await first_line_then_quiet(ours, HARBOR)  # waiting for the agent
         await ours.say("Hello Maya, could I book a cleaning?")
         await ours.until_loud(said + 20, 5)  # "Of course. I can do Wednesday..."

@@ -16,7 +16,7 @@ from audio_processing.g711 import slin_to_ulaw
 from audio_processing.realtime.session_config import build_session_config
 from audio_processing.voicemail_message import message_instructions
 from launcher.demo import voice
-from launcher.demo.callees import HARBOR, OAK_STREET
+from launcher.demo.callees import HARBOR, OAK_STREET, DemoCallee
 from launcher.demo.openai_server import DemoOpenAI
 from launcher.demo.planner import CLARIFY
 from launcher.openai_clients import chat_client, realtime_client
@@ -70,6 +70,17 @@ async def test_another_key_is_refused(server: DemoOpenAI) -> None:
         await client.close()
 
 
+async def brief(conn: Any, callee: DemoCallee) -> None:
+    """session.update as the bridge sends it, for a call to `callee`."""
+    config = build_session_config(
+        model="gpt-realtime",
+        instructions=BRIEF.format(name=callee.name),
+        transcription_model="gpt-4o-mini-transcribe",
+    )
+    await conn.session.update(session=config)
+    await events_until(conn, "session.updated")
+
+
 async def speak(conn: Any, text: str) -> None:
     """The callee says `text`, then pauses: μ-law in 20 ms appends, as the bridge sends."""
     audio = slin_to_ulaw(voice.speech(text) + voice.silence(800))
@@ -86,66 +97,51 @@ async def events_until(conn: Any, kind: str) -> list[dict[str, Any]]:
     return seen
 
 
-async def test_a_realtime_session_hears_the_callee_and_answers_with_the_agents_line(
-    server: DemoOpenAI,
-) -> None:
+@pytest.fixture
+async def conn(server: DemoOpenAI) -> AsyncIterator[Any]:
+    """A Realtime connection made as the product makes it (launcher/openai_clients.py)."""
     client = realtime_client(server.key, server.base_url)
     try:
-        async with client.realtime.connect(model="gpt-realtime") as conn:
-            assert (await events_until(conn, "session.created"))[-1]["type"] == "session.created"
-            config = build_session_config(
-                model="gpt-realtime",
-                instructions=BRIEF.format(name=HARBOR.name),
-                transcription_model="gpt-4o-mini-transcribe",
-            )
-            await conn.session.update(session=config)  # type: ignore[arg-type]
-            await events_until(conn, "session.updated")
-            await speak(conn, HARBOR.exchanges[0].callee.text)
-            heard = await events_until(
-                conn, "conversation.item.input_audio_transcription.completed"
-            )
-            kinds = [e["type"] for e in heard]
-            assert kinds.index("input_audio_buffer.speech_started") < kinds.index(
-                "input_audio_buffer.speech_stopped"
-            )
-            assert heard[-1]["transcript"] == HARBOR.exchanges[0].callee.text
-            await conn.response.create()
-            answer = await events_until(conn, "response.done")
-            said = [e for e in answer if e["type"] == "response.output_audio_transcript.done"]
-            assert said[0]["transcript"].startswith("Hello Maya")
-            audio = [e for e in answer if e["type"] == "response.output_audio.delta"]
-            played = sum(len(base64.b64decode(e["delta"])) for e in audio)
-            assert played == voice.speech_ms(said[0]["transcript"]) * 8  # μ-law, 8 bytes/ms
+        async with client.realtime.connect(model="gpt-realtime") as connection:
+            yield connection
     finally:
         await client.close()
+
+
+async def test_a_realtime_session_hears_the_callee_and_answers_with_the_agents_line(
+    conn: Any,
+) -> None:
+    assert (await events_until(conn, "session.created"))[-1]["type"] == "session.created"
+    await brief(conn, HARBOR)
+    await speak(conn, HARBOR.exchanges[0].callee.text)
+    heard = await events_until(conn, "conversation.item.input_audio_transcription.completed")
+    kinds = [e["type"] for e in heard]
+    assert kinds.index("input_audio_buffer.speech_started") < kinds.index(
+        "input_audio_buffer.speech_stopped"
+    )
+    assert heard[-1]["transcript"] == HARBOR.exchanges[0].callee.text
+    await conn.response.create()
+    answer = await events_until(conn, "response.done")
+    said = [e for e in answer if e["type"] == "response.output_audio_transcript.done"]
+    assert said[0]["transcript"].startswith("Hello Maya")
+    audio = [e for e in answer if e["type"] == "response.output_audio.delta"]
+    played = sum(len(base64.b64decode(e["delta"])) for e in audio)
+    assert played == voice.speech_ms(said[0]["transcript"]) * 8  # μ-law, 8 bytes/ms
 
 
 async def test_a_realtime_session_calls_tools_and_leaves_the_voicemail_message(
-    server: DemoOpenAI,
+    conn: Any,
 ) -> None:
-    client = realtime_client(server.key, server.base_url)
-    try:
-        async with client.realtime.connect(model="gpt-realtime") as conn:
-            config = build_session_config(
-                model="gpt-realtime", instructions=BRIEF.format(name=OAK_STREET.name)
-            )
-            await conn.session.update(session=config)  # type: ignore[arg-type]
-            await events_until(conn, "session.updated")
-            await speak(conn, OAK_STREET.exchanges[0].callee.text)
-            await events_until(conn, "input_audio_buffer.speech_stopped")
-            await conn.response.create()
-            done = (await events_until(conn, "response.done"))[-1]
-            [call] = done["response"]["output"]
-            assert (call["type"], call["name"]) == ("function_call", "report_voicemail")
-            await conn.response.create(
-                response={"instructions": message_instructions("Hi, Ann here.")}
-            )
-            message = await events_until(conn, "response.done")
-            said = [
-                e["transcript"]
-                for e in message
-                if e["type"] == "response.output_audio_transcript.done"
-            ]
-            assert said == ["Hi, Ann here."]
-    finally:
-        await client.close()
+    await brief(conn, OAK_STREET)
+    await speak(conn, OAK_STREET.exchanges[0].callee.text)
+    await events_until(conn, "input_audio_buffer.speech_stopped")
+    await conn.response.create()
+    done = (await events_until(conn, "response.done"))[-1]
+    [call] = done["response"]["output"]
+    assert (call["type"], call["name"]) == ("function_call", "report_voicemail")
+    await conn.response.create(response={"instructions": message_instructions("Hi, Ann here.")})
+    message = await events_until(conn, "response.done")
+    said = [
+        e["transcript"] for e in message if e["type"] == "response.output_audio_transcript.done"
+    ]
+    assert said == ["Hi, Ann here."]
