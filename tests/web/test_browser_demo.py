@@ -86,6 +86,7 @@ async def run_story(page: Page, base_url: str, visit: Visit) -> None:
     await live_call.first.click()
     transcript = page.locator("#transcript")
     await expect(transcript.get_by_text("Bright Smile front desk")).to_be_visible(timeout=30_000)
+    await expect(page.locator("#call-status")).to_have_text("answered")  # live, not reloaded
     prompt = page.locator("form[data-question]", has_text=QUESTION)
     await expect(prompt).to_be_visible(timeout=30_000)
     await visit(page, "05-live-call-question")
