@@ -205,3 +205,33 @@ def test_speech_is_no_beep_to_the_products_detector_and_the_beep_is_one() -> Non
 
 def test_frames_are_20_ms_with_the_last_one_padded() -> None:
     assert [len(f) for f in voice.frames(bytes(700))] == [320, 320, 320]
+
+
+# -- hearing turns ---------------------------------------------------------------------------
+def test_the_realtime_side_hears_one_turn_per_line_and_ends_it_after_the_pause() -> None:
+    from launcher.demo.realtime_session import EnergyTurns
+
+    turns = EnergyTurns(pause_ms=500)
+    line = voice.speech(HARBOR.exchanges[0].callee.text)
+    heard = turns.feed(voice.silence(200) + line + voice.silence(400))
+    assert heard == [("started", 200)]  # a pause shorter than 500 ms: still speaking
+    heard = turns.feed(voice.silence(200))
+    assert len(heard) == 1
+    kind, end_ms = heard[0]
+    assert kind == "stopped"
+    assert abs(end_ms - (200 + len(line) // 16)) <= 200  # the last loud frame, give or take
+
+
+async def test_the_callee_counts_the_agents_utterances_by_their_pauses() -> None:
+    from launcher.demo.callee_call import AgentEars
+
+    ears = AgentEars()
+    for frame in voice.frames(voice.speech("Let me check with them.") + voice.silence(800)):
+        ears.feed(frame)
+    assert ears.utterances == 1
+    for frame in voice.frames(voice.speech("Thanks.") + voice.silence(300)):
+        ears.feed(frame)
+    assert ears.utterances == 1  # still talking, as far as a 700 ms pause can tell
+    for frame in voice.frames(voice.silence(500)):
+        ears.feed(frame)
+    assert ears.utterances == 2
