@@ -22,7 +22,7 @@ import httpx
 from playwright.async_api import Browser, Locator, Page, expect
 
 from launcher.demo.callees import BRIGHT_SMILE, QUESTION
-from tests.support.platform_process import running_main
+from tests.support.platform_process import RunningMain, running_main
 from tests.support.processes import clean_env
 from tests.web.conftest import PASSWORD
 
@@ -32,8 +32,8 @@ Visit = Callable[[Page, str], Awaitable[None]]
 
 
 @contextlib.asynccontextmanager
-async def demo_process(tmp_path: Path) -> AsyncIterator[str]:
-    """`main.py demo` in its own data directory; yields its base URL once it answers."""
+async def demo_process(tmp_path: Path) -> AsyncIterator[tuple[str, RunningMain]]:
+    """`main.py demo` in its own data directory, once it answers: its URL and process."""
     env = clean_env(EVENT_LOOP="asyncio")
     command = ("demo", "--data-dir", str(tmp_path / ".demo"))
     async with running_main(env, tmp_path, command) as demo:
@@ -46,7 +46,14 @@ async def demo_process(tmp_path: Path) -> AsyncIterator[str]:
                             break
                     assert demo.proc.returncode is None, demo.text
                     await asyncio.sleep(0.2)
-        yield base_url
+        yield base_url, demo
+
+
+def assert_clean(demo: RunningMain) -> None:
+    """A newcomer's terminal shows no error: no traceback, no failed task (a call waiting
+    on the person's answer is quiet on AMI for longer than the 15 s liveness check)."""
+    assert "Traceback" not in demo.text
+    assert " ERROR " not in demo.text
 
 
 async def run_story(page: Page, base_url: str, visit: Visit) -> None:
@@ -123,7 +130,7 @@ async def shoot(page: Page, name: str) -> None:
 
 
 async def test_the_demo_story_runs_in_under_three_minutes(tmp_path: Path, browser: Browser) -> None:
-    async with demo_process(tmp_path) as base_url:
+    async with demo_process(tmp_path) as (base_url, demo):
         page = await browser.new_page(viewport={"width": 1280, "height": 900})
 
         async def visit(page: Page, name: str) -> None:
@@ -132,6 +139,7 @@ async def test_the_demo_story_runs_in_under_three_minutes(tmp_path: Path, browse
         started = time.monotonic()
         await run_story(page, base_url, visit)
         took = time.monotonic() - started
+        assert_clean(demo)
     print(f"the demo story took {took:.1f} s")
     assert took < STORY_LIMIT
 
@@ -147,7 +155,7 @@ async def test_every_page_of_the_demo_story_fits_a_390_px_screen(
         if width > 390:
             too_wide.append(f"{name} ({page.url}): {width} px")
 
-    async with demo_process(tmp_path) as base_url:
+    async with demo_process(tmp_path) as (base_url, _demo):
         page = await browser.new_page(viewport={"width": 390, "height": 844})
         await run_story(page, base_url, visit)
     assert not too_wide, "pages wider than the screen: " + "; ".join(too_wide)
