@@ -1,4 +1,4 @@
-"""The command line: `python main.py [run|doctor|migrate|create-user|token|dnd]`."""
+"""The command line: `python main.py [run|doctor|migrate|create-user|token|dnd|demo]`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from common.log_context import configure_logging
 from config import ConfigError, Settings, load_settings
@@ -33,6 +34,8 @@ def parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="what is missing for calls, and what to do")
     doctor.add_argument("--verbose", action="store_true", help="list every setting")
     sub.add_parser("migrate", help="upgrade the database schema to the latest version")
+    demo = sub.add_parser("demo", help="try OpenDeep: scripted agents, a simulated phone line")
+    demo.add_argument("--data-dir", default=".demo", help="the demo's own data (default .demo)")
     create = sub.add_parser("create-user", help="create an account")
     create.add_argument("--email", required=True)
     create.add_argument("--name", default="")
@@ -75,6 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "token":
         made = commands.create_token(settings, args.email, args.name, args.scopes, args.days)
         return asyncio.run(made)
+    if command == "demo":
+        from launcher.demo import command as demo  # wired by this command only
+
+        return demo.run(settings, Path(args.data_dir))
     if command == "dnd":
         return asyncio.run(commands.operator_dnd(settings, args.action, args.number, args.reason))
     return run_command(settings, args)

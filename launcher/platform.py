@@ -54,7 +54,7 @@ from task_manager.task_outlook import TaskOutlookService
 from task_manager.ui_assistant_svc import UiAssistantService
 from task_manager.webhook_delivery import WebhookDeliveryService
 from web_interface.app import create_app
-from web_interface.deps import WebDeps
+from web_interface.deps import SignupHook, WebDeps
 from web_interface.secret_key import load_or_create_secret_key
 from web_interface.web_server import WebServer
 
@@ -72,6 +72,10 @@ class PlatformOverrides:
     `task_engine` off leave those services out (and `webhooks` off, the webhook delivery
     worker); `scheduler_poll` and `scheduler_lease` are the scheduler's production values
     unless a test cannot wait for them.
+    `task_engine` off leave those services out; `scheduler_poll` and `scheduler_lease`
+    are the scheduler's production values unless a test cannot wait for them. `demo` and
+    `on_signup` are set by `main.py demo` only (launcher/demo/): the web app's "Demo"
+    badge and the sample history written for each new account.
     """
 
     talkers: Callable[[Platform], TalkerFactory] | None = None
@@ -82,6 +86,8 @@ class PlatformOverrides:
     webhooks: bool = True
     scheduler_poll: float = SCHEDULER_POLL
     scheduler_lease: timedelta = SCHEDULER_LEASE
+    demo: bool = False
+    on_signup: SignupHook | None = None
 
 
 def build_platform(settings: Settings, overrides: PlatformOverrides | None = None) -> Platform:
@@ -195,6 +201,8 @@ class Platform:
             webhook_allow_private=self.settings.webhook.allow_private_targets,
             ops_token=web.ops_token.get_secret_value() if web.ops_token else None,
             recordings_dir=self.settings.app.data_dir / "recordings",
+            demo=self.overrides.demo,
+            on_signup=self.overrides.on_signup,
         )
         server = WebServer(
             create_app(deps), web.host, web.port, forwarded_allow_ips=web.trusted_proxies

@@ -85,6 +85,11 @@ PURE_MODULES = (
     "common/webhook_events.py",
     "common/webhook_signature.py",
     "common/webhook_targets.py",
+    "launcher/demo/voice.py",
+    "launcher/demo/callees.py",
+    "launcher/demo/agent.py",
+    "launcher/demo/planner.py",
+    "launcher/demo/ami_line.py",
 )
 IMPURE = {
     "asyncio",

@@ -44,6 +44,8 @@ from web_interface.security import (
 from web_interface.task_outlook import TaskOutlook
 from web_interface.work_control import WorkControl
 
+# Told of each new account inside the sign-up's transaction (the demo writes sample history).
+SignupHook = Callable[[AsyncSession, User], Awaitable[object]]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ALL_SCOPES = frozenset(TokenScope)
 
@@ -76,6 +78,8 @@ class WebDeps:
     ops_token: str | None = None  # /metrics and /readyz details off loopback (ops_access.py)
     recordings_dir: Path | None = None  # DATA_DIR/recordings (call_processor/recordings.py)
     webhook_allow_private: bool = False  # WEBHOOK_ALLOW_PRIVATE_TARGETS (webhook_targets.py)
+    demo: bool = False  # every page carries a "Demo" badge (set by `main.py demo` only)
+    on_signup: SignupHook | None = None
     sockets: SocketLimit = field(init=False)
 
     def __post_init__(self) -> None:

@@ -66,6 +66,7 @@ def render(
         "user": user,
         "csrf_token": csrf_token(deps.secret_key, seed),
         "calls_off": deps.outlook.calls_off() if user is not None and deps.outlook else (),
+        "demo": deps.demo,
         **(context or {}),
     }
     response = TEMPLATES.TemplateResponse(request, name, page, status_code=status_code)

@@ -128,6 +128,8 @@ async def signup(
         page["error"] = "An account with this email exists already."
         page["exists"] = True
         return render(request, "signup.html", page, status_code=status.HTTP_409_CONFLICT)
+    if deps.on_signup is not None:
+        await deps.on_signup(s, user)
     return await start_session(request, deps, s, user, "/")
 
 

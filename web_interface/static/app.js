@@ -109,6 +109,11 @@ function onHold(ev) {
 }
 
 function onActivity(ev) {
+  if (ev.type === "call_status" || ev.status) {
+    // Also on a call's own page, which has no activity feed.
+    const call = document.getElementById("call");
+    if (call && call.dataset.callId === ev.call_id && ev.status) showCallStatus(ev.status);
+  }
   const feed = document.getElementById("activity");
   if (!feed || !ev.call_id) return;
   const item = el("li");
@@ -120,10 +125,6 @@ function onActivity(ev) {
   feed.prepend(item);
   document.getElementById("no-activity")?.remove();
   while (feed.children.length > 50) feed.lastElementChild.remove();
-  if (ev.type === "call_status" || ev.status) {
-    const call = document.getElementById("call");
-    if (call && call.dataset.callId === ev.call_id && ev.status) showCallStatus(ev.status);
-  }
 }
 
 function showCallStatus(status) {
