@@ -17,15 +17,18 @@ from datetime import time
 from pathlib import Path
 
 from pydantic import SecretStr
+from pydantic_settings import BaseSettings
 
 from config import Settings
 from config.settings import (
+    GROUPS,
     AmiSettings,
     DatabaseSettings,
     DialSettings,
     EmailSettings,
     InboundSettings,
     PlacesSettings,
+    RecordingSettings,
     RedisSettings,
     SmsSettings,
 )
@@ -44,7 +47,8 @@ def demo_settings(
     base: Settings, data_dir: Path, openai: DemoOpenAI, line: SimulatedLine
 ) -> Settings:
     """`base` (the operator's web, log and AudioSocket settings) pointed at the demo parts."""
-    groups = {
+    groups: dict[str, BaseSettings] = {name: getattr(base, name) for name in GROUPS}
+    groups |= {
         "app": base.app.model_copy(update={"data_dir": data_dir}),
         "database": DatabaseSettings(url=None),
         "redis": RedisSettings(url=None),
@@ -70,6 +74,7 @@ def demo_settings(
         "sms": SmsSettings(),
         "email": EmailSettings(),
         "places": PlacesSettings(),
+        "recording": RecordingSettings(pickup_dir=data_dir / "recordings-pickup"),
     }  # fmt: skip
     return Settings(**groups)
 

@@ -71,7 +71,7 @@ async def run_story(page: Page, base_url: str, visit: Visit) -> None:
     ).to_be_visible()
     await visit(page, "02-dashboard-with-sample-history")
 
-    await page.get_by_role("link", name="Chat").click()
+    await go_to(page, "Chat")
     message = page.get_by_label("Your message")
     await message.fill("Call three dentists and book a cleaning")
     await page.get_by_role("button", name="Send").click()
@@ -87,7 +87,7 @@ async def run_story(page: Page, base_url: str, visit: Visit) -> None:
     campaign_url = page.url
     await visit(page, "04-campaign")
 
-    await page.get_by_role("link", name="Dashboard").click()
+    await go_to(page, "Dashboard")
     live_call = page.get_by_role("link", name=f"Call to {BRIGHT_SMILE.number}")
     await _until_visible(page, live_call, 30)
     await live_call.first.click()
@@ -159,3 +159,11 @@ async def test_every_page_of_the_demo_story_fits_a_390_px_screen(
         page = await browser.new_page(viewport={"width": 390, "height": 844})
         await run_story(page, base_url, visit)
     assert not too_wide, "pages wider than the screen: " + "; ".join(too_wide)
+
+
+async def go_to(page: Page, name: str) -> None:
+    """Follow a navigation link; on a phone-sized screen it is behind the Menu button."""
+    link = page.get_by_role("navigation").get_by_role("link", name=name)
+    if not await link.is_visible():
+        await page.get_by_role("button", name="Menu").click()
+    await link.click()
