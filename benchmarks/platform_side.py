@@ -53,6 +53,7 @@ from config.settings import (
     Settings,
     load_settings,
 )
+from launcher.heap import settle_heap
 from launcher.platform import PlatformOverrides, build_platform
 
 log = logging.getLogger("benchmarks.platform")
@@ -194,6 +195,7 @@ class BenchPlatform:
 
     async def start(self) -> dict[str, Any]:
         await self.platform.start()
+        settle_heap()  # as main.py run does after start-up
         assert self.platform.openai is not None
         self.server: AudioSocketServer = self.platform.audio_server
         self.bus: CommandBus = self.platform.bus

@@ -14,6 +14,7 @@ from typing import Any
 
 from common.owned_tasks import cancel_and_wait
 from config import Settings
+from launcher.heap import settle_heap
 from launcher.platform import PlatformOverrides, build_platform
 
 log = logging.getLogger("opendeep")
@@ -31,6 +32,7 @@ async def run_platform(settings: Settings, overrides: PlatformOverrides | None =
         log.error("start-up failed: %s", exc)
         await platform.stop()
         return 1
+    settle_heap()  # start-up's objects leave every later collection (launcher/heap.py)
     failed = asyncio.create_task(platform.wait_failed(), name="platform:watch")
     stopping = asyncio.create_task(stop.wait(), name="platform:signal")
     done, _ = await asyncio.wait({failed, stopping}, return_when=asyncio.FIRST_COMPLETED)
