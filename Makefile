@@ -1,4 +1,5 @@
-# OpenDeep: `make run` starts the platform, `make test` runs the whole suite.
+# OpenDeep: `make run` starts the platform, `make test` runs the whole suite, `make demo`
+# starts it with scripted agents and a simulated phone line (no key, no Asterisk needed).
 #
 # Every Python package comes from uv.lock (transitive ones included, with hashes). uv itself
 # is the one tool installed outside the lock, from tools/uv-requirements.txt (hash-pinned),
@@ -47,6 +48,11 @@ deps-check: $(UV_STAMP)
 run: install-run
 	$(PY) main.py migrate
 	$(PY) main.py run
+
+# The demo: its own data in .demo/ (SQLite), a scripted assistant and call agent, a
+# simulated telephone line and demo callees; nothing of it runs in `make run`.
+demo: install-run
+	$(PY) main.py demo
 
 doctor: install-run
 	$(PY) main.py doctor

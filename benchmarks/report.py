@@ -44,24 +44,61 @@ def _row(level: dict[str, Any]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def _scheduler(result: dict[str, Any]) -> list[str]:
+SCHEDULER_HEADER = (
+    "| backend | waiting tasks (due) | users / campaigns | claim of 50: p50 / p99 / max (ms) "
+    "| claims timed | tick, 50 calls launched: p50 / p99 / max (ms) | ticks timed "
+    "| load avg (1 min) |"
+)
+
+
+def _ms(part: dict[str, Any]) -> str:
+    ms = part["ms"]
+    return f"{ms['p50']:.1f} / {ms['p99']:.1f} / {ms['max']:.1f}"
+
+
+def scheduler_line(row: dict[str, Any]) -> str:
+    return (
+        f"{row['backend']} {row['pending']:,} waiting: claim {_ms(row['claim'])} ms, "
+        f"tick {_ms(row['tick'])} ms (p50 / p99 / max), filled in {row['fill_s']} s, "
+        f"load {row['claim']['load_avg']} → {row['tick']['load_avg']}"
+    )
+
+
+def _scheduler(part: dict[str, Any]) -> list[str]:
+    m = part["machine"]
     rows = [
-        "| backend | pending | batch | batches timed | claim p50 / p99 / max (ms) | claims/s |",
-        "|---|---|---|---|---|---|",
+        f"Scheduler: {m['cores']} cores, {m['cpu_model']}, {part['started']}; "
+        f"batches of {part['batch']}; the data: benchmarks/scheduler_data.py.",
+        "",
+        SCHEDULER_HEADER,
+        "|" + "---|" * (SCHEDULER_HEADER.count(" | ") + 1),
     ]
-    for name, s in result.get("scheduler", {}).items():
-        c = s["claim_ms"]
+    for r in part["rows"]:
+        claim, tick = r["claim"], r["tick"]
+        loads = [*claim["load_avg"], *tick["load_avg"]]
         rows.append(
-            f"| {name} | {s['pending']:,} | {s['batch']} | {s['batches']} "
-            f"| {c['p50']:.1f} / {c['p99']:.1f} / {c['max']:.1f} | {s['claims_per_second']:,} |"
+            f"| {r['backend']} | {r['pending']:,} ({r['due']:,}) "
+            f"| {r['users']:,} / {r['campaigns']:,} | {_ms(claim)} | {claim['batches']} "
+            f"| {_ms(tick)} | {tick['batches']} | {min(loads):.2f} to {max(loads):.2f} |"
         )
     return rows
 
 
 def markdown(result: dict[str, Any]) -> str:
+    lines: list[str] = []
+    if "calls" in result:
+        lines += _calls(result)
+    if "scheduler" in result:
+        lines += (
+            ["", *_scheduler(result["scheduler"])] if lines else _scheduler(result["scheduler"])
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _calls(result: dict[str, Any]) -> list[str]:
     m = result["machine"]
     settings = result["settings"]
-    lines = [
+    return [
         f"Machine: {m['cores']} cores, {m['cpu_model']}, Python {m['python']}, "
         f"load average {m['load_avg_before'][0]} before / {m['load_avg_after'][0]} after; "
         f"{result['started']}; event loop: {settings['loop']}; "
@@ -74,6 +111,3 @@ def markdown(result: dict[str, Any]) -> str:
         f"Largest sustained N (p99 spacing error < 5 ms, no frame dropped): "
         f"**{result['sustained_n']}**.",
     ]
-    if "scheduler" in result:
-        lines += ["", *_scheduler(result)]
-    return "\n".join(lines) + "\n"

@@ -133,13 +133,24 @@ async def run_calls(args: argparse.Namespace, logs: Path) -> list[dict[str, Any]
 
 
 async def run_scheduler(args: argparse.Namespace) -> dict[str, Any]:
+    """Per backlog size: SQLite (up to --sqlite-max-pending), then PostgreSQL."""
     from benchmarks import scheduler
 
-    kw = {"pending": args.pending, "batch": args.batch, "batches": args.batches}
-    out: dict[str, Any] = {"sqlite": await scheduler.bench_sqlite(**kw)}
-    if args.postgres_url:
-        out["postgresql"] = await scheduler.bench_postgres(args.postgres_url, **kw)
-    return out
+    part: dict[str, Any] = {"machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    part["batch"], rows = args.batch, []
+    for pending in args.pending:
+        kw = {"pending": pending, "batch": args.batch, "batches": args.batches}
+        runs = []
+        if pending <= args.sqlite_max_pending:
+            runs.append(("sqlite", scheduler.bench_sqlite(**kw)))
+        if args.postgres_url:
+            runs.append(("postgresql", scheduler.bench_postgres(args.postgres_url, **kw)))
+        for backend, measured in runs:
+            print(f"scheduler: {backend}, {pending:,} pending ...", file=sys.stderr, flush=True)
+            rows.append({"backend": backend, **await measured})
+            print(report.scheduler_line(rows[-1]), file=sys.stderr, flush=True)
+    part["rows"] = rows
+    return part
 
 
 def _ints(text: str) -> list[int]:
@@ -169,10 +180,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ),
         help="server for the scheduler benchmark ('' to skip PostgreSQL)",
     )
-    parser.add_argument("--pending", type=int, default=100_000)
+    parser.add_argument(
+        "--pending", type=_ints, default=[100_000, 1_000_000],
+        help="scheduler backlog sizes (waiting tasks), e.g. 100000,1000000",
+    )  # fmt: skip
+    parser.add_argument(
+        "--sqlite-max-pending", type=int, default=1_000_000,
+        help="largest backlog also measured on SQLite (bigger ones: PostgreSQL only)",
+    )  # fmt: skip
     parser.add_argument("--batch", type=int, default=50)
-    parser.add_argument("--batches", type=int, default=400)
-    parser.add_argument("--no-scheduler", action="store_true")
+    parser.add_argument("--batches", type=int, default=100, help="claims timed per measurement")
+    parser.add_argument(
+        "--only", choices=["calls", "scheduler"], default=None,
+        help="run one part of the benchmark (default: both)",
+    )  # fmt: skip
+    parser.add_argument("--no-scheduler", action="store_true", help="same as --only calls")
     parser.add_argument("--profile", action="store_true", help="py-spy the platform per level")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
@@ -189,9 +211,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
     private = {"out", "logs", "postgres_url"}
     result["settings"] = {k: v for k, v in vars(args).items() if k not in private}
-    result["calls"] = await run_calls(args, logs)
-    result["sustained_n"] = max((lv["n"] for lv in result["calls"] if lv["passed"]), default=0)
-    if not args.no_scheduler:
+    if args.only != "scheduler":
+        result["calls"] = await run_calls(args, logs)
+        result["sustained_n"] = max((lv["n"] for lv in result["calls"] if lv["passed"]), default=0)
+    if args.only != "calls" and not args.no_scheduler:
         result["scheduler"] = await run_scheduler(args)
     result["machine"]["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
     return result
@@ -199,11 +222,24 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    result = asyncio.run(run(args))
+    result = _keep_other_part(args, asyncio.run(run(args)))
     markdown = report.markdown(result)
     (args.out / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
     (args.out / "latest.md").write_text(markdown)
     print(markdown)
+
+
+def _keep_other_part(args: argparse.Namespace, result: dict[str, Any]) -> dict[str, Any]:
+    """With --only, the part not run keeps its previous results in latest.json/md."""
+    previous = args.out / "latest.json"
+    if args.only is None or not previous.exists():
+        return result
+    old = json.loads(previous.read_text())
+    if args.only == "scheduler":
+        return {**old, "scheduler": result["scheduler"]} if "calls" in old else result
+    return (
+        {**result, "scheduler": old["scheduler"]} if "rows" in old.get("scheduler", {}) else result
+    )
 
 
 if __name__ == "__main__":

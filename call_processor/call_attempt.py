@@ -196,7 +196,7 @@ class CallAttempt:
         audio_end = self._owner.spawn(expected.ended(), "audio-end")
         self._ring_deadline = time.monotonic() + self.plan.ring_timeout + 10
         while True:
-            next_event = self._owner.spawn(events.get(self._wait_time()), "ami-event")
+            next_event = self._owner.spawn(self._next_event(events), "ami-event")
             await asyncio.wait({next_event, audio_end}, return_when=asyncio.FIRST_COMPLETED)
             if next_event.done():
                 over = await self._handle(next_event)
@@ -206,16 +206,24 @@ class CallAttempt:
                 await cancel_and_wait(next_event)
                 return await self._after_audio_end(events, audio_end.result())
 
+    async def _next_event(self, events: CallEvents) -> ami_events.AmiEvent | None:
+        """The call's next AMI event; None when there was none for a while. Quiet is
+        normal on a long call (a question to the person, a hold), so it must not end the
+        owned task with an error that the owner logs as a failure every 15 s."""
+        try:
+            return await events.get(self._wait_time())
+        except TimeoutError:
+            return None
+
     def _wait_time(self) -> float:
         if self._failure_deadline is None:
             return LIVENESS_INTERVAL
         return max(0.01, min(LIVENESS_INTERVAL, self._failure_deadline - time.monotonic()))
 
-    async def _handle(self, next_event: asyncio.Task[ami_events.AmiEvent]) -> str | None:
+    async def _handle(self, next_event: asyncio.Task[ami_events.AmiEvent | None]) -> str | None:
         """Apply the next AMI event (or its absence); a reason when the call is over."""
-        try:
-            event = next_event.result()
-        except TimeoutError:
+        event = next_event.result()
+        if event is None:
             return await self._on_quiet()
         if await self._on_event(event):
             return self._hangup_reason or EndReason.FAR_END_HANGUP

@@ -1,10 +1,11 @@
 """The live events a person's open pages receive, one typed union for every publisher.
 
 Why typed: these cross the bus (Redis between processes) and end in the browser's
-`static/app.js`. Published from four places (a call's row writer, its turn writer, its
-tools, the notifier), they used to be dicts whose shape only the JavaScript knew; here each
-kind is a model with a `type`, validated when published and when read, and a test holds
-the union and app.js to the same types and fields (tests/web/test_live_events.py).
+`static/app.js`. Published from five places (a call's row writer, its turn writer, its
+tools, the notifier, the relay of task status changes), they used to be dicts whose shape
+only the JavaScript knew; here each kind is a model with a `type`, validated when
+published and when read, and a test holds the union and app.js to the same types and
+fields (tests/web/test_live_events.py).
 
 Events carry ids and short texts for the person who owns them; the channel is theirs alone
 (`channels.user_events`).
@@ -67,6 +68,21 @@ class FeedbackRequested(_Event):
     expires_at: datetime
 
 
+class TaskStatusChanged(_Event):
+    """A task moved (pending → scheduled → in_progress → ...): its timeline grows. The
+    stored record is the task_events row written with the change (its id is `event_id`)."""
+
+    type: Literal["task_status"] = "task_status"
+    event_id: int
+    task_id: int
+    campaign_id: int | None
+    from_status: str | None  # None when the task was created
+    to_status: str
+    reason: str
+    actor: str
+    at: datetime
+
+
 class NotificationSent(_Event):
     """The person was told something by email/SMS (a summary, a task that needs them)."""
 
@@ -81,6 +97,7 @@ LiveEvent = Annotated[
     | TurnAdded
     | CallHoldChanged
     | FeedbackRequested
+    | TaskStatusChanged
     | NotificationSent,
     Field(discriminator="type"),
 ]
@@ -90,6 +107,7 @@ LIVE_EVENT_TYPES: tuple[type[_Event], ...] = (
     TurnAdded,
     CallHoldChanged,
     FeedbackRequested,
+    TaskStatusChanged,
     NotificationSent,
 )
 _ADAPTER: TypeAdapter[LiveEvent] = TypeAdapter(LiveEvent)

@@ -12,6 +12,7 @@ import contextlib
 import contextvars
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,6 +20,16 @@ from typing import Any
 
 _CONTEXT: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("log_context", default={})  # noqa: B039
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+# uvicorn attaches a copy of its message with terminal colour codes (`color_message`) for
+# its own coloured formatter; ours writes plain lines, so it is dropped, and any colour
+# code that still reaches a line (a message or field holding one) is removed.
+_NOT_FIELDS = {"color_message"}
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]|\x1b")
+
+
+def plain_text(text: str) -> str:
+    """`text` without terminal escape sequences (colours, cursor moves, bare ESC)."""
+    return _ANSI.sub("", text)
 
 
 @contextlib.contextmanager
@@ -47,7 +58,9 @@ class ContextFilter(logging.Filter):
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
     return {
-        k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")
+        k: plain_text(v) if isinstance(v, str) else v
+        for k, v in record.__dict__.items()
+        if k not in _STANDARD and k not in _NOT_FIELDS and not k.startswith("_")
     }
 
 
@@ -57,7 +70,7 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": plain_text(record.getMessage()),
         }
         out.update(_extras(record))
         if record.exc_info:
@@ -74,7 +87,7 @@ class TextFormatter(logging.Formatter):
         extras = _extras(record)
         if extras:
             line += " " + " ".join(f"{k}={v}" for k, v in sorted(extras.items()))
-        return line
+        return plain_text(line)
 
 
 def configure_logging(level: str = "INFO", fmt: str = "text") -> None:

@@ -14,6 +14,12 @@ import re
 import phonenumbers
 
 MAX_INPUT = 40
+# 555 is no North American area code; 555-0100 to 555-0199 after a real one is the range
+# reserved for fiction, and those numbers pass the check (README, Test numbers).
+FICTIONAL_HINT = (
+    "; 555 is not an area code: for a made-up North American number use 555-0100 to "
+    "555-0199 after a real area code, e.g. +1 415 555 0123"
+)
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 
 
@@ -29,8 +35,13 @@ def to_e164(raw: str, default_region: str) -> str:
             "is not a phone number; use the international form, e.g. +14155550123"
         ) from None
     if not phonenumbers.is_valid_number(parsed):
-        raise ValueError("is not a valid phone number for its country")
+        hint = FICTIONAL_HINT if _fictional_area(parsed) else ""
+        raise ValueError(f"is not a valid phone number for its country{hint}")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _fictional_area(parsed: phonenumbers.PhoneNumber) -> bool:
+    return parsed.country_code == 1 and str(parsed.national_number).startswith("555")
 
 
 def caller_numbers(raw: str, default_region: str) -> tuple[str, ...]:

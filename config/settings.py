@@ -312,6 +312,29 @@ class WebSettings(BaseSettings):
         return [e for e in self.forwarded_allow_ips.split(",") if e]
 
 
+class WebhookSettings(BaseSettings):
+    """Signed webhooks to the person's endpoints (task_manager/webhook_delivery.py)."""
+
+    model_config = _config("WEBHOOK_")
+
+    allow_private_targets: bool = Field(
+        default=False,
+        description="let endpoints resolve to loopback/private addresses (receivers on your LAN)",
+    )
+    timeout: float = Field(default=10.0, gt=0, le=60, description="seconds one POST may take")
+    retry_base: float = Field(
+        default=10.0, gt=0, le=3600, description="seconds before the first retry (then doubling)"
+    )
+    retry_max: float = Field(
+        default=3600.0, gt=0, le=86400, description="longest wait between two tries"
+    )
+    give_up_after: float = Field(
+        default=86400.0, gt=0, le=7 * 86400, description="seconds of retries before giving up"
+    )
+    poll: float = Field(default=1.0, gt=0, le=60, description="seconds between outbox looks")
+    concurrency: int = Field(default=8, ge=1, le=100, description="POSTs in flight per process")
+
+
 class SmsSettings(BaseSettings):
     """Twilio REST credentials; SMS is off when unset."""
 
@@ -387,6 +410,7 @@ GROUPS: dict[str, type[BaseSettings]] = {
     "sms": SmsSettings,
     "email": EmailSettings,
     "places": PlacesSettings,
+    "webhook": WebhookSettings,
 }
 
 
@@ -418,6 +442,7 @@ class Settings:
         self.sms = _pick(groups, "sms", SmsSettings)
         self.email = _pick(groups, "email", EmailSettings)
         self.places = _pick(groups, "places", PlacesSettings)
+        self.webhook = _pick(groups, "webhook", WebhookSettings)
 
 
 class ConfigError(Exception):

@@ -7,6 +7,7 @@ SAVEPOINTs behave (the sqlite3 module's own transaction handling breaks both).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,9 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
+
+from common.events import LiveEvent
 
 SQLITE_FILE = "opendeep.sqlite3"
 SQLITE_BUSY_TIMEOUT_MS = 15_000
@@ -72,12 +76,41 @@ def _on_sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+LiveEvents = Sequence[tuple[int, LiveEvent]]
+AfterCommit = Callable[[LiveEvents], None]
+_SINK = "opendeep.after_commit"
+_PENDING = "opendeep.live_events"
+
+
+def session_factory(
+    engine: AsyncEngine, after_commit: AfterCommit | None = None
+) -> async_sessionmaker[AsyncSession]:
     """Sessions for one unit of work each: `async with sessions() as s, s.begin(): ...`.
 
     expire_on_commit=False so rows returned from a finished unit of work stay readable.
+    `after_commit` receives the live events a transaction queued (`announce_after_commit`)
+    once it has committed; a rolled-back transaction's events are dropped.
     """
-    return async_sessionmaker(engine, expire_on_commit=False)
+    info = {_SINK: after_commit} if after_commit is not None else None
+    return async_sessionmaker(engine, expire_on_commit=False, info=info)
+
+
+def announce_after_commit(s: AsyncSession, user_id: int, live: LiveEvent) -> None:
+    """Queue a live event that is true only if this transaction commits."""
+    s.info.setdefault(_PENDING, []).append((user_id, live))
+
+
+@event.listens_for(Session, "after_commit")
+def _hand_over(session: Session) -> None:
+    queued = session.info.pop(_PENDING, None)
+    sink = session.info.get(_SINK)
+    if queued and sink is not None:
+        sink(queued)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop(session: Session) -> None:
+    session.info.pop(_PENDING, None)
 
 
 async def probe_database(url: str | None, data_dir: Path) -> str:

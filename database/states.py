@@ -90,3 +90,21 @@ class MessageStatus(StrEnum):
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
+
+
+class TaskActor(StrEnum):
+    """Who moved a task (task_events.actor): the part of the platform, or the person."""
+
+    ORCHESTRATOR = "orchestrator"  # created it from a plan
+    SCHEDULER = "scheduler"  # claimed, launched, deferred or stood it down
+    ANALYZER = "analyzer"  # decided it after a call
+    LIFECYCLE = "lifecycle"  # recovered it after a crash
+    INBOUND = "inbound"  # a call-back decided it
+    PERSON = "person"  # settled it, or cancelled its campaign
+    SYSTEM = "system"  # replaced it (a newer verification code)
+
+
+class WebhookDeliveryStatus(StrEnum):
+    PENDING = "pending"  # due, or waiting for its next try
+    DELIVERED = "delivered"  # a 2xx came back
+    FAILED = "failed"  # given up: 24 h of tries, or the endpoint was refused

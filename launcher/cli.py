@@ -1,4 +1,4 @@
-"""The command line: `python main.py [run|doctor|migrate|create-user|dnd]`."""
+"""The command line: `python main.py [run|doctor|migrate|create-user|token|dnd|demo]`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from common.log_context import configure_logging
 from config import ConfigError, Settings, load_settings
@@ -33,10 +34,18 @@ def parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="what is missing for calls, and what to do")
     doctor.add_argument("--verbose", action="store_true", help="list every setting")
     sub.add_parser("migrate", help="upgrade the database schema to the latest version")
+    demo = sub.add_parser("demo", help="try OpenDeep: scripted agents, a simulated phone line")
+    demo.add_argument("--data-dir", default=".demo", help="the demo's own data (default .demo)")
     create = sub.add_parser("create-user", help="create an account")
     create.add_argument("--email", required=True)
     create.add_argument("--name", default="")
     create.add_argument("--password", help="read from the terminal when omitted")
+    token = sub.add_parser("token", help="make an API token for a script (README, The web API)")
+    token.add_argument("action", choices=["create"])
+    token.add_argument("--email", required=True, help="the account the token acts for")
+    token.add_argument("--name", default="script", help="what the token is for")
+    token.add_argument("--scopes", default="read", help="comma list of read, calls, account")
+    token.add_argument("--days", type=int, default=30, help="lifetime, 1-365 days")
     dnd = sub.add_parser("dnd", help="the operator's do-not-call list (binds every user)")
     dnd.add_argument("action", choices=["list", "add", "remove"])
     dnd.add_argument("number", nargs="?", help="a phone number (add/remove)")
@@ -66,6 +75,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(commands.migrate(settings))
     if command == "create-user":
         return asyncio.run(commands.create_user(settings, args.email, args.name, args.password))
+    if command == "token":
+        made = commands.create_token(settings, args.email, args.name, args.scopes, args.days)
+        return asyncio.run(made)
+    if command == "demo":
+        from launcher.demo import command as demo  # wired by this command only
+
+        return demo.run(settings, Path(args.data_dir))
     if command == "dnd":
         return asyncio.run(commands.operator_dnd(settings, args.action, args.number, args.reason))
     return run_command(settings, args)

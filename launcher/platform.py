@@ -29,6 +29,7 @@ from call_processor.inbound_calls import ANNOUNCE_WAIT, InboundCalls, InboundDep
 from call_processor.message_talker import MessageTalkers
 from call_processor.recordings import RECORDING_EVENT, RecordingStore
 from common.command_bus import create_command_bus, probe_redis
+from common.event_relay import EventRelay
 from common.health import ComponentHealth, HealthRegistry
 from common.metrics import PlatformMetrics
 from config import Settings
@@ -49,9 +50,11 @@ from task_manager.scheduler import (
     default_window,
 )
 from task_manager.senders import email_sender, sms_sender
+from task_manager.task_outlook import TaskOutlookService
 from task_manager.ui_assistant_svc import UiAssistantService
+from task_manager.webhook_delivery import WebhookDeliveryService
 from web_interface.app import create_app
-from web_interface.deps import WebDeps
+from web_interface.deps import SignupHook, WebDeps
 from web_interface.secret_key import load_or_create_secret_key
 from web_interface.web_server import WebServer
 
@@ -66,8 +69,13 @@ class PlatformOverrides:
     `talkers(platform)` makes what talks on each call (the AI agent by default); `openai`
     replaces the clients built from OPENAI_* (tests reach two local servers); `slots`
     replaces the call slots built from REDIS_URL/MAX_CONCURRENT_CALLS; `web` and
+    `task_engine` off leave those services out (and `webhooks` off, the webhook delivery
+    worker); `scheduler_poll` and `scheduler_lease` are the scheduler's production values
+    unless a test cannot wait for them.
     `task_engine` off leave those services out; `scheduler_poll` and `scheduler_lease`
-    are the scheduler's production values unless a test cannot wait for them.
+    are the scheduler's production values unless a test cannot wait for them. `demo` and
+    `on_signup` are set by `main.py demo` only (launcher/demo/): the web app's "Demo"
+    badge and the sample history written for each new account.
     """
 
     talkers: Callable[[Platform], TalkerFactory] | None = None
@@ -75,8 +83,11 @@ class PlatformOverrides:
     slots: CallSlots | None = None
     web: bool = True
     task_engine: bool = True
+    webhooks: bool = True
     scheduler_poll: float = SCHEDULER_POLL
     scheduler_lease: timedelta = SCHEDULER_LEASE
+    demo: bool = False
+    on_signup: SignupHook | None = None
 
 
 def build_platform(settings: Settings, overrides: PlatformOverrides | None = None) -> Platform:
@@ -99,6 +110,10 @@ class Platform:
         self.analyzer: PostCallAnalyzer | None = None
         self.inbound: InboundCalls | None = None
         self.recordings: RecordingStore | None = None
+        self.calls_missing: tuple[str, ...] = ()  # settings whose absence turns calls off
+        self.webhooks: WebhookDeliveryService | None = None
+        # Live events that wait for their transaction's commit (task status changes).
+        self.relay = EventRelay()
 
     async def __aenter__(self) -> Platform:
         try:
@@ -115,6 +130,8 @@ class Platform:
         self._start_openai()
         await self._start_database()
         await self._start_messaging()
+        if self.overrides.webhooks:
+            await self._start_webhooks()
         await self._start_telephony()
         if self.overrides.task_engine:
             await self._start_task_engine()
@@ -148,7 +165,7 @@ class Platform:
         db = self.settings.database
         await upgrade(db.url, self.settings.app.data_dir)
         engine = create_engine_for(db.url, self.settings.app.data_dir, echo=db.echo)
-        self.sessions = session_factory(engine)
+        self.sessions = session_factory(engine, after_commit=self.relay.put)
         self._on_stop("database", engine.dispose)
 
         async def check() -> ComponentHealth:
@@ -174,10 +191,18 @@ class Platform:
             default_region=self.settings.calling.default_region,
             assistant=assistant,
             control=CampaignControlService(self.sessions),
+            outlook=TaskOutlookService(
+                s.calling,
+                calls_missing=self.calls_missing,
+                unready=self._calls_unready if self.initiator is not None else None,
+            ),
             max_sockets_per_user=web.max_sockets_per_user,
             max_body_bytes=web.max_body_bytes,
+            webhook_allow_private=self.settings.webhook.allow_private_targets,
             ops_token=web.ops_token.get_secret_value() if web.ops_token else None,
             recordings_dir=self.settings.app.data_dir / "recordings",
+            demo=self.overrides.demo,
+            on_signup=self.overrides.on_signup,
         )
         server = WebServer(
             create_app(deps), web.host, web.port, forwarded_allow_ips=web.trusted_proxies
@@ -192,6 +217,8 @@ class Platform:
         redis_url = self.settings.redis.url
         self.bus = create_command_bus(redis_url)
         self._on_stop("command bus", self.bus.aclose)
+        await self.relay.start(self.bus)
+        self._on_stop("event relay", self.relay.stop)
         limit = self.settings.calling.max_concurrent_calls
         self.slots = self.overrides.slots or create_call_slots(redis_url, limit, self.node_id)
         await self.slots.start()
@@ -204,6 +231,15 @@ class Platform:
             sms=sms_sender(self.settings.sms),
             bus=self.bus,
         )
+
+    async def _start_webhooks(self) -> None:
+        """The outbox's delivery worker; any process may send any user's webhooks."""
+        webhooks = self.webhooks = WebhookDeliveryService(
+            self.sessions, self.settings.webhook, self.node_id
+        )
+        await webhooks.start()
+        grace = self.settings.app.shutdown_grace
+        self._on_stop("webhooks", lambda: webhooks.stop(grace))
 
     async def _start_telephony(self) -> None:
         """AMI, the AudioSocket server and the call initiator (when calls can be placed)."""
@@ -241,6 +277,7 @@ class Platform:
             )
             if value is None
         ]
+        self.calls_missing = tuple(missing)
         if missing or self.openai is None:
             reason = f"calls disabled: {', '.join(missing)} not set (python main.py doctor)"
             log.warning("calls disabled", extra={"missing": missing})

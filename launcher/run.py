@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Coroutine
+from typing import Any
 
 from common.owned_tasks import cancel_and_wait
 from config import Settings
@@ -17,12 +19,12 @@ from launcher.platform import PlatformOverrides, build_platform
 log = logging.getLogger("opendeep")
 
 
-async def run_platform(settings: Settings, *, web: bool = True) -> int:
+async def run_platform(settings: Settings, overrides: PlatformOverrides | None = None) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    platform = build_platform(settings, PlatformOverrides(web=web))
+    platform = build_platform(settings, overrides)
     try:
         await platform.start()
     except Exception as exc:
@@ -40,6 +42,10 @@ async def run_platform(settings: Settings, *, web: bool = True) -> int:
 
 
 def run(settings: Settings, *, web: bool = True) -> int:
+    return run_in_loop(settings, run_platform(settings, PlatformOverrides(web=web)))
+
+
+def run_in_loop(settings: Settings, main: Coroutine[Any, Any, int]) -> int:
     """On uvloop unless EVENT_LOOP=asyncio (docs/architecture.md has the measurements)."""
     loop_factory = None
     if settings.app.event_loop == "uvloop":
@@ -47,4 +53,4 @@ def run(settings: Settings, *, web: bool = True) -> int:
 
         loop_factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=loop_factory) as runner:
-        return runner.run(run_platform(settings, web=web))
+        return runner.run(main)

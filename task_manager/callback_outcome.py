@@ -26,7 +26,7 @@ from call_processor.finished_call import FinishedCall
 from database.errors import VersionConflict
 from database.models import Task
 from database.repositories import campaigns, dnd, tasks
-from database.states import TaskStatus
+from database.states import TaskActor, TaskStatus
 from task_manager import campaign_goals
 from task_manager.call_judge import Decision, Verdict
 from task_manager.call_launcher import PlannedCall
@@ -103,7 +103,7 @@ class CallbackOutcome:
             )
         await tasks.update_status(
             s, user_id=task.user_id, task_id=task.id, expected_version=task.version,
-            status=status or task.status, **changes,
+            status=status or task.status, actor=TaskActor.INBOUND, **changes,
         )  # fmt: skip
         if status is TaskStatus.SUCCEEDED and task.campaign_id is not None:
             await _stand_down_if_met(s, task)
@@ -118,7 +118,7 @@ async def _stand_down_if_met(s: AsyncSession, task: Task) -> None:
     if campaign is None or campaign.stop_after_successes is None:
         return
     if campaign_goals.goal_met(campaign, await campaign_goals.successes(s, campaign.id)):
-        await campaign_goals.stand_down_rest(s, campaign)
+        await campaign_goals.stand_down_rest(s, campaign, TaskActor.INBOUND)
 
 
 def _with_history(task: Task, verdict: Verdict) -> dict[str, Any]:

@@ -22,9 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from database.errors import NotFound, VersionConflict
 from database.models import Campaign, Task
-from database.repositories import campaigns, tasks
+from database.repositories import campaigns, task_events, tasks, webhook_outbox
 from database.repositories.base import affected
-from database.states import CampaignStatus, TaskStatus
+from database.states import CampaignStatus, TaskActor, TaskStatus
 from database.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,8 @@ class CampaignControlService:
             if touched != 1:
                 return _refused("the campaign changed meanwhile; reload and try again")
             stood_down = await _stand_down(s, campaign)
+            await s.refresh(campaign)
+            await webhook_outbox.campaign_finished(s, campaign)
         log.info("campaign cancelled", extra={"campaign_id": campaign_id, "tasks": stood_down})
         return {"campaign_id": campaign_id, "status": "cancelled", "tasks_cancelled": stood_down}
 
@@ -103,7 +105,7 @@ class CampaignControlService:
                     changes["max_attempts"] = max(task.max_attempts, task.attempt_count + 1)
                 await tasks.update_status(
                     s, user_id=user_id, task_id=task_id, expected_version=task.version,
-                    status=status, **changes,
+                    status=status, actor=TaskActor.PERSON, **changes,
                 )  # fmt: skip
         except VersionConflict:
             return _refused("the task changed meanwhile; reload and try again")
@@ -142,24 +144,16 @@ async def _owned(s: AsyncSession, user_id: int, campaign_id: int) -> Campaign:
 async def _stand_down(s: AsyncSession, campaign: Campaign) -> int:
     """One UPDATE that bumps versions: a scheduler or analyzer holding an older copy of
     any of these tasks gets a conflict, not a launch (as campaign_goals.stand_down_rest)."""
-    return await affected(
+    return await task_events.move_where(
         s,
-        update(Task)
-        .where(
-            Task.campaign_id == campaign.id,
-            Task.user_id == campaign.user_id,
-            Task.status.in_(OPEN),
-        )
-        .values(
-            status=TaskStatus.CANCELLED,
-            version=Task.version + 1,
-            last_decision=str(TaskStatus.CANCELLED),
-            last_decision_reason=CANCELLED_REASON,
-            claimed_by=None,
-            lease_expires_at=None,
-            updated_at=utcnow(),
-        )
-        .execution_options(synchronize_session=False),
+        [Task.campaign_id == campaign.id, Task.user_id == campaign.user_id, Task.status.in_(OPEN)],
+        TaskStatus.CANCELLED,
+        actor=TaskActor.PERSON,
+        reason=CANCELLED_REASON,
+        last_decision=str(TaskStatus.CANCELLED),
+        last_decision_reason=CANCELLED_REASON,
+        claimed_by=None,
+        lease_expires_at=None,
     )
 
 

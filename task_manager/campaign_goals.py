@@ -7,13 +7,12 @@ finish; their own analysis then sees the goal met and stands them down too.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.models import Campaign, Task
-from database.repositories.base import affected
-from database.states import TaskStatus
-from database.types import utcnow
+from database.repositories import task_events
+from database.states import TaskActor, TaskStatus
 
 # Everything not yet final and not on a live call: queued, claimed-not-launched, waiting.
 STAND_DOWN = (
@@ -37,26 +36,23 @@ def goal_met(campaign: Campaign, success_count: int) -> bool:
     return target is not None and success_count >= target
 
 
-async def stand_down_rest(s: AsyncSession, campaign: Campaign) -> int:
+async def stand_down_rest(
+    s: AsyncSession, campaign: Campaign, actor: TaskActor = TaskActor.ANALYZER
+) -> int:
     """Remaining tasks → goal_met_elsewhere. One UPDATE that bumps versions, so a scheduler
     or analyzer holding an older copy of any of them gets a VersionConflict, not a launch."""
-    touched = await affected(
+    return await task_events.move_where(
         s,
-        update(Task)
-        .where(
+        [
             Task.campaign_id == campaign.id,
             Task.user_id == campaign.user_id,
             Task.status.in_(STAND_DOWN),
-        )
-        .values(
-            status=TaskStatus.GOAL_MET_ELSEWHERE,
-            version=Task.version + 1,
-            last_decision="goal_met_elsewhere",
-            last_decision_reason=GOAL_MET_REASON,
-            claimed_by=None,
-            lease_expires_at=None,
-            updated_at=utcnow(),
-        )
-        .execution_options(synchronize_session="fetch"),
+        ],
+        TaskStatus.GOAL_MET_ELSEWHERE,
+        actor=actor,
+        reason=GOAL_MET_REASON,
+        last_decision="goal_met_elsewhere",
+        last_decision_reason=GOAL_MET_REASON,
+        claimed_by=None,
+        lease_expires_at=None,
     )
-    return touched

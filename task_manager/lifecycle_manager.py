@@ -26,9 +26,10 @@ from call_processor.finished_call import FinishedCall
 from common.owned_tasks import TaskOwner
 from database.errors import VersionConflict
 from database.models import Call, Campaign, Task
-from database.repositories import calls, feedback, tasks
+from database.repositories import calls, campaigns, feedback, tasks, webhook_outbox
 from database.repositories.base import affected
-from database.states import CallDirection, CallStatus, CampaignStatus, TaskStatus
+from database.repositories.claim_candidates import status_in
+from database.states import CallDirection, CallStatus, CampaignStatus, TaskActor, TaskStatus
 from database.types import utcnow
 from task_manager.call_launcher import PlannedCall
 from task_manager.campaign_summary import OPEN_STATES, build_summary
@@ -119,7 +120,7 @@ class TaskLifecycleManagerService:
         async with self.sessions() as s:
             rows = list(
                 await s.scalars(
-                    select(Task).where(Task.status == TaskStatus.IN_PROGRESS, stuck).limit(BATCH)
+                    select(Task).where(status_in(TaskStatus.IN_PROGRESS), stuck).limit(BATCH)
                 )
             )
         recovered = 0
@@ -137,7 +138,7 @@ class TaskLifecycleManagerService:
             campaign_id=task.campaign_id,
         )
         verdict = await self.analyzer.decide(planned, finished)
-        status = await self.analyzer.apply(planned, finished, verdict)
+        status = await self.analyzer.apply(planned, finished, verdict, TaskActor.LIFECYCLE)
         log.warning("stuck task recovered", extra={"task_id": task.id, "status": str(status)})
         return int(status is not None)
 
@@ -191,9 +192,7 @@ class TaskLifecycleManagerService:
         """One notification per task per attempt that ended needing the person."""
         async with self.sessions() as s:
             rows = list(
-                await s.scalars(
-                    select(Task).where(Task.status == TaskStatus.NEEDS_USER).limit(BATCH)
-                )
+                await s.scalars(select(Task).where(status_in(TaskStatus.NEEDS_USER)).limit(BATCH))
             )
         notified = 0
         for task in rows:
@@ -215,7 +214,8 @@ class TaskLifecycleManagerService:
             async with self.sessions() as s, s.begin():
                 updated = await tasks.update_status(
                     s, user_id=task.user_id, task_id=task.id, expected_version=task.version,
-                    status=TaskStatus.NEEDS_USER, inter_call_context=context,
+                    status=TaskStatus.NEEDS_USER, actor=TaskActor.LIFECYCLE,
+                    inter_call_context=context,
                 )  # fmt: skip
         except VersionConflict:
             return False  # someone else notified, or the task moved on
@@ -250,6 +250,9 @@ class TaskLifecycleManagerService:
             )
             if touched != 1:
                 return 0  # another process finished it
+            finished = await campaigns.get(s, user_id=campaign.user_id, campaign_id=campaign.id)
+            if finished is not None:
+                await webhook_outbox.campaign_finished(s, finished)
         kind = "campaign_failed" if summary.could_not_finish else "campaign_summary"
         await self.notifier.notify(campaign.user_id, summary.subject, summary.text, kind=kind)
         return 1

@@ -6,6 +6,7 @@ campaign; the person gets every problem at once (one reason per task) and nothin
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import time
 from typing import Any
@@ -177,7 +178,8 @@ class OrchestratorService:
         return rows
 
     async def create_campaign(self, user_id: int, plan: CampaignPlan) -> CreatedCampaign:
-        rows = self.prepare(plan)
+        # In a worker thread: parsing thousands of numbers would stall the event loop.
+        rows = await asyncio.to_thread(self.prepare, plan)
         window = plan.window or WindowPlan()
         async with self.sessions() as s, s.begin():
             campaign = await campaigns.create(

@@ -16,15 +16,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from database.errors import NotFound
 from database.models import Task
-from database.repositories import campaigns, phone_codes, tasks, users
-from database.repositories.base import affected
-from database.states import MessageStatus, TaskStatus
-from database.types import utcnow
+from database.repositories import campaigns, phone_codes, task_events, tasks, users
+from database.states import MessageStatus, TaskActor, TaskStatus
 from task_manager.calling_hours import override_to_dict
 from task_manager.notifier import Notifier
 from task_manager.orchestrator import ALL_DAY, WINDOW_KEY
@@ -121,16 +119,12 @@ async def _stand_down_earlier(s: AsyncSession, user_id: int) -> int:
     ids = [t.id for t in waiting if phone_codes.is_verification(t.inter_call_context)]
     if not ids:
         return 0
-    return await affected(
+    return await task_events.move_where(
         s,
-        update(Task)
-        .where(Task.id.in_(ids), Task.status.in_(WAITING))
-        .values(
-            status=TaskStatus.CANCELLED,
-            version=Task.version + 1,
-            last_decision=str(TaskStatus.CANCELLED),
-            last_decision_reason=REPLACED,
-            updated_at=utcnow(),
-        )
-        .execution_options(synchronize_session=False),
+        [Task.id.in_(ids), Task.status.in_(WAITING)],
+        TaskStatus.CANCELLED,
+        actor=TaskActor.SYSTEM,
+        reason=REPLACED,
+        last_decision=str(TaskStatus.CANCELLED),
+        last_decision_reason=REPLACED,
     )

@@ -26,7 +26,7 @@ from common.commands import PERSON_HANGUP
 from database.errors import VersionConflict
 from database.models import Campaign, Task
 from database.repositories import campaigns, dnd, phone_codes, tasks, turns
-from database.states import CallStatus, TaskStatus
+from database.states import CallStatus, TaskActor, TaskStatus
 from database.types import utcnow
 from task_manager import campaign_goals
 from task_manager.call_judge import CallMaterial, Decision, JudgeFailed, LlmJudge, Verdict
@@ -228,20 +228,31 @@ class PostCallAnalyzer:
         )
 
     async def apply(
-        self, call: PlannedCall, finished: FinishedCall, verdict: Verdict
+        self,
+        call: PlannedCall,
+        finished: FinishedCall,
+        verdict: Verdict,
+        actor: TaskActor = TaskActor.ANALYZER,
     ) -> TaskStatus | None:
-        """Store the decision; None when the task is no longer this call's to decide."""
+        """Store the decision; None when the task is no longer this call's to decide.
+        `actor` names who applies it on the task's timeline (the lifecycle manager when it
+        recovers a task after a crash)."""
         for _ in range(3):
             try:
                 async with self.sessions() as s, s.begin():
-                    return await self._apply(s, call, finished, verdict)
+                    return await self._apply(s, call, finished, verdict, actor)
             except VersionConflict:
                 continue  # re-read and decide again on the fresh row
         log.warning("task kept changing; decision not stored", extra={"task_id": call.task_id})
         return None
 
     async def _apply(
-        self, s: AsyncSession, call: PlannedCall, finished: FinishedCall, verdict: Verdict
+        self,
+        s: AsyncSession,
+        call: PlannedCall,
+        finished: FinishedCall,
+        verdict: Verdict,
+        actor: TaskActor,
     ) -> TaskStatus | None:
         task = await tasks.get(s, user_id=call.user_id, task_id=call.task_id)
         if task is None or task.status != TaskStatus.IN_PROGRESS:
@@ -253,7 +264,7 @@ class PostCallAnalyzer:
             campaign = await campaigns.get(s, user_id=task.user_id, campaign_id=task.campaign_id)
         if verdict.decision is not Decision.SUCCESS and await _goal_met(s, campaign):
             met = TaskStatus.GOAL_MET_ELSEWHERE
-            return await self._store(s, task, finished, verdict, met, {})
+            return await self._store(s, task, finished, verdict, met, {}, actor)
         free = _free_retry(task, finished)
         status, changes = self._next_state(task, finished, verdict, free)
         if verdict.decision is Decision.DO_NOT_CALL and finished.placed:
@@ -263,9 +274,9 @@ class PostCallAnalyzer:
             await dnd.add(s, user_id=None, phone_number=task.phone_number, reason=reason)
         if free is not None:
             changes["inter_call_context"] = _count_free(task, free)
-        stored = await self._store(s, task, finished, verdict, status, changes)
+        stored = await self._store(s, task, finished, verdict, status, changes, actor)
         if campaign is not None and status is TaskStatus.SUCCEEDED and await _goal_met(s, campaign):
-            stood_down = await campaign_goals.stand_down_rest(s, campaign)
+            stood_down = await campaign_goals.stand_down_rest(s, campaign, actor)
             log.info("campaign goal met", extra={"campaign_id": campaign.id, "tasks": stood_down})
         return stored
 
@@ -313,6 +324,7 @@ class PostCallAnalyzer:
         verdict: Verdict,
         status: TaskStatus,
         changes: dict[str, Any],
+        actor: TaskActor,
     ) -> TaskStatus:
         reason, decision = verdict.reason, str(verdict.decision)
         if status is TaskStatus.FAILED and verdict.decision is Decision.RETRY:
@@ -325,6 +337,7 @@ class PostCallAnalyzer:
             task_id=task.id,
             expected_version=task.version,
             status=status,
+            actor=actor,
             last_decision=decision,
             last_decision_reason=reason,
             claimed_by=None,

@@ -3,12 +3,12 @@
 Tasks of a paused campaign are not claimed at all (tasks.claim_due); they wait, due, and
 the claim takes them again once the campaign is resumed.
 
-Per claimed task, in the claim's own transaction: campaign stopped or goal met → stand
-down; number on the user's or the global DND list → cancelled_dnd; attempts used up →
-failed; outside the callee's local window → back to the queue at the window's next
-opening; otherwise in_progress and launched after commit. A launched task's lease is
-renewed while its call runs, so a task whose process died is noticed by the lifecycle
-manager once the lease lapses.
+Per claimed task, in the claim's own transaction, the rules of call_rules.py decide:
+campaign stopped or goal met → stand down; number on the user's or the global DND list →
+cancelled_dnd; attempts used up → failed; outside the callee's local window → back to the
+queue at the window's next opening; otherwise in_progress and launched after commit. A
+launched task's lease is renewed while its call runs, so a task whose process died is
+noticed by the lifecycle manager once the lease lapses.
 """
 
 from __future__ import annotations
@@ -17,102 +17,30 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from call_processor.finished_call import FinishedCall
 from common.owned_tasks import TaskOwner
 from config.settings import CallingSettings
-from database.models import Campaign, DndEntry, Task, User
-from database.repositories import calls, campaigns, tasks, users
-from database.states import CampaignStatus, TaskStatus
+from database.models import Campaign, Task
+from database.repositories import campaigns, task_events, tasks
+from database.states import TaskActor, TaskStatus
 from database.types import utcnow
-from task_manager import campaign_goals
 from task_manager.call_launcher import CallLauncher, OnCallDone, PlannedCall
-from task_manager.calling_hours import (
-    CallingWindow,
-    WindowOverride,
-    callee_zones,
-    next_allowed,
-    override_from_dict,
-    override_from_preferred,
-    parse_days,
-    resolve_window,
-)
+from task_manager.call_rules import CallRules, Go, RoundCache, Stop, default_window
 from task_manager.orchestrator import WINDOW_KEY
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 Unready = Callable[[], Awaitable[str | None]]
 MAX_ROUNDS = 20  # claim rounds per tick: deferred tasks free capacity for the next round
-
-
-def default_window(calling: CallingSettings) -> CallingWindow:
-    return CallingWindow(
-        calling.calling_hours_start, calling.calling_hours_end, parse_days(calling.calling_days)
-    )
-
-
-@dataclass
-class _Round:
-    """What one claim transaction has already loaded, so 100 tasks cost a few queries."""
-
-    s: AsyncSession
-    claimed: list[Task]
-    dnd: set[tuple[int | None, str]] | None = None
-    campaigns: dict[int, Campaign | None] = field(default_factory=dict)
-    successes: dict[int, int] = field(default_factory=dict)
-    users: dict[int, User | None] = field(default_factory=dict)
-    day_calls: dict[int, list[datetime]] = field(default_factory=dict)
-
-    async def campaign(self, task: Task) -> Campaign | None:
-        if task.campaign_id is None:
-            return None
-        if task.campaign_id not in self.campaigns:
-            self.campaigns[task.campaign_id] = await campaigns.get(
-                self.s, user_id=task.user_id, campaign_id=task.campaign_id
-            )
-        return self.campaigns[task.campaign_id]
-
-    async def success_count(self, campaign: Campaign) -> int:
-        if campaign.id not in self.successes:
-            self.successes[campaign.id] = await campaign_goals.successes(self.s, campaign.id)
-        return self.successes[campaign.id]
-
-    async def blocked(self, task: Task) -> bool:
-        """On the user's or the global DND list; one query for the whole round."""
-        if self.dnd is None:
-            numbers = {t.phone_number for t in self.claimed}
-            self.dnd = await _dnd_pairs(self.s, numbers)
-        return (None, task.phone_number) in self.dnd or (
-            task.user_id,
-            task.phone_number,
-        ) in self.dnd
-
-    async def day_full(self, task: Task, per_day: int, now: datetime) -> datetime | None:
-        """When this user may place a call again, if their last 24 h are full; else None
-        (and this call is counted towards them)."""
-        since = now - timedelta(days=1)
-        if task.user_id not in self.day_calls:
-            self.day_calls[task.user_id] = await calls.started_since(
-                self.s, user_id=task.user_id, since=since
-            )
-        started = self.day_calls[task.user_id]
-        if len(started) >= per_day:
-            return started[-per_day] + timedelta(days=1)
-        started.append(now)
-        return None
-
-    async def user(self, user_id: int) -> User | None:
-        if user_id not in self.users:
-            self.users[user_id] = await users.get(self.s, user_id)
-        return self.users[user_id]
+__all__ = ["TaskSchedulerService", "agent_context", "default_window"]
 
 
 SCHEDULER_POLL = 2.0  # seconds between claims when nothing woke the scheduler
@@ -139,9 +67,8 @@ class TaskSchedulerService:
         self.sessions = sessions
         self.launcher = launcher
         self.on_call_done = on_call_done
-        self.window = default_window(calling)
+        self.rules = CallRules.from_settings(calling)
         self.per_user = calling.max_calls_per_user or None
-        self.per_day = calling.max_calls_per_user_per_day or None
         self.node_id = node_id
         self.poll_interval = poll_interval
         self.lease = lease
@@ -233,87 +160,38 @@ class TaskSchedulerService:
                 s, now=now, node_id=self.node_id, lease=self.lease, limit=limit,
                 per_user=self.per_user,
             )  # fmt: skip
-            context = _Round(s, claimed)
+            context = RoundCache(s, claimed)
+            await context.preload()  # the round's campaigns and users, one query each
             planned = [await self._decide(context, task, now) for task in claimed]
             await s.flush()  # StaleDataError: another writer won; the round rolls back
         return [p for p in planned if p is not None], len(claimed)
 
-    async def _decide(self, r: _Round, task: Task, now: datetime) -> PlannedCall | None:
-        campaign = await r.campaign(task)
-        stand_down = await self._stand_down_reason(r, campaign)
-        if stand_down is not None:
-            _set(task, stand_down[0], stand_down[1])
+    async def _decide(self, r: RoundCache, task: Task, now: datetime) -> PlannedCall | None:
+        """The rules' verdict (call_rules.py), acted on: end, requeue or start the task;
+        every change of status goes through task_events (stored and streamed)."""
+        verdict = await self.rules.verdict(r, task, now)
+        if isinstance(verdict, Stop):
+            await _set(r.s, task, verdict.status, verdict.reason)
             return None
-        if await r.blocked(task):
-            _set(task, TaskStatus.CANCELLED_DND, "the number is on a do-not-call list")
+        if not isinstance(verdict, Go):
+            await _defer(r.s, task, verdict.until, verdict.why)
             return None
-        if task.attempt_count >= task.max_attempts:
-            _set(task, TaskStatus.FAILED, "all attempts were used")
-            return None
-        opening = await self._window_opening(r, task, campaign, now)
-        if opening is None:
-            reason = "no time is inside the calling window in every time zone of the number"
-            _set(task, TaskStatus.FAILED, reason)
-            return None
-        if opening > now:
-            _defer(task, opening)
-            return None
-        if self.per_day is not None and (wait := await r.day_full(task, self.per_day, now)):
-            _defer(task, wait, f"waiting: {self.per_day} calls in 24 hours is the most allowed")
-            return None
-        return await self._start(r, task, campaign, now)
+        return await self._start(r, task, verdict, now)
 
-    async def _stand_down_reason(
-        self, r: _Round, campaign: Campaign | None
-    ) -> tuple[TaskStatus, str] | None:
-        if campaign is None:
-            return None
-        if campaign.status == CampaignStatus.CANCELLED:
-            return TaskStatus.CANCELLED, "the campaign was cancelled"
-        if campaign_goals.goal_met(campaign, await r.success_count(campaign)):
-            return TaskStatus.GOAL_MET_ELSEWHERE, campaign_goals.GOAL_MET_REASON
-        if campaign.status == CampaignStatus.COMPLETED:
-            return TaskStatus.CANCELLED, "the campaign is already completed"
-        return None
-
-    async def _window_opening(
-        self, r: _Round, task: Task, campaign: Campaign | None, now: datetime
-    ) -> datetime | None:
-        user = await r.user(task.user_id)
-        preferred = user.profile.calling_window if user is not None else None
-        task_window = (task.inter_call_context or {}).get(WINDOW_KEY) or {}
-        window = resolve_window(
-            self.window,
-            override_from_preferred(preferred),
-            _campaign_override(campaign),
-            override_from_dict(task_window),
-        )
-        if window is None:
-            return None  # the person's, plan's and task's windows leave no time at all
-        return next_allowed(now, await self._zones(r, task), window)
-
-    async def _zones(self, r: _Round, task: Task) -> tuple[ZoneInfo, ...]:
-        """The callee's time zones: the task's own, else those of the number."""
-        user = await r.user(task.user_id)
-        fallback = user.time_zone if user is not None else "UTC"
-        task_window = (task.inter_call_context or {}).get(WINDOW_KEY)
-        return callee_zones(task.phone_number, task_window, fallback)
-
-    async def _start(
-        self, r: _Round, task: Task, campaign: Campaign | None, now: datetime
-    ) -> PlannedCall:
-        zone = (await self._zones(r, task))[0]
+    async def _start(self, r: RoundCache, task: Task, go: Go, now: datetime) -> PlannedCall:
         attempt = task.attempt_count + 1
-        task.status = TaskStatus.IN_PROGRESS
-        task.attempt_count = attempt
-        task.lease_expires_at = now + self.lease
+        await task_events.move(
+            r.s, task, TaskStatus.IN_PROGRESS, actor=TaskActor.SCHEDULER,
+            reason=f"calling (attempt {attempt})", attempt_count=attempt,
+            lease_expires_at=now + self.lease,
+        )  # fmt: skip
         return PlannedCall(
             user_id=task.user_id,
             task_id=task.id,
             phone_number=task.phone_number,
             attempt_number=attempt,
             campaign_id=task.campaign_id,
-            context=agent_context(task, campaign, attempt, zone),
+            context=agent_context(task, go.campaign, attempt, go.zone),
         )
 
     async def _renew_leases(self, now: datetime) -> None:
@@ -359,35 +237,20 @@ def agent_context(
     }
 
 
-async def _dnd_pairs(s: AsyncSession, numbers: set[str]) -> set[tuple[int | None, str]]:
-    """(user_id, number) DND entries for these numbers; user_id None is the global list."""
-    rows = await s.execute(
-        select(DndEntry.user_id, DndEntry.phone_number).where(DndEntry.phone_number.in_(numbers))
-    )
-    return {(user_id, number) for user_id, number in rows}
+async def _set(s: AsyncSession, task: Task, status: TaskStatus, reason: str) -> None:
+    """Changes to claimed rows are flushed in the round; the version check applies."""
+    await task_events.move(
+        s, task, status, actor=TaskActor.SCHEDULER, reason=reason, last_decision=str(status),
+        last_decision_reason=reason, claimed_by=None, lease_expires_at=None,
+    )  # fmt: skip
 
 
-def _campaign_override(campaign: Campaign | None) -> WindowOverride | None:
-    if campaign is None:
-        return None
-    days = parse_days(campaign.window_days) if campaign.window_days else None
-    return WindowOverride(start=campaign.window_start, end=campaign.window_end, days=days)
-
-
-def _set(task: Task, status: TaskStatus, reason: str) -> None:
-    """Changes to claimed rows are flushed with the round; the version check applies."""
-    task.status = status
-    task.last_decision = str(status)
-    task.last_decision_reason = reason
-    task.claimed_by = None
-    task.lease_expires_at = None
-
-
-def _defer(task: Task, opening: datetime, why: str | None = None) -> None:
+async def _defer(s: AsyncSession, task: Task, opening: datetime, why: str | None = None) -> None:
     """Back to the queue, due when the callee's window next opens (or `why` clears)."""
-    task.status = TaskStatus.RETRY_SCHEDULED if task.attempt_count else TaskStatus.PENDING
-    task.next_action_time = opening
-    task.claimed_by = None
-    task.lease_expires_at = None
+    back = TaskStatus.RETRY_SCHEDULED if task.attempt_count else TaskStatus.PENDING
+    changes: dict[str, Any] = {"next_action_time": opening, "claimed_by": None,
+                               "lease_expires_at": None}  # fmt: skip
     if why is not None:
-        task.last_decision_reason = why
+        changes["last_decision_reason"] = why
+    reason = why or "outside the calling window; due when it opens"
+    await task_events.move(s, task, back, actor=TaskActor.SCHEDULER, reason=reason, **changes)

@@ -20,6 +20,7 @@ most the round in flight.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -29,27 +30,26 @@ from zoneinfo import ZoneInfo
 
 from openai import AsyncOpenAI, OpenAIError
 from openai.types.chat import ChatCompletionMessageParam
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from common.phone_numbers import to_e164
 from config.settings import CallingSettings, OpenAISettings, PlacesSettings
 from database.errors import NotFound
 from database.models import Conversation, User
-from database.repositories import conversations, tasks, users
+from database.repositories import conversations, dnd, tasks, users
 from database.types import utcnow
 from task_manager import assistant_prompt
 from task_manager.business_lookup import LookupFailed, PlacesLookup
 from task_manager.notifier import Notifier
-from task_manager.orchestrator import (
-    ALL_DAY,
-    CampaignPlan,
-    InvalidPlan,
-    OrchestratorService,
-    TaskPlan,
-)
+from task_manager.orchestrator import ALL_DAY, CampaignPlan, OrchestratorService, TaskPlan
 from task_manager.phone_code_delivery import PhoneCodeDelivery
+from task_manager.plan_check import check_plan, plan_schema
 
 log = logging.getLogger(__name__)
+NO_KEY = (
+    "The assistant needs an OpenAI key. Set OPENAI_API_KEY in .env, then restart "
+    "(python main.py doctor checks). Meanwhile you can build a plan by hand."
+)
 MAX_ROUNDS = 5  # model turns per reply: lookups and a re-proposed plan, then it must speak
 HISTORY = 80  # messages sent back to the model
 Event = dict[str, Any]
@@ -82,30 +82,39 @@ def plan_problems(
     raw: Any, orchestrator: OrchestratorService
 ) -> tuple[CampaignPlan | None, list[str]]:
     """The plan, or every reason it would be refused, in words a person can act on."""
-    try:
-        plan = CampaignPlan.model_validate(raw)
-    except ValidationError as exc:
-        return None, [_where(err["loc"]) + err["msg"] for err in exc.errors()]
-    try:
-        orchestrator.prepare(plan)
-    except InvalidPlan as exc:
-        return None, [
-            f"task {p.index + 1} ({p.contact_name or 'unnamed'}): "
-            f'"{plan.tasks[p.index].phone_number}" {p.reason}'
-            for p in exc.problems
-        ]
-    return plan, []
+    plan, problems = check_plan(raw, orchestrator)
+    return plan, [p.text for p in problems]
+
+
+ON_YOUR_LIST = (
+    "This number is on your do-not-call list, so it is not called. Remove it from the "
+    "list (Do not call) first if you want to call it."
+)
+NAME_LENGTH = 60
+
+
+def _short(text: str) -> str:
+    """A name made from an objective: its first line, cut at a word near NAME_LENGTH."""
+    line = " ".join(text.split())
+    if len(line) <= NAME_LENGTH:
+        return line
+    return line[:NAME_LENGTH].rsplit(" ", 1)[0].rstrip(",.;:") + "…"
+
+
+def _named(plan: Any) -> Any:
+    """The plan with a name from its goal or first objective when it was left blank."""
+    if not isinstance(plan, dict) or str(plan.get("name") or "").strip():
+        return plan
+    tasks_ = plan.get("tasks")
+    first = tasks_[0] if isinstance(tasks_, list) and tasks_ else {}
+    source = str(plan.get("goal") or (first.get("objective") if isinstance(first, dict) else ""))
+    return {**plan, "name": _short(source)} if source.strip() else plan
 
 
 def _as_sdk(messages: list[dict[str, Any]]) -> list[ChatCompletionMessageParam]:
     """The stored conversation, typed as the SDK's messages: it holds only what the SDK
     produced or accepted before (user text, assistant turns, tool results)."""
     return cast("list[ChatCompletionMessageParam]", messages)
-
-
-def _where(loc: tuple[Any, ...]) -> str:
-    parts = [f"task {n + 1}" if isinstance(n, int) else str(n) for n in loc if n != "tasks"]
-    return (" ".join(parts).replace("_", " ") + ": ") if parts else ""
 
 
 class UiAssistantService:
@@ -146,6 +155,10 @@ class UiAssistantService:
         codes = PhoneCodeDelivery(sessions, notifier)
         return cls(sessions, client, openai.chat_model, orchestrator, lookup, codes)
 
+    def unavailable(self) -> str | None:
+        """Why the assistant cannot answer, with the next step; None when it can."""
+        return NO_KEY if self._client is None else None
+
     async def aclose(self) -> None:
         """The chat client is the platform's; only the lookup's client is ours."""
         if self.places is not None:
@@ -154,14 +167,18 @@ class UiAssistantService:
     async def reply(
         self, user_id: int, conversation_id: int | None, text: str
     ) -> AsyncIterator[Event]:
-        """Stream the assistant's answer to `text`; raises NotFound for another's chat."""
+        """Stream the assistant's answer to `text`; raises NotFound for another's chat.
+
+        Without a key nothing is stored: a message that can get no reply would only pile
+        up as a conversation nobody answers; the page keeps it for a retry instead."""
+        if self._client is None:
+            yield {"type": "error", "message": NO_KEY}
+            yield {"type": "done"}
+            return
         user, chat = await self._open(user_id, conversation_id, text)
         yield {"type": "conversation", "id": chat.id}
         messages = [*chat.messages, {"role": "user", "content": text}]
         await self._save(user_id, chat.id, messages=messages)
-        if self._client is None:
-            yield {"type": "error", "message": "The assistant needs OPENAI_API_KEY to be set."}
-            return
         try:
             for _ in range(MAX_ROUNDS):
                 turn = _Round()
@@ -286,8 +303,12 @@ class UiAssistantService:
     async def confirm(
         self, user_id: int, conversation_id: int | None, plan: dict[str, Any]
     ) -> dict[str, Any]:
-        """Create the campaign: {"campaign_id": n} or {"problems": [...]}, nothing stored."""
-        checked, problems = plan_problems(plan, self.orchestrator)
+        """Create the campaign: {"campaign_id": n} or {"problems": [...]}, nothing stored.
+        A plan without a name is named from its goal or its first call's objective. The
+        check runs in a worker thread: 5,000 numbers take about a second to parse, which
+        would otherwise stall the event loop that paces live calls' audio."""
+        named = _named(plan)
+        checked, problems = await asyncio.to_thread(plan_problems, named, self.orchestrator)
         if checked is None:
             return {"problems": problems}
         if conversation_id is not None:
@@ -306,6 +327,16 @@ class UiAssistantService:
         log.info("campaign confirmed", extra={"campaign_id": created.campaign_id})
         return {"campaign_id": created.campaign_id, "task_ids": created.task_ids}
 
+    async def check_plan(self, plan: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every reason `confirm` would refuse this plan, each naming its task and field
+        (in a worker thread, as in `confirm`)."""
+        _, problems = await asyncio.to_thread(check_plan, _named(plan), self.orchestrator)
+        return [p.as_dict() for p in problems]
+
+    def plan_schema(self) -> dict[str, Any]:
+        """The JSON Schema of what `confirm` takes (the API documents its body with it)."""
+        return plan_schema()
+
     async def test_call(self, user_id: int, phone_number: str, objective: str) -> dict[str, Any]:
         """A one-task campaign due now, at the top priority: the person is waiting on it.
 
@@ -314,8 +345,15 @@ class UiAssistantService:
         widen: at night it waits for the morning), agent instructions and post-call
         analysis as real work, so the test shows what a campaign call would do.
         """
+        try:
+            number = to_e164(phone_number, self.orchestrator.calling.default_region)
+        except ValueError as exc:
+            return {"problems": [f'The number "{phone_number.strip()}" {exc}.']}
+        async with self.sessions() as s:
+            if await dnd.is_listed(s, user_id=user_id, phone_number=number):
+                return {"problems": [ON_YOUR_LIST]}
         plan = {
-            "name": "Test call",
+            "name": f"Test call: {_short(objective)}",
             "goal": objective,
             "tasks": [
                 TaskPlan(

@@ -7,6 +7,7 @@ really went through the platform), never how fast anything was.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,16 +36,30 @@ async def test_harness_measures_five_calls_through_the_platform(tmp_path: Path) 
     assert any(line.startswith("| 5 | ") for line in table.splitlines())
 
 
+def _assert_claims_and_ticks(out: dict[str, Any]) -> None:
+    assert out["due"] > 600  # ~20% of the 4,000 waiting tasks are due at NOW
+    claim, tick = out["claim"], out["tick"]
+    assert (claim["batches"], claim["tasks"], claim["ms"]["count"]) == (3, 150, 3)
+    assert (tick["batches"], tick["tasks"], tick["ms"]["count"]) == (3, 150, 3)
+    assert claim["per_second"] > 0
+    assert len(claim["load_avg"]) == len(tick["load_avg"]) == 2
+
+
 @pytest.mark.postgres
-async def test_scheduler_benchmark_claims_in_batches(postgres_url: str) -> None:
-    out = await scheduler.bench_postgres(postgres_url, pending=120, batch=50, batches=5)
-    assert out["batches"] == 3  # 50 + 50 + 20: the last, short batch ends the run
-    assert out["claimed"] == 120
-    assert out["claim_ms"]["count"] == 3
-    assert out["claims_per_second"] > 0
+async def test_scheduler_benchmark_claims_and_ticks_in_batches(postgres_url: str) -> None:
+    _assert_claims_and_ticks(
+        await scheduler.bench_postgres(postgres_url, pending=4_000, batch=50, batches=3)
+    )
 
 
 async def test_scheduler_benchmark_on_sqlite() -> None:
-    out = await scheduler.bench_sqlite(pending=120, batch=50, batches=5)
-    assert out["batches"] == 3
-    assert out["claims_per_second"] > 0
+    _assert_claims_and_ticks(await scheduler.bench_sqlite(pending=4_000, batch=50, batches=3))
+
+
+def test_only_the_scheduler_part_runs_and_is_written(tmp_path: Path) -> None:
+    argv = ["--only", "scheduler", "--pending", "4000", "--batches", "2", "--postgres-url", ""]
+    run.main([*argv, "--out", str(tmp_path), "--logs", str(tmp_path / "logs")])
+
+    table = (tmp_path / "latest.md").read_text()
+    assert "| sqlite | 4,000 (" in table
+    assert "sustained" not in table  # no call level was run

@@ -82,6 +82,14 @@ PURE_MODULES = (
     "audio_processing/voicemail_message.py",
     "audio_processing/realtime/stall.py",
     "common/call_policy.py",
+    "common/webhook_events.py",
+    "common/webhook_signature.py",
+    "common/webhook_targets.py",
+    "launcher/demo/voice.py",
+    "launcher/demo/callees.py",
+    "launcher/demo/agent.py",
+    "launcher/demo/planner.py",
+    "launcher/demo/ami_line.py",
 )
 IMPURE = {
     "asyncio",

@@ -338,3 +338,40 @@ def test_only_the_operator_command_edits_the_operators_do_not_call_list(tmp_path
     assert run_main(tmp_path, "dnd", "add", "12345").returncode == 2
     assert run_main(tmp_path, "dnd", "remove", "+14155550123").returncode == 0
     assert "+14155550123" not in run_main(tmp_path, "dnd", "list").stdout
+
+
+def test_create_user_refuses_a_common_password(tmp_path: Path) -> None:
+    made = run_main(tmp_path, "create-user", "--email", "b@example.com", "--password", "password12")
+    assert made.returncode == 2
+    assert "Choose a harder password" in made.stderr
+
+
+def test_token_create_prints_a_token_that_works_for_its_account(tmp_path: Path) -> None:
+    from database.engine import create_engine_for, session_factory
+    from web_interface.accounts import token_user
+
+    password = "correct horse battery"
+    run_main(tmp_path, "create-user", "--email", "ada@example.com", "--password", password)
+    made = run_main(
+        tmp_path, "token", "create", "--email", "ada@example.com", "--scopes", "read,calls"
+    )
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip()
+    assert token.startswith("odt_")
+    assert token not in made.stderr
+
+    async def owner() -> tuple[str, list[str]]:
+        engine = create_engine_for(None, tmp_path / "data")
+        try:
+            async with session_factory(engine)() as s:
+                found = await token_user(s, secret=token)
+        finally:
+            await engine.dispose()
+        assert found is not None
+        return found[0].email, sorted(found[1])
+
+    assert asyncio.run(owner()) == ("ada@example.com", ["calls", "read"])
+    nobody = run_main(tmp_path, "token", "create", "--email", "eve@example.com")
+    assert (nobody.returncode, "no account for eve@example.com" in nobody.stderr) == (1, True)
+    bad = run_main(tmp_path, "token", "create", "--email", "ada@example.com", "--scopes", "root")
+    assert bad.returncode == 2

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from database.engine import create_engine_for, session_factory
 from database.models import Call, Task
 from database.repositories import calls, campaigns, tasks, users
-from database.states import CallStatus, TaskStatus
+from database.states import CallStatus, TaskActor, TaskStatus
 from database.types import utcnow
 from tests.realtime.conftest import ulaw_tone
 from tests.support import sandbox as sb
@@ -141,6 +141,7 @@ async def test_kill_9_mid_call_then_restart_recovers_and_sigterm_hangs_up(
                 await tasks.update_status(
                     s, user_id=task.user_id, task_id=task.id,
                     expected_version=retried.version, status=TaskStatus.RETRY_SCHEDULED,
+                    actor=TaskActor.SYSTEM,
                     next_action_time=utcnow() - timedelta(seconds=1),
                 )  # fmt: skip
             rows = await poll(

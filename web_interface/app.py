@@ -11,8 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -20,10 +21,11 @@ from web_interface.body_limit import BodyLimit
 from web_interface.deps import WebDeps
 from web_interface.errors import install_error_handlers
 from web_interface.ops_access import may_see_ops
-from web_interface.routes import ROUTERS
+from web_interface.routes import ROUTERS, V1_ROUTERS
 from web_interface.security_headers import SecurityHeaders
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+SWAGGER_DIR = Path(fastapi_offline.__file__).resolve().parent / "static"  # /api/v1/docs
 
 
 def create_app(deps: WebDeps) -> FastAPI:
@@ -32,6 +34,7 @@ def create_app(deps: WebDeps) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyLimit, max_bytes=deps.max_body_bytes)  # outermost: before all
     _add_ops_routes(app, deps)
+    _add_favicon(app)
     if deps.sessions is not None and deps.bus is not None:
         _add_user_routes(app)
     else:
@@ -43,6 +46,8 @@ def _add_user_routes(app: FastAPI) -> None:
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.state.v1_routes = [route for router in V1_ROUTERS for route in router.routes]
+    app.mount("/static/swagger", StaticFiles(directory=SWAGGER_DIR), name="swagger")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
 
@@ -74,6 +79,15 @@ def _add_ops_routes(app: FastAPI, deps: WebDeps) -> None:
                 status_code=403,
             )
         return Response(generate_latest(deps.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _add_favicon(app: FastAPI) -> None:
+    """Browsers ask every site for /favicon.ico; a 404 on every page is noise in logs."""
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> FileResponse:
+        headers = {"Cache-Control": "public, max-age=86400"}
+        return FileResponse(STATIC_DIR / "favicon.ico", media_type="image/x-icon", headers=headers)
 
 
 def _add_placeholder_index(app: FastAPI) -> None:

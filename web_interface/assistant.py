@@ -12,6 +12,11 @@ from typing import Any, Protocol
 
 
 class ChatAssistant(Protocol):
+    def unavailable(self) -> str | None:
+        """Why the assistant cannot answer now, with the next step; None when it can.
+        Plans made by hand (`confirm` without a conversation) work either way."""
+        ...
+
     def reply(
         self, user_id: int, conversation_id: int | None, text: str
     ) -> AsyncIterator[dict[str, Any]]:
@@ -24,6 +29,15 @@ class ChatAssistant(Protocol):
         self, user_id: int, conversation_id: int | None, plan: dict[str, Any]
     ) -> dict[str, Any]:
         """Create the campaign: {"campaign_id", "task_ids"} or {"problems": [...]}."""
+        ...
+
+    async def check_plan(self, plan: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every reason `confirm` would refuse the plan, nothing stored: a list of
+        {"task": index or None (the campaign's own fields), "field", "message"}."""
+        ...
+
+    def plan_schema(self) -> dict[str, Any]:
+        """The JSON Schema of the plan `confirm` takes (for the API's documentation)."""
         ...
 
     async def test_call(self, user_id: int, phone_number: str, objective: str) -> dict[str, Any]:

@@ -16,6 +16,8 @@ from __future__ import annotations
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from web_interface.api_errors import CODES, error_body, is_v1
+
 DEFAULT_LIMIT = 1024 * 1024
 
 
@@ -86,5 +88,8 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, detail: str) -> None:
     # Connection: close, so the server drops the rest of the body instead of reading it.
-    response = JSONResponse({"detail": detail}, status_code=status, headers={"Connection": "close"})
+    body: dict[str, object] = {"detail": detail}
+    if is_v1(str(scope.get("path", ""))):
+        body = error_body(CODES[status], detail)
+    response = JSONResponse(body, status_code=status, headers={"Connection": "close"})
     await response(scope, receive, send)

@@ -30,8 +30,8 @@ from database.models import TokenKind, TokenScope, User
 from web_interface import accounts
 from web_interface.assistant import ChatAssistant
 from web_interface.body_limit import DEFAULT_LIMIT
-from web_interface.errors import LoginRequired
 from web_interface.live_sockets import SocketLimit
+from web_interface.login_required import LoginRequired
 from web_interface.login_throttle import LoginThrottle
 from web_interface.security import (
     CSRF_COOKIE,
@@ -41,8 +41,11 @@ from web_interface.security import (
     csrf_ok,
     unsign_session,
 )
+from web_interface.task_outlook import TaskOutlook
 from web_interface.work_control import WorkControl
 
+# Told of each new account inside the sign-up's transaction (the demo writes sample history).
+SignupHook = Callable[[AsyncSession, User], Awaitable[object]]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ALL_SCOPES = frozenset(TokenScope)
 
@@ -69,10 +72,14 @@ class WebDeps:
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     assistant: ChatAssistant | None = None
     control: WorkControl | None = None
+    outlook: TaskOutlook | None = None  # calls off, and why tasks wait (task_outlook.py)
     max_sockets_per_user: int = 5  # live pages per person (live_sockets.py)
     max_body_bytes: int = DEFAULT_LIMIT  # larger request bodies get 413 (body_limit.py)
     ops_token: str | None = None  # /metrics and /readyz details off loopback (ops_access.py)
     recordings_dir: Path | None = None  # DATA_DIR/recordings (call_processor/recordings.py)
+    webhook_allow_private: bool = False  # WEBHOOK_ALLOW_PRIVATE_TARGETS (webhook_targets.py)
+    demo: bool = False  # every page carries a "Demo" badge (set by `main.py demo` only)
+    on_signup: SignupHook | None = None
     sockets: SocketLimit = field(init=False)
 
     def __post_init__(self) -> None:

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from annotated_types import Interval
+from annotated_types import Interval, Len
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -139,6 +139,7 @@ class TaskPublic(Public):
     result: dict[str, Any] | None
     created_at: datetime
     updated_at: datetime
+    waiting_reason: str | None = None  # why a waiting task is not called now, in words
 
 
 class CallPublic(Public):
@@ -366,3 +367,56 @@ class WorkChanged(BaseModel):
     campaign_id: int | None = None
     task_id: int | None = None
     tasks_cancelled: int | None = None
+
+
+WebhookUrl = Annotated[str, _text(2048, 1), CLEAN]
+EventTypes = Annotated[list[Annotated[str, StringConstraints(max_length=40)]], Len(1, 20)]
+
+
+class WebhookCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: WebhookUrl
+    events: EventTypes
+    description: Name = ""
+
+
+class WebhookUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: WebhookUrl | None = None
+    events: EventTypes | None = None
+    description: Name | None = None
+    enabled: bool | None = None
+
+
+class WebhookPublic(Public):
+    id: int
+    url: str
+    description: str
+    events: list[str]
+    enabled: bool
+    created_at: datetime
+
+
+class WebhookCreated(WebhookPublic):
+    secret: str  # shown this once; it signs every delivery (README, Webhooks)
+
+
+class WebhookAttemptPublic(Public):
+    attempted_at: datetime
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+
+class WebhookDeliveryPublic(BaseModel):
+    id: int
+    event_id: str
+    event_type: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime | None  # when pending
+    created_at: datetime
+    finished_at: datetime | None
+    log: list[WebhookAttemptPublic]

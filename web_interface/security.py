@@ -52,6 +52,18 @@ def unsign_session(key: bytes, cookie: str | None) -> str | None:
     return secret
 
 
+def sign_value(key: bytes, purpose: str, value: str) -> str:
+    """`value` with an HMAC for `purpose`, for cookies only this server may write."""
+    return f"{value}.{_mac(key, purpose, value)}"
+
+
+def unsign_value(key: bytes, purpose: str, signed: str | None) -> str | None:
+    if not signed or "." not in signed:
+        return None
+    value, _, mac = signed.rpartition(".")
+    return value if hmac.compare_digest(mac, _mac(key, purpose, value)) else None
+
+
 def csrf_token(key: bytes, seed: str) -> str:
     return _mac(key, "csrf", seed)
 

@@ -23,6 +23,7 @@ from web_interface.schemas import (
     TaskPublic,
     TurnPublic,
 )
+from web_interface.task_outlook import TaskOutlook
 
 
 def not_found(what: str) -> HTTPException:
@@ -58,24 +59,40 @@ async def campaign_detail(s: AsyncSession, user_id: int, campaign_id: int) -> Ca
 
 
 async def task_page(
-    s: AsyncSession, user_id: int, number: int, campaign_id: int | None = None
+    s: AsyncSession,
+    user_id: int,
+    number: int,
+    campaign_id: int | None = None,
+    outlook: TaskOutlook | None = None,
 ) -> Page[TaskPublic]:
     rows = await tasks.list_for_user(
         s, user_id=user_id, campaign_id=campaign_id, offset=offset(number), limit=FETCH
     )
     page = page_of(rows, number)
-    return Page([TaskPublic.model_validate(t) for t in page.items], number, page.has_next)
+    public = [TaskPublic.model_validate(t) for t in page.items]
+    items = await with_reasons(s, user_id, public, outlook)
+    return Page(items, number, page.has_next)
 
 
-async def task_detail(s: AsyncSession, user_id: int, task_id: int) -> TaskDetail:
+async def with_reasons(
+    s: AsyncSession, user_id: int, items: list[TaskPublic], outlook: TaskOutlook | None
+) -> list[TaskPublic]:
+    """Each waiting task with why it is not called now (task_outlook.py), when known."""
+    if outlook is None or not items:
+        return items
+    reasons = await outlook.reasons(s, user_id, [t.id for t in items])
+    return [t.model_copy(update={"waiting_reason": reasons.get(t.id)}) for t in items]
+
+
+async def task_detail(
+    s: AsyncSession, user_id: int, task_id: int, outlook: TaskOutlook | None = None
+) -> TaskDetail:
     task = await tasks.get(s, user_id=user_id, task_id=task_id)
     if task is None:
         raise not_found("task")
     attempts = await calls.list_for_task(s, user_id=user_id, task_id=task_id)
-    return TaskDetail(
-        **TaskPublic.model_validate(task).model_dump(),
-        calls=[CallPublic.model_validate(c) for c in attempts],
-    )
+    [public] = await with_reasons(s, user_id, [TaskPublic.model_validate(task)], outlook)
+    return TaskDetail(**public.model_dump(), calls=[CallPublic.model_validate(c) for c in attempts])
 
 
 async def call_detail(s: AsyncSession, user_id: int, call_id: str) -> CallDetail:

@@ -46,7 +46,6 @@ class Campaign(Base):
 
 class Task(Base):
     __tablename__ = "tasks"
-    __table_args__ = (Index("ix_tasks_due", "status", "next_action_time", "priority"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -80,32 +79,51 @@ class Task(Base):
     __mapper_args__ = {"version_id_col": version}
 
 
-# The scheduler's claim (database/repositories/tasks.py claim_due): due tasks in claim order
-# (priority high to low, then the longest due, then id), read straight off this partial
-# index scanned backwards, so a claim never sorts the pending set (a million tasks or ten).
-# A task never deferred has no next_action_time (due since it was made); it sorts where
-# each database puts NULLs by itself (PostgreSQL after dated ones, SQLite before), which
-# the index scanned backwards matches on both.
-CLAIM_ORDER_INDEX = Index(
+def partial_index(name: str, *columns: Any, where: str) -> Index:
+    """An index of the rows `where` holds, the same on PostgreSQL and SQLite."""
+    return Index(name, *columns, postgresql_where=text(where), sqlite_where=text(where))
+
+
+# The scheduler's claim (database/repositories/claim_candidates.py): per priority, the due
+# tasks in claim order (the longest due first, then id) are one range of this partial
+# index scanned backwards, and the priorities waiting are found by probing it, so a claim
+# never sorts the waiting set (a million tasks or ten). A task never deferred has no
+# next_action_time; its NULL sorts where each database puts NULLs by itself.
+CLAIM_ORDER_INDEX = partial_index(
     "ix_tasks_claim_order",
     Task.priority,
     Task.next_action_time.desc(),
     Task.id.desc(),
-    postgresql_where=text("status IN ('pending', 'retry_scheduled')"),
-    sqlite_where=text("status IN ('pending', 'retry_scheduled')"),
+    where="status IN ('pending', 'retry_scheduled')",
 )
 # Claimed tasks whose lease lapsed (their process died): found without a scan.
-LAPSED_LEASE_INDEX = Index(
+LAPSED_LEASE_INDEX = partial_index(
     "ix_tasks_scheduled_lease",
     Task.lease_expires_at,
-    postgresql_where=text("status = 'scheduled'"),
-    sqlite_where=text("status = 'scheduled'"),
+    where="status = 'scheduled'",
 )
 # Paused campaigns, for the claim's "not paused" test: a probe of a few rows, not a scan of
 # every campaign on every claim.
-PAUSED_CAMPAIGNS_INDEX = Index(
+PAUSED_CAMPAIGNS_INDEX = partial_index(
     "ix_campaigns_paused",
     Campaign.id,
-    postgresql_where=text("status = 'paused'"),
-    sqlite_where=text("status = 'paused'"),
+    where="status = 'paused'",
+)
+# No index leads with status alone: SQLite keeps no statistics, and one would lure the
+# claim's "status IN (...)" away from ix_tasks_claim_order (migration 0018). The few rows
+# the lifecycle sweeps and the per-user cap read have partial indexes of their own.
+IN_PROGRESS_INDEX = partial_index(
+    "ix_tasks_in_progress",
+    Task.lease_expires_at,
+    where="status = 'in_progress'",
+)
+NEEDS_USER_INDEX = partial_index(
+    "ix_tasks_needs_user",
+    Task.user_id,
+    where="status = 'needs_user'",
+)
+LIVE_PER_USER_INDEX = partial_index(
+    "ix_tasks_live_per_user",
+    Task.user_id,
+    where="status IN ('scheduled', 'in_progress')",
 )

@@ -15,11 +15,14 @@ from database.repositories import (
     conversations,
     dnd,
     feedback,
+    idempotency,
     messages,
     phone_codes,
+    task_events,
     tasks,
     turns,
     users,
+    webhook_outbox,
 )
 
 __all__ = [
@@ -29,9 +32,12 @@ __all__ = [
     "conversations",
     "dnd",
     "feedback",
+    "idempotency",
     "messages",
     "phone_codes",
+    "task_events",
     "tasks",
     "turns",
     "users",
+    "webhook_outbox",
 ]

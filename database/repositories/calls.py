@@ -1,4 +1,7 @@
-"""Calls (one row per attempt) and their events. Written by the call's handler only."""
+"""Calls (one row per attempt) and their events. Written by the call's handler only.
+
+A new row, and a change to answered or to an end, put the call's webhook in the outbox in
+the same transaction (webhook_outbox.call_changed)."""
 
 from __future__ import annotations
 
@@ -11,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.errors import NotFound
 from database.models import Call, CallEvent, CallTurn, Task
+from database.repositories import webhook_outbox
 from database.repositories.base import apply_changes, check_e164
-from database.states import CallDirection
+from database.states import CallDirection, CallStatus
 from database.types import utcnow
 
 UPDATABLE = frozenset(
@@ -56,6 +60,7 @@ async def create_dialing(
     )
     s.add(call)
     await s.flush()
+    await webhook_outbox.call_changed(s, call, None)
     return call
 
 
@@ -90,9 +95,23 @@ async def list_for_task(s: AsyncSession, *, user_id: int, task_id: int) -> list[
 
 
 async def list_for_user(
-    s: AsyncSession, *, user_id: int, limit: int = 50, offset: int = 0
+    s: AsyncSession,
+    *,
+    user_id: int,
+    limit: int = 50,
+    offset: int = 0,
+    status: CallStatus | None = None,
+    since: datetime | None = None,
+    task_id: int | None = None,
 ) -> list[Call]:
+    """Newest first; `since`: started at or after it."""
     query = select(Call).where(Call.user_id == user_id)
+    if status is not None:
+        query = query.where(Call.status == status)
+    if since is not None:
+        query = query.where(Call.started_at >= since)
+    if task_id is not None:
+        query = query.where(Call.task_id == task_id)
     query = query.order_by(Call.started_at.desc(), Call.id.desc())
     return list(await s.scalars(query.offset(offset).limit(limit)))
 
@@ -102,8 +121,10 @@ async def update(s: AsyncSession, *, user_id: int, call_id: str, **changes: Any)
     call = await get(s, user_id=user_id, call_id=call_id)
     if call is None:
         return None
+    before = str(call.status)
     apply_changes(call, changes, UPDATABLE)
     await s.flush()
+    await webhook_outbox.call_changed(s, call, before)
     return call
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import datetime, time
 from typing import Any
 
 from sqlalchemy import select
@@ -69,10 +69,14 @@ async def list_for_user(
     status: CampaignStatus | None = None,
     limit: int | None = None,
     offset: int = 0,
+    since: datetime | None = None,
 ) -> list[Campaign]:
+    """Newest first; `since`: created at or after it."""
     query = select(Campaign).where(Campaign.user_id == user_id)
     if status is not None:
         query = query.where(Campaign.status == status)
+    if since is not None:
+        query = query.where(Campaign.created_at >= since)
     query = query.order_by(Campaign.created_at.desc(), Campaign.id.desc())
     return list(await s.scalars(query.offset(offset).limit(limit)))
 

@@ -39,6 +39,14 @@ async def is_blocked(s: AsyncSession, *, user_id: int, phone_number: str) -> boo
     return await s.scalar(query.limit(1)) is not None
 
 
+async def is_listed(s: AsyncSession, *, user_id: int, phone_number: str) -> bool:
+    """True when the number is on this user's own list (the global list aside)."""
+    query = select(DndEntry.id).where(
+        DndEntry.phone_number == phone_number, DndEntry.user_id == user_id
+    )
+    return await s.scalar(query.limit(1)) is not None
+
+
 async def remove(s: AsyncSession, *, user_id: int | None, phone_number: str) -> bool:
     touched = await affected(
         s, delete(DndEntry).where(_scope(user_id), DndEntry.phone_number == phone_number)

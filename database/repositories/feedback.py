@@ -8,6 +8,7 @@ from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from database.models import FeedbackRequest
+from database.repositories import webhook_outbox
 from database.repositories.base import affected
 from database.states import FeedbackStatus
 from database.types import utcnow
@@ -34,6 +35,7 @@ async def create(
     )
     s.add(request)
     await s.flush()
+    await webhook_outbox.feedback_requested(s, request)
     return request
 
 

@@ -2,6 +2,8 @@
 
 Writers (scheduler, analyzer, lifecycle manager) pass the version they read; a change
 made meanwhile by another process raises VersionConflict instead of being overwritten.
+Every status change is made through task_events (its timeline entry, webhook and live
+event come with it).
 """
 
 from __future__ import annotations
@@ -14,14 +16,8 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Select,
-    bindparam,
-    exists,
     func,
-    literal,
-    or_,
     select,
-    true,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,19 +25,22 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from database.errors import NotFound, VersionConflict
 from database.models import Campaign, Task
+from database.repositories import claim_candidates, task_events
 from database.repositories.base import apply_changes, check_e164
-from database.states import CampaignStatus, TaskStatus
-from database.types import UtcDateTime
+from database.repositories.claim_candidates import Candidate, claimable_now, status_in
+from database.states import TaskActor, TaskStatus
 
 UPDATABLE = frozenset(
     {"attempt_count", "max_attempts", "next_action_time", "priority", "inter_call_context",
      "result", "last_decision", "last_decision_reason", "claimed_by", "lease_expires_at",
      "context", "success_criteria", "objective", "contact_name"}
 )  # fmt: skip
-CLAIMABLE = (TaskStatus.PENDING, TaskStatus.RETRY_SCHEDULED)
 LIVE_TASK = (TaskStatus.SCHEDULED, TaskStatus.IN_PROGRESS)
 FAIR_WINDOW = 6  # candidates read per slot to share: how far down one user's queue we look
 CLAIM_TRIES = 8
+# Rows made and written per flush by create_many: both are CPU on the event loop (5,000
+# tasks at once held it ~400 ms in the API's CSV import of a whole campaign; issue 15).
+FLUSH_BATCH = 250
 # Higher is called first. Bounded so that no plan can outrank everything else for good
 # (a test call, which the person is waiting on, takes the top).
 MIN_PRIORITY, MAX_PRIORITY = 0, 100
@@ -85,23 +84,39 @@ def _row(user_id: int, campaign_id: int | None, new: NewTask) -> Task:
 
 
 async def create_many(
-    s: AsyncSession, *, user_id: int, campaign_id: int | None, tasks: Sequence[NewTask]
+    s: AsyncSession,
+    *,
+    user_id: int,
+    campaign_id: int | None,
+    tasks: Sequence[NewTask],
+    actor: TaskActor = TaskActor.ORCHESTRATOR,
 ) -> list[Task]:
     """All or nothing (the caller's transaction); refuses another user's campaign."""
     if campaign_id is not None:
         owner = await s.scalar(select(Campaign.user_id).where(Campaign.id == campaign_id))
         if owner != user_id:
             raise NotFound("campaign not found")
-    rows = [_row(user_id, campaign_id, new) for new in tasks]
-    s.add_all(rows)
-    await s.flush()
+    rows: list[Task] = []
+    for start in range(0, len(tasks), FLUSH_BATCH):  # the event loop runs between batches
+        batch = [_row(user_id, campaign_id, new) for new in tasks[start : start + FLUSH_BATCH]]
+        s.add_all(batch)
+        await s.flush()
+        rows += batch
+    await task_events.created(s, rows, actor)
     return rows
 
 
 async def create(
-    s: AsyncSession, *, user_id: int, task: NewTask, campaign_id: int | None = None
+    s: AsyncSession,
+    *,
+    user_id: int,
+    task: NewTask,
+    campaign_id: int | None = None,
+    actor: TaskActor = TaskActor.ORCHESTRATOR,
 ) -> Task:
-    (row,) = await create_many(s, user_id=user_id, campaign_id=campaign_id, tasks=[task])
+    (row,) = await create_many(
+        s, user_id=user_id, campaign_id=campaign_id, tasks=[task], actor=actor
+    )
     return row
 
 
@@ -129,9 +144,13 @@ async def list_for_user(
     limit: int | None = None,
     offset: int = 0,
     recently_changed_first: bool = False,
+    changed_since: datetime | None = None,
 ) -> list[Task]:
-    """In creation order, or most recently changed first; `limit`/`offset` page through."""
+    """In creation order, or most recently changed first; `limit`/`offset` page through;
+    `changed_since`: only tasks updated at or after it."""
     query = select(Task).where(*_mine(user_id, campaign_id, statuses))
+    if changed_since is not None:
+        query = query.where(Task.updated_at >= changed_since)
     order = (Task.updated_at.desc(), Task.id.desc()) if recently_changed_first else (Task.id,)
     return list(await s.scalars(query.order_by(*order).offset(offset).limit(limit)))
 
@@ -173,17 +192,19 @@ async def update_status(
     task_id: int,
     expected_version: int,
     status: TaskStatus,
+    actor: TaskActor,
     **changes: Any,
 ) -> Task | None:
-    """None when the task is not this user's; VersionConflict when it changed meanwhile."""
+    """None when the task is not this user's; VersionConflict when it changed meanwhile.
+    The reason recorded on the timeline is `last_decision_reason` when given."""
     task = await get(s, user_id=user_id, task_id=task_id)
     if task is None:
         return None
     if task.version != expected_version:
         raise VersionConflict(f"task {task_id} is at version {task.version}")
     apply_changes(task, changes, UPDATABLE)
-    task.status = status
     try:
+        await task_events.move(s, task, status, actor=actor)
         await s.flush()
     except StaleDataError as exc:  # changed between our read and our write
         raise VersionConflict(f"task {task_id} changed concurrently") from exc
@@ -205,8 +226,8 @@ async def claim_due(
     Fair within a priority: users take turns (the most urgent task of each, then the next
     of each), so one user's thousand due tasks cannot take every slot from another's one;
     `per_user` caps a user's calls in progress (counted across every process). Candidates
-    come from the due index in its own order (FAIR_WINDOW per slot), so a claim stays an
-    index range scan however many tasks are pending.
+    come off the due index in claim order (FAIR_WINDOW per slot; claim_candidates.py), so
+    a claim reads a few hundred index entries however many tasks are waiting.
     FOR UPDATE SKIP LOCKED lets several processes claim at once on PostgreSQL without
     taking the same task; on SQLite the BEGIN IMMEDIATE transaction serialises claims.
     The candidates are read without locks and only the chosen ones are locked; what another
@@ -218,6 +239,7 @@ async def claim_due(
         wanted = limit - len(tasks)
         chosen, taken = await _claim_some(s, now, wanted, per_user, passed_over)
         if taken:  # one statement for the batch; the rows are ours (locked) meanwhile
+            before = {t.id: TaskStatus(t.status) for t in taken}
             await s.execute(
                 update(Task)
                 .where(Task.id.in_([t.id for t in taken]))
@@ -225,22 +247,14 @@ async def claim_due(
                     status=TaskStatus.SCHEDULED, claimed_by=node_id,
                     lease_expires_at=now + lease, version=Task.version + 1,
                 )
-                .execution_options(synchronize_session="fetch")
+                .execution_options(synchronize_session="fetch", **task_events.recorded_options())
             )  # fmt: skip
+            await task_events.claimed(s, taken, before)
         tasks += taken
         passed_over |= set(chosen) - {t.id for t in taken}
         if len(taken) == len(chosen) or len(tasks) >= limit:
             break  # we got what we chose, or all we wanted
     return tasks
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A due task as the claim's first look sees it."""
-
-    id: int
-    user_id: int
-    priority: int
 
 
 def take_turns(
@@ -274,58 +288,10 @@ async def _in_progress(s: AsyncSession, user_ids: set[int]) -> dict[int, int]:
         return {}
     rows = await s.execute(
         select(Task.user_id, func.count())
-        .where(Task.user_id.in_(user_ids), Task.status.in_(LIVE_TASK))
+        .where(Task.user_id.in_(user_ids), status_in(*LIVE_TASK))
         .group_by(Task.user_id)
     )
     return {user_id: int(count) for user_id, count in rows}
-
-
-def due_now(now: datetime) -> ColumnElement[bool]:
-    """Waiting and due. Written into the SQL as values (not bound), so PostgreSQL plans
-    each claim for what it asks and matches the partial index ix_tasks_claim_order
-    (database/models/campaigns.py) instead of a generic plan that scans."""
-    waiting = Task.status.in_(bindparam("due_states", CLAIMABLE, literal_execute=True))
-    due = Task.next_action_time <= literal(now, UtcDateTime, literal_execute=True)
-    return waiting & or_(Task.next_action_time.is_(None), due)
-
-
-def lapsed_lease(now: datetime) -> ColumnElement[bool]:
-    """Claimed by a process that stopped renewing its lease (ix_tasks_scheduled_lease)."""
-    scheduled = Task.status == literal(TaskStatus.SCHEDULED.value, literal_execute=True)
-    return scheduled & (Task.lease_expires_at < literal(now, UtcDateTime, literal_execute=True))
-
-
-def paused_campaign() -> ColumnElement[bool]:
-    """The task's campaign is paused: its due tasks wait, due, until it is resumed."""
-    paused = literal(CampaignStatus.PAUSED.value, literal_execute=True)
-    return exists().where(Campaign.id == Task.campaign_id, Campaign.status == paused)
-
-
-def claimable_now(task: Task, now: datetime) -> bool:
-    """`due_now | lapsed_lease` for one row in hand (after locking it by id)."""
-    if task.status in CLAIMABLE:
-        return task.next_action_time is None or task.next_action_time <= now
-    lease = task.lease_expires_at
-    return task.status == TaskStatus.SCHEDULED and lease is not None and lease < now
-
-
-def candidates_query(
-    now: datetime, limit: int, passed_over: set[int]
-) -> list[Select[int, int, int]]:
-    """The claim's two looks, each an index range scan: lapsed leases, then due tasks in
-    claim order (priority high to low, the longest due first, then id)."""
-    skip = (Task.id.not_in(passed_over) if passed_over else true()) & ~paused_campaign()
-    columns = (Task.id, Task.user_id, Task.priority)
-    lapsed = (
-        select(*columns).where(lapsed_lease(now), skip)
-        .order_by(Task.lease_expires_at).limit(limit)
-    )  # fmt: skip
-    due = (
-        select(*columns).where(due_now(now), skip)
-        .order_by(Task.priority.desc(), Task.next_action_time.asc(), Task.id.asc())
-        .limit(limit)
-    )  # fmt: skip
-    return [lapsed, due]
 
 
 async def _claim_some(
@@ -337,12 +303,7 @@ async def _claim_some(
 ) -> tuple[list[int], list[Task]]:
     """One look at the due tasks (no locks), then lock the fair choice among them: what
     was chosen, and what we got (another claimer may hold some of it)."""
-    candidates = [
-        Candidate(*row)
-        for query in candidates_query(now, limit * FAIR_WINDOW, passed_over)
-        for row in await s.execute(query)
-    ]
-    candidates.sort(key=lambda c: -c.priority)  # stable: lapsed first within a priority
+    candidates = await claim_candidates.candidates(s, now, limit * FAIR_WINDOW, passed_over)
     busy = await _in_progress(s, {c.user_id for c in candidates}) if per_user else {}
     chosen = [c.id for c in take_turns(candidates, limit, per_user, busy)]
     locked = (

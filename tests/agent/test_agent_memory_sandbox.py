@@ -16,7 +16,7 @@ import pytest
 
 from database.models import Task
 from database.repositories import campaigns, tasks
-from database.states import TaskStatus
+from database.states import TaskActor, TaskStatus
 from tests.agent.conftest import AgentStack, agent_stack
 from tests.realtime.conftest import ulaw_tone
 from tests.support import sandbox as sb
@@ -81,7 +81,8 @@ async def test_attempt_two_is_told_what_attempt_one_learned(
         async with stack.sessions() as s, s.begin():  # time passes: the retry is due now
             await tasks.update_status(
                 s, user_id=stack.user_id, task_id=task.id, expected_version=first.version,
-                status=TaskStatus.RETRY_SCHEDULED, next_action_time=datetime.now(UTC),
+                status=TaskStatus.RETRY_SCHEDULED, actor=TaskActor.SYSTEM,
+                next_action_time=datetime.now(UTC),
             )  # fmt: skip
         await wait_for(stack, task.id, TaskStatus.SUCCEEDED)
 

@@ -23,7 +23,13 @@ from call_processor.finished_call import FinishedCall
 from common.command_bus import CommandBus
 from common.commands import CallCommand
 from common.metrics import PlatformMetrics
-from config.settings import CallingSettings, EmailSettings, InboundSettings, WebSettings
+from config.settings import (
+    CallingSettings,
+    EmailSettings,
+    InboundSettings,
+    WebhookSettings,
+    WebSettings,
+)
 from database.repositories import users
 from launcher.openai_clients import OpenAIClients
 from launcher.platform import Platform, PlatformOverrides, build_platform
@@ -145,6 +151,7 @@ async def call_stack(
     ami_port: int | None = None,
     idle_timeout: float = 60.0,
     web_settings: WebSettings | None = None,
+    webhook: WebhookSettings | None = None,
 ) -> AsyncIterator[CallStack]:
     """The platform as `main.py run` builds it (launcher.platform.build_platform), by
     default without its web app and task engine; `make_talkers(platform)` replaces the
@@ -171,6 +178,7 @@ async def call_stack(
             ami_port=ami_port,
             idle_timeout=idle_timeout,
             web=web_settings,
+            webhook=webhook,
         )
         recorders = RecorderFactory(hangup_after=hangup_after)
         overrides = PlatformOverrides(

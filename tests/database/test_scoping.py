@@ -9,7 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from database.errors import NotFound
 from database.repositories import calls, campaigns, feedback, messages, tasks, turns
-from database.states import CallStatus, FeedbackStatus, MessageChannel, Speaker, TaskStatus
+from database.states import (
+    CallStatus,
+    FeedbackStatus,
+    MessageChannel,
+    Speaker,
+    TaskActor,
+    TaskStatus,
+)
 from tests.database.conftest import make_user
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -69,7 +76,7 @@ async def test_writes_by_id_change_nothing_for_another_user(sessions: Sessions) 
         assert (
             await tasks.update_status(
                 s, user_id=b_id, task_id=task.id, expected_version=task.version,
-                status=TaskStatus.CANCELLED,
+                status=TaskStatus.CANCELLED, actor=TaskActor.SYSTEM,
             )
             is None
         )  # fmt: skip

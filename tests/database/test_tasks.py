@@ -8,8 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from database.errors import VersionConflict
 from database.models import Task
-from database.repositories import campaigns, tasks
-from database.states import TaskStatus
+from database.repositories import campaigns, task_events, tasks
+from database.states import TaskActor, TaskStatus
 from tests.database.conftest import make_user
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -35,7 +35,7 @@ async def test_create_many_for_a_campaign_and_list_by_status(sessions: Sessions)
         )
         await tasks.update_status(
             s, user_id=user.id, task_id=created[0].id, expected_version=created[0].version,
-            status=TaskStatus.FAILED,
+            status=TaskStatus.FAILED, actor=TaskActor.SYSTEM,
         )  # fmt: skip
     async with sessions() as s, s.begin():
         listed = await tasks.list_for_user(s, user_id=user.id, campaign_id=campaign.id)
@@ -69,7 +69,7 @@ async def test_update_bumps_version_and_a_stale_version_is_refused(sessions: Ses
     async with sessions() as s, s.begin():
         updated = await tasks.update_status(
             s, user_id=task.user_id, task_id=task.id, expected_version=task.version,
-            status=TaskStatus.SCHEDULED, claimed_by="node-1",
+            status=TaskStatus.SCHEDULED, actor=TaskActor.SYSTEM, claimed_by="node-1",
         )  # fmt: skip
         assert updated is not None
         assert updated.version == task.version + 1
@@ -77,7 +77,7 @@ async def test_update_bumps_version_and_a_stale_version_is_refused(sessions: Ses
         with pytest.raises(VersionConflict):  # checked before any write: the session stays usable
             await tasks.update_status(
                 s, user_id=task.user_id, task_id=task.id, expected_version=task.version,
-                status=TaskStatus.CANCELLED,
+                status=TaskStatus.CANCELLED, actor=TaskActor.SYSTEM,
             )  # fmt: skip
     async with sessions() as s, s.begin():
         current = await tasks.get(s, user_id=task.user_id, task_id=task.id)
@@ -98,11 +98,11 @@ async def test_a_change_between_read_and_write_raises_conflict(sessions: Session
                 update(Task)
                 .where(Task.id == task.id)
                 .values(status=TaskStatus.CANCELLED, version=Task.version + 1)
-                .execution_options(synchronize_session=False)
+                .execution_options(synchronize_session=False, **task_events.recorded_options())
             )
             await tasks.update_status(
                 s, user_id=task.user_id, task_id=task.id, expected_version=loaded.version,
-                status=TaskStatus.SUCCEEDED,
+                status=TaskStatus.SUCCEEDED, actor=TaskActor.SYSTEM,
             )  # fmt: skip
 
     with pytest.raises(VersionConflict):
@@ -115,5 +115,5 @@ async def test_unknown_fields_are_refused(sessions: Sessions) -> None:
         with pytest.raises(ValueError, match="version"):
             await tasks.update_status(
                 s, user_id=task.user_id, task_id=task.id, expected_version=task.version,
-                status=TaskStatus.PENDING, version=99,
+                status=TaskStatus.PENDING, actor=TaskActor.SYSTEM, version=99,
             )  # fmt: skip

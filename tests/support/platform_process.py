@@ -31,6 +31,7 @@ class RunningMain:
     """One `main.py run` subprocess; its combined output is drained so it never blocks."""
 
     proc: asyncio.subprocess.Process
+    web_port: int = 0
     output: list[str] = field(default_factory=list)
     reader: asyncio.Task[None] | None = None
 
@@ -51,17 +52,20 @@ class RunningMain:
 
 
 @contextlib.asynccontextmanager
-async def running_main(env: dict[str, str], cwd: Path) -> AsyncIterator[RunningMain]:
-    """Start `main.py run` on fresh ports; whatever happens, it is killed on the way out."""
+async def running_main(
+    env: dict[str, str], cwd: Path, command: tuple[str, ...] = ("run", "--workers", "1")
+) -> AsyncIterator[RunningMain]:
+    """Start `main.py run` (or another `command`, e.g. `demo`) on fresh ports; whatever
+    happens, it is killed on the way out."""
     ports = {"WEB_PORT": str(free_port()), "AUDIOSOCKET_LISTEN_PORT": str(free_port())}
     proc = await asyncio.create_subprocess_exec(
-        *main_command("run", "--workers", "1"),
+        *main_command(*command),
         cwd=cwd,
         env={**env, **ports},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    running = RunningMain(proc)
+    running = RunningMain(proc, web_port=int(ports["WEB_PORT"]))
     running.reader = asyncio.create_task(running.drain(), name="main.py:output")
     try:
         yield running

@@ -25,6 +25,7 @@ from config.settings import (
     RecordingSettings,
     RedisSettings,
     Settings,
+    WebhookSettings,
     WebSettings,
     load_settings,
 )
@@ -56,6 +57,7 @@ def platform_settings(
     ami_port: int | None = None,
     idle_timeout: float = 60.0,
     web: WebSettings | None = None,
+    webhook: WebhookSettings | None = None,
 ) -> Settings:
     """`inbound` off unless given: a platform taking inbound calls points the sandbox's
     shared OPENDEEP_AUDIOSOCKET at itself (tests/support/inbound.py serialises those).
@@ -101,4 +103,5 @@ def platform_settings(
         email=email or EmailSettings(),
         inbound=inbound or InboundSettings(enabled=False),
         recording=recording,
+        webhook=webhook or WebhookSettings(),
     )

@@ -16,7 +16,8 @@ import pytest
 
 from call_processor.finished_call import FinishedCall
 from common.call_policy import CallPolicy
-from database.states import TaskStatus
+from database.repositories import task_events
+from database.states import TaskActor, TaskStatus
 from task_manager.call_launcher import PlannedCall
 from task_manager.initiator_launcher import InitiatorLauncher
 from task_manager.post_call_analyzer import PostCallAnalyzer
@@ -64,7 +65,9 @@ async def test_the_amd_verdict_asterisk_reports_is_what_the_judge_reads(
         async with stack.sessions() as s, s.begin():
             row = await get_task(stack.sessions, task)
             s.add(row)
-            row.status, row.attempt_count = TaskStatus.IN_PROGRESS, 1
+            await task_events.move(
+                s, row, TaskStatus.IN_PROGRESS, actor=TaskActor.SYSTEM, attempt_count=1
+            )
         context = CallPolicy(asterisk_amd=campaign_asks).to_context()  # a campaign option
         planned = PlannedCall(
             stack.user_id, task.id, number, 1, context=context, detect_machine=detect_machine

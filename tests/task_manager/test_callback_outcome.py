@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from call_processor.call_initiator import CallRequest
-from database.repositories import campaigns, dnd
-from database.states import TaskStatus
+from database.repositories import campaigns, dnd, task_events
+from database.states import TaskActor, TaskStatus
 from task_manager.call_judge import Decision, Verdict
 from task_manager.call_launcher import PlannedCall
 from task_manager.callback_outcome import CallbackOutcome, callback_status
@@ -60,7 +60,7 @@ async def task_in(sessions: Sessions, status: TaskStatus, attempts: int = 2, **f
     async with sessions() as s, s.begin():
         row = await get_task(sessions, task)
         s.add(row)
-        row.status, row.attempt_count = status, attempts
+        await task_events.move(s, row, status, actor=TaskActor.SYSTEM, attempt_count=attempts)
         row.next_action_time = WEDNESDAY_15_UTC
     return await get_task(sessions, task)
 

@@ -13,8 +13,8 @@ import pytest
 from common.commands import PERSON_HANGUP
 from database.errors import NotFound
 from database.models import Campaign, Task
-from database.repositories import campaigns
-from database.states import CampaignStatus, TaskStatus
+from database.repositories import campaigns, task_events
+from database.states import CampaignStatus, TaskActor, TaskStatus
 from task_manager.campaign_control import CampaignControlService
 from task_manager.post_call_analyzer import PostCallAnalyzer
 from task_manager.scheduler import TaskSchedulerService
@@ -58,8 +58,8 @@ async def _set(sessions: Sessions, task: Task, **fields: Any) -> None:
     async with sessions() as s, s.begin():
         row = await get_task(sessions, task)
         s.add(row)
-        for name, value in fields.items():
-            setattr(row, name, value)
+        status = fields.pop("status", row.status)
+        await task_events.move(s, row, status, actor=TaskActor.SYSTEM, **fields)
 
 
 async def test_a_paused_campaign_is_not_claimed_until_it_is_resumed(sessions: Sessions) -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from database.repositories import calls, campaigns, feedback, messages
-from database.states import CallStatus, CampaignStatus, FeedbackStatus, TaskStatus
+from database.repositories import calls, campaigns, feedback, messages, task_events
+from database.states import CallStatus, CampaignStatus, FeedbackStatus, TaskActor, TaskStatus
 from task_manager.lifecycle_manager import TaskLifecycleManagerService
 from task_manager.notifier import Notifier
 from task_manager.post_call_analyzer import PostCallAnalyzer
@@ -40,7 +40,9 @@ async def live_task(sessions: Sessions, user_id: int, node: str, lease_left: tim
     async with sessions() as s, s.begin():
         row = await get_task(sessions, task)
         s.add(row)
-        row.status, row.attempt_count, row.claimed_by = TaskStatus.IN_PROGRESS, 1, node
+        await task_events.move(
+            s, row, TaskStatus.IN_PROGRESS, actor=TaskActor.SYSTEM, attempt_count=1, claimed_by=node
+        )
         row.lease_expires_at = WEDNESDAY_15_UTC + lease_left
         call_id = f"call-{task.id}"
         await calls.create_dialing(
@@ -71,6 +73,11 @@ async def test_a_lapsed_lease_closes_the_call_and_retries_the_task(sessions: Ses
     assert row.claimed_by is None
     assert row.next_action_time > clock.now
     assert await call_status(sessions, user.id, alive.id) == CallStatus.ANSWERED
+    async with sessions() as s:
+        last = (await task_events.timeline(s, user_id=user.id, task_id=dead.id))[-1]
+    assert (last.from_status, last.to_status, last.actor) == (
+        "in_progress", "retry_scheduled", "lifecycle",
+    )  # fmt: skip
     assert (await get_task(sessions, alive)).status == TaskStatus.IN_PROGRESS
 
 
@@ -117,7 +124,9 @@ async def test_needs_user_is_notified_once_per_attempt(sessions: Sessions) -> No
     async with sessions() as s, s.begin():
         row = await get_task(sessions, task)
         s.add(row)
-        row.status, row.attempt_count = TaskStatus.NEEDS_USER, 1
+        await task_events.move(
+            s, row, TaskStatus.NEEDS_USER, actor=TaskActor.SYSTEM, attempt_count=1
+        )
         row.last_decision_reason = "asks for a deposit"
     service = manager(sessions, FakeClock(WEDNESDAY_15_UTC))
     assert (await service.sweep()).notified == 1
@@ -134,12 +143,13 @@ async def test_a_finished_campaign_is_summarised_and_emailed_once(sessions: Sess
         campaign = await campaigns.create(s, user_id=user.id, name="cleaning", goal="a slot")
     won = await add_task(sessions, user.id, NEW_YORK, campaign_id=campaign.id, contact_name="A")
     rest = await add_task(sessions, user.id, NEW_YORK, campaign_id=campaign.id, contact_name="B")
+    ended = ((won, TaskStatus.SUCCEEDED), (rest, TaskStatus.GOAL_MET_ELSEWHERE))
+    rows = [(await get_task(sessions, task), status) for task, status in ended]
     async with sessions() as s, s.begin():
-        for task, status in ((won, TaskStatus.SUCCEEDED), (rest, TaskStatus.GOAL_MET_ELSEWHERE)):
-            row = await get_task(sessions, task)
+        for row, status in rows:
             s.add(row)
-            row.status = status
-            row.result = {"time": "Tue 10:00"} if status is TaskStatus.SUCCEEDED else None
+            result = {"time": "Tue 10:00"} if status is TaskStatus.SUCCEEDED else None
+            await task_events.move(s, row, status, actor=TaskActor.SYSTEM, result=result)
     clock = FakeClock(WEDNESDAY_15_UTC)
     async with LocalSmtpServer() as smtp:
         notifier = Notifier(sessions, email=EmailSender(email_settings(smtp)))
@@ -166,7 +176,7 @@ async def test_a_campaign_that_cannot_finish_is_marked_and_notified(sessions: Se
     async with sessions() as s, s.begin():
         row = await get_task(sessions, task)
         s.add(row)
-        row.status = TaskStatus.CANCELLED_DND
+        await task_events.move(s, row, TaskStatus.CANCELLED_DND, actor=TaskActor.SYSTEM)
     await manager(sessions, FakeClock(WEDNESDAY_15_UTC)).sweep()
     async with sessions() as s:
         (message,) = await messages.list_for_user(s, user_id=user.id)
@@ -237,7 +247,10 @@ async def test_any_node_closes_a_call_row_whose_task_moved_on(sessions: Sessions
     async with sessions() as s, s.begin():
         row = await get_task(sessions, task)
         s.add(row)
-        row.status, row.claimed_by, row.lease_expires_at = TaskStatus.RETRY_SCHEDULED, None, None
+        await task_events.move(
+            s, row, TaskStatus.RETRY_SCHEDULED, actor=TaskActor.SYSTEM, claimed_by=None,
+            lease_expires_at=None,
+        )  # fmt: skip
         call = await calls.get(s, user_id=user.id, call_id=f"call-{task.id}")
         assert call is not None
         call.started_at = WEDNESDAY_15_UTC - timedelta(minutes=30)

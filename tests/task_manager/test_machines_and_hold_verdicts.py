@@ -10,8 +10,8 @@ import pytest
 
 from audio_processing.talker_result import AnsweredBy
 from common.call_policy import CallPolicy, VoicemailPolicy
-from database.repositories import calls, turns
-from database.states import Speaker, TaskStatus
+from database.repositories import calls, task_events, turns
+from database.states import Speaker, TaskActor, TaskStatus
 from task_manager.call_judge import Decision
 from task_manager.call_launcher import PlannedCall
 from task_manager.post_call_analyzer import Backoff, PostCallAnalyzer
@@ -40,7 +40,9 @@ async def planned_call(sessions: Sessions, policy: CallPolicy) -> tuple[Any, Pla
     async with sessions() as s, s.begin():
         row = await get_task(sessions, task)
         s.add(row)
-        row.status, row.attempt_count = TaskStatus.IN_PROGRESS, 1
+        await task_events.move(
+            s, row, TaskStatus.IN_PROGRESS, actor=TaskActor.SYSTEM, attempt_count=1
+        )
     return task, PlannedCall(user.id, task.id, NEW_YORK, 1, context=policy.to_context())
 
 

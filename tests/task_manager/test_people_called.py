@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from config.settings import CallingSettings
-from database.repositories import tasks
-from database.states import TaskStatus
+from database.repositories import task_events, tasks
+from database.states import TaskActor, TaskStatus
 from task_manager.call_launcher import PlannedCall
 from task_manager.orchestrator import OrchestratorService
 from task_manager.post_call_analyzer import PostCallAnalyzer
@@ -47,7 +47,9 @@ async def test_a_callee_opt_out_under_user_a_blocks_user_bs_task_and_test_call(
     async with sessions() as s, s.begin():
         row = await tasks.get(s, user_id=a.id, task_id=a_task.id)
         assert row is not None
-        row.status, row.attempt_count = TaskStatus.IN_PROGRESS, 1
+        await task_events.move(
+            s, row, TaskStatus.IN_PROGRESS, actor=TaskActor.SYSTEM, attempt_count=1
+        )
     planned = PlannedCall(a.id, a_task.id, NEW_YORK, 1)
     await PostCallAnalyzer(sessions).on_call_done(
         planned, report("completed", agent_outcome="do_not_call")

@@ -14,8 +14,8 @@ from pydantic import SecretStr
 from audio_processing.realtime.tools import TOOLS
 from common.call_outcomes import AgentOutcome
 from config.settings import CallingSettings, OpenAISettings
-from database.repositories import calls, campaigns, dnd, tasks, turns
-from database.states import Speaker, TaskStatus
+from database.repositories import calls, campaigns, dnd, task_events, tasks, turns
+from database.states import Speaker, TaskActor, TaskStatus
 from launcher.openai_clients import build_openai_clients
 from task_manager.call_judge import Decision, LlmJudge, Verdict
 from task_manager.call_launcher import PlannedCall
@@ -44,7 +44,9 @@ async def in_progress(sessions: Sessions, user_id: int, attempt: int = 1, **fiel
     async with sessions() as s, s.begin():
         row = await get_task(sessions, task)
         s.add(row)
-        row.status, row.attempt_count = TaskStatus.IN_PROGRESS, attempt
+        await task_events.move(
+            s, row, TaskStatus.IN_PROGRESS, actor=TaskActor.SYSTEM, attempt_count=attempt
+        )
     planned = PlannedCall(user_id, task.id, NEW_YORK, attempt, task.campaign_id)
     return task, planned
 
@@ -176,7 +178,7 @@ async def test_calls_that_never_left_use_no_attempt_a_few_times(sessions: Sessio
         planned = PlannedCall(user.id, task.id, NEW_YORK, row.attempt_count + 1)
         async with sessions() as s, s.begin():
             await tasks.update_status(s, user_id=user.id, task_id=task.id,
-                expected_version=row.version, status=TaskStatus.IN_PROGRESS,
+                expected_version=row.version, status=TaskStatus.IN_PROGRESS, actor=TaskActor.SYSTEM,
                 attempt_count=row.attempt_count + 1)  # fmt: skip
         await analyzer(sessions).on_call_done(planned, refused)
         row = await get_task(sessions, task)
@@ -198,7 +200,7 @@ async def test_an_answered_call_that_broke_uses_its_attempt_an_unanswered_one_tw
         row = await get_task(sessions, unanswered)
         async with sessions() as s, s.begin():
             await tasks.update_status(s, user_id=user.id, task_id=row.id,
-                expected_version=row.version, status=TaskStatus.IN_PROGRESS,
+                expected_version=row.version, status=TaskStatus.IN_PROGRESS, actor=TaskActor.SYSTEM,
                 attempt_count=row.attempt_count + 1)  # fmt: skip
         planned = PlannedCall(user.id, row.id, NEW_YORK, row.attempt_count + 1)
         await analyzer(sessions).on_call_done(planned, report("interrupted"))
@@ -217,7 +219,7 @@ async def test_success_meets_the_goal_and_stands_down_the_rest(sessions: Session
     async with sessions() as s, s.begin():
         row = await get_task(sessions, claimed)
         s.add(row)
-        row.status = TaskStatus.SCHEDULED
+        await task_events.move(s, row, TaskStatus.SCHEDULED, actor=TaskActor.SYSTEM)
     service = analyzer(sessions)
     await service.on_call_done(planned, report("completed", agent_outcome="success"))
     assert (await get_task(sessions, winner)).status == TaskStatus.SUCCEEDED

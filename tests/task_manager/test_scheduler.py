@@ -7,8 +7,8 @@ from datetime import UTC, datetime, time, timedelta
 from call_processor.finished_call import FinishedCall
 from config.settings import CallingSettings
 from database.profile import Profile
-from database.repositories import calls, campaigns, dnd
-from database.states import CampaignStatus, TaskStatus
+from database.repositories import calls, campaigns, dnd, task_events
+from database.states import CampaignStatus, TaskActor, TaskStatus
 from task_manager.call_launcher import PlannedCall
 from task_manager.scheduler import TaskSchedulerService
 from tests.support.platform_settings import ALWAYS
@@ -110,7 +110,7 @@ async def test_capacity_priority_and_stopped_campaigns(sessions: Sessions) -> No
     async with sessions() as s, s.begin():
         row = await get_task(sessions, winner)
         s.add(row)
-        row.status = TaskStatus.SUCCEEDED
+        await task_events.move(s, row, TaskStatus.SUCCEEDED, actor=TaskActor.SYSTEM)
     launcher = FakeLauncher(slots=3)
     service = scheduler(sessions, launcher, FakeClock(WEDNESDAY_15_UTC), ALWAYS)
     launched = await service.tick()

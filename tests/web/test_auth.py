@@ -54,7 +54,7 @@ async def test_signup_refuses_taken_email_short_password_and_bad_email(web: Web)
     token = await form_token(client, "/signup")
     cases = [
         ({"email": "A@example.com", "password": PASSWORD}, 409, "exists already"),
-        ({"email": "c@example.com", "password": "short"}, 422, "at least 8"),
+        ({"email": "c@example.com", "password": "short"}, 422, "at least 10"),
         ({"email": "not-an-email", "password": PASSWORD}, 422, "email address"),
         ({"email": "x" * 400 + "@example.com", "password": PASSWORD}, 422, "email"),
     ]
@@ -97,9 +97,9 @@ async def test_session_expires_on_the_server(make_web: Callable[..., Web]) -> No
     client = web.client()
     await sign_up(client, "a@example.com")
     assert (await client.get("/api/profile")).status_code == 401
-    page = await client.get("/")
+    page = await client.get("/profile")
     assert page.status_code == 303
-    assert page.headers["location"] == "/login?next=/"
+    assert page.headers["location"] == "/login?next=/profile"
 
 
 async def test_forged_or_foreign_key_cookie_is_refused(make_web: Callable[..., Web]) -> None:
@@ -260,7 +260,8 @@ async def test_api_tokens_work_without_cookies_and_stop_when_revoked(web: Web) -
     assert (await script.get("/api/profile")).json()["email"] == "a@example.com"
     added = await script.post("/api/dnd", json={"phone_number": "+14155550100"})  # no CSRF
     assert added.status_code == 201
-    assert (await script.get("/")).status_code == 303  # pages are for browser sessions
+    assert (await script.get("/profile")).status_code == 303  # pages are for browser sessions
+    assert "/signup" in (await script.get("/")).text  # a token sees the landing page only
     revoked = await owner.delete(f"/api/tokens/{created.json()['id']}")
     assert revoked.status_code == 204
     assert (await script.get("/api/profile")).status_code == 401

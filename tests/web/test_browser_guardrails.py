@@ -48,13 +48,19 @@ async def sign_up(page: Page, base_url: str, email: str) -> None:
     await expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
 
 
-async def test_pages_run_under_the_csp_without_violations(
-    web: Web, base_url: str, browser: Browser
-) -> None:
+async def csp_watched_page(browser: Browser) -> tuple[Page, list[str]]:
+    """A page that records CSP violations (window.__violations) and the console's reports."""
     page = await browser.new_page()
     reported: list[str] = []
     page.on("console", lambda m: reported.append(m.text) if "Security Policy" in m.text else None)
     await page.add_init_script(RECORD_VIOLATIONS)
+    return page, reported
+
+
+async def test_pages_run_under_the_csp_without_violations(
+    web: Web, base_url: str, browser: Browser
+) -> None:
+    page, reported = await csp_watched_page(browser)
     await sign_up(page, base_url, "ann@example.com")
     seeded = await seed_user_data(web.sessions, "ann@example.com")
     async with web.sessions() as s, s.begin():

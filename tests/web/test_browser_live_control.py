@@ -87,7 +87,7 @@ async def sign_up(page: Page, base_url: str, stack: AgentStack) -> int:
 
 
 def confirm_everything(page: Page) -> list[str]:
-    """Accept every confirmation (static/confirm.js); the questions asked are kept."""
+    """Accept every confirmation (static/forms.js); the questions asked are kept."""
     asked: list[str] = []
 
     async def accept(dialog: Dialog) -> None:

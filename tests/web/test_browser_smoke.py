@@ -55,7 +55,9 @@ async def test_sign_up_dashboard_and_answer_a_live_question(
 ) -> None:
     page = await browser.new_page()
     await page.goto(f"{base_url}/")
-    await expect(page).to_have_url(f"{base_url}/login?next=/")
+    await expect(
+        page.get_by_role("heading", name="OpenDeep makes your phone calls")
+    ).to_be_visible()
     await page.get_by_role("link", name="Create an account").click()
     await page.get_by_label("Your name").fill("Ann")
     await page.get_by_label("Email").fill("ann@example.com")

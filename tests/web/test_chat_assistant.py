@@ -157,8 +157,10 @@ async def test_without_a_key_the_page_is_told_and_nothing_is_sent(
     orchestrator = OrchestratorService(web.sessions, CallingSettings())
     service = UiAssistantService(web.sessions, None, "gpt-4.1-mini", orchestrator)
     events = await collect(service.reply(user_id, None, "hello"))
-    assert [e["type"] for e in events] == ["conversation", "error"]
-    assert "OPENAI_API_KEY" in events[1]["message"]
+    assert [e["type"] for e in events] == ["error", "done"]
+    assert "Set OPENAI_API_KEY in .env, then restart" in events[0]["message"]
+    async with web.sessions() as s:  # no conversation waits for a reply that cannot come
+        assert await conversations.list_for_user(s, user_id=user_id) == []
 
 
 def test_opening_hours_become_the_window_inside_every_open_day() -> None:

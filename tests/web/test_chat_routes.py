@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from database.repositories import messages, tasks, users
-from database.states import MessageChannel, TaskStatus
+from database.repositories import messages, task_events, tasks, users
+from database.states import MessageChannel, TaskActor, TaskStatus
 from tests.web.chat_support import make_service
 from tests.web.conftest import Web, form_token
 from tests.web.fake_llm import FakeChatServer, Text, Tools
@@ -132,8 +132,10 @@ async def test_notifications_show_what_needs_the_person_and_only_theirs(chat_web
         [task] = await tasks.create_many(s, user_id=ann.id, campaign_id=None, tasks=[
             tasks.NewTask(phone_number="+14155550111", objective="book", contact_name="Dr Who")
         ])  # fmt: skip
-        task.status = TaskStatus.NEEDS_USER  # what the post-call analyzer leaves
-        task.last_decision_reason = "they asked for your insurance number"
+        await task_events.move(  # what the post-call analyzer leaves
+            s, task, TaskStatus.NEEDS_USER, actor=TaskActor.ANALYZER,
+            last_decision_reason="they asked for your insurance number",
+        )  # fmt: skip
         await messages.record(s, user_id=ann.id, channel=MessageChannel.EMAIL,
                               to_address="a@example.com", subject="Still working on it",
                               body="2 of 5 calls done")  # fmt: skip

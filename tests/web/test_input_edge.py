@@ -64,6 +64,8 @@ async def pg_web(postgres_url: str, tmp_path: Any) -> AsyncIterator[Web]:
 def _locs(response: httpx.Response) -> list[list[Any]]:
     assert response.status_code == 422, (response.status_code, response.text[:300])
     body = response.json()
+    if "error" in body:  # /api/v1's one shape (web_interface/api_errors.py)
+        return [d["field"].split(".") for d in body["error"]["details"]]
     assert all("input" not in e and "ctx" not in e for e in body["detail"])
     return [e["loc"] for e in body["detail"]]
 

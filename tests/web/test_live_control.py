@@ -14,7 +14,7 @@ import pytest
 
 from common.commands import PERSON_HANGUP, CallCommand, Hangup, Transfer
 from database.repositories import calls, campaigns, phone_codes, tasks, users
-from database.states import CallStatus, CampaignStatus, TaskStatus
+from database.states import CallStatus, CampaignStatus, TaskActor, TaskStatus
 from database.types import utcnow
 from task_manager.campaign_control import CampaignControlService
 from tests.web.conftest import Web, csrf_from
@@ -67,7 +67,8 @@ async def _needs_user(web: Web, seeded: Seeded) -> None:
         assert task is not None
         await tasks.update_status(
             s, user_id=seeded.user_id, task_id=task.id, expected_version=task.version,
-            status=TaskStatus.NEEDS_USER, last_decision_reason="they asked for a card number",
+            status=TaskStatus.NEEDS_USER, actor=TaskActor.SYSTEM,
+            last_decision_reason="they asked for a card number",
         )  # fmt: skip
 
 

@@ -118,13 +118,14 @@ async def test_token_made_on_the_profile_page_is_shown_once(web: Web) -> None:
     client = await web.user("a@example.com")
     token = csrf_from((await client.get("/profile")).text)
     form = {"csrf_token": token, "name": "laptop", "scopes": ["read"], "days": "7"}
-    made = await client.post("/profile/tokens", data=form)
+    assert (await client.post("/profile/tokens", data=form)).status_code == 303
+    made = await client.get("/profile")
     secret = re.search(r"<code>(odt_[^<]+)</code>", made.text)
     assert secret
     assert re.search(r"laptop <span class=\"badge\">read</span>", made.text)
     unscoped = await client.post("/profile/tokens", data={"csrf_token": token, "name": "x"})
     assert unscoped.status_code == 422
-    assert "tick at least one" in unscoped.text
+    assert "Tick at least one" in unscoped.text
     assert secret.group(1) not in (await client.get("/profile")).text
     script = web.client()
     script.headers["Authorization"] = f"Bearer {secret.group(1)}"

@@ -202,7 +202,8 @@ async def test_the_profile_page_says_what_to_do_and_its_forms_verify(
     assert f"{A_PHONE} is not verified." in page
     assert "the agent cannot hand a call to you" in page
     token = csrf_from(page)
-    sent = await a.post("/profile/phone/code", data={"csrf_token": token})
+    assert (await a.post("/profile/phone/code", data={"csrf_token": token})).status_code == 303
+    sent = await a.get("/profile")  # post/redirect/get: the message rides to the page
     assert f"We texted a code to {A_PHONE}. It is valid for 10 minutes." in sent.text
     assert 'action="/profile/phone/verify"' in sent.text
     code = _last_code(twilio)
@@ -212,7 +213,8 @@ async def test_the_profile_page_says_what_to_do_and_its_forms_verify(
     wrong = await a.post("/profile/phone/verify", data={"csrf_token": token, "code": _wrong(code)})
     assert (wrong.status_code, "wrong code; 4 tries left" in wrong.text) == (400, True)
     done = await a.post("/profile/phone/verify", data={"csrf_token": token, "code": code})
-    assert "Your phone number is verified." in done.text
+    assert done.status_code == 303
+    assert "Your phone number is verified." in (await a.get("/profile")).text
     assert f"{A_PHONE} is verified." in (await a.get("/profile")).text
     assert f"{B_PHONE} is not verified." in (await b.get("/profile")).text
     assert (await a.post("/profile/phone/code", data={})).status_code == 403  # no CSRF

@@ -104,17 +104,18 @@ async def test_profile_and_dnd_forms_show_the_problem_and_store_nothing(web: Web
     good = await client.post(
         "/profile",
         data={"csrf_token": token, "display_name": "Ann", "phone_number": "+14155550123",
-              "time_zone": "Europe/Paris", "facts": "insurer: Acme\nvegetarian",
-              "never_share": "ssn\n\n"},
+              "time_zone": "Europe/Paris", "fact_label": ["insurer", "", "diet"],
+              "fact_value": ["Acme", "", "vegetarian"], "never_share": "ssn\n\n"},
     )  # fmt: skip
     assert good.status_code == 303
+    assert "Your profile is saved." in (await client.get("/profile")).text
     profile = (await client.get("/api/profile")).json()
-    assert profile["facts"] == {"insurer": "Acme", "vegetarian": "vegetarian"}
+    assert profile["facts"] == {"insurer": "Acme", "diet": "vegetarian"}
     assert profile["never_share"] == ["ssn"]
     assert profile["time_zone"] == "Europe/Paris"
     dnd_bad = await client.post("/dnd", data={"csrf_token": token, "phone_number": "555"})
     assert dnd_bad.status_code == 422
-    assert "Phone number" in dnd_bad.text
+    assert "Nothing was added: &#34;555&#34; is not a valid phone number" in dnd_bad.text
     dnd_ok = await client.post("/dnd", data={"csrf_token": token, "phone_number": "+14155550100"})
     assert dnd_ok.status_code == 303
     page = (await client.get("/dnd")).text

@@ -19,7 +19,9 @@ from web_interface.routes import ROUTERS
 PUBLIC = {
     ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),
     ("GET", "/login"), ("POST", "/login"), ("GET", "/signup"), ("POST", "/signup"),
+    ("GET", "/favicon.ico"),
 }  # fmt: skip
+BROWSER_API_PAGES = {("GET", "/api/v1/docs")}  # a page: to the login form and back
 
 
 @dataclass
@@ -58,11 +60,25 @@ async def test_every_route_requires_a_login(web: Web) -> None:
         url = (
             path.replace("{call_id}", "x")
             .replace("_id}", "}")
-            .format(campaign=1, task=1, request=1, entry=1, token=1, conversation=1)
+            .format(
+                campaign=1,
+                task=1,
+                request=1,
+                entry=1,
+                token=1,
+                conversation=1,
+                endpoint=1,
+                delivery=1,
+            )
         )
         response = await anonymous.request(method, url, json={})
-        if path.startswith("/api/"):
+        if (method, path) in BROWSER_API_PAGES:
+            assert response.status_code == 303, (method, path)
+            assert response.headers["location"] == f"/login?next={path}"
+        elif path.startswith("/api/"):
             assert response.status_code == 401, (method, path)
+        elif (method, path) == ("GET", "/"):  # the landing page: what OpenDeep is
+            assert (response.status_code, "/signup" in response.text) == (200, True)
         elif method == "GET":
             assert response.status_code == 303, (method, path)
             assert response.headers["location"].startswith("/login?next="), (method, path)
@@ -151,6 +167,8 @@ TWO_USER_COVERED = {
     # test_chat_routes.py: two users each
     ("GET", "/api/chat"), ("GET", "/api/chat/{conversation_id}"),
     ("POST", "/api/chat/{conversation_id}/confirm"), ("POST", "/api/test-call"),
+    # test_first_contact.py: a plan made by hand lands on its maker only
+    ("POST", "/api/campaigns"),
     ("POST", "/test-call"), ("GET", "/api/notifications"), ("GET", "/notifications"),
     # test_events_socket.py: each person's ticket opens a socket with their events only
     ("POST", "/api/events/ticket"),
@@ -164,6 +182,26 @@ TWO_USER_COVERED = {
     # test_phone_verification.py: A's code never verifies B's number, on the API or the page
     ("POST", "/api/profile/phone/code"), ("POST", "/api/profile/phone/verify"),
     ("POST", "/profile/phone/code"), ("POST", "/profile/phone/verify"),
+    # test_webhooks.py: B gets 404 for A's endpoints, their log and redelivery, API and pages
+    ("GET", "/api/webhooks"), ("POST", "/api/webhooks"), ("GET", "/api/webhooks/{endpoint_id}"),
+    ("PATCH", "/api/webhooks/{endpoint_id}"), ("DELETE", "/api/webhooks/{endpoint_id}"),
+    ("GET", "/api/webhooks/{endpoint_id}/deliveries"),
+    ("POST", "/api/webhooks/deliveries/{delivery_id}/redeliver"),
+    ("GET", "/webhooks"), ("POST", "/webhooks"), ("GET", "/webhooks/{endpoint_id}"),
+    ("POST", "/webhooks/{endpoint_id}/delete"), ("POST", "/webhooks/{endpoint_id}/toggle"),
+    ("POST", "/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver"),
+    # test_browser_recording.py: another person gets 404 for a call's recording
+    ("GET", "/api/calls/{call_id}/recording"),
+    # test_api_v1_reads.py and test_api_v1_import.py: B's reads of A's ids and actions on
+    # them are 404, B's lists empty; each person's campaigns (and idempotency keys) their own
+    ("GET", "/api/v1/campaigns"), ("GET", "/api/v1/campaigns/{campaign_id}"),
+    ("POST", "/api/v1/campaigns"), ("POST", "/api/v1/campaigns/csv"),
+    ("POST", "/api/v1/campaigns/{campaign_id}/pause"),
+    ("POST", "/api/v1/campaigns/{campaign_id}/resume"),
+    ("POST", "/api/v1/campaigns/{campaign_id}/cancel"),
+    ("GET", "/api/v1/tasks"), ("GET", "/api/v1/tasks/{task_id}"),
+    ("GET", "/api/v1/calls"), ("GET", "/api/v1/calls/{call_id}"),
+    ("GET", "/api/v1/docs"), ("GET", "/api/v1/openapi.json"),  # about the API, no one's data
 }  # fmt: skip
 
 

@@ -46,17 +46,18 @@ async def list_tasks(
     response: Response,
     user: ReadUser,
     s: DbSession,
+    deps: Deps,
     campaign_id: Id | None = None,
     page: PageNumber = 1,
 ) -> list[TaskPublic]:
-    found = await views.task_page(s, user.id, page, campaign_id)
+    found = await views.task_page(s, user.id, page, campaign_id, deps.outlook)
     set_link_header(response, request, found)
     return found.items
 
 
 @router.get("/tasks/{task_id}")
-async def get_task(task_id: Id, user: ReadUser, s: DbSession) -> TaskDetail:
-    return await views.task_detail(s, user.id, task_id)
+async def get_task(task_id: Id, user: ReadUser, s: DbSession, deps: Deps) -> TaskDetail:
+    return await views.task_detail(s, user.id, task_id, deps.outlook)
 
 
 @router.get("/calls")

@@ -15,6 +15,7 @@ from database.models import User
 from database.repositories.users import normalise_email
 from web_interface import accounts
 from web_interface.deps import DbSession, Deps, FormCsrf, OptionalUser, session_secret
+from web_interface.password_policy import MIN_LENGTH, password_problem
 from web_interface.schemas import Clean, NextPath
 from web_interface.security import SESSION_COOKIE, sign_session
 from web_interface.templating import render, set_cookie
@@ -23,7 +24,6 @@ router = APIRouter(tags=["auth"])
 log = logging.getLogger(__name__)
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-MIN_PASSWORD = 8
 EmailField = Annotated[Clean, Form(max_length=320)]
 PasswordField = Annotated[Clean, Form(max_length=1024)]
 NextField = Annotated[Clean, Form(max_length=500)]
@@ -89,7 +89,7 @@ def _later(seconds: float) -> str:
 
 @router.get("/signup")
 async def signup_form(request: Request) -> Response:
-    return render(request, "signup.html")
+    return render(request, "signup.html", {"min_length": MIN_LENGTH})
 
 
 @router.post("/signup", dependencies=[FormCsrf])
@@ -101,12 +101,18 @@ async def signup(
     password: PasswordField,
     display_name: Annotated[Clean, Form(max_length=200)] = "",
 ) -> Response:
-    page = {"email": email, "display_name": display_name}
+    page: dict[str, object] = {
+        "email": email,
+        "display_name": display_name,
+        "min_length": MIN_LENGTH,
+    }
+    errors = {}
     if not EMAIL.fullmatch(email.strip()):
-        page["error"] = "Enter an email address like name@example.com."
-    elif len(password) < MIN_PASSWORD:
-        page["error"] = f"The password needs at least {MIN_PASSWORD} characters."
-    if "error" in page:
+        errors["email"] = "Enter an email address like name@example.com."
+    if (weak := password_problem(password, email, display_name)) is not None:
+        errors["password"] = weak
+    if errors:
+        page |= {"errors": errors, "error": " ".join(errors.values())}
         return render(request, "signup.html", page, status_code=422)
     address = request.client.host if request.client else "?"
     wait = deps.login_throttle.signup_retry_after(address)
@@ -119,8 +125,11 @@ async def signup(
             s, email=email, password=password, display_name=display_name.strip()
         )
     except AlreadyExists:
-        page["error"] = "An account with this email exists already. Log in instead."
+        page["error"] = "An account with this email exists already."
+        page["exists"] = True
         return render(request, "signup.html", page, status_code=status.HTTP_409_CONFLICT)
+    if deps.on_signup is not None:
+        await deps.on_signup(s, user)
     return await start_session(request, deps, s, user, "/")
 
 

@@ -98,7 +98,10 @@ async def get_conversation(conversation_id: Id, user: ReadUser, s: DbSession) ->
 
 @router.post("/api/chat")
 async def chat(body: ChatIn, user: CallsUser, s: DbSession, deps: Deps) -> StreamingResponse:
+    """503 before anything is stored when the assistant cannot answer (no key)."""
     assistant = assistant_or_503(deps)
+    if (why := assistant.unavailable()) is not None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, why)
     if body.conversation_id is not None:
         await owned(s, user.id, body.conversation_id)
     await release(s)
@@ -134,6 +137,19 @@ async def confirm(
     return CampaignCreated(**result)
 
 
+@router.post("/api/campaigns", status_code=status.HTTP_201_CREATED)
+async def create_campaign(
+    body: PlanConfirmIn, user: CallsUser, s: DbSession, deps: Deps
+) -> CampaignCreated:
+    """A plan made by hand, without the assistant: checked by the very rules that check
+    the assistant's plans (ChatAssistant.confirm)."""
+    await release(s)
+    result = await assistant_or_503(deps).confirm(user.id, None, body.plan)
+    if "problems" in result:
+        raise problems_422(result["problems"])
+    return CampaignCreated(**result)
+
+
 @router.post("/api/test-call", status_code=status.HTTP_201_CREATED)
 async def test_call(
     body: TrialCallIn, user: CallsUser, s: DbSession, deps: Deps
@@ -164,10 +180,17 @@ async def chat_page(
     current = detail(await owned(s, user.id, c)) if c is not None else None
     context = {
         **await _conversations(request, s, user.id, page),
+        **_state(deps),
         "current": current,
-        "assistant_ready": deps.assistant is not None,
     }
     return render(request, "chat.html", context, user=user)
+
+
+def _state(deps: Deps) -> dict[str, Any]:
+    """Whether the chat and the test call work, and if not, why and what to do."""
+    if deps.assistant is None:
+        return {"assistant_ready": False, "chat_unavailable": "The assistant is not running."}
+    return {"assistant_ready": True, "chat_unavailable": deps.assistant.unavailable()}
 
 
 @router.post("/test-call", dependencies=[FormCsrf])
@@ -188,8 +211,8 @@ async def test_call_form(
         problems = result["problems"]
     context = {
         **await _conversations(request, s, user.id, 1),
+        **_state(deps),
         "current": None,
-        "assistant_ready": True,
         "test_call": {"phone_number": phone_number, "objective": objective, "problems": problems},
     }
-    return render(request, "chat.html", context, user=user, status_code=422)
+    return render(request, "chat.html", context, user=user, status_code=422, page_url="/chat")

@@ -12,21 +12,30 @@ from collections.abc import Awaitable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, HTTPException, Request, Response, status
-from fastapi.responses import RedirectResponse
 
 from database.models import User
 from web_interface import live_control
 from web_interface.deps import Bus, DbSession, Deps, FormCsrf, PageUser
 from web_interface.schemas import CallId, Clean, Id
-from web_interface.templating import render
+from web_interface.templating import render, see_other
 
 router = APIRouter(tags=["control pages"])
 Back = Literal["dashboard", "campaign", "notifications"]
 BACK = {"dashboard": "/", "notifications": "/notifications"}
 
 
+DONE = {
+    "hangup": "Hanging up the call.",
+    "take_over": "Putting the call through to your phone.",
+    "pause": "The campaign is paused: no new calls start.",
+    "resume": "The campaign is running again.",
+    "cancel": "The campaign is cancelled; calls in progress finish.",
+    "settle": "The task is settled.",
+}
+
+
 async def _done_or_why(
-    request: Request, user: User, action: Awaitable[object], back: str
+    request: Request, user: User, action: Awaitable[object], back: str, done: str
 ) -> Response:
     try:
         await action
@@ -34,8 +43,9 @@ async def _done_or_why(
         if exc.status_code == status.HTTP_404_NOT_FOUND:
             raise
         context = {"why": exc.detail, "back": back}
-        return render(request, "refused.html", context, user=user, status_code=exc.status_code)
-    return RedirectResponse(back, status_code=status.HTTP_303_SEE_OTHER)
+        code = exc.status_code
+        return render(request, "refused.html", context, user=user, status_code=code, page_url=back)
+    return see_other(request, back, DONE[done])
 
 
 @router.post("/calls/{call_id}/hangup", dependencies=[FormCsrf])
@@ -43,7 +53,7 @@ async def hang_up(
     call_id: CallId, request: Request, user: PageUser, s: DbSession, bus: Bus
 ) -> Response:
     action = live_control.hang_up(s, bus, user, call_id)
-    return await _done_or_why(request, user, action, f"/calls/{call_id}")
+    return await _done_or_why(request, user, action, f"/calls/{call_id}", "hangup")
 
 
 @router.post("/calls/{call_id}/take-over", dependencies=[FormCsrf])
@@ -51,14 +61,14 @@ async def take_over(
     call_id: CallId, request: Request, user: PageUser, s: DbSession, bus: Bus
 ) -> Response:
     action = live_control.take_over(s, bus, user, call_id)
-    return await _done_or_why(request, user, action, f"/calls/{call_id}")
+    return await _done_or_why(request, user, action, f"/calls/{call_id}", "take_over")
 
 
 async def _campaign(
     request: Request, user: User, s: DbSession, deps: Deps, campaign_id: int, act: str
 ) -> Response:
     action = live_control.campaign_action(s, deps, user, campaign_id, act)
-    return await _done_or_why(request, user, action, f"/campaigns/{campaign_id}")
+    return await _done_or_why(request, user, action, f"/campaigns/{campaign_id}", act)
 
 
 @router.post("/campaigns/{campaign_id}/pause", dependencies=[FormCsrf])
@@ -99,4 +109,4 @@ async def settle(
     if back == "campaign" and campaign_id is not None:
         target = f"/campaigns/{campaign_id}"
     action = live_control.settle(s, deps, user, task_id, decision, note.strip())
-    return await _done_or_why(request, user, action, target)
+    return await _done_or_why(request, user, action, target, "settle")

@@ -109,6 +109,11 @@ function onHold(ev) {
 }
 
 function onActivity(ev) {
+  if (ev.type === "call_status" || ev.status) {
+    // Also on a call's own page, which has no activity feed.
+    const call = document.getElementById("call");
+    if (call && call.dataset.callId === ev.call_id && ev.status) showCallStatus(ev.status);
+  }
   const feed = document.getElementById("activity");
   if (!feed || !ev.call_id) return;
   const item = el("li");
@@ -118,11 +123,8 @@ function onActivity(ev) {
     : ev.type.replaceAll("_", " ") + (ev.status ? `: ${ev.status.replaceAll("_", " ")}` : "");
   item.appendChild(el("a", { href: "/calls/" + encodeURIComponent(ev.call_id) }, what));
   feed.prepend(item);
+  document.getElementById("no-activity")?.remove();
   while (feed.children.length > 50) feed.lastElementChild.remove();
-  if (ev.type === "call_status" || ev.status) {
-    const call = document.getElementById("call");
-    if (call && call.dataset.callId === ev.call_id && ev.status) showCallStatus(ev.status);
-  }
 }
 
 function showCallStatus(status) {
@@ -146,6 +148,19 @@ async function refreshCall() {
   showCallStatus(found.status);
 }
 
+function onTaskStatus(ev) {
+  const badge = document.querySelector(`[data-task-status="${ev.task_id}"]`);
+  if (badge) badge.textContent = ev.to_status.replaceAll("_", " ");
+  const list = document.querySelector(`ol.timeline[data-task-id="${ev.task_id}"]`);
+  if (!list || list.querySelector(`[data-event-id="${ev.event_id}"]`)) return;
+  const item = el("li", { "data-event-id": ev.event_id });
+  item.appendChild(el("time", { datetime: ev.at }, new Date(ev.at).toISOString().slice(0, 19).replace("T", " ") + " UTC"));
+  item.appendChild(document.createTextNode(` ${(ev.from_status || "new").replaceAll("_", " ")} → `));
+  item.appendChild(el("strong", {}, ev.to_status.replaceAll("_", " ")));
+  item.appendChild(el("span", { class: "muted" }, ` ${ev.actor}${ev.reason ? ": " + ev.reason : ""}`));
+  list.appendChild(item);
+}
+
 function connect(delay = 500) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const ws = new WebSocket(`${scheme}//${location.host}/ws/events`);
@@ -156,6 +171,7 @@ function connect(delay = 500) {
     if (["feedback_request", "notification", "call_status"].includes(ev.type)) refreshBadge();
     if (ev.type === "turn") onTurn(ev);
     if (ev.type === "call_hold") onHold(ev);
+    if (ev.type === "task_status") { onTaskStatus(ev); return; }
     onActivity(ev);
   };
   ws.onclose = (closed) => {

@@ -37,6 +37,7 @@
 
   function cell(task, index, [key, label, kind]) {
     const td = document.createElement("td");
+    td.dataset.label = label;
     const input = document.createElement(kind === "area" ? "textarea" : "input");
     if (kind !== "area") input.type = kind;
     if (kind === "number") { input.min = 1; input.max = 20; }
@@ -141,8 +142,12 @@
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf, Accept: "text/event-stream" },
       body: JSON.stringify({ conversation_id: id ? Number(id) : null, message: text }),
     });
-    if (!response.ok) {
-      status.textContent = response.status === 503 ? "The assistant is not running." : "Could not send; try again.";
+    if (!response.ok) {  // nothing was stored: put the words back for a retry
+      const body = await response.json().catch(() => ({}));
+      status.textContent = typeof body.detail === "string" ? body.detail : "Could not send; try again.";
+      reply.parentElement.previousElementSibling.remove();
+      reply.parentElement.remove();
+      form.message.value = text;
       return;
     }
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -167,7 +172,8 @@
     const button = document.getElementById("plan-confirm");
     button.disabled = true;
     try {
-      const response = await fetch(`/api/chat/${id}/confirm`, {
+      const url = id ? `/api/chat/${id}/confirm` : "/api/campaigns";  // by hand: no chat
+      const response = await fetch(url, {
         method: "POST",
         headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
         body: JSON.stringify({ plan: readPlan() }),
@@ -195,11 +201,19 @@
   form.message.addEventListener("keydown", (ev) => {
     if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); form.requestSubmit(); }
   });
+  const blankCall = (goal) => ({ contact_name: "", phone_number: "", objective: goal || "", success_criteria: "", max_attempts: 3 });
+  function startByHand() {
+    if (!plan) renderPlan({ name: "", goal: "", tasks: [blankCall("")] });
+    planBox.hidden = false;
+    document.getElementById("plan-name").focus();
+  }
   document.getElementById("plan-add").addEventListener("click", () => {
     const p = plan ? readPlan() : { name: "", goal: "", tasks: [] };
-    p.tasks.push({ contact_name: "", phone_number: "", objective: p.goal || "", success_criteria: "", max_attempts: 3 });
+    p.tasks.push(blankCall(p.goal));
     renderPlan(p);
   });
+  document.getElementById("plan-new").addEventListener("click", startByHand);
   document.getElementById("plan-confirm").addEventListener("click", confirm);
   if (plan) renderPlan(plan);
+  else if (planBox.dataset.manual) renderPlan({ name: "", goal: "", tasks: [blankCall("")] });
 })();

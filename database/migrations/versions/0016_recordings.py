@@ -1,8 +1,8 @@
 """Recordings: each campaign says whether its calls are recorded (off, announce, on); each
 call keeps its recording's file (relative to DATA_DIR/recordings) and length.
 
-Revision ID: 0020
-Revises: 0013
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-06 04:00:00
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0020"
-down_revision = "0013"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
