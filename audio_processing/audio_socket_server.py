@@ -36,7 +36,7 @@ from audio_processing.audio_socket_protocol import (
 )
 from audio_processing.call_audio import CallAudio, CallMetadata, CallTalker, EndReason
 from audio_processing.expected_call import AttachRefused, ExpectedCall, ExpectedCalls, canonical
-from audio_processing.playout import PacedWriter, PlayoutQueue, PlayoutTotals
+from audio_processing.playout import PacedWriter, PlayoutClock, PlayoutQueue, PlayoutTotals
 from common.log_context import log_context
 from common.log_throttle import LogThrottle
 from common.owned_tasks import TaskOwner, cancel_and_wait
@@ -101,6 +101,7 @@ class AudioSocketServer:
         self.sessions_active = 0
         self.sessions_total = 0
         self._writers: set[PacedWriter] = set()
+        self.clock = PlayoutClock()  # one 20 ms tick writes every session's frame
         self._ended_playout = PlayoutTotals()
         self.rejections: Counter[str] = Counter()  # refused connections by reason
         self._refusal_log = LogThrottle(every=1.0)  # one line a second per reason
@@ -143,6 +144,7 @@ class AudioSocketServer:
             done, _ = await asyncio.wait(live, timeout=self.stop_grace)
             ended = len(done)
         cancelled = await self._owner.aclose(timeout=1.0)
+        await self.clock.stop()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(server.wait_closed(), 1.0)
         log.info("AudioSocket server stopped", extra={"ended": ended, "cancelled": cancelled})
@@ -270,7 +272,7 @@ class AudioSocketServer:
         self._writers.add(paced)
         watchers = [
             owner.spawn(self._read_loop(link, audio), name="reader"),
-            owner.spawn(_run_writer(paced), name="playout"),
+            owner.spawn(_run_writer(paced, self.clock), name="playout"),
             owner.spawn(_on_hangup(audio), name="hangup"),
             owner.spawn(_on_stop(self._stopping), name="stop"),
         ]
@@ -375,9 +377,9 @@ async def _run_talker(talker: CallTalker, audio: CallAudio) -> EndReason:
     return EndReason.TALKER_FINISHED
 
 
-async def _run_writer(paced: PacedWriter) -> EndReason:
+async def _run_writer(paced: PacedWriter, clock: PlayoutClock) -> EndReason:
     try:
-        await paced.run()
+        await paced.run(clock)
     except _WriteStalled:
         log.warning("AudioSocket peer stopped reading")
         return EndReason.STALLED

@@ -7,13 +7,14 @@ import contextlib
 import itertools
 import logging
 import time
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from audio_processing.audio_socket_protocol import FrameParser
-from audio_processing.playout import PacedWriter, PlayoutQueue
+from audio_processing.playout import PacedWriter, PlayoutClock, PlayoutQueue
 
 
 def _take_all(queue: PlayoutQueue) -> list[bytes]:
@@ -164,3 +165,65 @@ async def test_writer_resynchronises_after_a_stall_instead_of_bursting() -> None
     assert writer.resyncs == 1
     assert writer.late_frames >= 1
     assert back_to_back <= 1
+
+
+async def test_one_clock_writes_every_call_on_each_tick_and_outlives_a_dead_one() -> None:
+    """Three calls on the shared clock: each gets a frame per tick (so 20 ms apart, whatever
+    the host), one whose connection dies leaves, the others go on; with no call left the
+    tick stops, and stop() ends a clock that still has calls."""
+    clock = PlayoutClock()
+    sent: dict[str, list[float]] = {"a": [], "b": [], "dead": []}
+
+    def sender(name: str) -> Callable[[bytes], None]:
+        def send(_frame: bytes) -> None:
+            if name == "dead" and len(sent[name]) == 3:
+                raise ConnectionResetError("peer gone")
+            sent[name].append(time.monotonic())
+
+        return send
+
+    writers = {name: PacedWriter(PlayoutQueue(8000), sender(name)) for name in sent}
+    runs = {name: asyncio.ensure_future(w.run(clock)) for name, w in writers.items()}
+    await asyncio.sleep(0.3)
+    assert runs["dead"].done()
+    assert isinstance(runs["dead"].exception(), ConnectionResetError)
+    assert clock.writers == 2
+    assert abs(len(sent["a"]) - len(sent["b"])) <= 1  # written on the same ticks
+    assert len(sent["a"]) >= 10
+    assert clock.ticks >= len(sent["a"])
+    for name in ("a", "b"):
+        runs[name].cancel()
+    await asyncio.gather(runs["a"], runs["b"], return_exceptions=True)
+    assert clock.writers == 0
+    await asyncio.sleep(0.05)  # the tick ends once nobody is registered
+    ticks = clock.ticks
+    await asyncio.sleep(0.1)
+    assert clock.ticks == ticks
+    again = asyncio.ensure_future(writers["a"].run(clock))  # a new call starts it again
+    await asyncio.sleep(0.1)
+    assert clock.ticks > ticks
+    await clock.stop()
+    again.cancel()
+    await asyncio.gather(again, return_exceptions=True)
+
+
+async def test_the_shared_clock_resynchronises_every_call_after_a_stall() -> None:
+    """A 150 ms stall of the whole loop: each call resyncs once and no call gets a burst."""
+    clock = PlayoutClock()
+    stamps: list[float] = []
+
+    def send(_: bytes) -> None:
+        stamps.append(time.monotonic())
+        if len(stamps) == 5:
+            time.sleep(0.150)  # the event loop is blocked, as under heavy load
+
+    quiet = PacedWriter(PlayoutQueue(8000), lambda _frame: None)
+    writer = PacedWriter(PlayoutQueue(8000), send)
+    runs = [asyncio.ensure_future(w.run(clock)) for w in (writer, quiet)]
+    await asyncio.sleep(0.5)
+    await clock.stop()
+    await asyncio.gather(*runs, return_exceptions=True)
+    back_to_back = sum(1 for a, b in itertools.pairwise(stamps[5:]) if b - a < 0.005)
+    assert writer.resyncs >= 1  # more only if the host stalled us again
+    assert quiet.resyncs == writer.resyncs  # one clock: every call resyncs together
+    assert back_to_back <= writer.resyncs
