@@ -9,8 +9,10 @@ attempt 1's summary, its facts, the attempt number and the campaign's goal.
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -105,8 +107,8 @@ async def test_attempt_two_is_told_what_attempt_one_learned(
 async def test_a_callback_the_callee_asks_for_sets_the_next_attempt(
     asterisk_sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    """The agent passes the callee-local time; the next attempt is that moment. (The
-    sandbox's numbers have no known time zone, so the callee's zone is the person's: UTC.)"""
+    """The agent passes the callee-local time; the next attempt is that moment in the
+    callee's zone (the one the agent was told)."""
     number = "+" + asterisk_sandbox.number(sb.SILENT, Sandbox.new_token())
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).date()
     asked = f"{tomorrow.isoformat()}T15:00"
@@ -128,7 +130,12 @@ async def test_a_callback_the_callee_asks_for_sets_the_next_attempt(
                                      max_attempts=2)])  # fmt: skip
         row = await wait_for(stack, task.id, TaskStatus.RETRY_SCHEDULED)
     told = fake.received("session.update")[0].event["session"]["instructions"]
-    assert "(UTC)" in told  # the agent knew the callee's local time
-    expected = datetime.combine(tomorrow, time(15, 0), tzinfo=UTC)
+    # The agent knew the callee's local time, in the zone the platform gives the number: the
+    # person's (UTC) when the random sandbox number has none, but a token's digits can make
+    # it a real country's number (+20 8... is Egypt), and then that country's zone.
+    local = re.search(r"The callee's local time is [^(]*\(([^)]+)\)\.", told)
+    assert local is not None, told
+    zone = ZoneInfo(local.group(1))
+    expected = datetime.combine(tomorrow, time(15, 0), tzinfo=zone).astimezone(UTC)
     assert row.next_action_time == expected
     assert row.inter_call_context["history"][-1]["callback"] == asked
