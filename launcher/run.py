@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import Coroutine
 from typing import Any
@@ -16,6 +17,7 @@ from common.owned_tasks import cancel_and_wait
 from config import Settings
 from launcher.heap import settle_heap
 from launcher.platform import PlatformOverrides, build_platform
+from launcher.supervisor import PARENT_ENV
 
 log = logging.getLogger("opendeep")
 
@@ -33,11 +35,12 @@ async def run_platform(settings: Settings, overrides: PlatformOverrides | None =
         await platform.stop()
         return 1
     settle_heap()  # start-up's objects leave every later collection (launcher/heap.py)
+    orphaned = _watch_parent(stop)
     failed = asyncio.create_task(platform.wait_failed(), name="platform:watch")
     stopping = asyncio.create_task(stop.wait(), name="platform:signal")
     done, _ = await asyncio.wait({failed, stopping}, return_when=asyncio.FIRST_COMPLETED)
     crashed = failed in done
-    await cancel_and_wait(failed, stopping)
+    await cancel_and_wait(failed, stopping, *orphaned)
     log.info("shutting down")
     await platform.stop()
     return 1 if crashed else 0
@@ -56,3 +59,19 @@ def run_in_loop(settings: Settings, main: Coroutine[Any, Any, int]) -> int:
         loop_factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         return runner.run(main)
+
+
+def _watch_parent(stop: asyncio.Event) -> list[asyncio.Task[None]]:
+    """A worker of `run --workers N` stops once its supervisor is gone (killed with -9, it
+    could not stop them): an orphan would go on placing calls nobody supervises."""
+    parent = os.environ.get(PARENT_ENV)
+    if not parent or not parent.isdecimal():
+        return []
+
+    async def watch() -> None:
+        while os.getppid() == int(parent):  # noqa: ASYNC110 - polling the OS: no event to await
+            await asyncio.sleep(1.0)
+        log.error("the supervisor is gone; stopping")
+        stop.set()
+
+    return [asyncio.create_task(watch(), name="platform:parent")]

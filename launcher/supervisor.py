@@ -27,6 +27,7 @@ from database.migrate import upgrade
 
 log = logging.getLogger("opendeep")
 MAIN = Path(__file__).resolve().parents[1] / "main.py"
+PARENT_ENV = "OPENDEEP_SUPERVISOR_PID"  # a worker stops when this process is gone
 FIRST_RESTART_DELAY = 0.5
 MAX_RESTART_DELAY = 30.0
 HEALTHY_AFTER = 60.0  # a worker that lived this long starts its next restart from scratch
@@ -120,7 +121,7 @@ class Supervisor:
         log.info("workers started", extra={"workers": self.count})
 
     async def _spawn(self, index: int) -> asyncio.subprocess.Process:
-        env = {**os.environ, **worker_env(self.settings, index)}
+        env = {**os.environ, **worker_env(self.settings, index), PARENT_ENV: str(os.getpid())}
         # Its own session: a Ctrl-C in the terminal reaches the parent only, which then
         # stops the workers in order instead of racing their exits with restarts.
         process = await asyncio.create_subprocess_exec(

@@ -3,6 +3,7 @@ an operator meets it (a real parent, real worker processes, Redis for the shared
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -166,18 +167,21 @@ def test_two_workers_listen_a_dead_one_comes_back_and_sigterm_stops_all(
         stderr=subprocess.STDOUT,
         text=True,
     ) as parent:
+        seen: set[int] = set()
         try:
             assert wait_for(lambda: listening(audio) and listening(audio + 1), 30)
             assert httpx.get(f"http://127.0.0.1:{web}/healthz", timeout=2).json() == {
                 "status": "ok"
             }
             workers = children_of(parent.pid)
+            seen.update(workers)
             assert len(workers) == 2
             second = next(p for p in workers if f"{audio + 1}" in _environ(p))
             os.kill(second, signal.SIGKILL)
             assert wait_for(lambda: not listening(audio + 1), 5)
             assert wait_for(lambda: listening(audio + 1), 30), "the dead worker never came back"
             workers = children_of(parent.pid)
+            seen.update(workers)
             assert len(workers) == 2
             assert second not in workers
             parent.send_signal(signal.SIGTERM)
@@ -188,6 +192,9 @@ def test_two_workers_listen_a_dead_one_comes_back_and_sigterm_stops_all(
         finally:
             if parent.poll() is None:
                 parent.kill()
+            for pid in seen | set(children_of(parent.pid)):  # they hold the output pipe
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             output = parent.stdout.read() if parent.stdout else ""
     assert "worker exited; restarting" in output, output
     assert "Traceback" not in output, output
@@ -198,3 +205,25 @@ def _environ(pid: int) -> str:
         return (Path("/proc") / str(pid) / "environ").read_bytes().decode(errors="replace")
     except OSError:
         return ""
+
+
+@pytest.mark.redis
+def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path, redis_url: str) -> None:
+    web, audio = free_port(), two_free_ports()
+    env = clean_env(WEB_PORT=str(web), AUDIOSOCKET_LISTEN_PORT=str(audio), REDIS_URL=redis_url)
+    with subprocess.Popen(
+        main_command("run", "--workers", "2"), cwd=tmp_path, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    ) as parent:  # fmt: skip
+        workers: list[int] = []
+        try:
+            assert wait_for(lambda: listening(audio) and listening(audio + 1), 30)
+            workers = children_of(parent.pid)
+            assert len(workers) == 2
+            parent.kill()  # -9: the supervisor cannot stop them itself
+            parent.wait(timeout=10)
+            assert wait_for(lambda: not any(Path(f"/proc/{p}").exists() for p in workers), 20)
+        finally:
+            for pid in workers:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
