@@ -42,11 +42,23 @@ PER_TASK = ["call.started", "call.answered", "call.ended", "task.succeeded"]
 
 
 def fails_three_times() -> Any:
-    answered: list[int] = []
+    """500 for the first three tries of the first event sent, 200 for everything else.
 
-    def answer(_request: Received) -> int:
-        answered.append(500 if len(answered) < 3 else 200)
-        return answered[-1]
+    Per event, not per request: events of different tasks (and campaign.finished) are
+    not ordered against each other, so another event may be sent between two tries of
+    the first one; a receiver that failed "the first three requests" would then fail
+    that other event and let the first one through early."""
+    first: list[str] = []
+    tries = 0
+
+    def answer(request: Received) -> int:
+        nonlocal tries
+        if not first:
+            first.append(request.event.id)
+        if request.event.id != first[0] or tries >= 3:
+            return 200
+        tries += 1
+        return 500
 
     return answer
 
