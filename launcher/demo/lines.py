@@ -58,18 +58,19 @@ def this_machine() -> Machine:
 @contextlib.asynccontextmanager
 async def open_line(mode: LineMode, machine: Machine | None = None) -> AsyncIterator[DemoLine]:
     """The line for this run of the demo, until the demo stops."""
-    choice = sandbox_line.choose(mode, machine or this_machine())
+    machine = machine or this_machine()
+    choice = sandbox_line.choose(mode, machine)
     async with contextlib.AsyncExitStack() as stack:
         line: DemoLine | None = None
         if choice.sandbox:
             try:
-                line = await stack.enter_async_context(_sandbox_line())
+                line = await stack.enter_async_context(_sandbox_line(build=not machine.built))
             except SandboxUnavailable as exc:
                 if mode is LineMode.SANDBOX:
                     raise
                 _say(f"Telephone line: simulated, because the Asterisk sandbox failed: {exc}")
             else:
-                _say(f"Telephone line: {line.name} ({choice.why}).")
+                _say(f"Telephone line: {line.name}, because {choice.why}.")
         else:
             _say(f"Telephone line: simulated, because {choice.why}.")
         if line is None:
@@ -92,10 +93,10 @@ def _say(text: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _sandbox_line() -> AsyncIterator[DemoLine]:
-    """Asterisk running (built first if needed) and the callee server listening."""
+async def _sandbox_line(build: bool) -> AsyncIterator[DemoLine]:
+    """Asterisk running (built first when `build`) and the callee server listening."""
     sandbox = SandboxAsterisk()
-    await sandbox.start()
+    await sandbox.start(build)
     try:
         async with CalleeServer() as callees:
             yield DemoLine(
@@ -123,8 +124,8 @@ class SandboxAsterisk:
         self._started_it = False
         self._env = {**os.environ, "OPENDEEP_SANDBOX_LEASE": str(os.getpid())}
 
-    async def start(self) -> None:
-        if not this_machine().built:
+    async def start(self, build: bool) -> None:
+        if build:
             print("Building the Asterisk sandbox (once; a few minutes)...", flush=True)
             await self._run("build", timeout=BUILD_TIMEOUT)
         self._started_it = not await self._ok("status")

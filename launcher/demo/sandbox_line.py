@@ -71,16 +71,16 @@ def choose(mode: LineMode, machine: Machine) -> Choice:
     """Which line the demo uses. Forcing the sandbox on a machine that cannot run it is
     still tried, so its own error says what is missing."""
     if mode is LineMode.SIMULATED:
-        return Choice(False, "the simulated line was asked for (--line simulated)")
+        return Choice(False, "--line simulated asked for it")
     if mode is LineMode.SANDBOX:
-        return Choice(True, "the Asterisk sandbox was asked for (--line sandbox)")
+        return Choice(True, "--line sandbox asked for it")
     if not machine.is_root:
         return Choice(False, "the Asterisk sandbox needs root (chroot and mount)")
     if not machine.built and not machine.has_debootstrap:
         return Choice(False, "the Asterisk sandbox is not built and debootstrap is missing")
     if not machine.built:
-        return Choice(True, "root and debootstrap: building the Asterisk sandbox once")
-    return Choice(True, "the Asterisk sandbox is built")
+        return Choice(True, "root and debootstrap can build it (once, a few minutes)")
+    return Choice(True, "it is built and this is root (--line simulated avoids it)")
 
 
 def sandbox_root(env: dict[str, str], home: Path) -> Path:

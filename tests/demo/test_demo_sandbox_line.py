@@ -21,7 +21,7 @@ from call_processor.ami.client import AmiClient
 from launcher.demo import sandbox_line, voice
 from launcher.demo.callee_server import CalleeServer
 from launcher.demo.callees import BRIGHT_SMILE, HARBOR, OAK_STREET, DemoCallee
-from launcher.demo.lines import open_line
+from launcher.demo.lines import SandboxUnavailable, open_line
 from launcher.demo.sandbox_line import LineMode, Machine, channel_template, choose
 from launcher.demo.sandbox_line import number_in_call_id as number_in
 from tests.demo.test_demo_line import OurSide, first_line_then_quiet
@@ -34,8 +34,8 @@ ABLE = Machine(is_root=True, built=True, has_debootstrap=True)
 @pytest.mark.parametrize(
     ("machine", "sandbox", "why"),
     [
-        (ABLE, True, "built"),
-        (Machine(is_root=True, built=False, has_debootstrap=True), True, "building"),
+        (ABLE, True, "it is built"),
+        (Machine(is_root=True, built=False, has_debootstrap=True), True, "can build it"),
         (Machine(is_root=False, built=True, has_debootstrap=True), False, "needs root"),
         (Machine(is_root=True, built=False, has_debootstrap=False), False, "debootstrap"),
     ],
@@ -95,6 +95,28 @@ async def test_auto_falls_back_to_the_simulated_line_and_says_why(
     said = capsys.readouterr().out
     why = "the Asterisk sandbox needs root (chroot and mount)"
     assert said == f"Telephone line: simulated, because {why}.\n"
+
+
+async def test_auto_falls_back_when_the_sandbox_fails_to_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OPENDEEP_SANDBOX_ROOT", str(tmp_path / "no-root"))  # nothing built
+    async with open_line(LineMode.AUTO, ABLE) as line:
+        assert line.name == "a simulated telephone line"
+    said = capsys.readouterr().out
+    assert said.startswith(
+        "Telephone line: simulated, because the Asterisk sandbox failed: sandbox.sh start: "
+    )
+    assert said.count("\n") == 1
+
+
+async def test_a_forced_sandbox_that_cannot_start_stops_the_demo(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENDEEP_SANDBOX_ROOT", str(tmp_path / "no-root"))
+    with pytest.raises(SandboxUnavailable, match=r"sandbox\.sh start"):
+        async with open_line(LineMode.SANDBOX, ABLE):
+            pass
 
 
 # -- real calls through the sandbox -----------------------------------------------------------
