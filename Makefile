@@ -49,8 +49,10 @@ run: install-run
 	$(PY) main.py migrate
 	$(PY) main.py run
 
-# The demo: its own data in .demo/ (SQLite), a scripted assistant and call agent, a
-# simulated telephone line and demo callees; nothing of it runs in `make run`.
+# The demo: its own data in .demo/ (SQLite), a scripted assistant and call agent, the
+# Asterisk sandbox where it can run (root) else a simulated telephone line, and demo
+# callees; nothing of it runs in `make run`. `python main.py demo --line sandbox|simulated`
+# forces a line.
 demo: install-run
 	$(PY) main.py demo
 

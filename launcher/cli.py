@@ -34,8 +34,15 @@ def parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="what is missing for calls, and what to do")
     doctor.add_argument("--verbose", action="store_true", help="list every setting")
     sub.add_parser("migrate", help="upgrade the database schema to the latest version")
-    demo = sub.add_parser("demo", help="try OpenDeep: scripted agents, a simulated phone line")
+    demo = sub.add_parser("demo", help="try OpenDeep: scripted agents, demo callees")
     demo.add_argument("--data-dir", default=".demo", help="the demo's own data (default .demo)")
+    demo.add_argument(
+        "--line",
+        choices=["auto", "sandbox", "simulated"],
+        default="auto",
+        help="the telephone line: the Asterisk sandbox (needs root and debootstrap), a "
+        "simulated one, or auto (default: the sandbox where it can run)",
+    )
     create = sub.add_parser("create-user", help="create an account")
     create.add_argument("--email", required=True)
     create.add_argument("--name", default="")
@@ -81,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "demo":
         from launcher.demo import command as demo  # wired by this command only
 
-        return demo.run(settings, Path(args.data_dir))
+        return demo.run(settings, Path(args.data_dir), args.line)
     if command == "dnd":
         return asyncio.run(commands.operator_dnd(settings, args.action, args.number, args.reason))
     return run_command(settings, args)

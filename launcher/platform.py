@@ -73,9 +73,10 @@ class PlatformOverrides:
     worker); `scheduler_poll` and `scheduler_lease` are the scheduler's production values
     unless a test cannot wait for them.
     `task_engine` off leave those services out; `scheduler_poll` and `scheduler_lease`
-    are the scheduler's production values unless a test cannot wait for them. `demo` and
-    `on_signup` are set by `main.py demo` only (launcher/demo/): the web app's "Demo"
-    badge and the sample history written for each new account.
+    are the scheduler's production values unless a test cannot wait for them. `demo`,
+    `demo_line` and `on_signup` are set by `main.py demo` only (launcher/demo/): the web
+    app's "Demo" badge (its tooltip names the line) and the sample history written for
+    each new account.
     """
 
     talkers: Callable[[Platform], TalkerFactory] | None = None
@@ -87,6 +88,7 @@ class PlatformOverrides:
     scheduler_poll: float = SCHEDULER_POLL
     scheduler_lease: timedelta = SCHEDULER_LEASE
     demo: bool = False
+    demo_line: str = ""  # the badge's tooltip names the demo's telephone line
     on_signup: SignupHook | None = None
 
 
@@ -202,6 +204,7 @@ class Platform:
             ops_token=web.ops_token.get_secret_value() if web.ops_token else None,
             recordings_dir=self.settings.app.data_dir / "recordings",
             demo=self.overrides.demo,
+            demo_line=self.overrides.demo_line,
             on_signup=self.overrides.on_signup,
         )
         server = WebServer(

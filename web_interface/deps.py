@@ -79,6 +79,7 @@ class WebDeps:
     recordings_dir: Path | None = None  # DATA_DIR/recordings (call_processor/recordings.py)
     webhook_allow_private: bool = False  # WEBHOOK_ALLOW_PRIVATE_TARGETS (webhook_targets.py)
     demo: bool = False  # every page carries a "Demo" badge (set by `main.py demo` only)
+    demo_line: str = ""  # the demo's telephone line, named in the badge's tooltip
     on_signup: SignupHook | None = None
     sockets: SocketLimit = field(init=False)
 

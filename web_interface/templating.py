@@ -67,6 +67,7 @@ def render(
         "csrf_token": csrf_token(deps.secret_key, seed),
         "calls_off": deps.outlook.calls_off() if user is not None and deps.outlook else (),
         "demo": deps.demo,
+        "demo_line": deps.demo_line or "a simulated phone line",
         **(context or {}),
     }
     response = TEMPLATES.TemplateResponse(request, name, page, status_code=status_code)

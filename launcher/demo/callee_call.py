@@ -1,12 +1,15 @@
-"""One demo callee on one answered call: the far end of the simulated line.
+"""One demo callee on one answered call, over one AudioSocket connection.
 
-It does what Asterisk does for an answered call in `[opendeep-agent]`
-(docs/protocols.md, AudioSocket): connects to OpenDeep's AudioSocket server, sends the
-call's UUID first, then the callee's audio as 20 ms slin frames, one every 20 ms for as
-long as the call lasts (silence between lines, like a phone line's RTP), and reads the
-agent's audio. The callee speaks its lines in order and, after each, waits for what its
-script says: the agent to speak and pause (heard by energy), a key pressed over AMI
-(PlayDTMF, an IVR), or nothing. It hangs up by closing the socket (EOF), as Asterisk does.
+The same script runs on both demo lines. On the simulated line it does what Asterisk does
+for an answered call in `[opendeep-agent]` (docs/protocols.md, AudioSocket): connects to
+OpenDeep's AudioSocket server and sends the call's UUID first (`call_out`). On the sandbox
+line Asterisk's far end connects to the demo's callee server (callee_server.py), which hands
+the connection to `run`. Either way the callee sends its audio as 20 ms slin frames, one
+every 20 ms for as long as the call lasts (silence between lines, like a phone line's RTP),
+and reads the agent's audio. It speaks its lines in order and, after each, waits for what
+its script says: the agent to speak and pause (heard by energy), a key (PlayDTMF: over AMI
+on the simulated line, a DTMF frame from Asterisk on the sandbox line), or nothing. It hangs
+up by closing the socket (EOF), as Asterisk does.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import uuid
 
 from audio_processing.audio_socket_protocol import (
     AudioFrame,
+    DtmfFrame,
     FrameParser,
     HangupFrame,
     ProtocolError,
@@ -27,7 +31,6 @@ from audio_processing.audio_socket_protocol import (
 )
 from common.owned_tasks import TaskOwner
 from launcher.demo import voice
-from launcher.demo.ami_line import Dialed
 from launcher.demo.callees import CalleeLine, DemoCallee
 
 log = logging.getLogger(__name__)
@@ -61,16 +64,17 @@ class AgentEars:
 
 
 class CalleeCall:
-    """`run()` until the call ends; `press(digit)` and `hang_up()` come from AMI."""
+    """`run()` (or `call_out()`) until the call ends; `press(digit)` and `hang_up()` come
+    from the line."""
 
-    def __init__(self, dialed: Dialed, callee: DemoCallee) -> None:
-        self.dialed, self.callee = dialed, callee
+    def __init__(self, callee: DemoCallee, label: str) -> None:
+        self.callee = callee
         self._out: asyncio.Queue[bytes] = asyncio.Queue()
         self._drained = asyncio.Event()  # the last queued frame went out
         self._digits: asyncio.Queue[str] = asyncio.Queue()
         self._ears = AgentEars()
         self._over = asyncio.Event()
-        self._owner = TaskOwner(f"demo-callee:{dialed.call_id[:8]}")
+        self._owner = TaskOwner(f"demo-callee:{label}")
 
     def press(self, digit: str) -> None:
         self._digits.put_nowait(digit)
@@ -78,15 +82,18 @@ class CalleeCall:
     def hang_up(self) -> None:
         self._over.set()
 
-    async def run(self) -> None:
+    async def call_out(self, address: tuple[str, int], call_id: str) -> None:
+        """Connect to OpenDeep's AudioSocket server as Asterisk would, then `run`."""
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(*self.dialed.audiosocket), 5
-            )
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(*address), 5)
         except (OSError, TimeoutError):
             log.warning("demo line: the AudioSocket server cannot be reached")
             return
-        writer.write(encode_uuid(uuid.UUID(self.dialed.call_id)))
+        writer.write(encode_uuid(uuid.UUID(call_id)))
+        await self.run(reader, writer)
+
+    async def run(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Play the callee on a connection whose UUID has been exchanged, until it ends."""
         try:
             tasks = [
                 self._owner.spawn(self._speak(writer), "speak"),
@@ -126,6 +133,8 @@ class CalleeCall:
                     return  # OpenDeep ended the call
                 if isinstance(frame, AudioFrame):
                     self._ears.feed(frame.pcm)
+                elif isinstance(frame, DtmfFrame):
+                    self.press(frame.digit)
 
     async def _say(self, pcm: bytes) -> None:
         """Queue the audio and return once it has all been sent."""

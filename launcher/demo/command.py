@@ -1,14 +1,15 @@
 """`python main.py demo` (`make demo`): OpenDeep with its demo parts, on this machine only.
 
 Why the same platform as `main.py run`: the demo starts the scripted OpenAI stand-in and
-the simulated telephone line, then builds the platform with `build_platform` from
-Settings that point at them (OPENAI_BASE_URL, AMI_PORT/AMI_SECRET), so every call goes
-through the real scheduler, call initiator, AMI client, AudioSocket server and Realtime
-bridge. What the demo changes is only what an operator's .env would set, plus two web
-hooks: the "Demo" badge on every page and sample history for each new account. Its data
-lives apart (`.demo/`, SQLite, no Redis); senders and business lookup are off, so nothing
-leaves the machine; the demo's calling hours are every day, all day, because its callees
-are simulated (the product's rules still apply: a plan can only narrow them).
+a telephone line (the Asterisk sandbox where the machine can run it, else the simulated
+line: lines.py), then builds the platform with `build_platform` from Settings that point
+at them (OPENAI_BASE_URL, AMI_*, DIAL_CHANNEL_TEMPLATE), so every call goes through the
+real scheduler, call initiator, AMI client, AudioSocket server and Realtime bridge. What
+the demo changes is only what an operator's .env would set, plus two web hooks: the "Demo"
+badge on every page (its tooltip names the line) and sample history for each new account.
+Its data lives apart (`.demo/`, SQLite, no Redis); senders and business lookup are off, so
+nothing leaves the machine; the demo's calling hours are every day, all day, because its
+callees are demo callees (the product's rules still apply: a plan can only narrow them).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from pydantic_settings import BaseSettings
 from config import Settings
 from config.settings import (
     GROUPS,
-    AmiSettings,
     DatabaseSettings,
     DialSettings,
     EmailSettings,
@@ -32,31 +32,26 @@ from config.settings import (
     RedisSettings,
     SmsSettings,
 )
-from launcher.demo.line import SimulatedLine
+from launcher.demo.lines import DemoLine, open_line
 from launcher.demo.openai_server import DemoOpenAI
 from launcher.demo.sample_history import write_sample_history
+from launcher.demo.sandbox_line import LineMode
 from launcher.platform import PlatformOverrides
 from launcher.run import run_in_loop, run_platform
 
 DATA_DIR = Path(".demo")
-CHANNEL = "PJSIP/{number}@demo-line"
 ALL_WEEK = "mon,tue,wed,thu,fri,sat,sun"
 
 
-def demo_settings(
-    base: Settings, data_dir: Path, openai: DemoOpenAI, line: SimulatedLine
-) -> Settings:
+def demo_settings(base: Settings, data_dir: Path, openai: DemoOpenAI, line: DemoLine) -> Settings:
     """`base` (the operator's web, log and AudioSocket settings) pointed at the demo parts."""
     groups: dict[str, BaseSettings] = {name: getattr(base, name) for name in GROUPS}
     groups |= {
         "app": base.app.model_copy(update={"data_dir": data_dir}),
         "database": DatabaseSettings(url=None),
         "redis": RedisSettings(url=None),
-        "ami": AmiSettings(
-            host="127.0.0.1", port=line.port, username=line.username,
-            secret=SecretStr(line.secret),
-        ),
-        "dial": DialSettings(channel_template=CHANNEL, ring_timeout=20.0),
+        "ami": line.ami,
+        "dial": DialSettings(channel_template=line.channel_template, ring_timeout=20.0),
         "audiosocket": base.audiosocket,
         "inbound": InboundSettings(enabled=False),
         "openai": base.openai.model_copy(
@@ -79,22 +74,23 @@ def demo_settings(
     return Settings(**groups)
 
 
-def demo_overrides() -> PlatformOverrides:
-    return PlatformOverrides(demo=True, on_signup=write_sample_history)
+def demo_overrides(line: DemoLine) -> PlatformOverrides:
+    return PlatformOverrides(demo=True, demo_line=line.name, on_signup=write_sample_history)
 
 
-async def run_demo(base: Settings, data_dir: Path) -> int:
-    async with DemoOpenAI() as openai, SimulatedLine() as line:
+async def run_demo(base: Settings, data_dir: Path, mode: LineMode) -> int:
+    async with DemoOpenAI() as openai, open_line(mode) as line:
         settings = demo_settings(base, data_dir, openai, line)
         web = settings.web
         print(
             f"OpenDeep demo: open http://{web.host}:{web.port} and sign up with any email.\n"
-            "Scripted assistant and call agent, a simulated telephone line, demo callees; "
+            f"Scripted assistant and call agent, {line.name}, demo callees; "
             f"data in {data_dir}/. Ctrl+C stops it.",
             flush=True,
         )
-        return await run_platform(settings, demo_overrides())
+        return await run_platform(settings, demo_overrides(line))
 
 
-def run(base: Settings, data_dir: Path = DATA_DIR) -> int:
-    return run_in_loop(base, run_demo(base, data_dir))
+def run(base: Settings, data_dir: Path = DATA_DIR, line: str = "auto") -> int:
+    """`line` is `--line`: auto, sandbox or simulated."""
+    return run_in_loop(base, run_demo(base, data_dir, LineMode(line)))

@@ -155,12 +155,12 @@ class SimulatedLine:
         log.info("demo line: ringing", extra={"callee": callee.key, "call_id": dialed.call_id})
         self._broadcast(ami_line.newstate(dialed, 5))
         await asyncio.sleep(self.ring_seconds)
-        call = CalleeCall(dialed, callee)
+        call = CalleeCall(callee, dialed.call_id[:8])
         self.calls[dialed.call_id] = call
         self._broadcast(ami_line.answered(dialed))
         self._broadcast(ami_line.newstate(dialed, 6))
         try:
-            await call.run()
+            await call.call_out(dialed.audiosocket, dialed.call_id)
         finally:
             self.calls.pop(dialed.call_id, None)
             self._broadcast(ami_line.hangup(dialed))

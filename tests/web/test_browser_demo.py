@@ -1,12 +1,13 @@
 """`make demo` end to end in Debian's Chromium, against a real `main.py demo` process.
 
 The process is started the way a newcomer starts it (a subprocess with a clean
-environment, no key, no Asterisk, no Redis): the scripted planning assistant and call
-agent behind the demo's OpenAI-compatible server, the simulated telephone line speaking AMI
-and AudioSocket, the demo callees. A person signs up, asks the chat to call three
-dentists, edits and confirms the plan, watches a call live, answers the agent's question
-and reads the campaign's summary, in under three minutes. The same story is walked at
-390 px wide with no page wider than the screen. Screenshots go to
+environment, no key, no Redis): the scripted planning assistant and call agent behind the
+demo's OpenAI-compatible server, a telephone line, the demo callees. A person signs up,
+asks the chat to call three dentists, edits and confirms the plan, watches a call live,
+answers the agent's question and reads the campaign's summary, in under three minutes.
+The timed story runs on the Asterisk sandbox line (real SIP calls; what `make demo` picks
+where the sandbox runs); the same story is walked at 390 px wide, with no page wider than
+the screen, on the simulated line (what every other machine gets). Screenshots go to
 test-artifacts/screenshots/demo/ (not committed).
 """
 
@@ -19,11 +20,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
+import pytest
 from playwright.async_api import Browser, Locator, Page, expect
 
 from launcher.demo.callees import BRIGHT_SMILE, QUESTION
 from tests.support.platform_process import RunningMain, running_main
 from tests.support.processes import clean_env
+from tests.support.sandbox import Sandbox
 from tests.web.conftest import PASSWORD
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots" / "demo"
@@ -32,10 +35,15 @@ Visit = Callable[[Page, str], Awaitable[None]]
 
 
 @contextlib.asynccontextmanager
-async def demo_process(tmp_path: Path) -> AsyncIterator[tuple[str, RunningMain]]:
-    """`main.py demo` in its own data directory, once it answers: its URL and process."""
+async def demo_process(
+    tmp_path: Path, line: str, sandbox: Sandbox | None = None
+) -> AsyncIterator[tuple[str, RunningMain]]:
+    """`main.py demo --line LINE` in its own data directory, once it answers: its URL and
+    process."""
     env = clean_env(EVENT_LOOP="asyncio")
-    command = ("demo", "--data-dir", str(tmp_path / ".demo"))
+    if sandbox is not None:
+        env["OPENDEEP_SANDBOX_ROOT"] = str(sandbox.root)
+    command = ("demo", "--data-dir", str(tmp_path / ".demo"), "--line", line)
     async with running_main(env, tmp_path, command) as demo:
         base_url = f"http://127.0.0.1:{demo.web_port}"
         async with httpx.AsyncClient(base_url=base_url) as client:
@@ -129,9 +137,17 @@ async def shoot(page: Page, name: str) -> None:
     await page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
 
 
-async def test_the_demo_story_runs_in_under_three_minutes(tmp_path: Path, browser: Browser) -> None:
-    async with demo_process(tmp_path) as (base_url, demo):
+@pytest.mark.sandbox
+async def test_the_demo_story_runs_in_under_three_minutes_on_the_asterisk_sandbox(
+    tmp_path: Path, browser: Browser, asterisk_sandbox: Sandbox
+) -> None:
+    async with demo_process(tmp_path, "sandbox", asterisk_sandbox) as (base_url, demo):
+        assert "Telephone line: the Asterisk sandbox (Asterisk 22." in demo.text
         page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        await page.goto(f"{base_url}/login")
+        badge = await page.locator(".demo-badge").get_attribute("title")
+        assert badge is not None
+        assert "the Asterisk sandbox" in badge
 
         async def visit(page: Page, name: str) -> None:
             await shoot(page, f"1280-{name}")
@@ -144,7 +160,7 @@ async def test_the_demo_story_runs_in_under_three_minutes(tmp_path: Path, browse
     assert took < STORY_LIMIT
 
 
-async def test_every_page_of_the_demo_story_fits_a_390_px_screen(
+async def test_every_page_of_the_demo_story_fits_a_390_px_screen_on_the_simulated_line(
     tmp_path: Path, browser: Browser
 ) -> None:
     too_wide: list[str] = []
@@ -155,9 +171,11 @@ async def test_every_page_of_the_demo_story_fits_a_390_px_screen(
         if width > 390:
             too_wide.append(f"{name} ({page.url}): {width} px")
 
-    async with demo_process(tmp_path) as (base_url, _demo):
+    async with demo_process(tmp_path, "simulated") as (base_url, demo):
+        assert "Telephone line: simulated, because --line simulated asked for it." in demo.text
         page = await browser.new_page(viewport={"width": 390, "height": 844})
         await run_story(page, base_url, visit)
+        assert_clean(demo)
     assert not too_wide, "pages wider than the screen: " + "; ".join(too_wide)
 
 
