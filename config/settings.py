@@ -65,6 +65,17 @@ def _check_url(value: str | None, schemes: tuple[str, ...]) -> str | None:
     return value
 
 
+def _api_base_url(value: str) -> str:
+    """An HTTP API's base URL, without the trailing slash the clients add paths after."""
+    checked = _check_url(value, ("http", "https"))
+    if checked is None:
+        raise ValueError("must not be empty")
+    return checked.rstrip("/")
+
+
+ApiBaseUrl = Annotated[str, AfterValidator(_api_base_url)]
+
+
 class DatabaseSettings(BaseSettings):
     """DATABASE_URL: unset means an SQLite file under DATA_DIR."""
 
@@ -221,7 +232,7 @@ class OpenAISettings(BaseSettings):
     model_config = _config("OPENAI_")
 
     api_key: Secret = Field(default=None, description="OpenAI API key (required for calls)")
-    base_url: str = Field(default="https://api.openai.com/v1", description="API base URL")
+    base_url: ApiBaseUrl = Field(default="https://api.openai.com/v1", description="API base URL")
     realtime_model: str = Field(default="gpt-realtime", description="Realtime (GA) model")
     voice: str = Field(default="marin", description="agent voice")
     chat_model: str = Field(default="gpt-4.1-mini", description="model for chat and analysis")
@@ -231,14 +242,6 @@ class OpenAISettings(BaseSettings):
     transcription_model: str = Field(
         default="gpt-4o-mini-transcribe", description="input transcription model"
     )
-
-    @field_validator("base_url")
-    @classmethod
-    def _valid_url(cls, value: str) -> str:
-        checked = _check_url(value, ("http", "https"))
-        if checked is None:
-            raise ValueError("must not be empty")
-        return checked.rstrip("/")
 
 
 class CallingSettings(BaseSettings):
@@ -365,17 +368,9 @@ class PlacesSettings(BaseSettings):
     model_config = _config("GOOGLE_PLACES_")
 
     api_key: Secret = Field(default=None, description="Places API key (unset: no lookup tool)")
-    base_url: str = Field(
+    base_url: ApiBaseUrl = Field(
         default="https://places.googleapis.com", description="Places API base URL"
     )
-
-    @field_validator("base_url")
-    @classmethod
-    def _valid_url(cls, value: str) -> str:
-        checked = _check_url(value, ("http", "https"))
-        if checked is None:
-            raise ValueError("must not be empty")
-        return checked.rstrip("/")
 
 
 class AppSettings(BaseSettings):

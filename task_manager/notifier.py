@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from common.announce import announce
 from common.command_bus import CommandBus
 from common.events import NotificationSent
-from database.errors import NotFound
 from database.models import Message
 from database.repositories import messages, users
 from database.states import MessageChannel, MessageStatus
@@ -44,9 +43,7 @@ class Notifier:
 
     async def send_email(self, user_id: int, subject: str, body: str) -> Message:
         async with self.sessions() as s, s.begin():
-            user = await users.get(s, user_id)
-            if user is None:
-                raise NotFound("user not found")
+            user = await users.get_or_raise(s, user_id)
             row = await messages.record(
                 s, user_id=user_id, channel=MessageChannel.EMAIL, to_address=user.email,
                 body=body, subject=subject,
@@ -57,9 +54,7 @@ class Notifier:
 
     async def send_sms(self, user_id: int, text: str) -> Message:
         async with self.sessions() as s, s.begin():
-            user = await users.get(s, user_id)
-            if user is None:
-                raise NotFound("user not found")
+            user = await users.get_or_raise(s, user_id)
             if not user.phone_number:
                 raise ValueError("the person has no phone number on file")
             if user.phone_verified_at is None:
@@ -77,9 +72,7 @@ class Notifier:
         `text` is sent, `shown` (the text without the code) is what the messages row and
         the notifications page keep."""
         async with self.sessions() as s, s.begin():
-            user = await users.get(s, user_id)
-            if user is None:
-                raise NotFound("user not found")
+            user = await users.get_or_raise(s, user_id)
             if user.phone_number != phone_number:
                 raise ValueError("the number changed meanwhile")
             row = await messages.record(

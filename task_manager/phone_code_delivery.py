@@ -19,7 +19,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from database.errors import NotFound
 from database.models import Task
 from database.repositories import campaigns, phone_codes, task_events, tasks, users
 from database.states import MessageStatus, TaskActor, TaskStatus
@@ -86,9 +85,7 @@ class PhoneCodeDelivery:
         """A one-task campaign due now at the top priority; an earlier code's call that
         has not started yet stands down (its code no longer works)."""
         async with self.sessions() as s, s.begin():
-            person = await users.get(s, user_id)
-            if person is None:
-                raise NotFound("user not found")
+            person = await users.get_or_raise(s, user_id)
             replaced = await _stand_down_earlier(s, user_id)
             campaign = await campaigns.create(s, user_id=user_id, name=CAMPAIGN_NAME)
             task = tasks.NewTask(

@@ -200,9 +200,7 @@ class UiAssistantService:
         self, user_id: int, conversation_id: int | None, text: str
     ) -> tuple[User, Conversation]:
         async with self.sessions() as s, s.begin():
-            user = await users.get(s, user_id)
-            if user is None:
-                raise NotFound("user not found")
+            user = await users.get_or_raise(s, user_id)
             if conversation_id is None:
                 chat = await conversations.create(s, user_id=user_id, title=text[:80])
             else:

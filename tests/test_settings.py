@@ -56,6 +56,8 @@ def test_defaults_need_nothing() -> None:
         ("WEB_MAX_BODY_BYTES", "10", "WEB_MAX_BODY_BYTES"),
         ("WEB_MAX_SOCKETS_PER_USER", "0", "WEB_MAX_SOCKETS_PER_USER"),
         ("WEB_OPS_TOKEN", "change-me", "WEB_OPS_TOKEN"),
+        ("OPENAI_BASE_URL", "ftp://api.example/v1", "OPENAI_BASE_URL"),
+        ("GOOGLE_PLACES_BASE_URL", "", "GOOGLE_PLACES_BASE_URL"),
     ],
 )
 def test_bad_value_names_the_setting(
@@ -66,6 +68,14 @@ def test_bad_value_names_the_setting(
         load_settings(env_file=None)
     assert len(info.value.problems) == 1
     assert info.value.problems[0].startswith(f"{named}: ")
+
+
+def test_api_base_urls_lose_their_trailing_slash(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:8080/v1/")
+    monkeypatch.setenv("GOOGLE_PLACES_BASE_URL", "https://places.example/")
+    settings = load_settings(env_file=None)
+    assert settings.openai.base_url == "http://127.0.0.1:8080/v1"
+    assert settings.places.base_url == "https://places.example"
 
 
 def test_web_guardrail_defaults_and_trusted_proxies(monkeypatch: pytest.MonkeyPatch) -> None:

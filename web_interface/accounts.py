@@ -63,18 +63,25 @@ async def check_password(s: AsyncSession, *, email: str, password: str) -> User 
     return user
 
 
-async def open_session(s: AsyncSession, *, user_id: int, lifetime: timedelta) -> NewSecret:
-    """Also sweeps expired sessions: logins are rare enough, and no extra loop is needed."""
+async def _issue(
+    s: AsyncSession, *, user_id: int, kind: TokenKind, lifetime: timedelta
+) -> NewSecret:
+    """Also sweeps expired credentials: logins and tickets are rare enough that no extra
+    loop is needed."""
     await access_tokens.delete_expired(s, now=utcnow())
     secret = new_secret()
     row = await access_tokens.create(
         s,
         user_id=user_id,
-        kind=TokenKind.SESSION,
+        kind=kind,
         token_hash=hash_token(secret),
         expires_at=utcnow() + lifetime,
     )
     return NewSecret(secret, row)
+
+
+async def open_session(s: AsyncSession, *, user_id: int, lifetime: timedelta) -> NewSecret:
+    return await _issue(s, user_id=user_id, kind=TokenKind.SESSION, lifetime=lifetime)
 
 
 async def close_session(s: AsyncSession, *, secret: str) -> None:
@@ -121,17 +128,8 @@ async def create_api_token(
 
 async def issue_ws_ticket(s: AsyncSession, *, user_id: int) -> NewSecret:
     """A single-use pass for one /ws/events connection, so no lasting credential is put in
-    a URL (URLs end up in logs and histories). Sweeps expired credentials, as logins do."""
-    await access_tokens.delete_expired(s, now=utcnow())
-    secret = new_secret()
-    row = await access_tokens.create(
-        s,
-        user_id=user_id,
-        kind=TokenKind.WS_TICKET,
-        token_hash=hash_token(secret),
-        expires_at=utcnow() + WS_TICKET_LIFETIME,
-    )
-    return NewSecret(secret, row)
+    a URL (URLs end up in logs and histories)."""
+    return await _issue(s, user_id=user_id, kind=TokenKind.WS_TICKET, lifetime=WS_TICKET_LIFETIME)
 
 
 async def redeem_ws_ticket(s: AsyncSession, *, secret: str) -> int | None:

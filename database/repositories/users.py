@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from database.errors import AlreadyExists
+from database.errors import AlreadyExists, NotFound
 from database.models import User
 from database.profile import Profile
 from database.repositories.base import apply_changes, check_e164
@@ -49,6 +49,14 @@ async def create(
 
 async def get(s: AsyncSession, user_id: int) -> User | None:
     return await s.get(User, user_id)
+
+
+async def get_or_raise(s: AsyncSession, user_id: int) -> User:
+    """The user a service acts for; NotFound when they are gone (deleted meanwhile)."""
+    user = await get(s, user_id)
+    if user is None:
+        raise NotFound("user not found")
+    return user
 
 
 async def get_by_email(s: AsyncSession, email: str) -> User | None:

@@ -57,16 +57,47 @@ class DemoCallee:
 
 
 NOTHING = AgentLine()
+DRAMA_RANGE = "+44207946"  # Ofcom's numbers for drama: 020 7946 0000 to 0999
+
+
+def _dental_office(
+    office: str,
+    line: str,
+    *,
+    key: str,
+    what: str,
+    exchanges: tuple[Exchange, ...],
+    after_answer: AgentLine | None = None,
+    no_answer: AgentLine | None = None,
+) -> DemoCallee:
+    """A demo dentist, "<office> Dental (demo)" at `line` of the drama range: the agent
+    knows it by `office` alone, so its name always holds the words it is found by."""
+    return DemoCallee(
+        key=key,
+        name=f"{office} Dental (demo)",
+        number=DRAMA_RANGE + line,
+        what=what,
+        key_words=office,
+        exchanges=exchanges,
+        after_answer=after_answer,
+        no_answer=no_answer,
+    )
+
+
+def _end_call(say: str, outcome: str, summary: str) -> AgentLine:
+    """The agent says `say`, then ends the call with this outcome and summary."""
+    return AgentLine(say, tool="end_call", args={"outcome": outcome, "summary": summary})
+
+
 QUESTION = (
     "Bright Smile Dental can do Tuesday at 9 am or Thursday at 4 pm for the cleaning. "
     "Which do you prefer?"
 )
 
-BRIGHT_SMILE = DemoCallee(
+BRIGHT_SMILE = _dental_office(
+    "Bright Smile",
+    "0101",
     key="ivr",
-    name="Bright Smile Dental (demo)",
-    number="+442079460101",
-    key_words="Bright Smile",
     what="a phone menu (press 1), then a receptionist with a question only you can answer",
     exchanges=(
         Exchange(
@@ -98,29 +129,25 @@ BRIGHT_SMILE = DemoCallee(
         ),
         Exchange(
             CalleeLine("Perfect, I've put that down. We'll see them then!"),
-            AgentLine(
+            _end_call(
                 "Thank you so much, goodbye.",
-                tool="end_call",
-                args={
-                    "outcome": "success",
-                    "summary": "Booked a cleaning at Bright Smile Dental; {person} chose: {answer}",
-                },
+                "success",
+                "Booked a cleaning at Bright Smile Dental; {person} chose: {answer}",
             ),
         ),
     ),
     after_answer=AgentLine("Thanks for waiting. They say: {answer}"),
-    no_answer=AgentLine(
+    no_answer=_end_call(
         "I'm sorry, I couldn't reach them. We'll call back. Goodbye.",
-        tool="end_call",
-        args={"outcome": "needs_user", "summary": "The person did not answer in time."},
+        "needs_user",
+        "The person did not answer in time.",
     ),
 )
 
-HARBOR = DemoCallee(
+HARBOR = _dental_office(
+    "Harbor",
+    "0102",
     key="receptionist",
-    name="Harbor Dental (demo)",
-    number="+442079460102",
-    key_words="Harbor",
     what="a receptionist who books",
     exchanges=(
         Exchange(
@@ -140,24 +167,19 @@ HARBOR = DemoCallee(
         ),
         Exchange(
             CalleeLine("Done: Wednesday at 10 with Doctor Patel. Anything else?"),
-            AgentLine(
+            _end_call(
                 "No, that's all. Thank you, goodbye!",
-                tool="end_call",
-                args={
-                    "outcome": "success",
-                    "summary": "Booked a cleaning at Harbor Dental on Wednesday at 10 am "
-                    "with Dr. Patel.",
-                },
+                "success",
+                "Booked a cleaning at Harbor Dental on Wednesday at 10 am with Dr. Patel.",
             ),
         ),
     ),
 )
 
-OAK_STREET = DemoCallee(
+OAK_STREET = _dental_office(
+    "Oak Street",
+    "0103",
     key="voicemail",
-    name="Oak Street Dental (demo)",
-    number="+442079460103",
-    key_words="Oak Street",
     what="an answering machine (the agent leaves a message after the beep)",
     exchanges=(
         Exchange(
@@ -184,11 +206,7 @@ ANYONE = DemoCallee(
         ),
         Exchange(
             CalleeLine("Sorry, this is only a demo line; nobody real is here. Goodbye!"),
-            AgentLine(
-                "Understood, goodbye.",
-                tool="end_call",
-                args={"outcome": "wrong_number", "summary": "Only a demo line answered."},
-            ),
+            _end_call("Understood, goodbye.", "wrong_number", "Only a demo line answered."),
         ),
     ),
 )

@@ -11,10 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from call_processor.finished_call import FinishedCall
 from common.call_outcomes import AgentOutcome
+from config.settings import CallingSettings
 from database.models import Task, User
 from database.repositories import phone_codes, tasks, users
 from database.states import CallStatus
 from task_manager.call_launcher import OnCallDone, PlannedCall
+from task_manager.scheduler import TaskSchedulerService
+from tests.support.platform_settings import ALWAYS
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -50,6 +53,26 @@ class FakeLauncher:
     async def finish(self, task_id: int, finished: FinishedCall) -> None:
         call, on_done = self.active.pop(task_id)
         await on_done(call, finished)
+
+
+async def ignore_call_done(_call: PlannedCall, _finished: FinishedCall) -> None:
+    """For a test that does not look at how its calls end."""
+
+
+def scheduler_on(
+    sessions: Sessions,
+    launcher: FakeLauncher,
+    clock: FakeClock,
+    *,
+    on_call_done: OnCallDone = ignore_call_done,
+    calling: CallingSettings = ALWAYS,
+    node_id: str = "node-a",
+) -> TaskSchedulerService:
+    """The product's scheduler on the test's launcher and clock; the test calls tick()."""
+    return TaskSchedulerService(
+        sessions=sessions, launcher=launcher, on_call_done=on_call_done, calling=calling,
+        node_id=node_id, clock=clock,
+    )  # fmt: skip
 
 
 def report(status: str, **fields: Any) -> FinishedCall:

@@ -18,7 +18,6 @@ from database.states import CampaignStatus, TaskActor, TaskStatus
 from task_manager.campaign_control import CampaignControlService
 from task_manager.post_call_analyzer import PostCallAnalyzer
 from task_manager.scheduler import TaskSchedulerService
-from tests.support.platform_settings import ALWAYS
 from tests.task_manager.helpers import (
     NEW_YORK,
     WEDNESDAY_15_UTC,
@@ -29,6 +28,7 @@ from tests.task_manager.helpers import (
     get_task,
     make_user,
     report,
+    scheduler_on,
 )
 
 
@@ -47,11 +47,7 @@ async def _campaign_row(sessions: Sessions, campaign: Campaign) -> Campaign:
 def _engine(sessions: Sessions, clock: FakeClock) -> tuple[TaskSchedulerService, FakeLauncher]:
     launcher = FakeLauncher(slots=10)
     analyzer = PostCallAnalyzer(sessions, None, clock=clock)
-    scheduler = TaskSchedulerService(
-        sessions=sessions, launcher=launcher, on_call_done=analyzer.on_call_done,
-        calling=ALWAYS, node_id="node-a", clock=clock,
-    )  # fmt: skip
-    return scheduler, launcher
+    return scheduler_on(sessions, launcher, clock, on_call_done=analyzer.on_call_done), launcher
 
 
 async def _set(sessions: Sessions, task: Task, **fields: Any) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import time
 
 import pytest
@@ -19,7 +18,6 @@ from task_manager.orchestrator import (
     InvalidPlan,
     OrchestratorService,
 )
-from task_manager.scheduler import TaskSchedulerService
 from tests.support.platform_settings import ALWAYS
 from tests.task_manager.helpers import (
     WEDNESDAY_15_UTC,
@@ -27,6 +25,7 @@ from tests.task_manager.helpers import (
     FakeLauncher,
     Sessions,
     make_user,
+    scheduler_on,
 )
 
 
@@ -103,11 +102,7 @@ async def test_the_machine_and_hold_options_of_a_plan_reach_each_call(sessions: 
         VoicemailPolicy.LEAVE_MESSAGE, message_counts=True, max_hold_minutes=12, asterisk_amd=True
     )
     launcher = FakeLauncher(slots=1)
-    scheduler = TaskSchedulerService(
-        sessions=sessions, launcher=launcher, on_call_done=lambda *_: asyncio.sleep(0),
-        calling=ALWAYS, node_id="n", clock=FakeClock(WEDNESDAY_15_UTC),
-    )  # fmt: skip
-    [launched] = await scheduler.tick()
+    [launched] = await scheduler_on(sessions, launcher, FakeClock(WEDNESDAY_15_UTC)).tick()
     assert CallPolicy.from_context(launched.context) == campaigns.policy_of(campaign)
     assert launched.context["voicemail_policy"] == "leave_message"
 

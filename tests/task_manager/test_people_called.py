@@ -11,7 +11,6 @@ from database.states import TaskActor, TaskStatus
 from task_manager.call_launcher import PlannedCall
 from task_manager.orchestrator import OrchestratorService
 from task_manager.post_call_analyzer import PostCallAnalyzer
-from task_manager.scheduler import TaskSchedulerService
 from task_manager.ui_assistant_svc import UiAssistantService
 from tests.task_manager.helpers import (
     NEW_YORK,
@@ -23,16 +22,10 @@ from tests.task_manager.helpers import (
     get_task,
     make_user,
     report,
+    scheduler_on,
 )
 
-
-def scheduler(sessions: Sessions, launcher: FakeLauncher, clock: FakeClock) -> TaskSchedulerService:
-    async def ignore(*_: object) -> None: ...
-
-    return TaskSchedulerService(
-        sessions=sessions, launcher=launcher, on_call_done=ignore, calling=CallingSettings(),
-        node_id="n", clock=clock,
-    )  # fmt: skip
+OPERATOR_HOURS = CallingSettings()  # 09:00-20:00, weekdays
 
 
 def assistant(sessions: Sessions) -> UiAssistantService:
@@ -57,7 +50,9 @@ async def test_a_callee_opt_out_under_user_a_blocks_user_bs_task_and_test_call(
     b_task = await add_task(sessions, b.id, NEW_YORK)
     b_test = await assistant(sessions).test_call(b.id, NEW_YORK, "check the line")
     launcher = FakeLauncher(slots=5)
-    await scheduler(sessions, launcher, FakeClock(WEDNESDAY_15_UTC)).tick()
+    await scheduler_on(
+        sessions, launcher, FakeClock(WEDNESDAY_15_UTC), calling=OPERATOR_HOURS
+    ).tick()
     assert launcher.launched == []
     assert (await get_task(sessions, b_task)).status == TaskStatus.CANCELLED_DND
     async with sessions() as s:
@@ -71,7 +66,7 @@ async def test_a_test_call_at_night_waits_for_the_operators_hours(sessions: Sess
     created = await assistant(sessions).test_call(user.id, NEW_YORK, "check the line")
     saturday_3am = datetime(2026, 3, 7, 8, 0, tzinfo=UTC)
     launcher = FakeLauncher(slots=5)
-    await scheduler(sessions, launcher, FakeClock(saturday_3am)).tick()
+    await scheduler_on(sessions, launcher, FakeClock(saturday_3am), calling=OPERATOR_HOURS).tick()
     assert launcher.launched == []
     async with sessions() as s:
         [row] = await tasks.list_for_user(s, user_id=user.id, campaign_id=created["campaign_id"])

@@ -24,6 +24,7 @@ from tests.task_manager.helpers import (
     get_task,
     make_user,
     report,
+    scheduler_on,
 )
 
 done: list[tuple[PlannedCall, FinishedCall]] = []
@@ -36,10 +37,7 @@ async def record_done(call: PlannedCall, finished: FinishedCall) -> None:
 def scheduler(
     sessions: Sessions, launcher: FakeLauncher, clock: FakeClock, calling: CallingSettings
 ) -> TaskSchedulerService:
-    return TaskSchedulerService(
-        sessions=sessions, launcher=launcher, on_call_done=record_done, calling=calling,
-        node_id="node-a", clock=clock,
-    )  # fmt: skip
+    return scheduler_on(sessions, launcher, clock, on_call_done=record_done, calling=calling)
 
 
 async def test_each_claimed_task_gets_the_right_decision(sessions: Sessions) -> None:

@@ -21,8 +21,14 @@ from database.profile import Profile
 from database.repositories import dnd, tasks
 from task_manager.call_launcher import PlannedCall
 from task_manager.post_call_analyzer import PostCallAnalyzer
-from task_manager.scheduler import TaskSchedulerService
-from tests.task_manager.helpers import FakeClock, FakeLauncher, Sessions, make_user, report
+from tests.task_manager.helpers import (
+    FakeClock,
+    FakeLauncher,
+    Sessions,
+    make_user,
+    report,
+    scheduler_on,
+)
 
 PREFIXES = ["+1212555", "+1415555", "+1312555", "+1808555", "+4420791", "+6129876",
             "+4915112", "+81312345", "+7916123", "+6141234", "+5511987"]  # fmt: skip
@@ -98,10 +104,9 @@ async def test_no_call_outside_window_on_dnd_twice_at_once_or_above_max(
     clock = FakeClock(datetime(2026, 3, 2, 3, rng.randint(0, 59), tzinfo=UTC))
     launcher = FakeLauncher(slots=30)
     analyzer = PostCallAnalyzer(sessions, clock=clock, rng=rng)
-    scheduler = TaskSchedulerService(
-        sessions=sessions, launcher=launcher, on_call_done=analyzer.on_call_done,
-        calling=DEFAULT, node_id="prop", clock=clock,
-    )  # fmt: skip
+    scheduler = scheduler_on(
+        sessions, launcher, clock, on_call_done=analyzer.on_call_done, calling=DEFAULT
+    )
     launches = 0
     for _ in range(90):
         clock.advance(timedelta(minutes=rng.choice([1, 7, 30, 95, 240, 600])))

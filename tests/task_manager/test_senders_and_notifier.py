@@ -9,6 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from config.settings import EmailSettings, SmsSettings
+from database.errors import NotFound
 from database.repositories import messages
 from database.states import MessageChannel, MessageStatus
 from task_manager.notifier import Notifier
@@ -92,6 +93,16 @@ async def test_unreachable_smtp_and_unconfigured_channels_fail_visibly(sessions:
         await Notifier(sessions).send_sms(user.id, "no number on file")
     async with sessions() as s:
         assert len(await messages.list_for_user(s, user_id=user.id)) == 2
+
+
+async def test_nothing_is_sent_or_recorded_for_a_user_who_is_gone(sessions: Sessions) -> None:
+    gone = 987_654  # no such user
+    with pytest.raises(NotFound, match="user not found"):
+        await Notifier(sessions).send_email(gone, "subject", "body")
+    with pytest.raises(NotFound, match="user not found"):
+        await Notifier(sessions).send_sms(gone, "text")
+    async with sessions() as s:
+        assert await messages.list_for_user(s, user_id=gone) == []
 
 
 async def test_agent_tools_are_offered_only_when_configured_and_reach_the_person(

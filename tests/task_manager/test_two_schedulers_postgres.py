@@ -15,7 +15,6 @@ from database.engine import create_engine_for, session_factory
 from database.repositories import tasks
 from task_manager.post_call_analyzer import Backoff, PostCallAnalyzer
 from task_manager.scheduler import TaskSchedulerService
-from tests.support.platform_settings import ALWAYS
 from tests.task_manager.helpers import (
     NEW_YORK,
     WEDNESDAY_15_UTC,
@@ -24,6 +23,7 @@ from tests.task_manager.helpers import (
     Sessions,
     make_user,
     report,
+    scheduler_on,
 )
 
 pytestmark = pytest.mark.postgres
@@ -68,10 +68,9 @@ def process(
 ) -> TaskSchedulerService:
     """One "process": its own engine's sessions, launcher, analyzer and node id."""
     analyzer = PostCallAnalyzer(sessions, backoff=RETRY_AT_ONCE, clock=clock, rng=random.Random(n))
-    return TaskSchedulerService(
-        sessions=sessions, launcher=launcher, on_call_done=analyzer.on_call_done,
-        calling=ALWAYS, node_id=f"node-{n}", clock=clock,
-    )  # fmt: skip
+    return scheduler_on(
+        sessions, launcher, clock, on_call_done=analyzer.on_call_done, node_id=f"node-{n}"
+    )
 
 
 async def finish_all(launcher: FakeLauncher, busy_first: set[int]) -> None:

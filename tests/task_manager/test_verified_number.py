@@ -19,10 +19,8 @@ from database.states import MessageStatus, TaskStatus
 from task_manager.notifier import Notifier
 from task_manager.phone_code_delivery import OBJECTIVE, PhoneCodeDelivery
 from task_manager.post_call_analyzer import PostCallAnalyzer
-from task_manager.scheduler import TaskSchedulerService
 from task_manager.senders import EmailSender, SmsSender
 from tests.support.fake_twilio import FakeTwilio
-from tests.support.platform_settings import ALWAYS
 from tests.support.smtp_server import LocalSmtpServer
 from tests.task_manager.helpers import (
     WEDNESDAY_15_UTC,
@@ -32,6 +30,7 @@ from tests.task_manager.helpers import (
     get_task,
     make_user,
     report,
+    scheduler_on,
     verify_phone,
 )
 from tests.task_manager.test_senders_and_notifier import email_settings, sms_settings
@@ -119,10 +118,8 @@ async def test_a_code_by_call_tells_the_agent_the_code_and_its_outcome_never_quo
 
     clock = FakeClock(WEDNESDAY_15_UTC)
     launcher = FakeLauncher()
-    scheduler = TaskSchedulerService(
-        sessions=sessions, launcher=launcher, calling=ALWAYS, node_id="n", clock=clock,
-        on_call_done=PostCallAnalyzer(sessions, None, clock=clock).on_call_done,
-    )  # fmt: skip
+    analyzer = PostCallAnalyzer(sessions, None, clock=clock)
+    scheduler = scheduler_on(sessions, launcher, clock, on_call_done=analyzer.on_call_done)
     (planned,) = await scheduler.tick()
     brief = brief_from_context(planned.context, "Dana", Profile(), datetime.now(UTC))
     instructions = build_instructions(brief)

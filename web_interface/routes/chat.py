@@ -80,6 +80,13 @@ def problems_422(problems: list[str]) -> RequestValidationError:
     )
 
 
+def _created(result: dict[str, Any]) -> CampaignCreated:
+    """The assistant's answer ({"campaign_id", "task_ids"} or {"problems"}) as the API's."""
+    if "problems" in result:
+        raise problems_422(result["problems"])
+    return CampaignCreated(**result)
+
+
 # --- JSON ---------------------------------------------------------------------------------
 @router.get("/api/chat")
 async def list_conversations(
@@ -131,10 +138,7 @@ async def confirm(
     assistant = assistant_or_503(deps)
     await owned(s, user.id, conversation_id)
     await release(s)
-    result = await assistant.confirm(user.id, conversation_id, body.plan)
-    if "problems" in result:
-        raise problems_422(result["problems"])
-    return CampaignCreated(**result)
+    return _created(await assistant.confirm(user.id, conversation_id, body.plan))
 
 
 @router.post("/api/campaigns", status_code=status.HTTP_201_CREATED)
@@ -144,10 +148,7 @@ async def create_campaign(
     """A plan made by hand, without the assistant: checked by the very rules that check
     the assistant's plans (ChatAssistant.confirm)."""
     await release(s)
-    result = await assistant_or_503(deps).confirm(user.id, None, body.plan)
-    if "problems" in result:
-        raise problems_422(result["problems"])
-    return CampaignCreated(**result)
+    return _created(await assistant_or_503(deps).confirm(user.id, None, body.plan))
 
 
 @router.post("/api/test-call", status_code=status.HTTP_201_CREATED)
@@ -155,10 +156,8 @@ async def test_call(
     body: TrialCallIn, user: CallsUser, s: DbSession, deps: Deps
 ) -> CampaignCreated:
     await release(s)
-    result = await assistant_or_503(deps).test_call(user.id, body.phone_number, body.objective)
-    if "problems" in result:
-        raise problems_422(result["problems"])
-    return CampaignCreated(**result)
+    assistant = assistant_or_503(deps)
+    return _created(await assistant.test_call(user.id, body.phone_number, body.objective))
 
 
 # --- pages --------------------------------------------------------------------------------
