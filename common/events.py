@@ -32,11 +32,15 @@ class CallStatusChanged(_Event):
 
 
 class CallEventAdded(_Event):
-    """Something happened on a call (answered, dtmf_sent, transfer...): the timeline grows."""
+    """Something happened on a call (answered, dtmf_sent, transfer...): the timeline grows.
+    The stored record is the call_events row (its id is `event_id`): the call page orders
+    its timeline by (at, event_id) and skips a row it already shows."""
 
     type: Literal["call_event"] = "call_event"
     call_id: str
     kind: str
+    event_id: int
+    at: datetime
 
 
 class TurnAdded(_Event):
@@ -63,9 +67,27 @@ class FeedbackRequested(_Event):
 
     type: Literal["feedback_request"] = "feedback_request"
     request_id: int
-    call_id: str
+    call_id: str | None  # None only for a question stored without a call
     question: str
-    expires_at: datetime
+    expires_at: datetime | None  # None: it waits until answered
+
+
+class QuestionsPending(_Event):
+    """Every question still waiting for the person, from the store, sent first on each
+    socket that opens (or re-opens). A question published before the socket listened is
+    shown all the same, and a page drops what was answered or expired while it was away."""
+
+    type: Literal["questions_pending"] = "questions_pending"
+    questions: list[FeedbackRequested]
+
+
+class FeedbackClosed(_Event):
+    """A question stopped waiting (answered from some page, or expired): every open page
+    takes it away."""
+
+    type: Literal["feedback_closed"] = "feedback_closed"
+    request_id: int
+    status: Literal["answered", "expired"]
 
 
 class TaskStatusChanged(_Event):
@@ -97,6 +119,8 @@ LiveEvent = Annotated[
     | TurnAdded
     | CallHoldChanged
     | FeedbackRequested
+    | QuestionsPending
+    | FeedbackClosed
     | TaskStatusChanged
     | NotificationSent,
     Field(discriminator="type"),
@@ -107,6 +131,8 @@ LIVE_EVENT_TYPES: tuple[type[_Event], ...] = (
     TurnAdded,
     CallHoldChanged,
     FeedbackRequested,
+    QuestionsPending,
+    FeedbackClosed,
     TaskStatusChanged,
     NotificationSent,
 )

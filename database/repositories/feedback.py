@@ -62,7 +62,7 @@ async def answer(
             FeedbackRequest.id == request_id,
             FeedbackRequest.user_id == user_id,
             FeedbackRequest.status == FeedbackStatus.OPEN,
-            or_(FeedbackRequest.expires_at.is_(None), FeedbackRequest.expires_at > now),
+            _not_past(now),
         )
         .values(status=FeedbackStatus.ANSWERED, answer=answer, answered_at=now)
         .execution_options(synchronize_session=False),
@@ -79,6 +79,10 @@ def _open(user_id: int) -> list[ColumnElement[bool]]:
     return [FeedbackRequest.user_id == user_id, FeedbackRequest.status == FeedbackStatus.OPEN]
 
 
+def _not_past(now: datetime) -> ColumnElement[bool]:
+    return or_(FeedbackRequest.expires_at.is_(None), FeedbackRequest.expires_at > now)
+
+
 async def list_open(
     s: AsyncSession,
     *,
@@ -87,8 +91,13 @@ async def list_open(
     limit: int | None = None,
     offset: int = 0,
     newest_first: bool = False,
+    answerable_at: datetime | None = None,
 ) -> list[FeedbackRequest]:
+    """`answerable_at`: only those an answer could still close then (not yet past their
+    expiry, which the lifecycle sweep marks a little later)."""
     query = select(FeedbackRequest).where(*_open(user_id))
+    if answerable_at is not None:
+        query = query.where(_not_past(answerable_at))
     if call_id is not None:
         query = query.where(FeedbackRequest.call_id == call_id)
     if newest_first:
@@ -117,6 +126,23 @@ async def expire_due(s: AsyncSession, *, now: datetime) -> int:
         .execution_options(synchronize_session=False),
     )
     return touched
+
+
+async def expire(s: AsyncSession, *, user_id: int, request_id: int) -> bool:
+    """The call stopped waiting for this answer (its time ran out, or the call ended):
+    True when it was still open, so an answer can no longer close it."""
+    touched = await affected(
+        s,
+        update(FeedbackRequest)
+        .where(
+            FeedbackRequest.id == request_id,
+            FeedbackRequest.user_id == user_id,
+            FeedbackRequest.status == FeedbackStatus.OPEN,
+        )
+        .values(status=FeedbackStatus.EXPIRED)
+        .execution_options(synchronize_session=False),
+    )
+    return touched == 1
 
 
 async def expire_for_call(s: AsyncSession, *, user_id: int, call_id: str) -> int:
