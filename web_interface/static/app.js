@@ -126,16 +126,22 @@ function onCallEvent(ev) {
   if (call && call.dataset.callId === ev.call_id) addCallEvent({ id: ev.event_id, kind: ev.kind, at: ev.at });
 }
 
+function micros(at) {
+  // The stored time to the microsecond (Date keeps milliseconds): the database's order.
+  const fraction = (/\.(\d+)/.exec(at)?.[1] ?? "").padEnd(6, "0").slice(0, 6);
+  return Math.floor(Date.parse(at) / 1000) * 1e6 + Number(fraction);
+}
+
 function addCallEvent(row) {
   // The timeline in (at, id) order, as the page rendered it; a row already there is skipped.
   const list = document.getElementById("timeline");
   if (!list || list.querySelector(`[data-event-id="${Number(row.id)}"]`)) return;
-  const at = Date.parse(row.at);
+  const at = micros(row.at);
   const item = el("li", { "data-event-id": row.id, "data-at": row.at });
   item.appendChild(el("time", { datetime: row.at }, stamp(row.at)));
   item.appendChild(document.createTextNode(" — " + row.kind.replaceAll("_", " ")));
   const later = [...list.querySelectorAll("[data-event-id]")].find((n) => {
-    const other = Date.parse(n.dataset.at);
+    const other = micros(n.dataset.at);
     return other > at || (other === at && Number(n.dataset.eventId) > Number(row.id));
   });
   list.insertBefore(item, later ?? null);

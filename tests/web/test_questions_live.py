@@ -1,0 +1,254 @@
+"""A question the agent asks cannot be missed: /ws/events against a real uvicorn server and
+Redis, the question asked by the call's own tool host (call_processor/call_tools.py).
+
+A live event reaches only whoever listens when it is published, so every socket's first
+message lists the questions still waiting (read from the store after it subscribed); a
+question answered or expired is announced as closed to every open page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+from playwright.async_api import Browser, Route, expect
+
+from call_processor.call_tools import CallToolHost
+from common.command_bus import RedisCommandBus
+from common.events import FeedbackRequested, NotificationSent
+from database.repositories import feedback
+from database.states import FeedbackStatus
+from database.types import utcnow
+from tests.web.conftest import PASSWORD, Web, pending_questions, refresh_csrf, sign_up
+from tests.web.seed import Seeded, seed_user_data
+from web_interface.security import SESSION_COOKIE
+from web_interface.web_server import WebServer
+
+pytestmark = pytest.mark.redis
+QUESTION = "May I give them your date of birth?"
+
+
+@dataclass
+class Site:
+    web: Web
+    base: str  # http://127.0.0.1:port
+    ws: str  # ws://127.0.0.1:port/ws/events
+
+
+@pytest.fixture
+async def site(make_web: Callable[..., Web], redis_url: str) -> AsyncIterator[Site]:
+    bus = RedisCommandBus(redis_url)
+    web = make_web(bus=bus, secret_key=b"k" * 32, session_lifetime=timedelta(hours=1))
+    server = WebServer(web.app, "127.0.0.1", 0)
+    await server.start()
+    try:
+        address = f"127.0.0.1:{server.port}"
+        yield Site(web, f"http://{address}", f"ws://{address}/ws/events")
+    finally:
+        await server.stop(timeout=5)
+        await bus.aclose()
+
+
+@contextlib.asynccontextmanager
+async def person(site: Site, email: str) -> AsyncIterator[tuple[httpx.AsyncClient, Seeded]]:
+    """A signed-in person (CSRF header set, as app.js sends it) with a call of theirs."""
+    async with httpx.AsyncClient(base_url=site.base, timeout=10) as client:
+        await sign_up(client, email)
+        seeded = await seed_user_data(site.web.sessions, email)
+        await refresh_csrf(client)
+        yield client, seeded
+
+
+def page_socket(site: Site, client: httpx.AsyncClient) -> websockets.connect:
+    cookie = f"{SESSION_COOKIE}={client.cookies[SESSION_COOKIE]}"
+    return websockets.connect(site.ws, additional_headers={"Cookie": cookie}, open_timeout=5)
+
+
+def the_agent(site: Site, seeded: Seeded, timeout: float = 30.0) -> CallToolHost:
+    return CallToolHost(
+        sessions=site.web.sessions, bus=site.web.bus, user_id=seeded.user_id,
+        call_id=seeded.call_id, task_id=seeded.task_id, feedback_timeout=timeout,
+    )  # fmt: skip
+
+
+async def ask(tools: CallToolHost) -> asyncio.Task[str]:
+    """The agent asks (its tool call waits for the answer); returns once the row is stored."""
+    asking = asyncio.ensure_future(tools.call_tool("request_user_feedback", {"question": QUESTION}))
+    async with asyncio.timeout(5):
+        while not await asked_row(tools):  # noqa: ASYNC110 - a row, not an event
+            await asyncio.sleep(0.02)
+    return asking
+
+
+async def asked_row(tools: CallToolHost) -> int | None:
+    async with tools.sessions() as s:
+        rows = await feedback.list_open(s, user_id=tools.user_id, call_id=tools.call_id)
+    return next((r.id for r in rows if r.question == QUESTION), None)
+
+
+async def next_message(socket: websockets.ClientConnection) -> dict[str, Any]:
+    return json.loads(await asyncio.wait_for(socket.recv(), 5))
+
+
+@contextlib.asynccontextmanager
+async def call_listening(site: Site, tools: CallToolHost) -> AsyncIterator[None]:
+    """What the call's command loop does: hand the commands on its channel to its tools."""
+    async with site.web.bus.subscribe(tools.call_id) as commands:
+
+        async def hand_on() -> None:
+            async for command in commands:
+                await tools.on_command(command)
+
+        loop = asyncio.ensure_future(hand_on())
+        try:
+            yield
+        finally:
+            loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+
+
+async def test_a_question_asked_while_no_page_listens_is_sent_when_one_opens(site: Site) -> None:
+    async with person(site, "ann@example.com") as (client, seeded):
+        tools = the_agent(site, seeded)
+        async with call_listening(site, tools):
+            asking = await ask(tools)  # announced live to nobody: no page is open
+            request_id = await asked_row(tools)
+            async with page_socket(site, client) as page, page_socket(site, client) as other:
+                pending = await pending_questions(page)
+                assert [(q["request_id"], q["question"], q["call_id"]) for q in pending] == [
+                    (seeded.question_id, "Is Tuesday at 10 fine?", seeded.call_id),
+                    (request_id, QUESTION, seeded.call_id),
+                ]
+                assert pending[1]["expires_at"] is not None
+                assert await pending_questions(other) == pending
+
+                # The same question published again (it was being announced as the
+                # socket opened) is not sent a second time; what follows it is.
+                row = FeedbackRequested.model_validate(pending[1])
+                await site.web.bus.publish_event(seeded.user_id, row)
+                marker = NotificationSent(kind="test", subject="after the repeat")
+                await site.web.bus.publish_event(seeded.user_id, marker)
+                assert (await next_message(page))["subject"] == "after the repeat"
+
+                answered = await client.post(
+                    f"/api/feedback/{request_id}/answer", json={"answer": "Yes"}
+                )
+                assert answered.status_code == 200, answered.text
+                assert answered.json()["delivered"] is True
+                result = json.loads(await asyncio.wait_for(asking, 5))
+                closed = {"type": "feedback_closed", "request_id": request_id, "status": "answered"}
+                assert await next_message(page) == closed
+                assert (await next_message(other))["subject"] == "after the repeat"
+                assert await next_message(other) == closed  # every open page is told
+            async with page_socket(site, client) as later:
+                left = await pending_questions(later)
+    assert result == {"answered": True, "answer": "Yes"}  # the agent got the answer
+    assert [q["request_id"] for q in left] == [seeded.question_id]
+
+
+async def test_an_expired_question_leaves_every_page_and_is_not_sent_again(site: Site) -> None:
+    async with person(site, "ann@example.com") as (client, seeded):
+        async with site.web.sessions() as s, s.begin():  # past its deadline, not yet swept
+            await feedback.create(
+                s, user_id=seeded.user_id, call_id=seeded.call_id, question="Too late?",
+                expires_at=utcnow() - timedelta(seconds=1),
+            )  # fmt: skip
+        tools = the_agent(site, seeded, timeout=1.0)
+        async with page_socket(site, client) as page:
+            assert [q["question"] for q in await pending_questions(page)] == [
+                "Is Tuesday at 10 fine?"
+            ]
+            asking = await ask(tools)
+            request_id = await asked_row(tools)
+            asked = await next_message(page)
+            assert (asked["type"], asked["request_id"]) == ("feedback_request", request_id)
+            result = json.loads(await asyncio.wait_for(asking, 5))  # nobody answers
+            closed = await next_message(page)
+        async with site.web.sessions() as s:
+            assert request_id is not None
+            row = await feedback.get(s, user_id=seeded.user_id, request_id=request_id)
+        refused = await client.post(f"/api/feedback/{request_id}/answer", json={"answer": "Yes"})
+        async with page_socket(site, client) as later:
+            left = await pending_questions(later)
+    assert result["answered"] is False
+    assert closed == {"type": "feedback_closed", "request_id": request_id, "status": "expired"}
+    assert row is not None
+    assert row.status == FeedbackStatus.EXPIRED
+    assert refused.status_code == 409
+    assert [q["request_id"] for q in left] == [seeded.question_id]
+
+
+async def test_a_page_only_ever_gets_its_own_persons_questions(site: Site) -> None:
+    async with (
+        person(site, "ann@example.com") as (_, ann),
+        person(site, "bob@example.com") as (bob_client, bob),
+    ):
+        asking = await ask(the_agent(site, ann))
+        async with page_socket(site, bob_client) as bob_page:
+            assert [q["request_id"] for q in await pending_questions(bob_page)] == [bob.question_id]
+        asking.cancel()  # the call ended while it waited: the question expires
+        with contextlib.suppress(asyncio.CancelledError):
+            await asking
+        async with site.web.sessions() as s:
+            open_rows = await feedback.list_open(s, user_id=ann.user_id, call_id=ann.call_id)
+    assert [r.question for r in open_rows] == ["Is Tuesday at 10 fine?"]
+
+
+async def test_in_the_browser_a_question_asked_before_the_socket_opened_is_shown_and_answered(
+    site: Site, browser: Browser
+) -> None:
+    """A phone-sized page (390 px) whose script is held back while the agent asks, and a
+    second page of the same person: the question shows on both, is answered on one, the
+    agent gets the answer, and it leaves the other page (its card on /notifications too)."""
+    phone = await browser.new_context(viewport={"width": 390, "height": 844})
+    page, other = await phone.new_page(), await phone.new_page()
+    await page.goto(f"{site.base}/signup")
+    await page.get_by_label("Email").fill("ann@example.com")
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Create account").click()
+    await expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    seeded = await seed_user_data(site.web.sessions, "ann@example.com")
+    tools = the_agent(site, seeded)
+
+    rendered, asked = asyncio.Event(), asyncio.Event()
+
+    async def hold_the_script(route: Route) -> None:  # rendered, but no socket yet
+        rendered.set()
+        await asked.wait()
+        await route.continue_()
+
+    await page.route("**/static/app.js", hold_the_script)
+    async with call_listening(site, tools):
+        loading = asyncio.ensure_future(page.goto(f"{site.base}/"))
+        await asyncio.wait_for(rendered.wait(), 10)
+        asking = await ask(tools)  # announced while this page has no socket
+        request_id = await asked_row(tools)
+        await other.goto(f"{site.base}/notifications")
+        card = other.locator(f'[data-question-card="{request_id}"]')
+        await expect(card.get_by_text(QUESTION)).to_be_visible()
+        other_prompt = other.locator(f'form[data-request-id="{request_id}"]')
+        await expect(other_prompt.get_by_text(QUESTION)).to_be_visible()
+
+        asked.set()
+        await loading
+        prompt = page.locator(f'form[data-request-id="{request_id}"]')
+        await expect(prompt.get_by_text(QUESTION)).to_be_visible()
+        await expect(prompt.get_by_role("button", name="Send answer")).to_be_in_viewport()
+        await prompt.get_by_role("button", name="Yes").click()
+        await prompt.get_by_role("button", name="Send answer").click()
+        await expect(prompt.get_by_text("Sent to the call.")).to_be_visible()
+        result = json.loads(await asyncio.wait_for(asking, 5))
+        await expect(card).to_have_count(0)
+        await expect(other_prompt).to_have_count(0, timeout=10_000)
+        await expect(prompt).to_have_count(0, timeout=10_000)
+    await phone.close()
+    assert result == {"answered": True, "answer": "Yes"}
