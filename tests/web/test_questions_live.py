@@ -252,3 +252,50 @@ async def test_in_the_browser_a_question_asked_before_the_socket_opened_is_shown
         await expect(prompt).to_have_count(0, timeout=10_000)
     await phone.close()
     assert result == {"answered": True, "answer": "Yes"}
+
+
+async def test_in_the_browser_a_reconnecting_page_catches_up_on_the_questions(
+    make_web: Callable[..., Web], redis_url: str, browser: Browser
+) -> None:
+    """The server goes away and comes back (a restart): meanwhile a question is answered
+    elsewhere (its announcement lost) and another is asked. The page's socket re-opens by
+    itself and then shows exactly the questions still waiting."""
+    bus = RedisCommandBus(redis_url)
+    web = make_web(bus=bus, secret_key=b"k" * 32, session_lifetime=timedelta(hours=1))
+    server = WebServer(web.app, "127.0.0.1", 0)
+    await server.start()
+    port = server.port
+    site = Site(web, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws/events")
+    page = await browser.new_page()
+    try:
+        await page.goto(f"{site.base}/signup")
+        await page.get_by_label("Email").fill("ann@example.com")
+        await page.get_by_label("Password").fill(PASSWORD)
+        await page.get_by_role("button", name="Create account").click()
+        seeded = await seed_user_data(web.sessions, "ann@example.com")
+        await page.goto(f"{site.base}/")
+        answered_away = page.locator(f'form[data-request-id="{seeded.question_id}"]')
+        await expect(answered_away).to_be_visible()
+
+        await server.stop(timeout=5)  # the page's socket closes; it keeps trying
+        async with web.sessions() as s, s.begin():
+            assert await feedback.answer(
+                s, user_id=seeded.user_id, request_id=seeded.question_id, answer="Yes"
+            )
+        asking = await ask(the_agent(site, seeded))
+        request_id = await asked_row(the_agent(site, seeded))
+        server = WebServer(web.app, "127.0.0.1", port)
+        await server.start()
+
+        await expect(page.locator(f'form[data-request-id="{request_id}"]')).to_be_visible(
+            timeout=15_000
+        )
+        await expect(answered_away.get_by_text("answered elsewhere or has expired")).to_be_visible()
+        await expect(answered_away).to_have_count(0)
+        asking.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asking
+    finally:
+        await page.close()
+        await server.stop(timeout=5)
+        await bus.aclose()
