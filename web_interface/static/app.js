@@ -14,7 +14,7 @@ function el(tag, attrs = {}, text = "") {
 }
 
 function showQuestion(q) {
-  const id = String(q.request_id ?? q.id);
+  const id = String(q.request_id);
   if (shown.has(id) || closed.has(id)) return;
   const form = document.getElementById("question-template").content.firstElementChild.cloneNode(true);
   form.dataset.requestId = id;
