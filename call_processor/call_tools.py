@@ -23,7 +23,7 @@ from call_processor.callback_time import parse_callback_time
 from common.announce import announce
 from common.command_bus import CommandBus
 from common.commands import CallCommand, FeedbackAnswer, SendDtmf, Transfer
-from common.events import FeedbackClosed, FeedbackRequested
+from common.events import FeedbackRequested
 from database.repositories import calls, feedback, users
 
 log = logging.getLogger(__name__)
@@ -168,16 +168,13 @@ class CallToolHost:
 
     async def _stop_waiting(self, request_id: int) -> None:
         """Nobody waits for this answer any more: the row stops taking one, and every open
-        page takes the question away (not only when its own countdown runs out)."""
+        page takes the question away (FeedbackClosed, announced after the commit), not
+        only when its own countdown runs out."""
         try:
             async with self.sessions() as s, s.begin():
-                expired = await feedback.expire(s, user_id=self.user_id, request_id=request_id)
-        except Exception:
+                await feedback.expire(s, user_id=self.user_id, request_id=request_id)
+        except Exception:  # the lifecycle sweep expires it at its deadline
             log.warning("could not expire a question", exc_info=True)
-            return  # the lifecycle sweep expires it at its deadline
-        if expired:
-            closed = FeedbackClosed(request_id=request_id, status="expired")
-            await announce(self.bus, self.user_id, closed)
 
     async def _announce(self, request_id: int, question: str, expires: datetime) -> None:
         # The row is there: a page that opens later still shows the question.

@@ -1,9 +1,10 @@
 """The live events a person's open pages receive, one typed union for every publisher.
 
 Why typed: these cross the bus (Redis between processes) and end in the browser's
-`static/app.js`. Published from six places (a call's row writer, its turn writer, its
-tools, the answer route, the notifier, the relay of task status changes), and one sent
-by /ws/events itself (`QuestionsPending`), they used to be dicts whose shape
+`static/app.js`. Published from five places (a call's row writer, its turn writer, its
+tools, the notifier, the relay of what committed transactions queued: task status
+changes, closed questions), and one sent by /ws/events itself (`QuestionsPending`), they
+used to be dicts whose shape
 only the JavaScript knew; here each kind is a model with a `type`, validated when
 published and when read, and a test holds the union and app.js to the same types and
 fields (tests/web/test_live_events.py).

@@ -11,24 +11,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import websockets
+from fastapi import FastAPI
 from playwright.async_api import Browser, Route, expect
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from call_processor.call_tools import CallToolHost
+from call_processor.dead_calls import close_dead_call
 from common.command_bus import RedisCommandBus
+from common.event_relay import EventRelay
 from common.events import FeedbackRequested, NotificationSent
-from database.repositories import feedback
+from common.health import HealthRegistry
+from common.metrics import PlatformMetrics
+from database.engine import create_engine_for, session_factory
+from database.migrate import upgrade_engine
+from database.repositories import calls, feedback
 from database.states import FeedbackStatus
 from database.types import utcnow
-from tests.web.conftest import PASSWORD, Web, pending_questions, refresh_csrf, sign_up
+from task_manager.lifecycle_manager import TaskLifecycleManagerService
+from task_manager.notifier import Notifier
+from task_manager.post_call_analyzer import PostCallAnalyzer
+from tests.web.conftest import PASSWORD, pending_questions, refresh_csrf, sign_up
 from tests.web.seed import Seeded, seed_user_data
+from web_interface.app import create_app
+from web_interface.deps import WebDeps
 from web_interface.security import SESSION_COOKIE
 from web_interface.web_server import WebServer
 
@@ -38,23 +52,47 @@ QUESTION = "May I give them your date of birth?"
 
 @dataclass
 class Site:
-    web: Web
-    base: str  # http://127.0.0.1:port
-    ws: str  # ws://127.0.0.1:port/ws/events
+    app: FastAPI
+    sessions: async_sessionmaker[AsyncSession]
+    bus: RedisCommandBus
+    base: str = ""  # http://127.0.0.1:port
+    ws: str = ""  # ws://127.0.0.1:port/ws/events
+
+    def at(self, port: int) -> None:
+        self.base, self.ws = f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws/events"
+
+
+@contextlib.asynccontextmanager
+async def platform_like(data_dir: Path, redis_url: str) -> AsyncIterator[Site]:
+    """The web app as launcher/platform.py builds it: Redis, and sessions whose committed
+    transactions hand their queued live events to a running relay."""
+    engine = create_engine_for(None, data_dir)
+    await upgrade_engine(engine)
+    bus, relay = RedisCommandBus(redis_url), EventRelay()
+    sessions = session_factory(engine, after_commit=relay.put)
+    await relay.start(bus)
+    deps = WebDeps(
+        HealthRegistry(), PlatformMetrics(), sessions, bus,
+        secret_key=b"k" * 32, session_lifetime=timedelta(hours=1),
+    )  # fmt: skip
+    try:
+        yield Site(create_app(deps), sessions, bus)
+    finally:
+        await relay.stop()
+        await bus.aclose()
+        await engine.dispose()
 
 
 @pytest.fixture
-async def site(make_web: Callable[..., Web], redis_url: str) -> AsyncIterator[Site]:
-    bus = RedisCommandBus(redis_url)
-    web = make_web(bus=bus, secret_key=b"k" * 32, session_lifetime=timedelta(hours=1))
-    server = WebServer(web.app, "127.0.0.1", 0)
-    await server.start()
-    try:
-        address = f"127.0.0.1:{server.port}"
-        yield Site(web, f"http://{address}", f"ws://{address}/ws/events")
-    finally:
-        await server.stop(timeout=5)
-        await bus.aclose()
+async def site(tmp_path: Path, redis_url: str) -> AsyncIterator[Site]:
+    async with platform_like(tmp_path, redis_url) as built:
+        server = WebServer(built.app, "127.0.0.1", 0)
+        await server.start()
+        built.at(server.port)
+        try:
+            yield built
+        finally:
+            await server.stop(timeout=5)
 
 
 @contextlib.asynccontextmanager
@@ -62,7 +100,7 @@ async def person(site: Site, email: str) -> AsyncIterator[tuple[httpx.AsyncClien
     """A signed-in person (CSRF header set, as app.js sends it) with a call of theirs."""
     async with httpx.AsyncClient(base_url=site.base, timeout=10) as client:
         await sign_up(client, email)
-        seeded = await seed_user_data(site.web.sessions, email)
+        seeded = await seed_user_data(site.sessions, email)
         await refresh_csrf(client)
         yield client, seeded
 
@@ -74,7 +112,7 @@ def page_socket(site: Site, client: httpx.AsyncClient) -> websockets.connect:
 
 def the_agent(site: Site, seeded: Seeded, timeout: float = 30.0) -> CallToolHost:
     return CallToolHost(
-        sessions=site.web.sessions, bus=site.web.bus, user_id=seeded.user_id,
+        sessions=site.sessions, bus=site.bus, user_id=seeded.user_id,
         call_id=seeded.call_id, task_id=seeded.task_id, feedback_timeout=timeout,
     )  # fmt: skip
 
@@ -101,7 +139,7 @@ async def next_message(socket: websockets.ClientConnection) -> dict[str, Any]:
 @contextlib.asynccontextmanager
 async def call_listening(site: Site, tools: CallToolHost) -> AsyncIterator[None]:
     """What the call's command loop does: hand the commands on its channel to its tools."""
-    async with site.web.bus.subscribe(tools.call_id) as commands:
+    async with site.bus.subscribe(tools.call_id) as commands:
 
         async def hand_on() -> None:
             async for command in commands:
@@ -134,9 +172,9 @@ async def test_a_question_asked_while_no_page_listens_is_sent_when_one_opens(sit
                 # The same question published again (it was being announced as the
                 # socket opened) is not sent a second time; what follows it is.
                 row = FeedbackRequested.model_validate(pending[1])
-                await site.web.bus.publish_event(seeded.user_id, row)
+                await site.bus.publish_event(seeded.user_id, row)
                 marker = NotificationSent(kind="test", subject="after the repeat")
-                await site.web.bus.publish_event(seeded.user_id, marker)
+                await site.bus.publish_event(seeded.user_id, marker)
                 assert (await next_message(page))["subject"] == "after the repeat"
 
                 answered = await client.post(
@@ -157,7 +195,7 @@ async def test_a_question_asked_while_no_page_listens_is_sent_when_one_opens(sit
 
 async def test_an_expired_question_leaves_every_page_and_is_not_sent_again(site: Site) -> None:
     async with person(site, "ann@example.com") as (client, seeded):
-        async with site.web.sessions() as s, s.begin():  # past its deadline, not yet swept
+        async with site.sessions() as s, s.begin():  # past its deadline, not yet swept
             await feedback.create(
                 s, user_id=seeded.user_id, call_id=seeded.call_id, question="Too late?",
                 expires_at=utcnow() - timedelta(seconds=1),
@@ -173,7 +211,7 @@ async def test_an_expired_question_leaves_every_page_and_is_not_sent_again(site:
             assert (asked["type"], asked["request_id"]) == ("feedback_request", request_id)
             result = json.loads(await asyncio.wait_for(asking, 5))  # nobody answers
             closed = await next_message(page)
-        async with site.web.sessions() as s:
+        async with site.sessions() as s:
             assert request_id is not None
             row = await feedback.get(s, user_id=seeded.user_id, request_id=request_id)
         refused = await client.post(f"/api/feedback/{request_id}/answer", json={"answer": "Yes"})
@@ -187,6 +225,39 @@ async def test_an_expired_question_leaves_every_page_and_is_not_sent_again(site:
     assert [q["request_id"] for q in left] == [seeded.question_id]
 
 
+async def test_the_sweep_and_the_close_of_a_dead_call_take_questions_off_every_page(
+    site: Site,
+) -> None:
+    """Expired by the lifecycle manager (its deadline passed with nobody to expire it) or
+    with the call a dead process left: announced after the commit all the same."""
+    sweep = TaskLifecycleManagerService(
+        sessions=site.sessions, analyzer=PostCallAnalyzer(site.sessions),
+        notifier=Notifier(site.sessions), node_id="sweeper",
+    )  # fmt: skip
+    async with person(site, "ann@example.com") as (client, seeded):
+        async with site.sessions() as s, s.begin():
+            late = await feedback.create(
+                s, user_id=seeded.user_id, call_id=seeded.call_id, question="Too late?",
+                expires_at=utcnow() + timedelta(seconds=60),
+            )  # fmt: skip
+        async with page_socket(site, client) as page:
+            pending = await pending_questions(page)
+            assert [q["request_id"] for q in pending] == [seeded.question_id, late.id]
+            assert await sweep.expire_questions(utcnow() + timedelta(seconds=90)) == 1
+            swept = await next_message(page)
+            async with site.sessions() as s, s.begin():
+                call = await calls.get(s, user_id=seeded.user_id, call_id=seeded.call_id)
+                assert call is not None
+                await close_dead_call(s, call, utcnow())
+            dead = await next_message(page)
+    assert swept == {"type": "feedback_closed", "request_id": late.id, "status": "expired"}
+    assert dead == {
+        "type": "feedback_closed",
+        "request_id": seeded.question_id,
+        "status": "expired",
+    }
+
+
 async def test_a_page_only_ever_gets_its_own_persons_questions(site: Site) -> None:
     async with (
         person(site, "ann@example.com") as (_, ann),
@@ -198,7 +269,7 @@ async def test_a_page_only_ever_gets_its_own_persons_questions(site: Site) -> No
         asking.cancel()  # the call ended while it waited: the question expires
         with contextlib.suppress(asyncio.CancelledError):
             await asking
-        async with site.web.sessions() as s:
+        async with site.sessions() as s:
             open_rows = await feedback.list_open(s, user_id=ann.user_id, call_id=ann.call_id)
     assert [r.question for r in open_rows] == ["Is Tuesday at 10 fine?"]
 
@@ -216,7 +287,7 @@ async def test_in_the_browser_a_question_asked_before_the_socket_opened_is_shown
     await page.get_by_label("Password").fill(PASSWORD)
     await page.get_by_role("button", name="Create account").click()
     await expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
-    seeded = await seed_user_data(site.web.sessions, "ann@example.com")
+    seeded = await seed_user_data(site.sessions, "ann@example.com")
     tools = the_agent(site, seeded)
 
     rendered, asked = asyncio.Event(), asyncio.Event()
@@ -255,36 +326,39 @@ async def test_in_the_browser_a_question_asked_before_the_socket_opened_is_shown
 
 
 async def test_in_the_browser_a_reconnecting_page_catches_up_on_the_questions(
-    make_web: Callable[..., Web], redis_url: str, browser: Browser
+    tmp_path: Path, redis_url: str, browser: Browser
 ) -> None:
     """The server goes away and comes back (a restart): meanwhile a question is answered
     elsewhere (its announcement lost) and another is asked. The page's socket re-opens by
     itself and then shows exactly the questions still waiting."""
-    bus = RedisCommandBus(redis_url)
-    web = make_web(bus=bus, secret_key=b"k" * 32, session_lifetime=timedelta(hours=1))
-    server = WebServer(web.app, "127.0.0.1", 0)
+    async with platform_like(tmp_path, redis_url) as site:
+        await reconnecting_page(site, browser)
+
+
+async def reconnecting_page(site: Site, browser: Browser) -> None:
+    server = WebServer(site.app, "127.0.0.1", 0)
     await server.start()
     port = server.port
-    site = Site(web, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws/events")
+    site.at(port)
     page = await browser.new_page()
     try:
         await page.goto(f"{site.base}/signup")
         await page.get_by_label("Email").fill("ann@example.com")
         await page.get_by_label("Password").fill(PASSWORD)
         await page.get_by_role("button", name="Create account").click()
-        seeded = await seed_user_data(web.sessions, "ann@example.com")
+        seeded = await seed_user_data(site.sessions, "ann@example.com")
         await page.goto(f"{site.base}/")
         answered_away = page.locator(f'form[data-request-id="{seeded.question_id}"]')
         await expect(answered_away).to_be_visible()
 
         await server.stop(timeout=5)  # the page's socket closes; it keeps trying
-        async with web.sessions() as s, s.begin():
+        async with site.sessions() as s, s.begin():  # announced to no page: none is open
             assert await feedback.answer(
                 s, user_id=seeded.user_id, request_id=seeded.question_id, answer="Yes"
             )
         asking = await ask(the_agent(site, seeded))
         request_id = await asked_row(the_agent(site, seeded))
-        server = WebServer(web.app, "127.0.0.1", port)
+        server = WebServer(site.app, "127.0.0.1", port)
         await server.start()
 
         await expect(page.locator(f'form[data-request-id="{request_id}"]')).to_be_visible(
@@ -298,4 +372,3 @@ async def test_in_the_browser_a_reconnecting_page_catches_up_on_the_questions(
     finally:
         await page.close()
         await server.stop(timeout=5)
-        await bus.aclose()

@@ -6,9 +6,7 @@ import logging
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
-from common.announce import announce
 from common.commands import FeedbackAnswer
-from common.events import FeedbackClosed
 from database.repositories import feedback
 from web_interface.deps import Bus, CallsUser, DbSession, ReadUser
 from web_interface.pagination import FETCH, offset, page_of, set_link_header
@@ -43,8 +41,8 @@ async def answer(
 
     The publish happens inside the transaction: if the bus refuses it, the row stays open
     and the person can try again, rather than a closed question the call never heard.
-    Once committed, every open page of the person is told the question is closed (a page
-    whose socket opens later does not get it in its pending list).
+    Once committed, every open page of the person is told the question is closed
+    (`FeedbackClosed`, queued by the repository for after the commit).
     """
     row = await feedback.answer(s, user_id=user.id, request_id=request_id, answer=body.answer)
     if row is None:
@@ -59,6 +57,4 @@ async def answer(
             "feedback answered",
             extra={"call_id": row.call_id, "request_id": row.id, "receivers": delivered},
         )
-    await s.commit()
-    await announce(bus, user.id, FeedbackClosed(request_id=row.id, status="answered"))
     return FeedbackAnswered(id=row.id, status=str(row.status), delivered=delivered > 0)
