@@ -4,7 +4,8 @@ sandbox with the AI agent (the strict fake Realtime server).
 The page is opened while the call rings, so everything after is live: the agent's turns,
 the timeline's events (in order, each once, as the database has them), the agent's question
 (shown again after a reload, answered from the page, the answer reaching the model), and
-at the end the page says the call is over.
+at the end the page says the call is over. At a phone's width (390 px); screenshots go to
+test-artifacts/screenshots/call_page_live/ (not committed).
 """
 
 from __future__ import annotations
@@ -25,9 +26,16 @@ from tests.web.test_browser_listen import first_call_id, launch, sign_up_in, use
 
 pytestmark = pytest.mark.sandbox
 
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots" / "call_page_live"
+
 GREETING = "Hello, I am calling about a cleaning appointment."
 QUESTION = "Is Tuesday at 3 pm fine for you?"
 BOOKED = "Tuesday at 3 works, thank you."
+
+
+async def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
 
 
 async def stored_event_ids(stack: AgentStack, user_id: int, call_id: str) -> list[str]:
@@ -75,6 +83,7 @@ async def test_a_live_call_page_shows_turns_events_the_question_and_the_end_as_t
         await expect(page.locator("#timeline li", has_text="answered")).to_have_count(1)
         prompt = page.locator("form[data-question]", has_text=QUESTION)
         await expect(prompt).to_be_visible(timeout=10_000)
+        await shot(page, "01-asked")
 
         # A reload (a new socket) shows the question still waiting, and the page as stored.
         await page.reload()
@@ -100,6 +109,7 @@ async def test_a_live_call_page_shows_turns_events_the_question_and_the_end_as_t
                 stored = await stored_event_ids(stack, ann, call_id)
         assert len(set(shown)) == len(shown) > 3  # dialing to hang-up, each event once
         await expect(page.locator("#transcript li")).to_have_count(2)  # each turn once
+        await shot(page, "02-ended")
         await context.close()
 
     [output] = [
