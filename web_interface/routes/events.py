@@ -72,13 +72,13 @@ async def _pending(deps: WebDeps, user_id: int) -> QuestionsPending:
     assert deps.sessions is not None
     async with deps.sessions() as s:
         rows = await feedback.list_open(
-            s, user_id=user_id, answerable_at=utcnow(), limit=PENDING_LIMIT
+            s, user_id=user_id, answerable_at=utcnow(), limit=PENDING_LIMIT, newest_first=True
         )
     questions = [
         FeedbackRequested(
             request_id=r.id, call_id=r.call_id, question=r.question, expires_at=r.expires_at
         )
-        for r in rows
+        for r in reversed(rows)  # the newest, oldest first: as they were asked
     ]
     return QuestionsPending(questions=questions)
 

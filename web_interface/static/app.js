@@ -60,6 +60,9 @@ function onPending(ev) {
   for (const id of [...shown.keys()]) {
     if (!waiting.has(id)) closeQuestion(id, "This question was answered elsewhere or has expired.");
   }
+  document.querySelectorAll("[data-question-card]").forEach((card) => {
+    if (!waiting.has(card.dataset.questionCard)) card.remove(); // closed as the page loaded
+  });
   ev.questions.forEach(showQuestion);
 }
 
