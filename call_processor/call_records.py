@@ -18,12 +18,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from common.announce import announce
 from common.command_bus import CommandBus
 from common.events import CallEventAdded, CallStatusChanged
-from database.models import Call
+from database.models import Call, CallEvent
 from database.repositories import calls
 from database.states import CallDirection
 
 log = logging.getLogger(__name__)
 MAX_PAUSE = 10.0  # seconds between tries of the closing write
+
+
+def added(row: CallEvent) -> CallEventAdded:
+    """The live event for a stored call event: the call page adds exactly that row."""
+    return CallEventAdded(call_id=row.call_id, kind=row.kind, event_id=row.id, at=row.at)
 
 
 class CallRecorder:
@@ -102,12 +107,15 @@ class CallRecorder:
         return row
 
     async def event(self, kind: str, data: dict[str, Any]) -> None:
+        """Stored, then shown live; an event that could not be stored is not shown."""
         try:
             async with self.sessions() as s, s.begin():
-                await calls.append_event(
+                row = await calls.append_event(
                     s, user_id=self.user_id, call_id=self.call_id, kind=kind, data=data
                 )
         except Exception:
             self.failed_writes += 1
             log.exception("could not record a call event", extra={"kind": kind})
-        await announce(self.bus, self.user_id, CallEventAdded(call_id=self.call_id, kind=kind))
+            return
+        if row is not None:
+            await announce(self.bus, self.user_id, added(row))

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from call_processor.call_records import added
 from call_processor.callback_time import parse_callback_time
 from common.announce import announce
 from common.command_bus import CommandBus
@@ -110,13 +111,15 @@ class CallToolHost:
             await calls.update(
                 s, user_id=self.user_id, call_id=self.call_id, facts=self.facts, callback_at=at
             )
-            await calls.append_event(
+            noted = await calls.append_event(
                 s,
                 user_id=self.user_id,
                 call_id=self.call_id,
                 kind="callback_requested",
                 data={"when": words, "at": at.isoformat() if at else None},
             )
+        if noted is not None:
+            await announce(self.bus, self.user_id, added(noted))
         if at is None:
             note = "Noted in their words; give an exact local date and time next time."
             return json.dumps({"scheduled": True, "when": words, "note": note})
@@ -146,6 +149,7 @@ class CallToolHost:
         answer = asyncio.get_running_loop().create_future()
         self._answers[row.id] = answer
         await self._announce(row.id, question, expires)
+        text: str | None = None
         try:
             text = await asyncio.wait_for(answer, self.feedback_timeout)
         except TimeoutError:
@@ -158,7 +162,19 @@ class CallToolHost:
             )
         finally:
             self._answers.pop(row.id, None)
+            if text is None:  # timed out, or the call ended while it waited
+                await asyncio.shield(self._stop_waiting(row.id))
         return json.dumps({"answered": True, "answer": text})
+
+    async def _stop_waiting(self, request_id: int) -> None:
+        """Nobody waits for this answer any more: the row stops taking one, and every open
+        page takes the question away (FeedbackClosed, announced after the commit), not
+        only when its own countdown runs out."""
+        try:
+            async with self.sessions() as s, s.begin():
+                await feedback.expire(s, user_id=self.user_id, request_id=request_id)
+        except Exception:  # the lifecycle sweep expires it at its deadline
+            log.warning("could not expire a question", exc_info=True)
 
     async def _announce(self, request_id: int, question: str, expires: datetime) -> None:
         # The row is there: a page that opens later still shows the question.

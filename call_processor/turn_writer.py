@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from audio_processing.call_turns import HoldChange, Turn
 from audio_processing.never_share import mentioned
+from call_processor.call_records import added
 from common.announce import announce
 from common.command_bus import CommandBus
-from common.events import CallEventAdded, CallHoldChanged, TurnAdded
+from common.events import CallHoldChanged, LiveEvent, TurnAdded
 from common.owned_tasks import TaskOwner
 from database.repositories import calls, turns
 from database.states import Speaker
@@ -85,12 +86,13 @@ class TurnWriter:
         kind = "on_hold" if change.on_hold else "off_hold"
         data = {} if change.on_hold else {"held_s": round(change.held_ms / 1000, 1)}
         async with self.sessions() as s, s.begin():
-            await calls.append_event(
+            row = await calls.append_event(
                 s, user_id=self.user_id, call_id=self.call_id, kind=kind, data=data
             )
         held = CallHoldChanged(call_id=self.call_id, on_hold=change.on_hold, since=change.since)
         await announce(self.bus, self.user_id, held)
-        await announce(self.bus, self.user_id, CallEventAdded(call_id=self.call_id, kind=kind))
+        if row is not None:
+            await announce(self.bus, self.user_id, added(row))
 
     async def _write(self, turn: Turn) -> None:
         async with self.sessions() as s, s.begin():
@@ -105,19 +107,23 @@ class TurnWriter:
                 cut_at_ms=turn.cut_at_ms,
             )
             slips = mentioned(turn.text, self.never_share) if turn.speaker == "agent" else []
+            noted = []
             for item in slips:  # which item, never the value itself
-                await calls.append_event(
+                noted.append(await calls.append_event(
                     s, user_id=self.user_id, call_id=self.call_id,
                     kind="never_share_spoken", data={"item": item},
-                )  # fmt: skip
+                ))  # fmt: skip
         if slips:
             log.warning("the agent said something it must never share", extra={"items": slips})
         self.written += 1
+        shown: list[LiveEvent] = [added(e) for e in noted if e is not None]
         if row is not None:
             said = TurnAdded(
                 call_id=self.call_id, seq=row.seq, speaker=turn.speaker, text=turn.text
             )
-            await announce(self.bus, self.user_id, said)
+            shown.insert(0, said)
+        for event in shown:
+            await announce(self.bus, self.user_id, event)
 
     async def aclose(self, timeout: float = 3.0) -> None:
         """Write what is queued (within `timeout`), then stop."""

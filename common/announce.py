@@ -1,9 +1,10 @@
 """Telling a person's open pages what just happened, on a best-effort basis.
 
 Why one helper: a live event is a courtesy, while the row written just before it is the
-record. Four publishers (a call's rows, its turns, its questions, the notifier) must never
-fail or stall their own work because the bus is slow or down, so they all go through
-this: bounded in time, failures logged (without the event's text) and swallowed.
+record. Four publishers (a call's rows, its turns, its questions, the notifier) and the
+relay of committed transactions' events must never fail or stall their own work because
+the bus is slow or down, so they all go through this: bounded in time, failures logged
+(without the event's text) and swallowed.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 Why typed: these cross the bus (Redis between processes) and end in the browser's
 `static/app.js`. Published from five places (a call's row writer, its turn writer, its
-tools, the notifier, the relay of task status changes), they used to be dicts whose shape
+tools, the notifier, the relay of what committed transactions queued: task status
+changes, closed questions), and one sent by /ws/events itself (`QuestionsPending`), they
+used to be dicts whose shape
 only the JavaScript knew; here each kind is a model with a `type`, validated when
 published and when read, and a test holds the union and app.js to the same types and
 fields (tests/web/test_live_events.py).
@@ -32,11 +34,15 @@ class CallStatusChanged(_Event):
 
 
 class CallEventAdded(_Event):
-    """Something happened on a call (answered, dtmf_sent, transfer...): the timeline grows."""
+    """Something happened on a call (answered, dtmf_sent, transfer...): the timeline grows.
+    The stored record is the call_events row (its id is `event_id`): the call page orders
+    its timeline by (at, event_id) and skips a row it already shows."""
 
     type: Literal["call_event"] = "call_event"
     call_id: str
     kind: str
+    event_id: int
+    at: datetime
 
 
 class TurnAdded(_Event):
@@ -63,9 +69,27 @@ class FeedbackRequested(_Event):
 
     type: Literal["feedback_request"] = "feedback_request"
     request_id: int
-    call_id: str
+    call_id: str | None  # None only for a question stored without a call
     question: str
-    expires_at: datetime
+    expires_at: datetime | None  # None: it waits until answered
+
+
+class QuestionsPending(_Event):
+    """Every question still waiting for the person, from the store, sent first on each
+    socket that opens (or re-opens). A question published before the socket listened is
+    shown all the same, and a page drops what was answered or expired while it was away."""
+
+    type: Literal["questions_pending"] = "questions_pending"
+    questions: list[FeedbackRequested]
+
+
+class FeedbackClosed(_Event):
+    """A question stopped waiting (answered from some page, or expired): every open page
+    takes it away."""
+
+    type: Literal["feedback_closed"] = "feedback_closed"
+    request_id: int
+    status: Literal["answered", "expired"]
 
 
 class TaskStatusChanged(_Event):
@@ -97,6 +121,8 @@ LiveEvent = Annotated[
     | TurnAdded
     | CallHoldChanged
     | FeedbackRequested
+    | QuestionsPending
+    | FeedbackClosed
     | TaskStatusChanged
     | NotificationSent,
     Field(discriminator="type"),
@@ -107,6 +133,8 @@ LIVE_EVENT_TYPES: tuple[type[_Event], ...] = (
     TurnAdded,
     CallHoldChanged,
     FeedbackRequested,
+    QuestionsPending,
+    FeedbackClosed,
     TaskStatusChanged,
     NotificationSent,
 )

@@ -330,6 +330,7 @@ class NotificationPublic(BaseModel):
     at: datetime
     new: bool
     task_id: int | None = None  # a needs_user task: settle it (POST /api/tasks/{id}/settle)
+    request_id: int | None = None  # a question: answer it (POST /api/feedback/{id}/answer)
 
 
 class NotificationsPublic(BaseModel):

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from common.events import FeedbackClosed, LiveEvent
+from database.engine import create_engine_for, session_factory
 from database.repositories import dnd, feedback, messages
 from database.states import FeedbackStatus, MessageChannel, MessageStatus
-from tests.database.conftest import make_user
+from tests.database.conftest import Backend, make_user
 
 Sessions = async_sessionmaker[AsyncSession]
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
@@ -103,3 +106,52 @@ async def test_messages_are_recorded_then_marked(sessions: Sessions) -> None:
     assert (sent.status, sent.provider_id, sent.sent_at) == (MessageStatus.SENT, "SM123", T0)
     assert failed is not None
     assert (failed.status, failed.error, failed.sent_at) == (MessageStatus.FAILED, "SMTP 550", None)
+
+
+async def test_a_closed_question_is_announced_after_the_commit_and_never_for_a_rollback(
+    backend: Backend,
+) -> None:
+    """Answered, expired by the call, by the sweep, or with a dead call: each close queues
+    one feedback_closed for its person, handed over only when the transaction commits."""
+    announced: list[tuple[int, LiveEvent]] = []
+    engine = create_engine_for(backend.url, backend.data_dir)
+    sessions = session_factory(engine, after_commit=announced.extend)
+    try:
+        user, other = await make_user(sessions), await make_user(sessions)
+        async with sessions() as s, s.begin():
+            asked = [
+                await feedback.create(
+                    s, user_id=user.id, question=f"q{n}", expires_at=T0 + timedelta(minutes=n)
+                )
+                for n in range(1, 4)
+            ]
+            theirs = await feedback.create(s, user_id=other.id, question="theirs")
+        with contextlib.suppress(RuntimeError):
+            async with sessions() as s, s.begin():
+                await feedback.answer(
+                    s, user_id=user.id, request_id=asked[0].id, answer="x", now=T0
+                )
+                raise RuntimeError("rolled back")
+        assert announced == []
+        async with sessions() as s, s.begin():
+            assert await feedback.answer(
+                s, user_id=user.id, request_id=asked[0].id, answer="yes", now=T0
+            )
+            assert announced == []  # not before the commit
+        async with sessions() as s, s.begin():
+            assert await feedback.expire(s, user_id=user.id, request_id=asked[1].id)
+            assert not await feedback.expire(s, user_id=other.id, request_id=asked[2].id)
+            assert await feedback.expire_due(s, now=T0 + timedelta(minutes=3)) >= 1  # shared db
+            assert not await feedback.expire(s, user_id=user.id, request_id=asked[2].id)
+        async with sessions() as s, s.begin():
+            assert await feedback.expire_for_call(s, user_id=other.id, call_id="none") == 0
+    finally:
+        await engine.dispose()
+    mine = {q.id for q in asked} | {theirs.id}  # the database is shared with other tests
+    closed = [(u, e) for u, e in announced if isinstance(e, FeedbackClosed)]
+    closed = [(u, e) for u, e in closed if e.request_id in mine]
+    assert closed == [
+        (user.id, FeedbackClosed(request_id=asked[0].id, status="answered")),
+        (user.id, FeedbackClosed(request_id=asked[1].id, status="expired")),
+        (user.id, FeedbackClosed(request_id=asked[2].id, status="expired")),
+    ]  # and nothing for the other person's open question

@@ -3,6 +3,8 @@ and Debian's Chromium under Playwright for the browser tests."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import re
 from collections.abc import AsyncIterator, Callable
@@ -13,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+import websockets
 from fastapi import FastAPI
 from playwright.async_api import Browser, async_playwright
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -61,6 +64,13 @@ def csrf_from(html: str) -> str:
     match = CSRF_META.search(html)
     assert match, "page has no CSRF token"
     return match.group(1)
+
+
+async def pending_questions(socket: websockets.ClientConnection) -> list[dict[str, Any]]:
+    """The first message of every /ws/events socket: the questions still waiting."""
+    first = json.loads(await asyncio.wait_for(socket.recv(), 5))
+    assert first["type"] == "questions_pending", first
+    return list(first["questions"])
 
 
 async def refresh_csrf(client: httpx.AsyncClient) -> str:

@@ -70,7 +70,7 @@ async def test_sign_up_dashboard_and_answer_a_live_question(
     await page.reload()
     await expect(page.get_by_text("Dentists for ann@example.com")).to_be_visible()
     await expect(page.get_by_text("0/2 done")).to_be_visible()
-    # The seeded question was open before the page loaded: shown from /api/feedback.
+    # The seeded question was open before the page loaded: in its socket's first message.
     await expect(page.get_by_text("Is Tuesday at 10 fine?")).to_be_visible()
     await shot(page, "02-dashboard")
 

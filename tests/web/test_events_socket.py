@@ -20,7 +20,7 @@ from websockets.protocol import State
 from common.events import TurnAdded
 from database.models import AccessToken, TokenKind
 from database.types import utcnow
-from tests.web.conftest import Web, sign_up
+from tests.web.conftest import Web, pending_questions, sign_up
 from tests.web.seed import seed_user_data
 from web_interface.live_sockets import REPLACED, REPLACED_REASON
 from web_interface.security import SESSION_COOKIE
@@ -70,12 +70,15 @@ def said(text: str) -> TurnAdded:
 async def test_a_socket_gets_its_users_events_and_never_another_users(live: Live) -> None:
     cookie_a = await _cookie_for(live, "a@example.com")
     await _cookie_for(live, "b@example.com")
-    a_id = (await seed_user_data(live.web.sessions, "a@example.com")).user_id
+    a_seeded = await seed_user_data(live.web.sessions, "a@example.com")
+    a_id = a_seeded.user_id
     b_id = (await seed_user_data(live.web.sessions, "b@example.com")).user_id
     bus = live.web.bus
     async with websockets.connect(
         live.ws, additional_headers={"Cookie": cookie_a}, open_timeout=5
     ) as socket:
+        # The first message: A's open question from the store, not B's.
+        assert [q["request_id"] for q in await pending_questions(socket)] == [a_seeded.question_id]
         assert await bus.publish_event(b_id, said("B1")) == 0
         delivered = await bus.publish_event(a_id, said("A1"))
         await bus.publish_event(b_id, said("B2"))
@@ -124,6 +127,8 @@ async def test_no_credential_in_a_url_a_single_use_ticket_opens_the_socket(
             websockets.connect(f"{live.ws}?ticket={ticket_a}", open_timeout=5) as socket_a,
             websockets.connect(f"{live.ws}?ticket={ticket_b}", open_timeout=5) as socket_b,
         ):
+            await pending_questions(socket_a)
+            await pending_questions(socket_b)
             await live.web.bus.publish_event(b_id, said("for B"))
             await live.web.bus.publish_event(a_id, said("for A"))
             assert (await _receive(socket_a))["text"] == "for A"
@@ -173,6 +178,9 @@ async def test_at_most_n_live_sockets_per_user(live: Live) -> None:
             )
             for _ in range(6)
         ]
+        for socket in a_sockets[1:]:
+            await pending_questions(socket)
+        await pending_questions(a_sockets[0])  # sent before the sixth replaced it
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(a_sockets[0].recv(), 5)
         assert closed.value.rcvd is not None
@@ -228,6 +236,7 @@ async def test_stopping_the_server_closes_open_sockets_and_their_subscriptions(
     cookie = await _cookie_for(live, "a@example.com")
     user_id = (await seed_user_data(live.web.sessions, "a@example.com")).user_id
     async with websockets.connect(live.ws, additional_headers={"Cookie": cookie}) as socket:
+        await pending_questions(socket)
         await asyncio.wait_for(live.server.stop(timeout=3), 5)
         assert not live.server.running
         with pytest.raises(websockets.ConnectionClosed):

@@ -20,7 +20,7 @@ import websockets
 from common.command_bus import RedisCommandBus
 from common.commands import FeedbackAnswer
 from common.events import TurnAdded
-from tests.web.conftest import Web, refresh_csrf, sign_up
+from tests.web.conftest import Web, pending_questions, refresh_csrf, sign_up
 from tests.web.seed import seed_user_data
 from web_interface.security import SESSION_COOKIE
 from web_interface.web_server import WebServer
@@ -76,6 +76,8 @@ async def test_one_users_200_sockets_do_not_stop_another_users_socket_answer_or_
                 )
                 for _ in range(PAGES)
             ]
+            for page in a_pages:
+                await pending_questions(page)
             assert await bus.publish_event(a_id, turn("to every page of A")) == 1  # 1 process
             for page in a_pages:
                 assert json.loads(await asyncio.wait_for(page.recv(), 5))["text"] == (
@@ -85,6 +87,7 @@ async def test_one_users_200_sockets_do_not_stop_another_users_socket_answer_or_
                 websockets.connect(url, additional_headers=cookie_b, open_timeout=10) as b_page,
                 bus.subscribe(b_seeded.call_id) as call_commands,  # what a live call holds
             ):
+                await pending_questions(b_page)
                 assert await bus.publish_event(b_seeded.user_id, turn("for B")) == 1
                 received = json.loads(await asyncio.wait_for(b_page.recv(), 5))
                 answered = await b.post(

@@ -30,7 +30,7 @@ from task_manager.senders import SmsSender
 from task_manager.ui_assistant_svc import UiAssistantService
 from tests.support.fake_twilio import FakeTwilio
 from tests.task_manager.test_senders_and_notifier import sms_settings
-from tests.web.conftest import Web, csrf_from
+from tests.web.conftest import Web, csrf_from, pending_questions
 from web_interface.private_calls import HIDDEN
 from web_interface.security import SESSION_COOKIE
 from web_interface.web_server import WebServer
@@ -285,6 +285,7 @@ async def _live_turn(
         async with websockets.connect(
             f"ws://{base}/ws/events", additional_headers={"Cookie": cookie}, open_timeout=5
         ) as socket:
+            await pending_questions(socket)
             for _ in range(50):  # the socket subscribes as it opens
                 if await web.bus.publish_event(user_id, event):
                     break

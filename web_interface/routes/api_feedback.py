@@ -41,6 +41,8 @@ async def answer(
 
     The publish happens inside the transaction: if the bus refuses it, the row stays open
     and the person can try again, rather than a closed question the call never heard.
+    Once committed, every open page of the person is told the question is closed
+    (`FeedbackClosed`, queued by the repository for after the commit).
     """
     row = await feedback.answer(s, user_id=user.id, request_id=request_id, answer=body.answer)
     if row is None:

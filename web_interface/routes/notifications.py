@@ -56,7 +56,7 @@ async def _newest(s: AsyncSession, user: User, want: int) -> list[NotificationPu
         items.append(
             NotificationPublic(
                 kind="question", title="The agent asks", body=q.question, link=link,
-                at=q.created_at, new=True,
+                at=q.created_at, new=True, request_id=q.id,
             )
         )  # fmt: skip
     for m in await messages.list_for_user(s, user_id=user.id, limit=want):
