@@ -24,6 +24,7 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,13 +32,14 @@ from prometheus_client.multiprocess import mark_process_dead
 
 from common.metrics import MULTIPROC_ENV
 from common.owned_tasks import TaskOwner
-from common.worker_readiness import WorkerRole
+from common.worker_readiness import WorkerRole, pid_alive
 from config import Settings
 from database.migrate import upgrade
 
 log = logging.getLogger("opendeep")
 MAIN = Path(__file__).resolve().parents[1] / "main.py"
 PARENT_ENV = "OPENDEEP_SUPERVISOR_PID"  # a worker stops when this process is gone
+METRICS_PREFIX = "opendeep-metrics-"  # + the supervisor's pid, in the temp directory
 GROUP_ENV, INDEX_ENV, COUNT_ENV = "OPENDEEP_WORKER_GROUP", "OPENDEEP_WORKER", "OPENDEEP_WORKERS"
 FIRST_RESTART_DELAY = 0.5
 MAX_RESTART_DELAY = 30.0
@@ -92,13 +94,25 @@ def role_env(role: WorkerRole) -> dict[str, str]:
     return {GROUP_ENV: role.group, INDEX_ENV: str(role.index), COUNT_ENV: str(role.count)}
 
 
-def role_from_env(environ: dict[str, str] | None = None) -> WorkerRole | None:
+def role_from_env(environ: Mapping[str, str] | None = None) -> WorkerRole | None:
     """The role the supervisor gave this process; None when it runs alone."""
     env = os.environ if environ is None else environ
     group, index, count = env.get(GROUP_ENV), env.get(INDEX_ENV, ""), env.get(COUNT_ENV, "")
     if not group or not index.isdecimal() or not count.isdecimal():
         return None
     return WorkerRole(group, int(index), int(count))
+
+
+def sweep_metrics_dirs(root: Path) -> list[Path]:
+    """Remove the metrics directories of supervisors that are gone (one killed with -9
+    could not remove its own); the pid in each name says whose it is."""
+    removed = []
+    for path in root.glob(f"{METRICS_PREFIX}*-*"):
+        owner = path.name.removeprefix(METRICS_PREFIX).split("-", 1)[0]
+        if owner.isdecimal() and not pid_alive(int(owner)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def worker_command(env_file: str, index: int) -> list[str]:
@@ -144,7 +158,11 @@ class Supervisor:
         # Once, before any worker: N workers upgrading one schema at once would race.
         await upgrade(self.settings.database.url, self.settings.app.data_dir)
         # Fresh and private (0700): no other run's values, nobody else's reads.
-        self.metrics_dir = Path(tempfile.mkdtemp(prefix="opendeep-metrics-"))
+        root = Path(tempfile.gettempdir())
+        sweep_metrics_dirs(root)
+        self.metrics_dir = Path(
+            tempfile.mkdtemp(prefix=f"{METRICS_PREFIX}{os.getpid()}-", dir=root)
+        )
         for index in range(self.count):
             self._owner.spawn(self._keep_running(index), name=f"worker-{index}")
         log.info("workers started", extra={"workers": self.count})

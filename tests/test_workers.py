@@ -30,6 +30,7 @@ from launcher.supervisor import (
     WorkerCountError,
     role_env,
     role_from_env,
+    sweep_metrics_dirs,
     worker_command,
     worker_count,
     worker_env,
@@ -82,6 +83,19 @@ def test_a_worker_reads_back_the_role_its_supervisor_gave_it() -> None:
     role = WorkerRole("box-a:4242", 1, 3)
     assert role_from_env(role_env(role)) == role
     assert role_from_env({}) is None  # run alone: no role, no cross-worker reporting
+
+
+def test_metrics_dirs_of_gone_supervisors_are_swept_and_others_kept(tmp_path: Path) -> None:
+    with subprocess.Popen(["true"]) as exited:  # its pid stands for a supervisor now gone
+        exited.wait()
+    stale = tmp_path / f"opendeep-metrics-{exited.pid}-abc"
+    mine = tmp_path / f"opendeep-metrics-{os.getpid()}-def"
+    other = tmp_path / "opendeep-other-1-x"
+    for path in (stale, mine, other):
+        path.mkdir()
+        (path / "counter_1.db").write_bytes(b"x")
+    assert sweep_metrics_dirs(tmp_path) == [stale]
+    assert [p.exists() for p in (stale, mine, other)] == [False, True, True]
 
 
 def test_only_the_first_worker_serves_the_web_app() -> None:
