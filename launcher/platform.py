@@ -32,6 +32,7 @@ from common.command_bus import create_command_bus, probe_redis
 from common.event_relay import EventRelay
 from common.health import ComponentHealth, HealthRegistry
 from common.metrics import PlatformMetrics
+from common.worker_readiness import WorkerReadiness, WorkerRole
 from config import Settings
 from database.engine import create_engine_for, session_factory
 from database.migrate import upgrade
@@ -76,7 +77,9 @@ class PlatformOverrides:
     are the scheduler's production values unless a test cannot wait for them. `demo`,
     `demo_line` and `on_signup` are set by `main.py demo` only (launcher/demo/): the web
     app's "Demo" badge (its tooltip names the line) and the sample history written for
-    each new account.
+    each new account. `worker` is set for each worker of `run --workers N`
+    (launcher/supervisor.py): worker 0's /readyz then answers for the others too
+    (common/worker_readiness.py).
     """
 
     talkers: Callable[[Platform], TalkerFactory] | None = None
@@ -90,6 +93,7 @@ class PlatformOverrides:
     demo: bool = False
     demo_line: str = ""  # the badge's tooltip names the demo's telephone line
     on_signup: SignupHook | None = None
+    worker: WorkerRole | None = None
 
 
 def build_platform(settings: Settings, overrides: PlatformOverrides | None = None) -> Platform:
@@ -139,6 +143,7 @@ class Platform:
             await self._start_task_engine()
         if self.initiator is not None and self.settings.inbound.enabled:
             await self._start_inbound()
+        await self._start_reporting()
         if self.overrides.web:
             await self._start_web()
         log.info("platform started", extra={"node_id": self.node_id})
@@ -256,7 +261,9 @@ class Platform:
         )
         await self.audio_server.start()
         self._on_stop("audiosocket", self.audio_server.stop)
-        self.metrics.audiosocket_sessions.set_function(lambda: self.audio_server.sessions_active)
+        self.metrics.gauge_from(
+            self.metrics.audiosocket_sessions, lambda: self.audio_server.sessions_active
+        )
         self.metrics.counters_from(
             "opendeep_playout_frames",
             "Outbound 20 ms frames written to Asterisk",
@@ -301,6 +308,18 @@ class Platform:
             return ComponentHealth(False, f"not connected: {self.ami.last_error or 'connecting'}")
 
         self.health.register("ami", check)
+
+    async def _start_reporting(self) -> None:
+        """Metrics copied for the scraping worker, and readiness told to worker 0 (both only
+        under `run --workers N`; common/metrics.py, common/worker_readiness.py)."""
+        await self.metrics.start()
+        self._on_stop("metrics", self.metrics.stop)
+        redis_url, worker = self.settings.redis.url, self.overrides.worker
+        if worker is None or worker.count < 2 or redis_url is None:
+            return
+        readiness = WorkerReadiness(redis_url, worker, self.health)
+        await readiness.start()
+        self._on_stop("worker readiness", readiness.stop)
 
     def _on_ami_state(self, connected: bool) -> None:
         self.metrics.ami_connected.set(1 if connected else 0)

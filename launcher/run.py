@@ -17,7 +17,7 @@ from common.owned_tasks import cancel_and_wait
 from config import Settings
 from launcher.heap import settle_heap
 from launcher.platform import PlatformOverrides, build_platform
-from launcher.supervisor import PARENT_ENV
+from launcher.supervisor import PARENT_ENV, role_from_env
 
 log = logging.getLogger("opendeep")
 
@@ -47,7 +47,8 @@ async def run_platform(settings: Settings, overrides: PlatformOverrides | None =
 
 
 def run(settings: Settings, *, web: bool = True) -> int:
-    return run_in_loop(settings, run_platform(settings, PlatformOverrides(web=web)))
+    overrides = PlatformOverrides(web=web, worker=role_from_env())
+    return run_in_loop(settings, run_platform(settings, overrides))
 
 
 def run_in_loop(settings: Settings, main: Coroutine[Any, Any, int]) -> int:

@@ -8,6 +8,9 @@ are safe across processes: FOR UPDATE SKIP LOCKED on PostgreSQL, BEGIN IMMEDIATE
 The first worker also serves the web app, so its port and its pages stay where they were.
 The parent runs the migrations once, restarts a worker that dies (with a growing delay, so a
 worker that cannot start does not spin), and on SIGTERM stops them all (docs/architecture.md).
+So that worker 0's /metrics and /readyz answer for the box, the parent gives the workers a
+fresh private PROMETHEUS_MULTIPROC_DIR (common/metrics.py), forgets a dead worker's gauges
+there, and tells each worker its place (common/worker_readiness.py).
 """
 
 from __future__ import annotations
@@ -15,19 +18,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import signal
+import socket
 import sys
+import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from prometheus_client.multiprocess import mark_process_dead
+
+from common.metrics import MULTIPROC_ENV
 from common.owned_tasks import TaskOwner
+from common.worker_readiness import WorkerRole, pid_alive
 from config import Settings
 from database.migrate import upgrade
 
 log = logging.getLogger("opendeep")
 MAIN = Path(__file__).resolve().parents[1] / "main.py"
 PARENT_ENV = "OPENDEEP_SUPERVISOR_PID"  # a worker stops when this process is gone
+METRICS_PREFIX = "opendeep-metrics-"  # + the supervisor's pid, in the temp directory
+GROUP_ENV, INDEX_ENV, COUNT_ENV = "OPENDEEP_WORKER_GROUP", "OPENDEEP_WORKER", "OPENDEEP_WORKERS"
 FIRST_RESTART_DELAY = 0.5
 MAX_RESTART_DELAY = 30.0
 HEALTHY_AFTER = 60.0  # a worker that lived this long starts its next restart from scratch
@@ -77,6 +90,31 @@ def worker_env(settings: Settings, index: int) -> dict[str, str]:
     return env
 
 
+def role_env(role: WorkerRole) -> dict[str, str]:
+    return {GROUP_ENV: role.group, INDEX_ENV: str(role.index), COUNT_ENV: str(role.count)}
+
+
+def role_from_env(environ: Mapping[str, str] | None = None) -> WorkerRole | None:
+    """The role the supervisor gave this process; None when it runs alone."""
+    env = os.environ if environ is None else environ
+    group, index, count = env.get(GROUP_ENV), env.get(INDEX_ENV, ""), env.get(COUNT_ENV, "")
+    if not group or not index.isdecimal() or not count.isdecimal():
+        return None
+    return WorkerRole(group, int(index), int(count))
+
+
+def sweep_metrics_dirs(root: Path) -> list[Path]:
+    """Remove the metrics directories of supervisors that are gone (one killed with -9
+    could not remove its own); the pid in each name says whose it is."""
+    removed = []
+    for path in root.glob(f"{METRICS_PREFIX}*-*"):
+        owner = path.name.removeprefix(METRICS_PREFIX).split("-", 1)[0]
+        if owner.isdecimal() and not pid_alive(int(owner)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
 def worker_command(env_file: str, index: int) -> list[str]:
     """Worker 0 serves the web app too; the others only calls."""
     command = [sys.executable, str(MAIN), "--env-file", env_file, "run", "--workers", "1"]
@@ -112,16 +150,31 @@ class Supervisor:
         self.restarts = 0
         self._owner = TaskOwner("supervisor")
         self._stopping = False
+        # Unique per supervisor run, so boxes sharing Redis never read each other's workers.
+        self.group = f"{socket.gethostname()}:{os.getpid()}"
+        self.metrics_dir: Path | None = None
 
     async def start(self) -> None:
         # Once, before any worker: N workers upgrading one schema at once would race.
         await upgrade(self.settings.database.url, self.settings.app.data_dir)
+        # Fresh and private (0700): no other run's values, nobody else's reads.
+        root = Path(tempfile.gettempdir())
+        sweep_metrics_dirs(root)
+        self.metrics_dir = Path(
+            tempfile.mkdtemp(prefix=f"{METRICS_PREFIX}{os.getpid()}-", dir=root)
+        )
         for index in range(self.count):
             self._owner.spawn(self._keep_running(index), name=f"worker-{index}")
         log.info("workers started", extra={"workers": self.count})
 
     async def _spawn(self, index: int) -> asyncio.subprocess.Process:
-        env = {**os.environ, **worker_env(self.settings, index), PARENT_ENV: str(os.getpid())}
+        env = {
+            **os.environ,
+            **worker_env(self.settings, index),
+            **role_env(WorkerRole(self.group, index, self.count)),
+            PARENT_ENV: str(os.getpid()),
+            MULTIPROC_ENV: str(self.metrics_dir),
+        }
         # Its own session: a Ctrl-C in the terminal reaches the parent only, which then
         # stops the workers in order instead of racing their exits with restarts.
         process = await asyncio.create_subprocess_exec(
@@ -137,6 +190,8 @@ class Supervisor:
             policy.started(time.monotonic())
             process = await self._spawn(index)
             code = await process.wait()
+            # Its calls and its AMI login ended with it; its counters stay in the totals.
+            mark_process_dead(process.pid, str(self.metrics_dir))  # type: ignore[no-untyped-call]
             if self._stopping:  # set by stop() while this task waited
                 return
             delay = policy.delay_after_exit(time.monotonic())
@@ -163,6 +218,8 @@ class Supervisor:
                 log.error("worker did not stop; killing it", extra={"pid": process.pid})
                 process.kill()
                 await process.wait()
+        if self.metrics_dir is not None:
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
         log.info("workers stopped")
 
 

@@ -1,15 +1,18 @@
 """`main.py run --workers N`: how many workers, what sets them apart, and the supervisor as
-an operator meets it (a real parent, real worker processes, Redis for the shared limit)."""
+an operator meets it (a real parent, real worker processes, Redis for the shared limit);
+worker 0's /metrics and /readyz answer for every worker."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -17,6 +20,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from common.worker_readiness import WorkerRole
 from config import Settings, load_settings
 from config.settings import AppSettings, AudioSocketSettings, RedisSettings
 from launcher.supervisor import (
@@ -24,10 +28,14 @@ from launcher.supervisor import (
     MAX_RESTART_DELAY,
     RestartPolicy,
     WorkerCountError,
+    role_env,
+    role_from_env,
+    sweep_metrics_dirs,
     worker_command,
     worker_count,
     worker_env,
 )
+from tests.support.fake_ami import FakeAmi
 from tests.support.processes import clean_env, free_port, main_command
 
 
@@ -71,6 +79,25 @@ def test_each_worker_gets_its_own_audiosocket_port_address_and_node_id() -> None
         worker_env(settings_with("redis://x:6379/0", advertise="pbx-host"), 1)
 
 
+def test_a_worker_reads_back_the_role_its_supervisor_gave_it() -> None:
+    role = WorkerRole("box-a:4242", 1, 3)
+    assert role_from_env(role_env(role)) == role
+    assert role_from_env({}) is None  # run alone: no role, no cross-worker reporting
+
+
+def test_metrics_dirs_of_gone_supervisors_are_swept_and_others_kept(tmp_path: Path) -> None:
+    with subprocess.Popen(["true"]) as exited:  # its pid stands for a supervisor now gone
+        exited.wait()
+    stale = tmp_path / f"opendeep-metrics-{exited.pid}-abc"
+    mine = tmp_path / f"opendeep-metrics-{os.getpid()}-def"
+    other = tmp_path / "opendeep-other-1-x"
+    for path in (stale, mine, other):
+        path.mkdir()
+        (path / "counter_1.db").write_bytes(b"x")
+    assert sweep_metrics_dirs(tmp_path) == [stale]
+    assert [p.exists() for p in (stale, mine, other)] == [False, True, True]
+
+
 def test_only_the_first_worker_serves_the_web_app() -> None:
     first, second = worker_command(".env", 0), worker_command(".env", 1)
     assert first[-3:] == ["run", "--workers", "1"]
@@ -91,6 +118,9 @@ def test_restart_delays_grow_are_capped_and_reset_after_a_healthy_run(lives: lis
             assert delay >= previous
         previous = delay
         now += delay
+
+
+STARTED_WITHIN = 90.0  # two workers importing at once on a loaded 2-core box took 40 s
 
 
 def two_free_ports() -> int:
@@ -169,7 +199,7 @@ def test_two_workers_listen_a_dead_one_comes_back_and_sigterm_stops_all(
     ) as parent:
         seen: set[int] = set()
         try:
-            assert wait_for(lambda: listening(audio) and listening(audio + 1), 30)
+            assert wait_for(lambda: listening(audio) and listening(audio + 1), STARTED_WITHIN)
             assert httpx.get(f"http://127.0.0.1:{web}/healthz", timeout=2).json() == {
                 "status": "ok"
             }
@@ -179,7 +209,8 @@ def test_two_workers_listen_a_dead_one_comes_back_and_sigterm_stops_all(
             second = next(p for p in workers if f"{audio + 1}" in _environ(p))
             os.kill(second, signal.SIGKILL)
             assert wait_for(lambda: not listening(audio + 1), 5)
-            assert wait_for(lambda: listening(audio + 1), 30), "the dead worker never came back"
+            came_back = wait_for(lambda: listening(audio + 1), STARTED_WITHIN)
+            assert came_back, "the dead worker never came back"
             workers = children_of(parent.pid)
             seen.update(workers)
             assert len(workers) == 2
@@ -190,9 +221,10 @@ def test_two_workers_listen_a_dead_one_comes_back_and_sigterm_stops_all(
             assert not listening(audio)
             assert not listening(audio + 1)
         finally:
+            seen.update(children_of(parent.pid))  # before the parent goes and they are adopted
             if parent.poll() is None:
                 parent.kill()
-            for pid in seen | set(children_of(parent.pid)):  # they hold the output pipe
+            for pid in seen:  # they hold the output pipe
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             output = parent.stdout.read() if parent.stdout else ""
@@ -217,13 +249,126 @@ def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path, redis_url:
     ) as parent:  # fmt: skip
         workers: list[int] = []
         try:
-            assert wait_for(lambda: listening(audio) and listening(audio + 1), 30)
+            assert wait_for(lambda: listening(audio) and listening(audio + 1), STARTED_WITHIN)
             workers = children_of(parent.pid)
             assert len(workers) == 2
             parent.kill()  # -9: the supervisor cannot stop them itself
             parent.wait(timeout=10)
             assert wait_for(lambda: not any(Path(f"/proc/{p}").exists() for p in workers), 20)
-        finally:
+        finally:  # a failure before the kill above must not leave the parent running
+            workers = workers or children_of(parent.pid)
+            if parent.poll() is None:
+                parent.kill()
             for pid in workers:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if await check():
+            return True
+        await asyncio.sleep(0.2)
+    return False
+
+
+def series(metrics: str, name: str) -> dict[str, float]:
+    """Label set -> value of every sample of `name` in a /metrics text."""
+    found = re.findall(rf"^{name}(\{{[^}}]*\}})? (\S+)$", metrics, re.MULTILINE)
+    return {labels: float(value) for labels, value in found}
+
+
+@pytest.mark.redis
+async def test_worker_0_answers_for_the_box_in_metrics_and_readyz(
+    tmp_path: Path, redis_url: str
+) -> None:
+    web, audio = free_port(), two_free_ports()
+    async with FakeAmi() as ami:
+        env = clean_env(
+            WEB_PORT=str(web),
+            AUDIOSOCKET_LISTEN_PORT=str(audio),
+            REDIS_URL=redis_url,
+            AMI_PORT=str(ami.port),
+            AMI_SECRET=ami.secret,
+            OPENAI_API_KEY="sk-test-not-used",
+            OPENAI_BASE_URL="http://127.0.0.1:9/v1",
+        )
+        parent = await asyncio.create_subprocess_exec(
+            *main_command("run", "--workers", "2"), cwd=tmp_path, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        seen: set[int] = set()
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{web}", timeout=5) as client:
+                await _box_reports(client, parent.pid, audio, seen)
+            parent.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(parent.wait(), 20) == 0
+        finally:
+            seen.update(children_of(parent.pid))  # before the parent goes and they are adopted
+            if parent.returncode is None:
+                parent.kill()
+            for pid in seen:  # they hold the output pipe
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            output = (await parent.stdout.read()).decode() if parent.stdout else ""
+            await parent.wait()
+    assert "Traceback" not in output, output
+
+
+async def _box_reports(client: httpx.AsyncClient, parent: int, audio: int, seen: set[int]) -> None:
+    readyz: dict = {}
+
+    async def ready(expected: int) -> bool:
+        nonlocal readyz
+        try:
+            response = await client.get("/readyz")
+        except httpx.TransportError:  # worker 0 not listening yet, or stopped
+            return False
+        readyz = response.json()
+        return response.status_code == expected
+
+    async def metrics() -> str:
+        return (await client.get("/metrics")).text
+
+    assert await eventually(lambda: ready(200), STARTED_WITHIN), readyz
+    assert readyz["components"]["worker-1"]["ok"] is True, readyz
+    workers = children_of(parent)
+    seen.update(workers)
+    first = next(p for p in workers if f"AUDIOSOCKET_LISTEN_PORT={audio}\0" in _environ(p))
+    second = next(p for p in workers if p != first)
+    connected = series(await metrics(), "opendeep_ami_connected")
+    assert connected == {f'{{pid="{first}"}}': 1.0, f'{{pid="{second}"}}': 1.0}
+
+    # Only worker 1 listens on audio + 1: a refusal there is counted in worker 0's /metrics.
+    _, writer = await asyncio.open_connection("127.0.0.1", audio + 1)
+    writer.write(b"\x00\x00\x00")  # a hangup frame where the call's id must come first
+    await writer.drain()
+    writer.close()
+
+    async def refused_once() -> bool:
+        return sum(series(await metrics(), "opendeep_audiosocket_rejected_total").values()) == 1
+
+    assert await eventually(refused_once, 10), await metrics()
+
+    os.kill(second, signal.SIGSTOP)  # hung: it stops reporting
+    try:
+        assert await eventually(lambda: ready(503), 30), readyz
+        assert "no readiness report" in readyz["components"]["worker-1"]["detail"], readyz
+        assert readyz["components"]["ami"]["ok"] is True  # worker 0 itself is fine
+    finally:
+        os.kill(second, signal.SIGCONT)
+    assert await eventually(lambda: ready(200), 30), readyz
+
+    os.kill(second, signal.SIGKILL)  # dead: named at once, its gauges go, its counts stay
+    assert await eventually(lambda: ready(503), 10), readyz
+    assert readyz["components"]["worker-1"]["detail"] == f"process {second} exited", readyz
+
+    async def forgotten() -> bool:
+        text = await metrics()
+        return f'pid="{second}"' not in text and f'pid="{first}"' in text
+
+    assert await eventually(forgotten, 10), await metrics()
+    assert await eventually(refused_once, 5), await metrics()
+    assert await eventually(lambda: ready(200), STARTED_WITHIN), readyz  # restarted, reports
+    seen.update(children_of(parent))

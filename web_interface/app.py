@@ -15,7 +15,7 @@ import fastapi_offline
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from web_interface.body_limit import BodyLimit
 from web_interface.deps import WebDeps
@@ -78,7 +78,7 @@ def _add_ops_routes(app: FastAPI, deps: WebDeps) -> None:
                 {"detail": "metrics are for this host, or send Authorization: Bearer <ops token>"},
                 status_code=403,
             )
-        return Response(generate_latest(deps.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(deps.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
 def _add_favicon(app: FastAPI) -> None:
