@@ -81,6 +81,21 @@ async def test_caller_audio_arrives_as_ulaw_that_follows_its_energy(
     assert not bridge.result.reason.is_failure
 
 
+async def test_input_batch_frames_sets_the_frames_per_append(
+    client: AsyncOpenAI, fake: FakeRealtimeServer, call: PacedCall
+) -> None:
+    """OPENAI_INPUT_BATCH_FRAMES: fewer, larger appends; the audio itself is unchanged."""
+    _, task = await _start(client, call, greet_after=None, input_batch_frames=5)
+    await call.feed(voice(200) + SILENCE * 10, interval=0.005)
+    await _until(lambda: len(fake.session.appended_audio) >= 20 * 160)
+    appends = fake.received("input_audio_buffer.append")
+    assert {len(e.event["audio"]) for e in appends} == {len("x" * 1068)}  # 800 B μ-law
+    pcm = ulaw_to_slin(bytes(fake.session.appended_audio))
+    assert min(_rms(pcm[i : i + FRAME]) for i in range(0, 10 * FRAME, FRAME)) > 3000
+    assert max(_rms(pcm[i : i + FRAME]) for i in range(10 * FRAME, 20 * FRAME, FRAME)) < 50
+    await _hang_up(call, task)
+
+
 async def test_prewarmed_greeting_is_heard_within_300_ms(
     client: AsyncOpenAI, fake: FakeRealtimeServer, call: PacedCall
 ) -> None:
