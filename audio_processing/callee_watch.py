@@ -19,7 +19,6 @@ from audio_processing.hold_detector import LOUD_RMS, MusicWatch, PersonRules, Pe
 
 GREET_AFTER_MS = 2000.0  # the callee says nothing this long: the agent speaks first
 REPLAY_MS = 1500.0  # speech replayed to the model when a person comes back from hold
-KEEP_MS = 5000.0  # recent audio kept for the replay
 
 
 class Heard(StrEnum):
@@ -47,6 +46,9 @@ class CalleeWatch:
         self.beep: Tone | None = None
         self._music = MusicWatch()
         self._person: PersonWatch | None = None
+        # Recent audio, exactly as much as a replay takes (frames are most of a call's
+        # memory: each second kept is ~20 KiB per call).
+        self._keep_ms = replay_ms + PersonRules().quiet_ms
         self._recent: deque[tuple[bytes, float]] = deque()
         self._recent_ms = 0.0
 
@@ -92,7 +94,7 @@ class CalleeWatch:
         quiet after them), oldest first."""
         self._person = None
         self._music = MusicWatch()
-        wanted = self.replay_ms + PersonRules().quiet_ms
+        wanted = self._keep_ms
         frames: list[bytes] = []
         took = 0.0
         for pcm, ms in reversed(self._recent):
@@ -105,5 +107,5 @@ class CalleeWatch:
     def _keep(self, pcm: bytes, ms: float) -> None:
         self._recent.append((pcm, ms))
         self._recent_ms += ms
-        while self._recent_ms - self._recent[0][1] >= KEEP_MS:
+        while self._recent_ms - self._recent[0][1] >= self._keep_ms:
             self._recent_ms -= self._recent.popleft()[1]
