@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -188,12 +189,17 @@ class RealtimeBridge:
     # -- caller → model ---------------------------------------------------------------------
     async def _pump_caller(self, audio: CallAudio) -> TalkerResult:
         """Caller frames to the callee detectors, and `input_batch_frames` of them per
-        append to the model; woken once per append (CallerFrames)."""
+        append to the model; woken once per append (CallerFrames).
+
+        The first append is shorter by an amount of the call's own, so calls whose audio
+        arrives in step (answered together, or the benchmark's load generator) do not all
+        wake and send on the same frame: their work is spread over the batch's frames.
+        """
         codec = self._codec
         assert codec is not None
         per_append = self.options.input_batch_frames
         caller = self._caller_frames(audio)
-        batch, frames = bytearray(), 0
+        batch, frames = bytearray(), zlib.crc32(audio.metadata.call_id.encode()) % per_append
         try:
             while (run := await caller.next(per_append - frames)) is not None:
                 for frame in run:
