@@ -243,7 +243,7 @@ class OpenAISettings(BaseSettings):
         default="gpt-4o-mini-transcribe", description="input transcription model"
     )
     input_batch_frames: int = Field(
-        default=2,
+        default=5,
         ge=1,
         le=10,
         description="20 ms caller frames per audio message to the model (1-10; more: less CPU, "

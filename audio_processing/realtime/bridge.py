@@ -69,7 +69,7 @@ log = logging.getLogger(__name__)
 class BridgeOptions:
     stall_timeout: float = 10.0  # a response was asked for and the model produced nothing
     greet_after: float | None = 2.0  # the callee silent this long: greet (0: at once, None: never)
-    input_batch_frames: int = 2  # 20 ms caller frames per input_audio_buffer.append
+    input_batch_frames: int = 5  # 20 ms caller frames per append (OPENAI_INPUT_BATCH_FRAMES)
     ready_timeout: float = 10.0  # waiting for a session that is still opening
     send_timeout: float = 5.0
     tool_timeout: float = 120.0

@@ -63,7 +63,7 @@ def _played(fake: FakeRealtimeServer, call: PacedCall) -> int:
 async def test_caller_audio_arrives_as_ulaw_that_follows_its_energy(
     client: AsyncOpenAI, fake: FakeRealtimeServer, call: PacedCall
 ) -> None:
-    bridge, task = await _start(client, call, greet_after=None)
+    bridge, task = await _start(client, call, greet_after=None, input_batch_frames=2)
     await call.feed(SILENCE * 10 + voice(200) + SILENCE * 20, interval=0.005)
     await _until(lambda: len(fake.session.appended_audio) >= 40 * 160)
     appends = fake.received("input_audio_buffer.append")
@@ -87,12 +87,12 @@ async def test_input_batch_frames_sets_the_frames_per_append(
     client: AsyncOpenAI, fake: FakeRealtimeServer, call: PacedCall
 ) -> None:
     """OPENAI_INPUT_BATCH_FRAMES: fewer, larger appends; the audio itself is unchanged."""
-    _, task = await _start(client, call, greet_after=None, input_batch_frames=5)
+    _, task = await _start(client, call, greet_after=None, input_batch_frames=3)
     await call.feed(voice(200) + SILENCE * 10, interval=0.005)
-    await _until(lambda: len(fake.session.appended_audio) >= 20 * 160)
+    await _until(lambda: len(fake.session.appended_audio) >= 21 * 160)
     appends = fake.received("input_audio_buffer.append")
-    assert {len(e.event["audio"]) for e in appends[1:]} == {len("x" * 1068)}  # 800 B μ-law
-    assert len(appends[0].event["audio"]) <= 1068  # calls are staggered (bridge.py)
+    assert {len(e.event["audio"]) for e in appends[1:]} == {len("x" * 640)}  # 480 B μ-law
+    assert len(appends[0].event["audio"]) <= 640  # calls are staggered (bridge.py)
     pcm = ulaw_to_slin(bytes(fake.session.appended_audio))
     assert min(_rms(pcm[i : i + FRAME]) for i in range(0, 10 * FRAME, FRAME)) > 3000
     assert max(_rms(pcm[i : i + FRAME]) for i in range(10 * FRAME, 20 * FRAME, FRAME)) < 50
@@ -277,7 +277,7 @@ async def test_pcm24_sessions_are_resampled_both_ways(
     session = session_for(client, audio="pcm24")
     await session.ready()
     # No filled silence while the test waits: the input is counted to the byte.
-    options = BridgeOptions(silence_fill_after=None, greet_after=0.0)
+    options = BridgeOptions(silence_fill_after=None, greet_after=0.0, input_batch_frames=2)
     bridge = RealtimeBridge(session, Tools(), None, options)
     task = asyncio.get_running_loop().create_task(bridge.run(call.audio), name="bridge")
     await _until(lambda: _played(fake, call) == 200)  # 9600 B at 24 kHz → 200 ms at 8 kHz
