@@ -80,20 +80,6 @@ class _DropOldest(Generic[T]):
         self._items.clear()
         return dropped
 
-    async def get(self, timeout: float) -> T | None:
-        """The next item, None once closed and empty; TimeoutError after `timeout` seconds.
-
-        Why not `wait_for`: on Python 3.11 it wraps the wait in a new asyncio task, and this
-        runs 50 times a second per call; `asyncio.timeout` only schedules a timer.
-        """
-        while not self._items:
-            if self._closed:
-                return None
-            self._ready.clear()
-            async with asyncio.timeout(timeout):
-                await self._ready.wait()
-        return self._items.popleft()
-
     async def get_run(self, want: int, deadline: float | None) -> list[T] | None:
         """Every item waiting, once `want` are or the loop's clock reaches `deadline` (then
         maybe none); None once closed and empty.
@@ -162,11 +148,6 @@ class CallAudio:
         """
         return aiter(self._inbound)
 
-    async def next_inbound(self, timeout: float) -> bytes | None:
-        """Like one step of `inbound()`, bounded: None when the call ended, TimeoutError when
-        no frame came within `timeout` (the callee is silent: Asterisk sends nothing)."""
-        return await self._inbound.get(timeout)
-
     async def next_inbound_run(self, want: int, deadline: float | None) -> list[bytes] | None:
         """Every caller frame waiting, once `want` are or the loop's clock reaches
         `deadline` (then maybe none: the callee is silent); None when the call ended."""
@@ -229,11 +210,6 @@ class CallAudio:
         Unplayed audio is dropped; to finish a goodbye first, `await drained()`.
         """
         self._hangup.set()
-
-    @property
-    def inbound_waiting(self) -> int:
-        """Caller frames received and not read yet."""
-        return len(self._inbound)
 
     @property
     def inbound_dropped(self) -> int:
