@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import socket
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import cast
 
 from audio_processing.audio_socket_protocol import (
     HANGUP,
@@ -43,7 +44,7 @@ from common.owned_tasks import TaskOwner, cancel_and_wait
 
 log = logging.getLogger(__name__)
 
-READ_SIZE = 65_536
+EARLY_FRAMES = 64  # frames held before a call attaches; past them reading pauses
 # Connections the kernel holds before we accept them (capped by net.core.somaxconn): a
 # burst of answered calls must not be dropped while the loop is busy (docs/protocols.md).
 LISTEN_BACKLOG = 1024
@@ -53,15 +54,143 @@ class _WriteStalled(ConnectionError):
     pass
 
 
-@dataclass(slots=True)
-class _Link:
-    """One accepted TCP connection and its parser (with frames read past the UUID)."""
+class _Connection(asyncio.Protocol):
+    """One accepted TCP connection: its bytes are parsed as they arrive and a call's frames
+    handed to its CallAudio in the transport's own callback.
 
-    reader: asyncio.StreamReader
-    writer: asyncio.StreamWriter
-    parser: FrameParser
-    first: list[Frame]
-    error: ProtocolError | None  # bad bytes that arrived together with the UUID
+    Why not a StreamReader and a reader task: that costs a future and a task wake-up per
+    20 ms frame per call, a good part of the event loop's time with hundreds of calls
+    (docs/architecture.md, Caller audio to the model). Until a call attaches, frames are
+    held (`early`; reading pauses past EARLY_FRAMES); then `attach` hands them over and
+    every later frame goes straight to the call. The end (EOF, a hangup or error frame, bad
+    bytes) is put in `ended`, for the session's watcher.
+    """
+
+    def __init__(self, on_made: Callable[[_Connection], None]) -> None:
+        self._on_made = on_made
+        self.transport: asyncio.Transport | None = None
+        self.parser = FrameParser()
+        self.early: list[Frame] = []
+        self.error: ProtocolError | None = None  # bad bytes before the call attached
+        self.failure: ProtocolError | None = None  # bad bytes that ended the call
+        self.lost = False  # EOF or reset (before the call attached)
+        self.reset = False  # ... and it was a reset
+        self.arrived = asyncio.Event()  # early frames, an error or the end came
+        loop = asyncio.get_running_loop()
+        self.ended: asyncio.Future[EndReason] = loop.create_future()
+        self.closed: asyncio.Future[None] = loop.create_future()
+        self.last_data = loop.time()  # the loop's clock at the newest bytes (idle timeout)
+        self._loop = loop
+        self._audio: CallAudio | None = None
+        self._kind: Kind | None = None
+        self._context: contextvars.Context | None = None
+
+    # --- asyncio.Protocol --------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A TCP transport (uvloop's is no subclass of asyncio.Transport, hence the cast).
+        self.transport = cast("asyncio.Transport", transport)
+        with contextlib.suppress(OSError, AttributeError):
+            sock = transport.get_extra_info("socket")
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._on_made(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_data = self._loop.time()
+        if self._context is not None:
+            self._context.run(self._feed_call, data)
+        else:
+            self._feed_early(data)
+
+    def eof_received(self) -> bool:
+        self._lose(None)
+        return False  # the transport closes itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lose(exc)
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    # --- the call ------------------------------------------------------------------------
+    def attach(self, audio: CallAudio) -> None:
+        """From now on frames go to `audio` (those held first), in the caller's log context."""
+        self._audio, self._kind = audio, kind_for_rate(audio.metadata.sample_rate)
+        self._context = contextvars.copy_context()
+        early, self.early = self.early, []
+        self._context.run(self._hand_over, early)
+        if self.error is not None:
+            self._end_with(self.error)
+        if self.lost:
+            self._end(EndReason.FAR_END_HANGUP)
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
+    def _feed_early(self, data: bytes) -> None:
+        try:
+            self.early += self.parser.feed(data)
+        except ProtocolError as exc:
+            self.early += exc.frames
+            self.error = exc
+            assert self.transport is not None
+            self.transport.pause_reading()  # nothing after bad bytes can be read
+        if len(self.early) >= EARLY_FRAMES and self.transport is not None:
+            self.transport.pause_reading()  # the call has not attached yet: hold off
+        if self.early or self.error is not None:
+            self.arrived.set()
+
+    def _feed_call(self, data: bytes) -> None:
+        if self.ended.done():
+            return
+        try:
+            self._hand_over(self.parser.feed(data))
+        except ProtocolError as exc:
+            self._end_with(exc)
+
+    def _hand_over(self, frames: list[Frame]) -> None:
+        assert self._audio is not None
+        assert self._kind is not None
+        try:
+            reason = _dispatch(frames, self._audio, self._kind)
+        except ProtocolError as exc:
+            self._end_with(exc)
+            return
+        if reason is not None:
+            self._end(reason)
+
+    def _lose(self, exc: Exception | None) -> None:
+        if self._audio is None:
+            self.lost, self.reset = True, exc is not None
+            self.arrived.set()
+        else:
+            self._end(EndReason.FAR_END_HANGUP)
+
+    def _end(self, reason: EndReason) -> None:
+        if not self.ended.done():
+            self.ended.set_result(reason)
+
+    def _end_with(self, error: ProtocolError) -> None:
+        if not self.ended.done():
+            self.failure = error
+            self.ended.set_result(EndReason.PROTOCOL_ERROR)
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.pause_reading()
+
+    # --- writing ---------------------------------------------------------------------------
+    @property
+    def is_closing(self) -> bool:
+        return self.transport is None or self.transport.is_closing()
+
+    def write(self, data: bytes) -> None:
+        if not self.is_closing:
+            assert self.transport is not None
+            self.transport.write(data)
+
+    async def close(self) -> None:
+        """Close and wait briefly; a peer that already vanished is not an error here."""
+        if self.transport is not None:
+            self.transport.close()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1.0):
+                await asyncio.shield(self.closed)
 
 
 class AudioSocketServer:
@@ -123,8 +252,13 @@ class AudioSocketServer:
     async def start(self) -> None:
         self._stopping = asyncio.Event()
         self._owner = TaskOwner("audiosocket")
-        self._server = await asyncio.start_server(
-            self._on_connect, self.host, self._port, reuse_address=True, backlog=LISTEN_BACKLOG
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _Connection(self._on_connect),
+            self.host,
+            self._port,
+            reuse_address=True,
+            backlog=LISTEN_BACKLOG,
         )
         log.info("AudioSocket server listening", extra={"host": self.host, "port": self.port})
 
@@ -178,24 +312,23 @@ class AudioSocketServer:
         expected._finish(reason)
 
     # --- connections ----------------------------------------------------------------------
-    def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _on_connect(self, conn: _Connection) -> None:
         """Hand the connection to an owned asyncio task (asyncio's own would be untracked)."""
         if self._stopping.is_set():
-            writer.close()
+            assert conn.transport is not None
+            conn.transport.close()
             return
         self._seq += 1
-        task = self._owner.spawn(self._serve(reader, writer), name=f"conn-{self._seq}")
+        task = self._owner.spawn(self._serve(conn), name=f"conn-{self._seq}")
         self._connections.add(task)
         task.add_done_callback(self._connections.discard)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = str(writer.get_extra_info("peername"))
-        with contextlib.suppress(OSError):
-            writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        parser = FrameParser()
+    async def _serve(self, conn: _Connection) -> None:
+        assert conn.transport is not None
+        peer = str(conn.transport.get_extra_info("peername"))
         try:
-            expected, first, error = await self._attach(reader, parser)
-            await self._run_session(expected, _Link(reader, writer, parser, first, error))
+            expected = await self._attach(conn)
+            await self._run_session(expected, conn)
         except AttachRefused as exc:
             self.rejections[str(exc)] += 1
             if count := self._refusal_log.due(str(exc)):
@@ -205,41 +338,32 @@ class AudioSocketServer:
             self.internal_errors += 1
             log.exception("AudioSocket connection failed", extra={"peer": peer})
         finally:
-            await _close(writer)
+            await conn.close()
 
-    async def _attach(
-        self, reader: asyncio.StreamReader, parser: FrameParser
-    ) -> tuple[ExpectedCall, list[Frame], ProtocolError | None]:
-        frames, error = await self._read_first(reader, parser)
+    async def _attach(self, conn: _Connection) -> ExpectedCall:
+        frames = await self._read_first(conn)
         if not frames or not isinstance(frames[0], UuidFrame):
-            self.protocol_errors += error is not None
-            raise AttachRefused("malformed_first_frame" if error else "first_frame_not_uuid")
+            self.protocol_errors += conn.error is not None
+            raise AttachRefused("malformed_first_frame" if conn.error else "first_frame_not_uuid")
+        conn.early = frames[1:]
         expected = await self._expected.claim(frames[0].call_id)
         if self._stopping.is_set():
             raise AttachRefused("server_stopping")
-        return expected, frames[1:], error
+        return expected
 
-    async def _read_first(
-        self, reader: asyncio.StreamReader, parser: FrameParser
-    ) -> tuple[list[Frame], ProtocolError | None]:
+    async def _read_first(self, conn: _Connection) -> list[Frame]:
         """The first frames (and any error right behind them), within first_frame_timeout."""
         try:
             async with asyncio.timeout(self.first_frame_timeout):
-                while True:
-                    data = await reader.read(READ_SIZE)
-                    if not data:
-                        raise AttachRefused("eof_before_uuid")
-                    if frames := parser.feed(data):
-                        return frames, None
+                await conn.arrived.wait()
         except TimeoutError:
             raise AttachRefused("no_uuid_in_time") from None
-        except ProtocolError as exc:
-            return exc.frames, exc
-        except ConnectionError:
-            raise AttachRefused("connection_error") from None
+        if not conn.early and conn.error is None:
+            raise AttachRefused("connection_error" if conn.reset else "eof_before_uuid")
+        return conn.early
 
     # --- one attached call ----------------------------------------------------------------
-    async def _run_session(self, expected: ExpectedCall, link: _Link) -> None:
+    async def _run_session(self, expected: ExpectedCall, conn: _Connection) -> None:
         meta = expected.metadata
         audio = CallAudio(meta, PlayoutQueue(meta.sample_rate))
         expected._attach(audio)
@@ -251,11 +375,11 @@ class AudioSocketServer:
             try:
                 log.info("AudioSocket call attached")
                 talker = owner.spawn(_run_talker(expected.talker, audio), name="talker")
-                reason = await self._first_to_finish(owner, talker, audio, link)
+                reason = await self._first_to_finish(owner, talker, audio, conn)
                 audio.close(reason)
-                if reason is not EndReason.FAR_END_HANGUP and not link.writer.is_closing():
-                    link.writer.write(HANGUP)
-                await _close(link.writer)
+                if reason is not EndReason.FAR_END_HANGUP:
+                    conn.write(HANGUP)
+                await conn.close()
                 if not talker.done():  # its iterators have ended; let it return on its own
                     await asyncio.wait([talker], timeout=self.talker_grace)
             finally:
@@ -266,12 +390,13 @@ class AudioSocketServer:
                 log.info("AudioSocket call ended", extra={"reason": str(reason)})
 
     async def _first_to_finish(
-        self, owner: TaskOwner, talker: asyncio.Task[EndReason], audio: CallAudio, link: _Link
+        self, owner: TaskOwner, talker: asyncio.Task[EndReason], audio: CallAudio, conn: _Connection
     ) -> EndReason:
-        paced = PacedWriter(audio.playout, self._sender(link.writer))
+        assert conn.transport is not None
+        paced = PacedWriter(audio.playout, self._sender(conn.transport))
         self._writers.add(paced)
         watchers = [
-            owner.spawn(self._read_loop(link, audio), name="reader"),
+            owner.spawn(self._read_loop(conn, audio), name="reader"),
             owner.spawn(_run_writer(paced, self.clock), name="playout"),
             owner.spawn(_on_hangup(audio), name="hangup"),
             owner.spawn(_on_stop(self._stopping), name="stop"),
@@ -288,43 +413,42 @@ class AudioSocketServer:
         """Frames written by every session so far (for /metrics; read at scrape time only)."""
         return sum((PlayoutTotals.of(w) for w in self._writers), self._ended_playout)
 
-    async def _read_loop(self, link: _Link, audio: CallAudio) -> EndReason:
-        """Socket → the talker's inbound queue, until EOF, a hangup frame or bad input.
-        No bytes for `idle_timeout` ends it, unless the talker expects silence (on hold)."""
-        kind = kind_for_rate(audio.metadata.sample_rate)
-        try:
-            reason = _dispatch(link.first, audio, kind)
-            if reason is None and link.error is not None:
-                raise link.error
-            while reason is None:
-                try:
-                    reason = await self._read_until_quiet(link, audio, kind)
-                except TimeoutError:
-                    if not audio.silence_expected:
-                        raise
-            return reason
-        except ProtocolError as exc:
+    async def _read_loop(self, conn: _Connection, audio: CallAudio) -> EndReason:
+        """The connection's frames go to the talker's inbound queue (in its callback) until
+        EOF, a hangup frame or bad input. No bytes for `idle_timeout` ends it, unless the
+        talker expects silence (on hold)."""
+        conn.attach(audio)
+        reason = await self._until_quiet(conn, audio)
+        if conn.failure is not None:
             self.protocol_errors += 1
-            log.warning("AudioSocket protocol error", extra={"error": str(exc)})
-            return EndReason.PROTOCOL_ERROR
-        except TimeoutError:
+            log.warning("AudioSocket protocol error", extra={"error": str(conn.failure)})
+        elif reason is EndReason.STALLED:
             log.warning("AudioSocket peer silent too long", extra={"seconds": self.idle_timeout})
-            return EndReason.STALLED
-        except ConnectionError:
-            return EndReason.FAR_END_HANGUP
+        return reason
 
-    async def _read_until_quiet(self, link: _Link, audio: CallAudio, kind: Kind) -> EndReason:
-        async with asyncio.timeout(None) as idle:
-            while True:
-                _extend(idle, self.idle_timeout)
-                if not (data := await link.reader.read(READ_SIZE)):
-                    return EndReason.FAR_END_HANGUP
-                if (reason := _dispatch(link.parser.feed(data), audio, kind)) is not None:
-                    return reason
+    async def _until_quiet(self, conn: _Connection, audio: CallAudio) -> EndReason:
+        """The connection's end, or STALLED once no bytes came for `idle_timeout`. Why a
+        deadline checked against the newest bytes: a timer per frame would cost a heap
+        push and cancel 50 times a second per call; this wakes once per idle_timeout."""
+        idle = self.idle_timeout
+        loop = asyncio.get_running_loop()
+        excused = loop.time()  # the last check that found the quiet expected (on hold)
+        while True:
+            deadline = None if idle is None else max(conn.last_data, excused) + idle
+            timeout = None if deadline is None else max(0.0, deadline - loop.time())
+            await asyncio.wait([conn.ended], timeout=timeout)
+            if conn.ended.done():
+                return conn.ended.result()
+            assert deadline is not None
+            if loop.time() < deadline:
+                continue  # woken a hair early
+            if not audio.silence_expected:
+                return EndReason.STALLED
+            excused = loop.time()
 
-    def _sender(self, writer: asyncio.StreamWriter) -> Callable[[bytes], None]:
+    def _sender(self, transport: asyncio.Transport) -> Callable[[bytes], None]:
         """One transport write per frame; refuse to pile audio on a peer that stopped reading."""
-        transport, limit = writer.transport, self.max_write_buffer
+        limit = self.max_write_buffer
 
         def send(frame: bytes) -> None:
             if transport.is_closing():
@@ -334,18 +458,6 @@ class AudioSocketServer:
             transport.write(frame)
 
         return send
-
-
-def _extend(idle: asyncio.Timeout, seconds: float | None) -> None:
-    """Push the idle deadline to now + seconds, only once it has come within 7/8 of it.
-    Why: a fresh timeout per read costs a timer-heap push and cancel 50 times a second per
-    call; this costs one reschedule every seconds/8 (a silent peer ends by 9/8 seconds)."""
-    if seconds is None:
-        return
-    now = asyncio.get_running_loop().time()
-    deadline = idle.when()
-    if deadline is None or deadline - now < seconds * 7 / 8:
-        idle.reschedule(now + seconds)
 
 
 def _dispatch(frames: list[Frame], audio: CallAudio, kind: Kind) -> EndReason | None:
@@ -396,11 +508,3 @@ async def _on_hangup(audio: CallAudio) -> EndReason:
 async def _on_stop(stopping: asyncio.Event) -> EndReason:
     await stopping.wait()
     return EndReason.SERVER_STOP
-
-
-async def _close(writer: asyncio.StreamWriter) -> None:
-    """Close and wait briefly; a peer that already vanished is not an error here."""
-    writer.close()
-    with contextlib.suppress(Exception):
-        async with asyncio.timeout(1.0):
-            await writer.wait_closed()

@@ -19,7 +19,6 @@ from audio_processing.hold_detector import LOUD_RMS, MusicWatch, PersonRules, Pe
 
 GREET_AFTER_MS = 2000.0  # the callee says nothing this long: the agent speaks first
 REPLAY_MS = 1500.0  # speech replayed to the model when a person comes back from hold
-KEEP_MS = 5000.0  # recent audio kept for the replay
 
 
 class Heard(StrEnum):
@@ -47,7 +46,11 @@ class CalleeWatch:
         self.beep: Tone | None = None
         self._music = MusicWatch()
         self._person: PersonWatch | None = None
-        self._recent: deque[tuple[bytes, float]] = deque()
+        # Recent audio, exactly as much as a replay takes, frames alone (frames are most of
+        # a call's memory: each second kept is ~20 KiB per call).
+        self._keep_ms = replay_ms + PersonRules().quiet_ms
+        self._ms_per_byte = 1000 / (2 * rate)
+        self._recent: deque[bytes] = deque()
         self._recent_ms = 0.0
 
     @property
@@ -56,7 +59,7 @@ class CalleeWatch:
 
     def feed(self, pcm: bytes) -> list[Heard]:
         frame = measure(pcm, self.rate, quiet_below=LOUD_RMS)  # no detector reads quiet ones
-        self._keep(pcm, frame.ms)
+        self._keep(pcm)
         heard: list[Heard] = []
         quiet_before = self.greeting.quiet_ms
         self.greeting.feed(frame)
@@ -92,18 +95,19 @@ class CalleeWatch:
         quiet after them), oldest first."""
         self._person = None
         self._music = MusicWatch()
-        wanted = self.replay_ms + PersonRules().quiet_ms
+        wanted = self._keep_ms
         frames: list[bytes] = []
         took = 0.0
-        for pcm, ms in reversed(self._recent):
+        for pcm in reversed(self._recent):
             if took >= wanted:
                 break
             frames.append(pcm)
-            took += ms
+            took += len(pcm) * self._ms_per_byte
         return frames[::-1]
 
-    def _keep(self, pcm: bytes, ms: float) -> None:
-        self._recent.append((pcm, ms))
-        self._recent_ms += ms
-        while self._recent_ms - self._recent[0][1] >= KEEP_MS:
-            self._recent_ms -= self._recent.popleft()[1]
+    def _keep(self, pcm: bytes) -> None:
+        per_byte = self._ms_per_byte
+        self._recent.append(pcm)
+        self._recent_ms += len(pcm) * per_byte
+        while self._recent_ms - len(self._recent[0]) * per_byte >= self._keep_ms:
+            self._recent_ms -= len(self._recent.popleft()) * per_byte

@@ -78,12 +78,19 @@ class Recorder:
 class BenchCall:
     """One call: the bridge as the talker, plus the call's command subscription."""
 
-    def __init__(self, call_id: str, session: RealtimeSession, bus: CommandBus, rec: Recorder):
+    def __init__(
+        self,
+        call_id: str,
+        session: RealtimeSession,
+        bus: CommandBus,
+        rec: Recorder,
+        options: BridgeOptions | None = None,
+    ) -> None:
         self.call_id = call_id
         self.session = session
         self.bus = bus
         self.rec = rec
-        self.bridge = RealtimeBridge(session, _NoTools(), None, BridgeOptions())
+        self.bridge = RealtimeBridge(session, _NoTools(), None, options or BridgeOptions())
         self.pushed: deque[float] = deque()
         self.commands = 0
         self.expected: ExpectedCall | None = None
@@ -162,15 +169,21 @@ class _NoTools:
         return "ok"
 
 
-def bench_settings(model_url: str, redis_url: str | None, data_dir: Path) -> Settings:
+def bench_settings(
+    model_url: str, redis_url: str | None, data_dir: Path, batch_frames: int | None = None
+) -> Settings:
     """What an operator's .env would say for this run; a 2 s first-frame allowance so the
-    saturated levels measure pacing rather than refused connections."""
+    saturated levels measure pacing rather than refused connections. `batch_frames`:
+    OPENAI_INPUT_BATCH_FRAMES (None: the setting's default)."""
+    openai = OpenAISettings(api_key=SecretStr("bench-key"), base_url=model_url)
+    if batch_frames is not None:
+        openai = openai.model_copy(update={"input_batch_frames": batch_frames})
     return load_settings(
         env_file=None,
         app=AppSettings(data_dir=data_dir, node_id="bench"),
         redis=RedisSettings(url=redis_url),
         audiosocket=AudioSocketSettings(listen_port=_free_port(), first_frame_timeout=2.0),
-        openai=OpenAISettings(api_key=SecretStr("bench-key"), base_url=model_url),
+        openai=openai,
     )
 
 
@@ -181,10 +194,17 @@ def _free_port() -> int:
 
 
 class BenchPlatform:
-    def __init__(self, model_url: str, redis_url: str | None, talker: str = "bridge") -> None:
+    def __init__(
+        self,
+        model_url: str,
+        redis_url: str | None,
+        talker: str = "bridge",
+        batch_frames: int | None = None,
+    ) -> None:
         self.talker = talker
         self.scratch = tempfile.TemporaryDirectory(prefix="opendeep-bench-")
-        settings = bench_settings(model_url, redis_url, Path(self.scratch.name))
+        settings = bench_settings(model_url, redis_url, Path(self.scratch.name), batch_frames)
+        self.options = BridgeOptions(input_batch_frames=settings.openai.input_batch_frames)
         self.platform = build_platform(settings, PlatformOverrides(web=False, task_engine=False))
         self.config = build_session_config(model="gpt-realtime", instructions="Be brief.")
         self.rec = Recorder()
@@ -239,7 +259,7 @@ class BenchPlatform:
                 log.exception("session did not open")
                 await session.aclose()
                 return None
-        call = BenchCall(call_id, session, self.bus, self.rec)
+        call = BenchCall(call_id, session, self.bus, self.rec, self.options)
         call.hook_send()
         call.expected = self.server.expect(call_id, call)
         return call
@@ -325,8 +345,10 @@ class BenchPlatform:
         self.scratch.cleanup()
 
 
-async def serve(model_url: str, redis_url: str | None, talker: str) -> None:
-    platform = BenchPlatform(model_url, redis_url, talker)
+async def serve(
+    model_url: str, redis_url: str | None, talker: str, batch_frames: int | None
+) -> None:
+    platform = BenchPlatform(model_url, redis_url, talker, batch_frames)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -358,14 +380,16 @@ def main() -> None:
     parser.add_argument("--redis-url", default=None)
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     parser.add_argument("--talker", choices=["bridge", "echo"], default="bridge")
+    parser.add_argument("--batch-frames", type=int, default=None)
     args = parser.parse_args()
+    serving = serve(args.model_url, args.redis_url, args.talker, args.batch_frames)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     if args.loop == "uvloop":
         import uvloop
 
-        uvloop.run(serve(args.model_url, args.redis_url, args.talker))
+        uvloop.run(serving)
     else:
-        asyncio.run(serve(args.model_url, args.redis_url, args.talker))
+        asyncio.run(serving)
 
 
 if __name__ == "__main__":

@@ -102,6 +102,7 @@ def _calls(result: dict[str, Any]) -> list[str]:
         f"Machine: {m['cores']} cores, {m['cpu_model']}, Python {m['python']}, "
         f"load average {m['load_avg_before'][0]} before / {m['load_avg_after'][0]} after; "
         f"{result['started']}; event loop: {settings['loop']}; "
+        f"caller frames per model message: {settings.get('batch_frames', 2)}; "
         f"{settings['seconds']:.0f} s measured per level after {settings['warmup']:.0f} s warm-up.",
         "",
         CALL_HEADER,

@@ -21,6 +21,7 @@ from typing import Any
 from benchmarks import report
 from benchmarks.children import Child, system_busy
 from benchmarks.procstat import cpu_seconds, machine
+from config.settings import OpenAISettings
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LEVELS = (10, 50, 100, 200, 500, 1000)
@@ -54,6 +55,7 @@ def clearly_failed(level: dict[str, Any]) -> bool:
 async def run_level(n: int, model: Child, args: argparse.Namespace, logs: Path) -> dict[str, Any]:
     platform_cmd = ["-m", "benchmarks.platform_side", "--model-url", model.info["url"]]
     platform_cmd += ["--loop", args.loop, "--talker", args.talker]
+    platform_cmd += ["--batch-frames", str(args.batch_frames)]
     if args.redis_url:
         platform_cmd += ["--redis-url", args.redis_url]
     if args.profile:
@@ -173,6 +175,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="echo: no model, the AudioSocket side alone",
     )  # fmt: skip
     parser.add_argument("--redis-url", default=None, help="command bus on Redis (else in-process)")
+    parser.add_argument(
+        "--batch-frames", type=int,
+        default=OpenAISettings.model_fields["input_batch_frames"].default,
+        help="OPENAI_INPUT_BATCH_FRAMES for the platform (default: the setting's default)",
+    )  # fmt: skip
     parser.add_argument(
         "--postgres-url",
         default=os.environ.get(

@@ -81,7 +81,7 @@ class AgentTalkerFactory:
     ) -> None:
         self.client, self.openai = client, openai
         self.sessions, self.bus = sessions, bus
-        self.options = options or BridgeOptions()
+        self.options = options or BridgeOptions(input_batch_frames=openai.input_batch_frames)
         self.feedback_timeout = feedback_timeout
         self.senders = senders or {}
         self.metrics = metrics

@@ -69,7 +69,7 @@ class MessageTalkers:
         self, client: AsyncOpenAI, openai: OpenAISettings, options: BridgeOptions | None = None
     ) -> None:
         self.client, self.openai = client, openai
-        self.options = options or BridgeOptions()
+        self.options = options or BridgeOptions(input_batch_frames=openai.input_batch_frames)
 
     def prepare(self, call_id: str, message: str) -> MessageTalker:
         config = build_session_config(

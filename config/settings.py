@@ -242,6 +242,13 @@ class OpenAISettings(BaseSettings):
     transcription_model: str = Field(
         default="gpt-4o-mini-transcribe", description="input transcription model"
     )
+    input_batch_frames: int = Field(
+        default=5,
+        ge=1,
+        le=10,
+        description="20 ms caller frames per audio message to the model (1-10; more: less CPU, "
+        "later audio)",
+    )
 
 
 class CallingSettings(BaseSettings):

@@ -40,37 +40,54 @@ class ModelAudio:
         self._down.reset()
 
 
-async def with_silence(audio: CallAudio, fill_after: float | None) -> AsyncGenerator[bytes, None]:
-    """The caller's frames as they arrive, with silence filled in while none arrive.
+class CallerFrames:
+    """The caller's frames as they arrive, in runs, with silence filled in while none arrive.
 
-    Why: without the filled silence a callee who stops talking never produces
-    `speech_stopped`, and the agent never answers (seen on the sandbox after an IVR
-    prompt). Filling starts after `fill_after` seconds without a frame and then keeps pace
-    with the clock, never ahead of it. Ends when the call's audio ends. `None`: no filling.
-    A wait that ran out while the event loop was busy elsewhere is no silence if frames are
-    waiting by the time it is handled: the callee detectors would hear a pause in the
-    middle of hold music that never was.
+    Why silence: without it a callee who stops talking never produces `speech_stopped`,
+    and the agent never answers (seen on the sandbox after an IVR prompt). Filling starts
+    after `fill_after` seconds without a frame and then keeps pace with the clock, never
+    ahead of it. `None`: no filling. A wait that ran out while the event loop was busy
+    elsewhere is no silence if frames are waiting by the time it is handled: the callee
+    detectors would hear a pause in the middle of hold music that never was.
+    Why runs: the bridge sends the model a few frames per message, so it asks for that
+    many and is woken once per message instead of once per frame (docs/architecture.md,
+    Caller audio to the model).
     """
-    if fill_after is None:
-        async for heard_frame in audio.inbound():
-            yield heard_frame
-        return
-    loop = asyncio.get_running_loop()
-    silence = bytes(audio.metadata.sample_rate // 25)  # one 20 ms slin frame
-    heard, filled = loop.time(), 0
-    while True:
-        due = heard + max(fill_after, (filled + 1) * FRAME_SECONDS)
-        try:
-            frame = await audio.next_inbound(max(0.0, due - loop.time()))
-        except TimeoutError:
-            if audio.inbound_waiting:
-                continue  # frames came while the loop was busy: late audio, not silence
-            owed = int((loop.time() - heard) / FRAME_SECONDS) - filled
-            filled += owed
-            for _ in range(owed):
-                yield silence
-            continue
-        if frame is None:
-            return
-        heard, filled = loop.time(), 0
-        yield frame
+
+    def __init__(self, audio: CallAudio, fill_after: float | None) -> None:
+        self.audio = audio
+        self.fill_after = fill_after
+        self._silence = bytes(audio.metadata.sample_rate // 25)  # one 20 ms slin frame
+        self._heard: float | None = None  # the loop's clock at the newest frame heard
+        self._filled = 0  # silent frames made up since then
+
+    async def next(self, want: int = 1) -> list[bytes] | None:
+        """At least one frame, and every frame waiting once `want` are (or filled silence
+        once the callee has been quiet); None when the call's audio ended."""
+        fill_after = self.fill_after
+        if fill_after is None:
+            return await self.audio.next_inbound_run(want, None)
+        loop = asyncio.get_running_loop()
+        if self._heard is None:
+            self._heard = loop.time()
+        while True:
+            due = self._heard + max(fill_after, (self._filled + want) * FRAME_SECONDS)
+            run = await self.audio.next_inbound_run(want, due)
+            if run is None:
+                return None
+            if run:  # heard (perhaps late, while the loop was busy): no silence
+                self._heard, self._filled = self.audio.last_inbound_at, 0
+                return run
+            elapsed = (loop.time() - self._heard) / FRAME_SECONDS
+            owed = int(elapsed + 1e-3) - self._filled  # 1e-3: a float's 4.999 at the due time
+            if owed > 0:
+                self._filled += owed
+                return [self._silence] * owed
+
+
+async def with_silence(audio: CallAudio, fill_after: float | None) -> AsyncGenerator[bytes, None]:
+    """CallerFrames one frame at a time; ends when the call's audio ends."""
+    frames = CallerFrames(audio, fill_after)
+    while (run := await frames.next()) is not None:
+        for frame in run:
+            yield frame

@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from audio_processing.g711 import ulaw_to_slin
-from audio_processing.realtime.audio import with_silence
+from audio_processing.realtime.audio import CallerFrames, with_silence
 from audio_processing.realtime.bridge import BridgeOptions, RealtimeBridge
 from launcher.openai_clients import realtime_client
 from tests.calls.conftest import wait_until
@@ -78,3 +78,24 @@ async def test_a_busy_event_loop_is_not_taken_for_the_callees_silence() -> None:
     assert after == [loud] * 25  # no silence in between
     call.audio.close("caller hangup")  # type: ignore[arg-type]
     await frames.aclose()
+
+
+async def test_frames_come_in_runs_and_a_short_run_is_no_silence() -> None:
+    """The bridge asks for a message's worth of frames and is woken once for them; a run
+    cut short by the callee's pause still comes as heard audio, and the silence after it
+    counts from its last frame."""
+    call = PacedCall()
+    loud = voice(20)
+    frames = CallerFrames(call.audio, 0.1)
+    for _ in range(7):
+        call.audio.push_inbound(loud)
+    assert await frames.next(5) == [loud] * 7  # all that was waiting, in one go
+    call.audio.push_inbound(loud)
+    call.audio.push_inbound(loud)
+    assert await frames.next(5) == [loud] * 2  # the callee paused: what came, not silence
+    quiet = await frames.next(5)
+    assert quiet is not None
+    assert set(quiet) == {bytes(len(loud))}  # then silence,
+    assert len(quiet) >= 5  # caught up with the clock at once
+    call.audio.close("caller hangup")  # type: ignore[arg-type]
+    assert await frames.next(5) is None

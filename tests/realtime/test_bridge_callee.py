@@ -12,6 +12,7 @@ import time
 import pytest
 from openai import AsyncOpenAI
 
+from audio_processing.realtime.bridge import BridgeOptions
 from audio_processing.realtime.callee_modes import CalleeHandling
 from audio_processing.realtime.hold_mode import BACK_FROM_HOLD
 from audio_processing.talker_result import AnsweredBy, TalkerEnd
@@ -39,10 +40,11 @@ def appended_ms(fake: FakeRealtimeServer, after: float = 0.0, before: float = 1e
 
 def replayed_ms(fake: FakeRealtimeServer, after: float) -> float:
     """Audio replayed to the model: it goes in appends of many frames (live audio goes
-    two 20 ms frames at a time)."""
+    input_batch_frames 20 ms frames at a time; +1 ms: base64's padding)."""
+    live_ms = BridgeOptions().input_batch_frames * 20 + 1
     appends = [e for e in fake.received("input_audio_buffer.append") if e.at > after]
     sizes = [len(e.event["audio"]) * 3 / 4 / 8 for e in appends]
-    return sum(ms for ms in sizes if ms > 100)
+    return sum(ms for ms in sizes if ms > live_ms)
 
 
 # --- who speaks first -------------------------------------------------------------------

@@ -63,11 +63,13 @@ def _played(fake: FakeRealtimeServer, call: PacedCall) -> int:
 async def test_caller_audio_arrives_as_ulaw_that_follows_its_energy(
     client: AsyncOpenAI, fake: FakeRealtimeServer, call: PacedCall
 ) -> None:
-    bridge, task = await _start(client, call, greet_after=None)
+    bridge, task = await _start(client, call, greet_after=None, input_batch_frames=2)
     await call.feed(SILENCE * 10 + voice(200) + SILENCE * 20, interval=0.005)
     await _until(lambda: len(fake.session.appended_audio) >= 40 * 160)
     appends = fake.received("input_audio_buffer.append")
-    assert {len(e.event["audio"]) for e in appends} == {len("x" * 428)}  # 2 frames: 320 B μ-law
+    # 2 frames (320 B μ-law) each; the first may hold 1: calls are staggered (bridge.py)
+    assert {len(e.event["audio"]) for e in appends[1:]} == {len("x" * 428)}
+    assert len(appends[0].event["audio"]) <= 428
     pcm = ulaw_to_slin(bytes(fake.session.appended_audio))
     windows = [_rms(pcm[i : i + FRAME]) for i in range(0, 40 * FRAME, FRAME)]
     assert max(windows[:10]) < 50
@@ -79,6 +81,22 @@ async def test_caller_audio_arrives_as_ulaw_that_follows_its_energy(
     assert bridge.result is not None
     assert bridge.result.reason is TalkerEnd.CALLER_HANGUP
     assert not bridge.result.reason.is_failure
+
+
+async def test_input_batch_frames_sets_the_frames_per_append(
+    client: AsyncOpenAI, fake: FakeRealtimeServer, call: PacedCall
+) -> None:
+    """OPENAI_INPUT_BATCH_FRAMES: fewer, larger appends; the audio itself is unchanged."""
+    _, task = await _start(client, call, greet_after=None, input_batch_frames=3)
+    await call.feed(voice(200) + SILENCE * 10, interval=0.005)
+    await _until(lambda: len(fake.session.appended_audio) >= 21 * 160)
+    appends = fake.received("input_audio_buffer.append")
+    assert {len(e.event["audio"]) for e in appends[1:]} == {len("x" * 640)}  # 480 B μ-law
+    assert len(appends[0].event["audio"]) <= 640  # calls are staggered (bridge.py)
+    pcm = ulaw_to_slin(bytes(fake.session.appended_audio))
+    assert min(_rms(pcm[i : i + FRAME]) for i in range(0, 10 * FRAME, FRAME)) > 3000
+    assert max(_rms(pcm[i : i + FRAME]) for i in range(10 * FRAME, 20 * FRAME, FRAME)) < 50
+    await _hang_up(call, task)
 
 
 async def test_prewarmed_greeting_is_heard_within_300_ms(
@@ -259,16 +277,20 @@ async def test_pcm24_sessions_are_resampled_both_ways(
     session = session_for(client, audio="pcm24")
     await session.ready()
     # No filled silence while the test waits: the input is counted to the byte.
-    options = BridgeOptions(silence_fill_after=None, greet_after=0.0)
+    options = BridgeOptions(silence_fill_after=None, greet_after=0.0, input_batch_frames=2)
     bridge = RealtimeBridge(session, Tools(), None, options)
     task = asyncio.get_running_loop().create_task(bridge.run(call.audio), name="bridge")
     await _until(lambda: _played(fake, call) == 200)  # 9600 B at 24 kHz → 200 ms at 8 kHz
     await call.feed(voice(200) + SILENCE * 20, interval=0.005)
-    await fake.wait_for("input_audio_buffer.append", count=15)
+    await _until(lambda: len(fake.session.appended_audio) >= 3 * 29 * FRAME - 4)
     appended = bytes(fake.session.appended_audio)
-    # 30 frames of slin8 → about 3 x 9600 B of slin24 (the resampler's filter delay: ≤ 2 samples)
+    # Each 20 ms frame of slin8 → 3 x its bytes of slin24 (the resampler's filter delay: ≤ 2
+    # samples); 29 or 30 frames of the 30 are sent (the first append may be short, so the
+    # last frame may still wait for its batch).
     assert len(appended) % 2 == 0
-    assert abs(len(appended) - 3 * 30 * FRAME) <= 4
+    frames = round(len(appended) / (3 * FRAME))
+    assert frames in (29, 30)
+    assert abs(len(appended) - 3 * frames * FRAME) <= 4
     loud = _rms(appended[: 200 * 48])
     assert loud > 3000
     assert [e.type for e in fake.session.sent].count("input_audio_buffer.speech_started") == 1
