@@ -268,7 +268,8 @@ class BenchPlatform:
 
     async def _prepare_one(self, limit: asyncio.Semaphore) -> BenchCall | None:
         call_id = str(uuid.uuid4())
-        await self.platform.slots.acquire(call_id, timeout=30)  # as the call initiator does
+        async with limit:  # a few at a time, as the scheduler launches calls in batches
+            await self.platform.slots.acquire(call_id, timeout=30)  # as the initiator does
         if self.talker == "echo":
             echo = BenchCall(call_id, None, self.bus, self.rec)  # type: ignore[arg-type]
             echo.expected = self.server.expect(call_id, EchoTalker())

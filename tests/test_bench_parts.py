@@ -295,7 +295,7 @@ def test_a_revision_older_than_the_harness_needs_is_refused_with_the_reason() ->
     before = f"{added[-1]}~1"  # the commit before the supervisor (and worker_env) existed
 
     with pytest.raises(old_tree.CompareError, match="cannot drive") as refused:
-        old_tree.checkout(before)
+        old_tree.checkout(before).remove()  # removed if wrongly accepted: nothing left behind
     assert re.search(r"no launcher\.\w+ at this revision", str(refused.value))
     assert not any(
         Path(line.split()[0]).name.startswith("opendeep-compare-")
