@@ -35,8 +35,9 @@ DEFAULT_REDIS = os.environ.get("REDIS_BENCH_URL", "redis://127.0.0.1:6379/0")
 
 
 async def run_calls(args: argparse.Namespace, logs: Path, old: Tree | None) -> dict[str, Any]:
-    """Every level for every worker count; with `old`, each level on both trees, the first
-    side alternating (old, new, new, old, ...) so drift over the run hits both alike."""
+    """Every level for every worker count, up to the first this tree clearly fails; with
+    `old`, each level on both trees (so every level has its pair), the first side
+    alternating (old, new, new, old, ...) so drift over the run hits both alike."""
     argv = [sys.executable, "-m", "benchmarks.fake_model", "--uvloop"]
     model = await Child.start("model", argv, logs)
     setup = Setup(
@@ -48,16 +49,10 @@ async def run_calls(args: argparse.Namespace, logs: Path, old: Tree | None) -> d
     measured: dict[str, list[dict[str, Any]]] = {t.name: [] for t in trees}
     try:
         for workers in args.workers:
-            drowned: set[str] = set()
             for i, n in enumerate(args.levels):
                 for tree in trees[::-1] if i % 2 == 0 else trees:
-                    if tree.name in drowned:
-                        continue
-                    level = await _one_level(n, workers, tree, setup)
-                    measured[tree.name].append(level)
-                    if clearly_failed(level):
-                        drowned.add(tree.name)
-                if "new" in drowned:
+                    measured[tree.name].append(await _one_level(n, workers, tree, setup))
+                if clearly_failed(measured["new"][-1]):
                     print(f"N={n} clearly fails; stopping here", file=sys.stderr, flush=True)
                     break
     finally:

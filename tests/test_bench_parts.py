@@ -296,7 +296,9 @@ def test_a_revision_older_than_the_harness_needs_is_refused_with_the_reason() ->
 
     with pytest.raises(old_tree.CompareError, match="cannot drive") as refused:
         old_tree.checkout(before).remove()  # removed if wrongly accepted: nothing left behind
-    assert re.search(r"no launcher\.\w+ at this revision", str(refused.value))
+    # What is missing first depends on the import order (and on what the venv's editable
+    # install would have filled in); either way the reason is an import that failed.
+    assert re.search(r"\((ModuleNotFoundError|ImportError): ", str(refused.value))
     assert not any(
         Path(line.split()[0]).name.startswith("opendeep-compare-")
         for line in _worktrees().splitlines()
