@@ -35,9 +35,10 @@ DEFAULT_REDIS = os.environ.get("REDIS_BENCH_URL", "redis://127.0.0.1:6379/0")
 
 
 async def run_calls(args: argparse.Namespace, logs: Path, old: Tree | None) -> dict[str, Any]:
-    """Every level for every worker count, up to the first this tree clearly fails; with
-    `old`, each level on both trees (so every level has its pair), the first side
-    alternating (old, new, new, old, ...) so drift over the run hits both alike."""
+    """Level by level, every worker count (up to the first level this tree clearly fails
+    with that count), and with `old` each on both trees (so every level has its pair), the
+    first side alternating (old, new, new, old, ...): drift over the run hits the worker
+    counts and the trees alike."""
     argv = [sys.executable, "-m", "benchmarks.fake_model", "--uvloop"]
     model = await Child.start("model", argv, logs)
     setup = Setup(
@@ -47,17 +48,25 @@ async def run_calls(args: argparse.Namespace, logs: Path, old: Tree | None) -> d
     )  # fmt: skip
     trees = [Tree("new"), *([old] if old else [])]
     measured: dict[str, list[dict[str, Any]]] = {t.name: [] for t in trees}
+    running = list(args.workers)
     try:
-        for workers in args.workers:
-            for i, n in enumerate(args.levels):
+        for i, n in enumerate(args.levels):
+            for workers in list(running):
                 for tree in trees[::-1] if i % 2 == 0 else trees:
                     measured[tree.name].append(await _one_level(n, workers, tree, setup))
                 if clearly_failed(measured["new"][-1]):
-                    print(f"N={n} clearly fails; stopping here", file=sys.stderr, flush=True)
-                    break
+                    print(f"N={n} clearly fails with {workers} worker(s)", file=sys.stderr)
+                    running.remove(workers)
+            if not running:
+                break
     finally:
         await model.close()
-    return measured
+    return {name: by_workers(levels) for name, levels in measured.items()}
+
+
+def by_workers(levels: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The table's order: each worker count's levels together, smallest N first."""
+    return sorted(levels, key=lambda level: (level["workers"], level["n"]))
 
 
 async def _one_level(n: int, workers: int, tree: Tree, setup: Setup) -> dict[str, Any]:

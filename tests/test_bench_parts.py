@@ -159,6 +159,12 @@ def test_the_largest_sustained_level_is_per_worker_count() -> None:
     assert largest_sustained(levels, 3) == 0
 
 
+def test_the_table_groups_the_levels_by_worker_count() -> None:
+    measured = [_level(50, 1), _level(50, 2), _level(100, 1), _level(100, 2)]
+    order = [(lv["workers"], lv["n"]) for lv in run.by_workers(measured)]
+    assert order == [(1, 50), (1, 100), (2, 50), (2, 100)]
+
+
 # Comparing with an older revision
 
 
