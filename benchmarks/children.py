@@ -28,12 +28,16 @@ class Child:
         return self.process.pid
 
     @classmethod
-    async def start(cls, name: str, argv: list[str], logs: Path, *, ready: bool = True) -> Child:
-        """Start `argv` at the repository root; with `ready`, read its first line."""
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    async def start(
+        cls, name: str, argv: list[str], logs: Path, root: Path = ROOT, *, ready: bool = True
+    ) -> Child:
+        """Start `argv` at the root of a source tree (this one by default: the harness;
+        a checked-out revision for its platform, benchmarks/old_tree.py); with `ready`,
+        read its first line."""
+        env = {**os.environ, "PYTHONPATH": str(root), "PYTHONUNBUFFERED": "1"}
         with open(logs / f"{name}.log", "ab") as log:  # noqa: ASYNC230 - local, tiny
             process = await asyncio.create_subprocess_exec(
-                *argv, cwd=ROOT, env=env, limit=2**26,
+                *argv, cwd=root, env=env, limit=2**26,
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log,
             )  # fmt: skip
         child = cls(name, process)

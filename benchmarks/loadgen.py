@@ -1,14 +1,16 @@
 """The load generator: plays Asterisk for N calls at once (`python -m benchmarks.loadgen`).
 
-Each leg connects to the platform's AudioSocket port, sends the UUID frame, then one
-20 ms slin8 frame every 20 ms on a monotonic clock (a speech-like on/off pattern, phase
-shifted per call so the fake model's VAD answers at different times) and records when
-every frame from the platform arrived. Why one sender for all legs, in 20 phase slots:
-a task per leg would cost the generator more than the platform it measures, and slots
-spread the legs over the 20 ms like independent calls rather than one burst.
+Each leg connects to the AudioSocket port of the worker that expects its call (with
+several workers, where that worker's Originate told Asterisk to connect it:
+benchmarks/workers.py), sends the UUID frame, then one 20 ms slin8 frame every 20 ms on a
+monotonic clock (a speech-like on/off pattern, phase shifted per call so the fake model's
+VAD answers at different times) and records when every frame from the platform arrived.
+Why one sender for all legs, in 20 phase slots: a task per leg would cost the generator
+more than the platform it measures, and slots spread the legs over the 20 ms like
+independent calls rather than one burst.
 
-Control (JSON lines): stdin {"port", "call_ids"} → stdout {"connected", ...}; stdin
-{"window": [t0, t1]} (time.monotonic of this machine) → hang up all legs, stdout the
+Control (JSON lines): stdin {"targets": [[port, call_id], ...]} → stdout {"connected", ...};
+stdin {"window": [t0, t1]} (time.monotonic of this machine) → hang up all legs, stdout the
 spacing report inside that window.
 """
 
@@ -75,12 +77,12 @@ class Leg(asyncio.Protocol):
         return self.closed_at is None and self.transport is not None
 
 
-async def connect_all(port: int, call_ids: list[str]) -> list[Leg]:
+async def connect_all(targets: list[tuple[int, str]]) -> list[Leg]:
     loop = asyncio.get_running_loop()
     limit = asyncio.Semaphore(CONNECT_CONCURRENCY)
     rng = random.Random(7)
 
-    async def one(call_id: str) -> Leg | None:
+    async def one(port: int, call_id: str) -> Leg | None:
         async with limit:
             leg = Leg(rng.randrange(CYCLE_FRAMES))
             try:
@@ -92,7 +94,7 @@ async def connect_all(port: int, call_ids: list[str]) -> list[Leg]:
             transport.write(encode_uuid(uuid.UUID(call_id)))
             return leg
 
-    legs = await asyncio.gather(*(one(c) for c in call_ids))
+    legs = await asyncio.gather(*(one(port, call_id) for port, call_id in targets))
     return [leg for leg in legs if leg is not None]
 
 
@@ -133,7 +135,7 @@ async def run() -> None:
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     order = json.loads(await reader.readline())
-    legs = await connect_all(order["port"], order["call_ids"])
+    legs = await connect_all([(int(port), str(call)) for port, call in order["targets"]])
     print(json.dumps({"connected": len(legs), "t": time.monotonic()}), flush=True)
     lags: array[float] = array("d")
     stop = asyncio.Event()

@@ -3,9 +3,12 @@
 The platform is built by `launcher.platform.build_platform`, as `main.py run` builds it
 (without AMI, web app or task engine): its AudioSocket server, its command bus and its
 Realtime client through the official SDK (to the fake model at --model-url). One
-RealtimeBridge per call; one command published to every call. Each call is registered with
-`expect()` the way the call initiator does for a call it originated; the load generator
-then plays Asterisk.
+RealtimeBridge per call; one command published to every call. Each call holds a call slot
+(Redis when --redis-url: the limit the workers share) and is registered with `expect()` the
+way the call initiator does for a call it originated; the load generator then plays
+Asterisk. With `--workers N --worker I` it is worker I of N as `main.py run --workers N`
+starts it (`launcher.supervisor.worker_env`: AudioSocket port = --base-port + I, its own
+node id); benchmarks/box.py says why the benchmark starts the workers itself.
 
 Inbound latency is measured at both ends of the hot path: the call's inbound observer
 (`CallAudio.observe_inbound`) timestamps each caller frame as the AudioSocket server hands
@@ -27,6 +30,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter, deque
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +46,14 @@ from audio_processing.realtime.session_config import build_session_config
 from audio_processing.talker_result import TalkerResult
 from benchmarks.procstat import CpuWindow, rss_bytes
 from benchmarks.stats import summary_ms
+from call_processor.call_slots import RedisCallSlots
 from common.command_bus import CommandBus, CommandSubscription
 from common.commands import SendDtmf
 from common.owned_tasks import TaskOwner
 from config.settings import (
     AppSettings,
     AudioSocketSettings,
+    CallingSettings,
     OpenAISettings,
     RedisSettings,
     Settings,
@@ -55,11 +61,14 @@ from config.settings import (
 )
 from launcher.heap import settle_heap
 from launcher.platform import PlatformOverrides, build_platform
+from launcher.supervisor import worker_env
 
 log = logging.getLogger("benchmarks.platform")
 PREPARE_CONCURRENCY = 50
 APPEND_PREFIX = '{"type":"input_audio_buffer.append","audio":"'
 ULAW_FRAME = 160  # bytes of μ-law in one 20 ms caller frame
+SLOT_LIMIT = 10_000  # MAX_CONCURRENT_CALLS: never the limit being measured
+SLOTS_NAME = "bench"  # its own Redis key: a platform on the same Redis keeps its limit
 
 
 class Recorder:
@@ -169,22 +178,47 @@ class _NoTools:
         return "ok"
 
 
+@dataclass(frozen=True)
+class Worker:
+    """Which worker of how many this process is, and worker 0's AudioSocket port (0: any
+    free port, when it is the only one)."""
+
+    index: int = 0
+    count: int = 1
+    base_port: int = 0
+
+
 def bench_settings(
-    model_url: str, redis_url: str | None, data_dir: Path, batch_frames: int | None = None
+    model_url: str, redis_url: str | None, data_dir: Path, worker: Worker
 ) -> Settings:
-    """What an operator's .env would say for this run; a 2 s first-frame allowance so the
-    saturated levels measure pacing rather than refused connections. `batch_frames`:
-    OPENAI_INPUT_BATCH_FRAMES (None: the setting's default)."""
-    openai = OpenAISettings(api_key=SecretStr("bench-key"), base_url=model_url)
-    if batch_frames is not None:
-        openai = openai.model_copy(update={"input_batch_frames": batch_frames})
-    return load_settings(
-        env_file=None,
-        app=AppSettings(data_dir=data_dir, node_id="bench"),
-        redis=RedisSettings(url=redis_url),
-        audiosocket=AudioSocketSettings(listen_port=_free_port(), first_frame_timeout=2.0),
-        openai=openai,
-    )
+    """What an operator's .env would say for this run, shifted for worker `worker.index` as
+    the supervisor shifts it; a 2 s first-frame allowance so the saturated levels measure
+    pacing rather than refused connections."""
+
+    def settings(port: int, node_id: str) -> Settings:
+        return load_settings(
+            env_file=None,
+            app=AppSettings(data_dir=data_dir, node_id=node_id),
+            redis=RedisSettings(url=redis_url),
+            calling=CallingSettings(max_concurrent_calls=SLOT_LIMIT),
+            audiosocket=AudioSocketSettings(listen_port=port, first_frame_timeout=2.0),
+            openai=OpenAISettings(api_key=SecretStr("bench-key"), base_url=model_url),
+        )
+
+    base = settings(worker.base_port or _free_port(), "bench")
+    if worker.count == 1:
+        return base
+    env = worker_env(base, worker.index)
+    return settings(int(env["AUDIOSOCKET_LISTEN_PORT"]), env["NODE_ID"])
+
+
+def bridge_options(settings: Settings, batch_frames: int | None) -> BridgeOptions:
+    """Caller frames per model append: `batch_frames` when given, else the product's
+    OPENAI_INPUT_BATCH_FRAMES (a platform older than that setting, under --compare, runs
+    its own BridgeOptions default)."""
+    configured = getattr(settings.openai, "input_batch_frames", None)
+    chosen = batch_frames or configured
+    return BridgeOptions(input_batch_frames=chosen) if chosen else BridgeOptions()
 
 
 def _free_port() -> int:
@@ -199,13 +233,19 @@ class BenchPlatform:
         model_url: str,
         redis_url: str | None,
         talker: str = "bridge",
+        worker: Worker | None = None,
         batch_frames: int | None = None,
     ) -> None:
         self.talker = talker
         self.scratch = tempfile.TemporaryDirectory(prefix="opendeep-bench-")
-        settings = bench_settings(model_url, redis_url, Path(self.scratch.name), batch_frames)
-        self.options = BridgeOptions(input_batch_frames=settings.openai.input_batch_frames)
-        self.platform = build_platform(settings, PlatformOverrides(web=False, task_engine=False))
+        settings = bench_settings(model_url, redis_url, Path(self.scratch.name), worker or Worker())
+        self.options = bridge_options(settings, batch_frames)
+        slots = None
+        if redis_url:  # the product's Redis slots, under a key of the benchmark's own
+            node = settings.app.node_id or "bench"
+            slots = RedisCallSlots(redis_url, SLOT_LIMIT, node, name=SLOTS_NAME)
+        overrides = PlatformOverrides(web=False, task_engine=False, slots=slots)
+        self.platform = build_platform(settings, overrides)
         self.config = build_session_config(model="gpt-realtime", instructions="Be brief.")
         self.rec = Recorder()
         self.calls: list[BenchCall] = []
@@ -246,6 +286,8 @@ class BenchPlatform:
 
     async def _prepare_one(self, limit: asyncio.Semaphore) -> BenchCall | None:
         call_id = str(uuid.uuid4())
+        async with limit:  # a few at a time, as the scheduler launches calls in batches
+            await self.platform.slots.acquire(call_id, timeout=30)  # as the initiator does
         if self.talker == "echo":
             echo = BenchCall(call_id, None, self.bus, self.rec)  # type: ignore[arg-type]
             echo.expected = self.server.expect(call_id, EchoTalker())
@@ -258,6 +300,7 @@ class BenchPlatform:
             except Exception:
                 log.exception("session did not open")
                 await session.aclose()
+                await self.platform.slots.release(call_id)
                 return None
         call = BenchCall(call_id, session, self.bus, self.rec, self.options)
         call.hook_send()
@@ -332,6 +375,7 @@ class BenchPlatform:
             "sessions_active": self.server.sessions_active,
         }
         for call in self.calls:
+            await self.platform.slots.release(call.call_id)
             if call.expected is not None and not call.expected.attached:
                 self.server.forget(call.call_id)
             if call.session is not None:
@@ -346,9 +390,9 @@ class BenchPlatform:
 
 
 async def serve(
-    model_url: str, redis_url: str | None, talker: str, batch_frames: int | None
+    model_url: str, redis_url: str | None, talker: str, worker: Worker, batch_frames: int | None
 ) -> None:
-    platform = BenchPlatform(model_url, redis_url, talker, batch_frames)
+    platform = BenchPlatform(model_url, redis_url, talker, worker, batch_frames)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -380,16 +424,20 @@ def main() -> None:
     parser.add_argument("--redis-url", default=None)
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     parser.add_argument("--talker", choices=["bridge", "echo"], default="bridge")
-    parser.add_argument("--batch-frames", type=int, default=None)
+    parser.add_argument("--worker", type=int, default=0, help="this worker's index")
+    parser.add_argument("--workers", type=int, default=1, help="how many workers run")
+    parser.add_argument("--base-port", type=int, default=0, help="worker 0's AudioSocket port")
+    parser.add_argument("--batch-frames", type=int, default=None, help="caller frames per append")
     args = parser.parse_args()
-    serving = serve(args.model_url, args.redis_url, args.talker, args.batch_frames)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    worker = Worker(args.worker, args.workers, args.base_port)
+    main_task = serve(args.model_url, args.redis_url, args.talker, worker, args.batch_frames)
     if args.loop == "uvloop":
         import uvloop
 
-        uvloop.run(serving)
+        uvloop.run(main_task)
     else:
-        asyncio.run(serving)
+        asyncio.run(main_task)
 
 
 if __name__ == "__main__":

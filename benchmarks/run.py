@@ -1,9 +1,13 @@
 """`make bench`: calls per box, the latency the platform adds, and scheduler claims.
 
-Three processes per load level, so each one's CPU is its own: the fake Realtime model
+Separate processes per load level, so each one's CPU is its own: the fake Realtime model
 (kept for the whole run), the platform (fresh per level, so memory per call starts from
-a clean baseline) and the load generator playing Asterisk. Writes
-benchmarks/results/latest.json and latest.md and prints the table.
+a clean baseline; one process per worker with `--workers`, benchmarks/box.py) and the load
+generator playing Asterisk. With `--compare REV` (default HEAD~1: the last commit against
+its parent, and for a merge on main the first parent, i.e. main before the merge) every
+level is also measured on REV's platform in the same run, alternating which side goes
+first, and the table gets new / old ratios (benchmarks/compare.py). Writes
+benchmarks/results/latest.json and latest.md (or --out) and prints the table.
 """
 
 from __future__ import annotations
@@ -18,120 +22,64 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import report
-from benchmarks.children import Child, system_busy
-from benchmarks.procstat import cpu_seconds, machine
+from benchmarks import compare, old_tree, report
+from benchmarks.box import Setup, Tree, run_level
+from benchmarks.children import Child
+from benchmarks.procstat import machine
+from benchmarks.verdict import clearly_failed, largest_sustained
 from config.settings import OpenAISettings
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LEVELS = (10, 50, 100, 200, 500, 1000)
-SPACING_BOUND_MS = 5.0
+WORKERS = (1, 2)
+DEFAULT_REDIS = os.environ.get("REDIS_BENCH_URL", "redis://127.0.0.1:6379/0")
 
 
-def passed(level: dict[str, Any]) -> bool:
-    """Sustained: every call attached and stayed up, p99 spacing error under 5 ms, no drop."""
-    out = level["loadgen"]["spacing"]
-    return (
-        level["platform"]["attached"] == level["n"]
-        and level["loadgen"]["closed_early"] == 0
-        and level["loadgen"]["calls_without_frames"] == 0
-        and out["dropped_frames"] == 0
-        and level["platform"]["inbound_dropped"] == 0
-        and out["error_ms"]["p99"] < SPACING_BOUND_MS
-    )
-
-
-def clearly_failed(level: dict[str, Any]) -> bool:
-    """Far past the bound: a bigger level would only measure a drowning machine."""
-    out = level["loadgen"]["spacing"]
-    frames = max(1, out["frames"])
-    return (
-        out["error_ms"]["p99"] > 4 * SPACING_BOUND_MS
-        or out["dropped_frames"] / frames > 0.005
-        or level["platform"]["attached"] < level["n"]
-    )
-
-
-async def run_level(n: int, model: Child, args: argparse.Namespace, logs: Path) -> dict[str, Any]:
-    platform_cmd = ["-m", "benchmarks.platform_side", "--model-url", model.info["url"]]
-    platform_cmd += ["--loop", args.loop, "--talker", args.talker]
-    platform_cmd += ["--batch-frames", str(args.batch_frames)]
-    if args.redis_url:
-        platform_cmd += ["--redis-url", args.redis_url]
-    if args.profile:
-        spy = [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking"]
-        spy += ["--format", "raw", "--rate", "250", "-o", str(logs / f"profile-{n}.txt")]
-        platform_cmd = [*spy, "--", sys.executable, *platform_cmd]
-    else:
-        platform_cmd = [sys.executable, *platform_cmd]
-    platform = await Child.start("platform", platform_cmd, logs)
-    loadgen = None
-    try:
-        prepared = await platform.ask({"cmd": "prepare", "n": n}, timeout=120 + n / 5)
-        argv = [sys.executable, "-m", "benchmarks.loadgen"]
-        loadgen = await Child.start("loadgen", argv, logs, ready=False)
-        loadgen.send({"port": platform.info["port"], "call_ids": prepared["call_ids"]})
-        connected = await loadgen.recv(timeout=60)
-        measure = {"cmd": "measure", "warmup": args.warmup, "seconds": args.seconds}
-        others = _OtherCpu(model.pid, loadgen.pid)
-        watcher = asyncio.create_task(others.during(args.warmup + 0.5, args.seconds - 1.0))
-        measured = await platform.ask(measure, timeout=args.warmup + args.seconds + 90)
-        await watcher
-        load = await loadgen.ask({"window": measured["window"]}, timeout=120)
-        finished = await platform.ask({"cmd": "finish"}, timeout=60)
-    finally:
-        if loadgen is not None:
-            await loadgen.close()
-        await platform.close({"cmd": "quit"})
-    level = {
-        "n": n,
-        "prepare": {k: v for k, v in prepared.items() if k != "call_ids"},
-        "connected": connected["connected"],
-        "platform": {**measured, **finished},
-        "loadgen": load,
-        "model_cpu_cores": others.cores[0],
-        "loadgen_cpu_cores": others.cores[1],
-        "machine_busy_cores": others.busy,
-    }
-    level["passed"] = passed(level)
-    return level
-
-
-class _OtherCpu:
-    """CPU of the other processes and of the whole machine over (most of) the window."""
-
-    def __init__(self, *pids: int) -> None:
-        self.pids = pids
-        self.cores = [0.0 for _ in pids]
-        self.busy = 0.0
-
-    async def during(self, delay: float, seconds: float) -> None:
-        await asyncio.sleep(delay)
-        before = [cpu_seconds(p) for p in self.pids]
-        machine_before = system_busy()
-        await asyncio.sleep(seconds)
-        after = [cpu_seconds(p) for p in self.pids]
-        self.cores = [round((a - b) / seconds, 3) for a, b in zip(after, before, strict=True)]
-        self.busy = round((system_busy() - machine_before) / seconds, 2)
-
-
-async def run_calls(args: argparse.Namespace, logs: Path) -> list[dict[str, Any]]:
+async def run_calls(args: argparse.Namespace, logs: Path, old: Tree | None) -> dict[str, Any]:
+    """Level by level, every worker count (up to the first level this tree clearly fails
+    with that count), and with `old` each on both trees (so every level has its pair), the
+    first side alternating (old, new, new, old, ...): drift over the run hits the worker
+    counts and the trees alike."""
     argv = [sys.executable, "-m", "benchmarks.fake_model", "--uvloop"]
     model = await Child.start("model", argv, logs)
-    model.info["url"] = f"http://127.0.0.1:{model.info['port']}/v1"
-    levels: list[dict[str, Any]] = []
+    setup = Setup(
+        model_url=f"http://127.0.0.1:{model.info['port']}/v1", model_pid=model.pid,
+        loop=args.loop, talker=args.talker, batch_frames=args.batch_frames,
+        redis_url=args.redis_url or None,
+        warmup=args.warmup, seconds=args.seconds, profile=args.profile, logs=logs,
+    )  # fmt: skip
+    trees = [Tree("new"), *([old] if old else [])]
+    measured: dict[str, list[dict[str, Any]]] = {t.name: [] for t in trees}
+    running = list(args.workers)
     try:
-        for n in args.levels:
-            print(f"level N={n} ...", file=sys.stderr, flush=True)
-            level = await run_level(n, model, args, logs)
-            levels.append(level)
-            print(report.level_line(level), file=sys.stderr, flush=True)
-            if clearly_failed(level):
-                print(f"N={n} clearly fails; stopping here", file=sys.stderr, flush=True)
+        for i, n in enumerate(args.levels):
+            for workers in list(running):
+                for tree in trees[::-1] if i % 2 == 0 else trees:
+                    measured[tree.name].append(await _one_level(n, workers, tree, setup))
+                if clearly_failed(measured["new"][-1]):
+                    print(f"N={n} clearly fails with {workers} worker(s)", file=sys.stderr)
+                    running.remove(workers)
+            if not running:
                 break
     finally:
         await model.close()
-    return levels
+    return {name: by_workers(levels) for name, levels in measured.items()}
+
+
+def by_workers(levels: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The table's order: each worker count's levels together, smallest N first."""
+    return sorted(levels, key=lambda level: (level["workers"], level["n"]))
+
+
+async def _one_level(n: int, workers: int, tree: Tree, setup: Setup) -> dict[str, Any]:
+    print(f"level N={n}, {workers} worker(s), {tree.name} ...", file=sys.stderr, flush=True)
+    try:
+        level = await run_level(n, workers, tree, setup)
+    except RuntimeError as exc:
+        where = f"{tree.name} tree at {tree.root}" if tree.name != "new" else "this tree"
+        raise RuntimeError(f"{exc} (the platform of {where}; logs in {setup.logs})") from exc
+    print(report.level_line(level), file=sys.stderr, flush=True)
+    return level
 
 
 async def run_scheduler(args: argparse.Namespace) -> dict[str, Any]:
@@ -174,11 +122,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--talker", choices=["bridge", "echo"], default="bridge",
         help="echo: no model, the AudioSocket side alone",
     )  # fmt: skip
-    parser.add_argument("--redis-url", default=None, help="command bus on Redis (else in-process)")
     parser.add_argument(
-        "--batch-frames", type=int,
-        default=OpenAISettings.model_fields["input_batch_frames"].default,
-        help="OPENAI_INPUT_BATCH_FRAMES for the platform (default: the setting's default)",
+        "--batch-frames", type=int, default=None,
+        help="caller frames per model append (default: OPENAI_INPUT_BATCH_FRAMES's, "
+        f"{OpenAISettings.model_fields['input_batch_frames'].default})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--workers", type=_ints, default=list(WORKERS),
+        help="platform worker processes per row, as `main.py run --workers N`, e.g. 1,2",
+    )  # fmt: skip
+    parser.add_argument(
+        "--redis-url", default=DEFAULT_REDIS,
+        help="command bus and call slots the workers share (REDIS_BENCH_URL; '' for "
+        "in-process, one worker only)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--compare", default="HEAD~1", metavar="REV",
+        help="also measure REV's platform, alternating per level, and report new / old "
+        "ratios ('' to skip; HEAD measures uncommitted changes)",
     )  # fmt: skip
     parser.add_argument(
         "--postgres-url",
@@ -208,7 +169,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--logs", type=Path, default=Path(tempfile.gettempdir()) / "opendeep-bench",
         help="children's stderr and --profile output",
     )  # fmt: skip
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if max(args.workers) > 1 and not args.redis_url:
+        parser.error(
+            "--workers above 1 needs --redis-url: as `main.py run --workers N` refuses without "
+            "REDIS_URL, the workers share the call limit and the command bus through Redis"
+        )
+    return args
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -216,15 +183,39 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     logs = args.logs
     logs.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {"machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
-    private = {"out", "logs", "postgres_url"}
+    private = {"out", "logs", "postgres_url", "redis_url"}
     result["settings"] = {k: v for k, v in vars(args).items() if k not in private}
+    result["settings"]["redis"] = bool(args.redis_url)
+    default_batch = OpenAISettings.model_fields["input_batch_frames"].default
+    result["settings"]["batch_frames"] = args.batch_frames or default_batch
     if args.only != "scheduler":
-        result["calls"] = await run_calls(args, logs)
-        result["sustained_n"] = max((lv["n"] for lv in result["calls"] if lv["passed"]), default=0)
+        result.update(await _calls_part(args, logs))
     if args.only != "calls" and not args.no_scheduler:
         result["scheduler"] = await run_scheduler(args)
     result["machine"]["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
     return result
+
+
+async def _calls_part(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
+    """The calls table, and with --compare the same levels on REV's platform."""
+    old = await asyncio.to_thread(old_tree.checkout, args.compare) if args.compare else None
+    try:
+        measured = await run_calls(args, logs, Tree("old", old.root) if old else None)
+    finally:
+        if old is not None:
+            await asyncio.to_thread(old.remove)
+    calls = measured["new"]
+    part: dict[str, Any] = {
+        "calls": calls,
+        "sustained_n": {str(w): largest_sustained(calls, w) for w in args.workers},
+    }
+    if old is not None:
+        rows = compare.pair(measured["old"], calls)
+        part["compare"] = {
+            "rev": old.rev, "commit": old.commit, "subject": old.subject,
+            "old_calls": measured["old"], "rows": rows, "summary": compare.summary(rows),
+        }  # fmt: skip
+    return part
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,4 +1,5 @@
-"""The benchmark harness still works: five calls for two seconds, and a small claim run.
+"""The benchmark harness still works: five calls for two seconds on one and on two workers,
+and a small claim run.
 
 Not a performance test: it asserts that every metric was produced (and that the calls
 really went through the platform), never how fast anything was.
@@ -14,26 +15,36 @@ import pytest
 from benchmarks import run, scheduler
 
 
-async def test_harness_measures_five_calls_through_the_platform(tmp_path: Path) -> None:
+async def test_harness_measures_five_calls_through_the_platform(
+    tmp_path: Path, redis_url: str
+) -> None:
     argv = ["--levels", "5", "--seconds", "2", "--warmup", "1", "--no-scheduler", "--logs"]
-    args = run.parse_args([*argv, str(tmp_path / "logs"), "--out", str(tmp_path)])
+    argv += [str(tmp_path / "logs"), "--out", str(tmp_path), "--workers", "1,2"]
+    args = run.parse_args([*argv, "--redis-url", redis_url, "--compare", ""])
     result = await run.run(args)
 
-    (level,) = result["calls"]
-    platform, load = level["platform"], level["loadgen"]
-    assert level["connected"] == 5
-    assert platform["attached"] == 5
-    assert platform["cpu_ms_per_call_second"] > 0
-    assert platform["rss_mb"] > 0
-    assert platform["inbound_latency_ms"]["count"] > 0  # caller frames reached the model
-    assert platform["commands_delivered"] == 5  # one command per call over the bus
-    assert platform["end_reasons"] == {"far_end_hangup": 5}
-    assert platform["bridge_outcomes"] == {"completed:caller_hangup": 5}
-    assert load["spacing"]["frames"] > 5 * 50  # every call heard the platform for 2 s
-    assert set(load["spacing"]["error_ms"]) == {"p50", "p99", "max", "count"}
-    assert level["model_cpu_cores"] > 0
+    one, two = result["calls"]
+    assert (one["workers"], two["workers"]) == (1, 2)
+    for level in (one, two):
+        platform, load = level["platform"], level["loadgen"]
+        assert level["connected"] == 5
+        assert platform["attached"] == 5
+        assert platform["cpu_ms_per_call_second"] > 0
+        assert platform["rss_mb"] > 0
+        assert platform["inbound_latency_ms"]["count"] > 0  # caller frames reached the model
+        assert platform["commands_delivered"] == 5  # one command per call over the bus
+        assert platform["end_reasons"] == {"far_end_hangup": 5}
+        assert platform["bridge_outcomes"] == {"completed:caller_hangup": 5}
+        assert load["spacing"]["frames"] > 5 * 50  # every call heard the platform for 2 s
+        assert set(load["spacing"]["error_ms"]) == {"p50", "p99", "max", "count"}
+        assert level["model_cpu_cores"] > 0
+    workers = two["platforms"]
+    assert [w["attached"] for w in workers] == [3, 2]  # each worker took its share
+    assert all(w["cpu_cores"] > 0 for w in workers)
+    assert set(result["sustained_n"]) == {"1", "2"}
     table = run.report.markdown(result)
-    assert any(line.startswith("| 5 | ") for line in table.splitlines())
+    assert any(line.startswith("| 1 worker | 5 | ") for line in table.splitlines())
+    assert any(line.startswith("| 2 workers | 5 | ") for line in table.splitlines())
 
 
 def _assert_claims_and_ticks(out: dict[str, Any]) -> None:

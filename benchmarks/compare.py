@@ -1,0 +1,106 @@
+"""Pure: this tree against an older revision, level by level, as ratios (new / old).
+
+Why ratios: absolute times drift on a shared machine from one run to the next, so the two
+trees are measured in the same invocation, alternating per level (benchmarks/run.py), and
+only their quotient is compared. A ratio below 1 means this tree needs less. CPU per
+call-second is only comparable where both sides kept up: a saturated loop does less work
+per call (it drops frames), so the overall figure is a geometric mean over the levels both
+sustained.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+HEADER = (
+    "| workers | N | CPU per call-second, new / old | RSS per call, new / old "
+    "| p99 spacing error old → new (ms) | sustained old / new |"
+)
+
+
+def ratio(new: float, old: float) -> float | None:
+    """new / old, or None when old is not a positive number (nothing to divide by)."""
+    if old <= 0:
+        return None
+    return round(new / old, 3)
+
+
+def level_ratios(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """One level measured on both trees: what changed, and by how much."""
+    po, pn = old["platform"], new["platform"]
+    return {
+        "workers": new["workers"],
+        "n": new["n"],
+        "cpu_per_call_second": ratio(pn["cpu_ms_per_call_second"], po["cpu_ms_per_call_second"]),
+        "rss_per_call": ratio(pn["rss_kb_per_call"], po["rss_kb_per_call"]),
+        "p99_error_ms": {"old": _p99(old), "new": _p99(new)},
+        "sustained": {"old": old["passed"], "new": new["passed"]},
+    }
+
+
+def _p99(level: dict[str, Any]) -> float:
+    return float(level["loadgen"]["spacing"]["error_ms"]["p99"])
+
+
+def pair(old: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The levels measured on both sides (same workers and N), in this tree's order."""
+    by_key = {(lv["workers"], lv["n"]): lv for lv in old}
+    return [
+        level_ratios(by_key[(lv["workers"], lv["n"])], lv)
+        for lv in new
+        if (lv["workers"], lv["n"]) in by_key
+    ]
+
+
+def geometric_mean(values: Sequence[float | None]) -> float | None:
+    """Of the ratios there are; None when there are none."""
+    present = [v for v in values if v is not None and v > 0]
+    if not present:
+        return None
+    return round(math.exp(sum(math.log(v) for v in present) / len(present)), 3)
+
+
+def summary(rows: Sequence[dict[str, Any]]) -> dict[str, float | None]:
+    """Geometric means over the levels both trees sustained."""
+    both = [r for r in rows if r["sustained"]["old"] and r["sustained"]["new"]]
+    return {
+        "levels": len(both),
+        "cpu_per_call_second": geometric_mean([r["cpu_per_call_second"] for r in both]),
+        "rss_per_call": geometric_mean([r["rss_per_call"] for r in both]),
+    }
+
+
+def _x(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "**no**"
+
+
+def markdown(part: dict[str, Any]) -> list[str]:
+    """The comparison section of latest.md."""
+    lines = [
+        f"Against {part['rev']} ({part['commit'][:10]} {part['subject']}), measured in the "
+        f"same run, old and new alternating per level (ratios new / old; below 1 is better):",
+        "",
+        HEADER,
+        "|" + "---|" * (HEADER.count(" | ") + 1),
+    ]
+    for r in part["rows"]:
+        err = r["p99_error_ms"]
+        sustained = r["sustained"]
+        lines.append(
+            f"| {r['workers']} | {r['n']} | {_x(r['cpu_per_call_second'])} "
+            f"| {_x(r['rss_per_call'])} | {err['old']:.2f} → {err['new']:.2f} "
+            f"| {_yes(sustained['old'])} / {_yes(sustained['new'])} |"
+        )
+    s = part["summary"]
+    lines += [
+        "",
+        f"Over the {s['levels']} levels both sustained (geometric mean): CPU per call-second "
+        f"{_x(s['cpu_per_call_second'])}, RSS per call {_x(s['rss_per_call'])}.",
+    ]
+    return lines
