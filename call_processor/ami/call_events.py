@@ -34,7 +34,16 @@ class CallEvents:
         return self._queue.qsize()
 
     async def get(self, timeout: float) -> AmiEvent:
-        return await asyncio.wait_for(self._queue.get(), timeout)
+        """The next event; TimeoutError after `timeout` seconds.
+
+        Why not `wait_for`: on Python 3.11 a `wait_for(queue.get())` cancelled just as its
+        event arrives returns the event instead of raising, and a caller that cancelled it
+        (the call ending on its audio, racing its next AMI event) never sees it: a Hangup
+        lost that way left the call without its hangup cause. Under `asyncio.timeout` a
+        cancel lands in the queue's own wait, which leaves the event queued.
+        """
+        async with asyncio.timeout(timeout):
+            return await self._queue.get()
 
     def __aiter__(self) -> AsyncIterator[AmiEvent]:
         return self
