@@ -199,7 +199,9 @@ def test_two_workers_listen_a_dead_one_comes_back_and_sigterm_stops_all(
     ) as parent:
         seen: set[int] = set()
         try:
-            assert wait_for(lambda: listening(audio) and listening(audio + 1), STARTED_WITHIN)
+            # worker 0 opens its web port after its AudioSocket port (the web app starts last)
+            up = (audio, audio + 1, web)
+            assert wait_for(lambda: all(listening(port) for port in up), STARTED_WITHIN)
             assert httpx.get(f"http://127.0.0.1:{web}/healthz", timeout=2).json() == {
                 "status": "ok"
             }
