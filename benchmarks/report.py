@@ -143,4 +143,4 @@ def sustained_line(sustained: dict[str, int] | int) -> str:
     if isinstance(sustained, int):
         sustained = {"1": sustained}
     each = ", ".join(f"{_workers(int(w))} **{n}**" for w, n in sustained.items())
-    return f"Largest sustained N (p99 spacing error < 5 ms, no frame dropped): {each}."
+    return f"Largest sustained N (p99 spacing error < 5 ms, no frame late or dropped): {each}."

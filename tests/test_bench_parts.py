@@ -130,6 +130,9 @@ def test_a_level_is_sustained_only_when_every_call_kept_its_pace() -> None:
     dropped = _level()
     dropped["loadgen"]["spacing"]["dropped_frames"] = 1
     assert not passed(dropped)
+    late = _level()
+    late["loadgen"]["spacing"]["late_frames"] = 1
+    assert not passed(late)
     inbound = _level(platform=_platform(100, 0.6, inbound_dropped=1))
     assert not passed(inbound)
     closed = _level()
