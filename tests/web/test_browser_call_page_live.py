@@ -19,10 +19,9 @@ from playwright.async_api import Browser, Page, expect
 from database.repositories import calls
 from tests.agent.conftest import AgentStack, agent_stack
 from tests.realtime.conftest import ulaw_tone
-from tests.support import sandbox as sb
 from tests.support.fake_realtime import CallFunction, FakeRealtimeServer, Response, Say, Script
 from tests.support.sandbox import Sandbox
-from tests.web.test_browser_listen import first_call_id, launch, sign_up_in, user_id_of
+from tests.web.test_browser_listen import ring_late_speaker
 
 pytestmark = pytest.mark.sandbox
 
@@ -68,11 +67,8 @@ async def test_a_live_call_page_shows_turns_events_the_question_and_the_end_as_t
         base = f"http://127.0.0.1:{stack.web_port}"
         context = await browser.new_context(viewport={"width": 390, "height": 844})
         page = await context.new_page()
-        await sign_up_in(page, base, "ann@example.com")
-        ann = await user_id_of(stack, "ann@example.com")
-        token = Sandbox.new_token()
-        handed = await launch(stack, ann, "+" + asterisk_sandbox.number(sb.SPEAKS_LATE, token))
-        call_id = await first_call_id(stack, ann)
+        ringing = await ring_late_speaker(stack, page, asterisk_sandbox)
+        ann, handed, call_id = ringing.user_id, ringing.handed, ringing.call_id
 
         await page.goto(f"{base}/calls/{call_id}")  # while it rings (3 s)
         assert await page.locator("#transcript li").count() == 0  # nothing said at load

@@ -6,6 +6,7 @@ and listening changes nothing about the call."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -67,17 +68,36 @@ async def first_call_id(stack: CallStack, user_id: int) -> str:
             await asyncio.sleep(0.05)
 
 
+@dataclass
+class RingingCall:
+    """A person's call to the sandbox's late speaker (rings 3 s, then speaks)."""
+
+    user_id: int
+    token: str  # the far end's token: its marks say when it spoke
+    handed: asyncio.Future[FinishedCall]  # the call's end
+    call_id: str
+
+
+async def ring_late_speaker(
+    stack: CallStack, page: Page, sandbox: Sandbox, email: str = "ann@example.com"
+) -> RingingCall:
+    """Sign `email` up on `page`, then place their call to the late speaker: it rings for
+    3 s, time for a page to open before the first word."""
+    await sign_up_in(page, f"http://127.0.0.1:{stack.web_port}", email)
+    user_id = await user_id_of(stack, email)
+    token = Sandbox.new_token()
+    handed = await launch(stack, user_id, "+" + sandbox.number(sb.SPEAKS_LATE, token))
+    return RingingCall(user_id, token, handed, await first_call_id(stack, user_id))
+
+
 async def test_the_owner_hears_the_far_ends_first_word_within_500_ms_and_nobody_else_can(
     asterisk_sandbox: Sandbox, tmp_path: Path, browser: Browser
 ) -> None:
     async with call_stack(asterisk_sandbox, tmp_path, web=True, hangup_after=6.0) as stack:
         base = f"http://127.0.0.1:{stack.web_port}"
         page = await browser.new_page()
-        await sign_up_in(page, base, "ann@example.com")
-        ann = await user_id_of(stack, "ann@example.com")
-        token = Sandbox.new_token()
-        handed = await launch(stack, ann, "+" + asterisk_sandbox.number(sb.SPEAKS_LATE, token))
-        call_id = await first_call_id(stack, ann)
+        ringing = await ring_late_speaker(stack, page, asterisk_sandbox)
+        token, handed, call_id = ringing.token, ringing.handed, ringing.call_id
 
         await page.goto(f"{base}/calls/{call_id}")  # while it rings (3 s)
         await page.get_by_role("button", name="Listen").click()
