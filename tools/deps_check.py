@@ -42,20 +42,25 @@ def moved(old: dict[str, str], new: dict[str, str]) -> list[str]:
 
 
 def copy_project(into: Path) -> None:
-    """Tracked and new (not ignored) files, as `git status` sees them; no .venv, no data."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.splitlines()
-    for relative in listed:
+    """A clone of the repository (its history too: the benchmark's --compare tests check out
+    older commits), with the working tree's tracked and new (not ignored) files over it, as
+    `git status` sees them; no .venv, no data."""
+    subprocess.run(["git", "clone", "--quiet", "--shared", str(ROOT), str(into)], check=True)
+    for relative in _git_files("--cached", "--others", "--exclude-standard"):
         source = ROOT / relative
         if source.is_file():
             target = into / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
+    for relative in _git_files("--deleted"):
+        (into / relative).unlink(missing_ok=True)
+
+
+def _git_files(*which: str) -> list[str]:
+    listed = subprocess.run(
+        ["git", "ls-files", *which], cwd=ROOT, check=True, capture_output=True, text=True
+    )
+    return listed.stdout.splitlines()
 
 
 def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> int:
