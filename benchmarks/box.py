@@ -56,9 +56,13 @@ class Setup:
     logs: Path
 
 
-async def run_level(n: int, workers: int, tree: Tree, setup: Setup) -> dict[str, Any]:
+async def run_level(
+    n: int, workers: int, tree: Tree, setup: Setup, wire: str = "audiosocket"
+) -> dict[str, Any]:
+    """`wire`: what the load generator speaks to the media port (the platform tells the
+    two apart by the first byte, so only the generator changes)."""
     ports = free_ports(workers)
-    tag = f"{tree.name}-{workers}w-{n}"
+    tag = f"{tree.name}-{workers}w-{n}" + ("" if wire == "audiosocket" else f"-{wire}")
     platforms: list[Child] = []
     loadgen = None
     try:
@@ -73,7 +77,10 @@ async def run_level(n: int, workers: int, tree: Tree, setup: Setup) -> dict[str,
             [p["call_ids"] for p in prepared], [p.info["port"] for p in platforms]
         )
         loadgen = await Child.start(
-            "loadgen", [sys.executable, "-m", "benchmarks.loadgen"], setup.logs, ready=False
+            "loadgen",
+            [sys.executable, "-m", "benchmarks.loadgen", "--wire", wire],
+            setup.logs,
+            ready=False,
         )
         loadgen.send({"targets": targets})
         connected = await loadgen.recv(timeout=60)
@@ -93,6 +100,7 @@ async def run_level(n: int, workers: int, tree: Tree, setup: Setup) -> dict[str,
     level = {
         "n": n,
         "workers": workers,
+        "wire": wire,
         "tree": tree.name,
         "prepare": _prepare_summary(prepared),
         "connected": connected["connected"],

@@ -104,3 +104,54 @@ def markdown(part: dict[str, Any]) -> list[str]:
         f"{_x(s['cpu_per_call_second'])}, RSS per call {_x(s['rss_per_call'])}.",
     ]
     return lines
+
+
+WIRES_HEADER = (
+    "| workers | N | CPU per call-second, websocket / audiosocket "
+    "| RSS per call, websocket / audiosocket | sustained audiosocket / websocket |"
+)
+
+
+def wire_pair(levels: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """This tree's levels measured on both wires (same workers and N): websocket / audiosocket.
+    Why: AudioSocket costs us 50 paced writes per call-second, the WebSocket wire a few
+    chunks, so the ratio is what moving placed calls to chan_websocket saves."""
+    audiosocket = {
+        (lv["workers"], lv["n"]): lv
+        for lv in levels
+        if lv.get("wire", "audiosocket") == "audiosocket"
+    }
+    rows = []
+    for ws in (lv for lv in levels if lv.get("wire") == "websocket"):
+        base = audiosocket.get((ws["workers"], ws["n"]))
+        if base is None:
+            continue
+        pw, pa = ws["platform"], base["platform"]
+        rows.append({
+            "workers": ws["workers"],
+            "n": ws["n"],
+            "cpu_per_call_second": ratio(
+                pw["cpu_ms_per_call_second"], pa["cpu_ms_per_call_second"]
+            ),
+            "rss_per_call": ratio(pw["rss_kb_per_call"], pa["rss_kb_per_call"]),
+            "sustained": {"audiosocket": base["passed"], "websocket": ws["passed"]},
+        })  # fmt: skip
+    return rows
+
+
+def wires_markdown(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The small table of websocket / audiosocket at the same N and workers."""
+    lines = [
+        "websocket / audiosocket at the same N and workers (this tree; below 1: the "
+        "WebSocket wire needs less):",
+        "",
+        WIRES_HEADER,
+        "|" + "---|" * (WIRES_HEADER.count(" | ") + 1),
+    ]
+    for r in rows:
+        both = r["sustained"]
+        lines.append(
+            f"| {r['workers']} | {r['n']} | {_x(r['cpu_per_call_second'])} "
+            f"| {_x(r['rss_per_call'])} | {_yes(both['audiosocket'])} / {_yes(both['websocket'])} |"
+        )
+    return lines

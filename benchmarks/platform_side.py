@@ -12,7 +12,8 @@ node id); benchmarks/box.py says why the benchmark starts the workers itself.
 
 Inbound latency is measured at both ends of the hot path: the call's inbound observer
 (`CallAudio.observe_inbound`) timestamps each caller frame as the AudioSocket server hands
-it over, and the SDK connection's `send` is wrapped (a benchmark-only hook on the SDK's
+it over (frames handed over in one read are dated back 20 ms apart to when they arrived,
+`arrivals`), and the SDK connection's `send` is wrapped (a benchmark-only hook on the SDK's
 object, not ours) to timestamp each `input_audio_buffer.append` once written to the
 websocket. Control is JSON lines: {"cmd": "prepare" | "measure" | "finish" | "quit"}.
 """
@@ -29,6 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
+from array import array
 from collections import Counter, deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +47,7 @@ from audio_processing.realtime.session import RealtimeSession
 from audio_processing.realtime.session_config import build_session_config
 from audio_processing.talker_result import TalkerResult
 from benchmarks.procstat import CpuWindow, rss_bytes
-from benchmarks.stats import summary_ms
+from benchmarks.stats import FRAME_S, summary_ms
 from call_processor.call_slots import RedisCallSlots
 from common.command_bus import CommandBus, CommandSubscription
 from common.commands import SendDtmf
@@ -72,16 +74,50 @@ SLOTS_NAME = "bench"  # its own Redis key: a platform on the same Redis keeps it
 
 
 class Recorder:
-    """Inbound latency samples, recorded only inside the measurement window."""
+    """Inbound latency samples, recorded only inside the measurement window.
+
+    Kept as packed doubles (8 bytes a sample, not a 32-byte float object in a list) and
+    taken out of the memory per call (`harness_bytes`): 50 samples a second per call
+    would otherwise count the harness's own memory as the platform's."""
 
     def __init__(self) -> None:
         self.reset()
 
     def reset(self) -> None:
         self.active = False
-        self.per_frame: list[float] = []  # frame pushed → its append written
-        self.last_frame: list[float] = []  # newest frame of the batch → append written
-        self.commands: list[float] = []  # publish → delivered to the call's subscription
+        self.per_frame = array("d")  # frame pushed → its append written
+        self.last_frame = array("d")  # newest frame of the batch → append written
+        self.commands = array("d")  # publish → delivered to the call's subscription
+
+    def harness_bytes(self) -> int:
+        return 8 * (len(self.per_frame) + len(self.last_frame) + len(self.commands))
+
+
+class GcPauses:
+    """How long the garbage collector held the loop, per generation, inside the window:
+    a full collection is a stall of every call at once (docs/architecture.md, The event
+    loop and the garbage collector), so a level that fails on one stall can say if it was."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self._started = 0.0
+        self.longest = [0.0, 0.0, 0.0]
+        self.count = [0, 0, 0]
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        elif self.active:
+            generation = info["generation"]
+            paused = time.perf_counter() - self._started
+            self.count[generation] += 1
+            self.longest[generation] = max(self.longest[generation], paused)
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "collections": list(self.count),
+            "longest_ms": [round(s * 1000, 2) for s in self.longest],
+        }
 
 
 class BenchCall:
@@ -90,16 +126,21 @@ class BenchCall:
     def __init__(
         self,
         call_id: str,
-        session: RealtimeSession,
+        session: RealtimeSession | None,
         bus: CommandBus,
         rec: Recorder,
         options: BridgeOptions | None = None,
     ) -> None:
+        """`session` None: an echo call (`--talker echo`), which has no bridge."""
         self.call_id = call_id
         self.session = session
         self.bus = bus
         self.rec = rec
-        self.bridge = RealtimeBridge(session, _NoTools(), None, options or BridgeOptions())
+        self.bridge = (
+            None
+            if session is None
+            else RealtimeBridge(session, _NoTools(), None, options or BridgeOptions())
+        )
         self.pushed: deque[float] = deque()
         self.commands = 0
         self.expected: ExpectedCall | None = None
@@ -110,6 +151,7 @@ class BenchCall:
 
         The bridge sends appends as pre-built JSON text through `send_raw` (and anything
         else through `send`), so both are wrapped."""
+        assert self.session is not None
         conn = self.session.connection
         original, original_raw = conn.send, conn.send_raw
 
@@ -131,7 +173,7 @@ class BenchCall:
         now = time.monotonic()
         times = [self.pushed.popleft() for _ in range(min(frames, len(self.pushed)))]
         if self.rec.active and times:
-            self.rec.per_frame.extend(now - t for t in times)
+            self.rec.per_frame.extend(now - t for t in arrivals(times))
             self.rec.last_frame.append(now - times[-1])
 
     async def run(self, audio: CallAudio) -> None:
@@ -141,6 +183,7 @@ class BenchCall:
             async with self.bus.subscribe(self.call_id) as subscription:
                 owner.spawn(self._commands(subscription), name="commands")
                 self.subscribed.set()
+                assert self.bridge is not None
                 await self.bridge.run(audio)
         finally:
             await owner.aclose(timeout=1.0)
@@ -152,6 +195,20 @@ class BenchCall:
                 sent_at = float(command.digits.replace("w", "") or 0) / 1e6
                 if self.rec.active and sent_at:
                     self.rec.commands.append(time.monotonic() - sent_at)
+
+
+def arrivals(handed_over: list[float]) -> list[float]:
+    """When each frame reached the platform's socket, from when the server handed it over.
+
+    Frames handed over together (within 5 ms) came in one read: the kernel had gathered
+    them (batched reads, audio_socket_server.py) or the loop was busy. The load generator
+    sends each call's frames 20 ms apart, so the frame before the newest of a read arrived
+    20 ms before it, and so on; the batch's wait is then counted where it happened."""
+    arrived = list(handed_over)
+    for i in range(len(arrived) - 2, -1, -1):
+        if handed_over[i + 1] - handed_over[i] < 0.005:
+            arrived[i] = arrived[i + 1] - FRAME_S
+    return arrived
 
 
 class EchoTalker:
@@ -249,15 +306,19 @@ class BenchPlatform:
         self.config = build_session_config(model="gpt-realtime", instructions="Be brief.")
         self.rec = Recorder()
         self.calls: list[BenchCall] = []
-        self.lags: list[float] = []
+        self.lags = array("d")
         self.owner = TaskOwner("bench-platform")
         self.baseline_rss = 0
+        self.gc = GcPauses()
 
     async def start(self) -> dict[str, Any]:
         await self.platform.start()
         settle_heap()  # as main.py run does after start-up
+
         assert self.platform.openai is not None
         self.server: AudioSocketServer = self.platform.audio_server
+        if hasattr(self.server, "read_batch_frames"):  # reads batched as the model's appends
+            self.server.read_batch_frames = self.options.input_batch_frames
         self.bus: CommandBus = self.platform.bus
         self.client: AsyncOpenAI = self.platform.openai.realtime
         self.owner.spawn(self._watch_lag(), name="lag")
@@ -289,7 +350,7 @@ class BenchPlatform:
         async with limit:  # a few at a time, as the scheduler launches calls in batches
             await self.platform.slots.acquire(call_id, timeout=30)  # as the initiator does
         if self.talker == "echo":
-            echo = BenchCall(call_id, None, self.bus, self.rec)  # type: ignore[arg-type]
+            echo = BenchCall(call_id, None, self.bus, self.rec)
             echo.expected = self.server.expect(call_id, EchoTalker())
             echo.subscribed = echo.expected.talker.subscribed  # type: ignore[attr-defined]
             return echo
@@ -311,15 +372,19 @@ class BenchPlatform:
         attached = await self._attached()
         await asyncio.sleep(warmup)
         self.rec.reset()
-        self.lags.clear()
+        del self.lags[:]
         cpu = CpuWindow()
         self.rec.active = True
+        self.gc = GcPauses()
+        self.gc.active = True
+        gc.callbacks[:] = [c for c in gc.callbacks if not isinstance(c, GcPauses)] + [self.gc]
         cpu.start()
         t0 = time.monotonic()
         await self._publish_spread(seconds)
         cpu.stop()
         t1 = time.monotonic()
         self.rec.active = False
+        self.gc.active = False
         rss = rss_bytes()
         n = max(1, attached)
         return {
@@ -328,11 +393,17 @@ class BenchPlatform:
             "cpu_cores": round(cpu.cores, 3),
             "cpu_ms_per_call_second": round(cpu.cpu_s * 1000 / (n * cpu.wall_s), 3),
             "rss_mb": round(rss / 2**20, 1),
-            "rss_kb_per_call": round((rss - self.baseline_rss) / 1024 / n, 1),
+            "rss_kb_per_call": round(
+                (rss - self.baseline_rss - self.rec.harness_bytes() - 8 * len(self.lags))
+                / 1024
+                / n,
+                1,
+            ),
             "inbound_latency_ms": summary_ms(self.rec.per_frame),
             "inbound_processing_ms": summary_ms(self.rec.last_frame),
             "command_latency_ms": summary_ms(self.rec.commands),
             "loop_lag_ms": summary_ms(self.lags),
+            "gc": self.gc.report(),
             "inbound_dropped": sum(c.expected.audio.inbound_dropped for c in self._live()),
         }
 
@@ -367,7 +438,7 @@ class BenchPlatform:
                 reasons = Counter(str(r) for r in await asyncio.gather(*ended))
         except TimeoutError:
             reasons = Counter({"still_running": len(ended)})
-        outcomes = Counter(_outcome(c.bridge.result) for c in self.calls)
+        outcomes = Counter(_outcome(c.bridge.result if c.bridge else None) for c in self.calls)
         result = {
             "end_reasons": dict(reasons),
             "bridge_outcomes": dict(outcomes),

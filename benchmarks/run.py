@@ -6,7 +6,11 @@ a clean baseline; one process per worker with `--workers`, benchmarks/box.py) an
 generator playing Asterisk. With `--compare REV` (default HEAD~1: the last commit against
 its parent, and for a merge on main the first parent, i.e. main before the merge) every
 level is also measured on REV's platform in the same run, alternating which side goes
-first, and the table gets new / old ratios (benchmarks/compare.py). Writes
+first, and the table gets new / old ratios (benchmarks/compare.py). With `--wire
+audiosocket,websocket` every level is measured on each wire the load generator can speak
+(the media port tells them apart, so the platform is the same); an old tree has no
+WebSocket wire, so --compare pairs AudioSocket rows only, and a small table gives
+websocket / audiosocket at the same N and workers. Writes
 benchmarks/results/latest.json and latest.md (or --out) and prints the table.
 """
 
@@ -32,6 +36,7 @@ from config.settings import OpenAISettings
 RESULTS = Path(__file__).resolve().parent / "results"
 LEVELS = (10, 50, 100, 200, 500, 1000)
 WORKERS = (1, 2)
+WIRES = ("audiosocket", "websocket")
 DEFAULT_REDIS = os.environ.get("REDIS_BENCH_URL", "redis://127.0.0.1:6379/0")
 
 
@@ -50,15 +55,17 @@ async def run_calls(args: argparse.Namespace, logs: Path, old: Tree | None) -> d
     )  # fmt: skip
     trees = [Tree("new"), *([old] if old else [])]
     measured: dict[str, list[dict[str, Any]]] = {t.name: [] for t in trees}
-    running = list(args.workers)
+    running = [(workers, wire) for workers in args.workers for wire in args.wire]
     try:
         for i, n in enumerate(args.levels):
-            for workers in list(running):
-                for tree in trees[::-1] if i % 2 == 0 else trees:
-                    measured[tree.name].append(await _one_level(n, workers, tree, setup))
+            for workers, wire in list(running):
+                # an old tree has no WebSocket wire: it is compared on AudioSocket only
+                sides = trees if wire == "audiosocket" else trees[:1]
+                for tree in sides[::-1] if i % 2 == 0 else sides:
+                    measured[tree.name].append(await _one_level(n, workers, tree, setup, wire))
                 if clearly_failed(measured["new"][-1]):
-                    print(f"N={n} clearly fails with {workers} worker(s)", file=sys.stderr)
-                    running.remove(workers)
+                    print(f"N={n} clearly fails with {workers} worker(s), {wire}", file=sys.stderr)
+                    running.remove((workers, wire))
             if not running:
                 break
     finally:
@@ -67,14 +74,20 @@ async def run_calls(args: argparse.Namespace, logs: Path, old: Tree | None) -> d
 
 
 def by_workers(levels: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The table's order: each worker count's levels together, smallest N first."""
-    return sorted(levels, key=lambda level: (level["workers"], level["n"]))
+    """The table's order: each worker count's levels together, smallest N first, AudioSocket
+    before WebSocket at the same N."""
+    return sorted(
+        levels,
+        key=lambda level: (level["workers"], level["n"], level.get("wire") == "websocket"),
+    )
 
 
-async def _one_level(n: int, workers: int, tree: Tree, setup: Setup) -> dict[str, Any]:
-    print(f"level N={n}, {workers} worker(s), {tree.name} ...", file=sys.stderr, flush=True)
+async def _one_level(
+    n: int, workers: int, tree: Tree, setup: Setup, wire: str = "audiosocket"
+) -> dict[str, Any]:
+    print(f"level N={n}, {workers} worker(s), {wire}, {tree.name} ...", file=sys.stderr, flush=True)
     try:
-        level = await run_level(n, workers, tree, setup)
+        level = await run_level(n, workers, tree, setup, wire)
     except RuntimeError as exc:
         where = f"{tree.name} tree at {tree.root}" if tree.name != "new" else "this tree"
         raise RuntimeError(f"{exc} (the platform of {where}; logs in {setup.logs})") from exc
@@ -107,6 +120,14 @@ def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",")]
 
 
+def _wires(text: str) -> list[str]:
+    wires = [x.strip() for x in text.split(",") if x.strip()]
+    unknown = [w for w in wires if w not in WIRES]
+    if unknown or not wires:
+        raise argparse.ArgumentTypeError(f"wires are {', '.join(WIRES)}; got {text!r}")
+    return list(dict.fromkeys(wires))
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--levels", type=_ints, default=list(LEVELS), help="e.g. 10,50,100")
@@ -130,6 +151,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--workers", type=_ints, default=list(WORKERS),
         help="platform worker processes per row, as `main.py run --workers N`, e.g. 1,2",
+    )  # fmt: skip
+    parser.add_argument(
+        "--wire", type=_wires, default=["audiosocket"],
+        help="what the load generator speaks to the media port, per level: audiosocket, "
+        "websocket (Asterisk's chan_websocket) or both, e.g. audiosocket,websocket",
     )  # fmt: skip
     parser.add_argument(
         "--redis-url", default=DEFAULT_REDIS,
@@ -205,12 +231,15 @@ async def _calls_part(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
         if old is not None:
             await asyncio.to_thread(old.remove)
     calls = measured["new"]
-    part: dict[str, Any] = {
-        "calls": calls,
-        "sustained_n": {str(w): largest_sustained(calls, w) for w in args.workers},
-    }
+    part: dict[str, Any] = {"calls": calls}
+    for wire in args.wire:
+        key = "sustained_n" if wire == "audiosocket" else f"sustained_n_{wire}"
+        part[key] = {str(w): largest_sustained(calls, w, wire) for w in args.workers}
+    if len(args.wire) > 1:
+        part["wires"] = compare.wire_pair(calls)
     if old is not None:
-        rows = compare.pair(measured["old"], calls)
+        audiosocket = [lv for lv in calls if lv.get("wire", "audiosocket") == "audiosocket"]
+        rows = compare.pair(measured["old"], audiosocket)
         part["compare"] = {
             "rev": old.rev, "commit": old.commit, "subject": old.subject,
             "old_calls": measured["old"], "rows": rows, "summary": compare.summary(rows),

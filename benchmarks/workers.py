@@ -63,6 +63,13 @@ def merge(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     for key in COUNTED:
         merged[key] = dict(sum((Counter(p[key]) for p in parts), Counter()))
     merged["window"] = common_window([p["window"] for p in parts])
+    if all("gc" in p for p in parts):  # the longest pause of any worker, collections summed
+        counts = zip(*(p["gc"]["collections"] for p in parts), strict=True)
+        longest = zip(*(p["gc"]["longest_ms"] for p in parts), strict=True)
+        merged["gc"] = {
+            "collections": [sum(c) for c in counts],
+            "longest_ms": [max(m) for m in longest],
+        }
     merged["sessions_active"] = sum(p["sessions_active"] for p in parts)
     return merged
 

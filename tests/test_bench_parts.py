@@ -13,6 +13,8 @@ import pytest
 
 from benchmarks import compare, old_tree, report, run
 from benchmarks.children import ROOT
+from benchmarks.platform_side import arrivals
+from benchmarks.playout import Playout, playout_report
 from benchmarks.verdict import clearly_failed, largest_sustained, passed
 from benchmarks.workers import common_window, merge, split_calls, spread
 
@@ -160,6 +162,8 @@ def test_the_largest_sustained_level_is_per_worker_count() -> None:
     assert largest_sustained(levels, 1) == 100
     assert largest_sustained(levels, 2) == 200
     assert largest_sustained(levels, 3) == 0
+    lucky = [_level(100, 1), _level(200, 1, p99=9.0), _level(250, 1)]
+    assert largest_sustained(lucky, 1) == 100  # 250 passed above a failed 200: not capacity
 
 
 def test_the_table_groups_the_levels_by_worker_count() -> None:
@@ -238,9 +242,10 @@ def test_the_table_marks_worker_rows_and_shows_each_workers_cores() -> None:
 
     lines = report.markdown(result).splitlines()
 
-    assert "| 1 worker | 100 | yes | 0.60 | 6.00 | 300 |" in "\n".join(lines)
+    assert "| 1 worker | 100 | audiosocket | yes | 0.60 | 6.00 | 300 |" in "\n".join(lines)
     assert any(
-        line.startswith("| 2 workers | 200 | yes | 1.20 (0.60 + 0.60) | 6.00 |") for line in lines
+        line.startswith("| 2 workers | 200 | audiosocket | yes | 1.20 (0.60 + 0.60) | 6.00 |")
+        for line in lines
     )
     assert any(line.endswith("| 0.17 / 0.16 / 1.20 |") for line in lines)  # the harness's cores
     assert any(line.endswith(": 1 worker **100**, 2 workers **200**.") for line in lines)
@@ -255,8 +260,124 @@ def test_results_from_before_workers_still_render() -> None:
     del level["workers"]
     lines = report.markdown(_result([level], 100)).splitlines()
 
-    assert any(line.startswith("| 1 worker | 100 | yes |") for line in lines)
+    assert any(line.startswith("| 1 worker | 100 | audiosocket | yes |") for line in lines)
     assert lines[-1].endswith("1 worker **100**.")
+
+
+# The media WebSocket wire: the emulated playout queue, its verdict, its rows
+
+
+def _ticks(queue: Playout, start: int, count: int) -> None:
+    for k in range(start, start + count):
+        queue.tick(k * 0.020)
+
+
+def test_a_reply_that_runs_dry_and_resumes_soon_is_one_underrun() -> None:
+    queue = Playout()
+    queue.audio(0.0, 320 * 5)  # a reply's first chunk: meets an empty queue, no lead
+    _ticks(queue, 0, 3)
+    queue.audio(0.06, 320 * 2)  # mid-reply, 2 frames still queued: 40 ms lead
+    _ticks(queue, 3, 6)  # plays 4 frames, then runs dry at tick 7 (0.14 s)
+    assert len(queue.played) == 7
+    queue.audio(0.30, 320 * 5)  # 160 ms later: the reply was interrupted
+    _ticks(queue, 15, 10)  # plays 5, then silence (this reply ended)
+    assert list(queue.underruns) == [pytest.approx(0.14)]
+    assert list(queue.lead_ms) == [40.0]
+    queue.audio(1.0, 320)  # 0.6 s after the queue emptied: a new reply, no underrun
+    assert len(queue.underruns) == 1
+
+
+def test_a_flush_and_partial_chunks_are_no_underrun() -> None:
+    queue = Playout()
+    queue.audio(0.0, 320 * 3)
+    _ticks(queue, 0, 2)
+    queue.flush()  # barge-in: the reply is cut on purpose
+    assert queue.queued == 0
+    _ticks(queue, 2, 2)
+    queue.audio(0.1, 160)  # half a frame is not yet playable
+    queue.tick(0.12)
+    queue.audio(0.13, 160)
+    assert queue.queued == 1
+    assert len(queue.underruns) == 0
+
+
+def test_the_playout_report_counts_inside_the_window() -> None:
+    queue = Playout()
+    queue.audio(0.0, 320 * 100)
+    _ticks(queue, 0, 25)
+    queue.audio(0.5, 320)  # lead: 75 queued frames ahead, 1500 ms
+    _ticks(queue, 25, 76)  # plays 2.02 s in all
+    out = playout_report([queue, Playout()], [[0.0, 0.5, 5.0], []], (0.0, 1.0))
+    assert out["frames_played"] == 51  # ticks at 0.00 .. 1.00
+    assert out["underruns"] == 0
+    assert out["lead_ms"] == {"p50": 1500.0, "min": 1500.0, "count": 1}
+    assert out["messages_per_call_second"] == 1.0  # 2 messages over 2 call-seconds
+
+
+def _ws_level(n: int = 100, underruns: int = 0, lag: float = 1.0, **over: Any) -> dict[str, Any]:
+    level = _level(n, 1, platform=_platform(n, 0.3 * n / 100, loop_lag_ms=_summary(0.2, lag, 9, 5)))
+    level["wire"] = "websocket"
+    level["loadgen"] = {
+        "wire": "websocket",
+        "spacing": None,
+        "playout": {
+            "frames_played": 40_000,
+            "underruns": underruns,
+            "lead_ms": {"p50": 900.0, "min": 20.0, "count": 300},
+            "messages_per_call_second": 1.5,
+        },
+        "closed_early": 0,
+        "calls_without_frames": 0,
+    }
+    level.update(over)
+    level["passed"] = passed(level)
+    return level
+
+
+def test_a_websocket_level_is_sustained_without_underruns_and_with_a_prompt_loop() -> None:
+    assert passed(_ws_level())
+    assert not passed(_ws_level(underruns=1))
+    assert passed(_ws_level(lag=19.0))  # Asterisk paces: lag under a frame is heard by nobody
+    assert not passed(_ws_level(lag=20.0))
+    dropped = _ws_level()
+    dropped["platform"]["inbound_dropped"] = 1
+    assert not passed(dropped)
+    assert not clearly_failed(_ws_level(underruns=200, lag=79.0))
+    assert clearly_failed(_ws_level(underruns=201))  # over 0.5% of the frames played
+    assert clearly_failed(_ws_level(lag=81.0))
+    levels = [_level(200, 1), _ws_level(100), _ws_level(200, underruns=3)]
+    assert largest_sustained(levels, 1) == 200
+    assert largest_sustained(levels, 1, "websocket") == 100
+
+
+def test_websocket_rows_say_the_wire_and_leave_the_spacing_out() -> None:
+    levels = run.by_workers([_ws_level(100), _level(100, 1)])
+    assert [lv.get("wire", "audiosocket") for lv in levels] == ["audiosocket", "websocket"]
+    result = _result(levels, {"1": 100})
+    result["sustained_n_websocket"] = {"1": 100}
+    result["wires"] = compare.wire_pair(levels)
+
+    lines = report.markdown(result).splitlines()
+
+    row = next(line for line in lines if line.startswith("| 1 worker | 100 | websocket | yes |"))
+    assert "| - | - | - | 0 | 1.0 | 0 / 900 / 20 / 1.50 |" in row
+    assert any(line.startswith("Sustained: on AudioSocket") for line in lines)
+    assert any(
+        line.endswith(
+            "on the media WebSocket (no underrun, no inbound frame dropped, "
+            "loop lag p99 < 20 ms): 1 worker **100**."
+        )
+        for line in lines
+    )
+    assert "| 1 | 100 | 0.50 | 1.00 | yes / yes |" in lines
+
+
+def test_the_wires_are_parsed_and_checked(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run.parse_args([]).wire == ["audiosocket"]
+    assert run.parse_args(["--wire", "audiosocket,websocket"]).wire == ["audiosocket", "websocket"]
+    with pytest.raises(SystemExit):
+        run.parse_args(["--wire", "sip"])
+    assert "wires are audiosocket, websocket" in capsys.readouterr().err
 
 
 def test_more_than_one_worker_needs_redis(capsys: pytest.CaptureFixture[str]) -> None:
@@ -312,3 +433,34 @@ def test_a_revision_older_than_the_harness_needs_is_refused_with_the_reason() ->
         Path(line.split()[0]).name.startswith("opendeep-compare-")
         for line in _worktrees().splitlines()
     )
+
+
+def test_gc_pauses_are_counted_only_in_the_window_and_merged_worst_first() -> None:
+    from benchmarks.platform_side import GcPauses
+
+    pauses = GcPauses()
+    pauses("start", {"generation": 0})
+    pauses("stop", {"generation": 0})  # before the window: not counted
+    pauses.active = True
+    for generation in (0, 0, 1):
+        pauses("start", {"generation": generation})
+        pauses("stop", {"generation": generation})
+    seen = pauses.report()
+    assert seen["collections"] == [2, 1, 0]
+    assert seen["longest_ms"][2] == 0.0
+    one = _platform(50, 0.2, gc={"collections": [3, 1, 0], "longest_ms": [2.0, 30.0, 0.0]})
+    two = _platform(50, 0.2, gc={"collections": [1, 0, 1], "longest_ms": [9.0, 0.0, 41.0]})
+    assert merge([one, two])["gc"] == {"collections": [4, 1, 1], "longest_ms": [9.0, 30.0, 41.0]}
+    assert "gc" not in merge([one, _platform(50, 0.2)])  # an old tree reports none
+    line = report.level_line(_level(100, 2, platform=merge([one, two])))
+    assert line.endswith("gc2=1 gc max ms (0/1/2)=9/30/41")
+
+
+def test_frames_read_together_are_dated_back_to_when_they_arrived() -> None:
+    """A batched read hands over 5 frames at once; the load generator sent them 20 ms
+    apart, so the first of them waited 80 ms more than the last (counted, not hidden)."""
+    read = [1.0, 1.0001, 1.0002, 1.0003, 1.0004]  # one read of 5
+    alone = [1.1, 1.12]  # one frame per read
+    got = arrivals(read + alone)
+    assert got[:5] == pytest.approx([0.9204, 0.9404, 0.9604, 0.9804, 1.0004])
+    assert got[5:] == alone

@@ -1,5 +1,5 @@
-"""The benchmark harness still works: five calls for two seconds on one and on two workers,
-and a small claim run.
+"""The benchmark harness still works: five calls for four seconds on one and on two workers,
+five on the media WebSocket wire, and a small claim run.
 
 Not a performance test: it asserts that every metric was produced (and that the calls
 really went through the platform), never how fast anything was.
@@ -47,6 +47,29 @@ async def test_harness_measures_five_calls_through_the_platform(
     table = run.report.markdown(result)
     assert any(line.startswith("| 1 worker | 5 | ") for line in table.splitlines())
     assert any(line.startswith("| 2 workers | 5 | ") for line in table.splitlines())
+
+
+async def test_harness_measures_five_calls_on_the_media_websocket_wire(
+    tmp_path: Path, redis_url: str
+) -> None:
+    argv = ["--levels", "5", "--seconds", "4", "--warmup", "1", "--no-scheduler", "--logs"]
+    argv += [str(tmp_path / "logs"), "--out", str(tmp_path), "--workers", "1"]
+    args = run.parse_args([*argv, "--wire", "websocket", "--redis-url", redis_url, "--compare", ""])
+    result = await run.run(args)
+
+    (level,) = result["calls"]
+    platform, load = level["platform"], level["loadgen"]
+    assert (level["wire"], load["wire"]) == ("websocket", "websocket")
+    assert platform["attached"] == 5
+    assert platform["inbound_latency_ms"]["count"] > 0  # caller frames reached the model
+    assert platform["end_reasons"] == {"far_end_hangup": 5}
+    assert load["spacing"] is None  # Asterisk paces this wire
+    assert load["playout"]["frames_played"] > 5 * 50  # every call heard replies for over 1 s
+    assert load["playout"]["messages_per_call_second"] > 0
+    assert "sustained_n" not in result
+    assert set(result["sustained_n_websocket"]) == {"1"}
+    table = run.report.markdown(result)
+    assert any(line.startswith("| 1 worker | 5 | websocket | ") for line in table.splitlines())
 
 
 def _assert_claims_and_ticks(out: dict[str, Any]) -> None:
