@@ -229,6 +229,36 @@ def encode_audio(pcm: bytes, kind: Kind = Kind.SLIN8) -> bytes:
     return _HEADER.pack(kind, length) + pcm
 
 
+class AudioSocketCodec:
+    """The AudioSocket wire as the media server sees one connection (the same shape as
+    media_websocket_protocol.MediaWebSocketCodec): frames in, audio and hangup out."""
+
+    ahead = False  # we own the playout clock: one frame per 20 ms, paced by us
+
+    def __init__(self, kind: Kind = Kind.SLIN8) -> None:
+        self.kind = kind
+        self._parser = FrameParser()
+
+    def feed(self, data: bytes) -> list[Frame]:
+        return self._parser.feed(data)
+
+    def reply(self) -> bytes:
+        return b""  # AudioSocket answers nothing
+
+    def frame_bytes(self, sample_rate: int) -> int | None:
+        """One 20 ms audio frame on the wire (header and samples), as Asterisk sends it."""
+        return HEADER_SIZE + frame_bytes(sample_rate)
+
+    def audio(self, pcm: bytes) -> bytes:
+        return encode_audio(pcm, self.kind)
+
+    def command(self, text: str) -> bytes:
+        raise ValueError(f"AudioSocket has no command {text!r}")
+
+    def hangup(self) -> bytes:
+        return HANGUP
+
+
 def encode_uuid(call_id: uuid.UUID) -> bytes:
     """What Asterisk sends first; used by the fake Asterisk in tests."""
     return _HEADER.pack(Kind.UUID, 16) + call_id.bytes

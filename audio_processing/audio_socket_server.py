@@ -17,27 +17,40 @@ import contextlib
 import contextvars
 import logging
 import socket
+import sys
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from typing import cast
+from typing import Protocol, cast
 
 from audio_processing.audio_socket_protocol import (
-    HANGUP,
     AudioFrame,
     DtmfFrame,
     ErrorFrame,
     Frame,
-    FrameParser,
     HangupFrame,
     Kind,
     ProtocolError,
     UuidFrame,
     kind_for_rate,
 )
-from audio_processing.call_audio import CallAudio, CallMetadata, CallTalker, EndReason
+from audio_processing.call_audio import (
+    CallAudio,
+    CallMetadata,
+    CallTalker,
+    EndReason,
+    first_batch,
+)
 from audio_processing.expected_call import AttachRefused, ExpectedCall, ExpectedCalls, canonical
-from audio_processing.playout import PacedWriter, PlayoutClock, PlayoutQueue, PlayoutTotals
+from audio_processing.media_websocket_protocol import either_wire
+from audio_processing.playout import (
+    FRAME_SECONDS,
+    AheadWriter,
+    PacedWriter,
+    PlayoutClock,
+    PlayoutQueue,
+    PlayoutTotals,
+)
 from common.log_context import log_context
 from common.log_throttle import LogThrottle
 from common.owned_tasks import TaskOwner, cancel_and_wait
@@ -54,6 +67,23 @@ class _WriteStalled(ConnectionError):
     pass
 
 
+class MediaCodec(Protocol):
+    """One connection's wire (audio_socket_protocol.AudioSocketCodec, or
+    media_websocket_protocol.MediaWebSocketCodec for Asterisk's chan_websocket)."""
+
+    @property
+    def ahead(self) -> bool:
+        """Asterisk owns the playout clock, so audio may be sent ahead of it."""
+        ...
+
+    def feed(self, data: bytes) -> list[Frame]: ...
+    def reply(self) -> bytes: ...
+    def frame_bytes(self, sample_rate: int) -> int | None: ...
+    def audio(self, pcm: bytes) -> bytes: ...
+    def command(self, text: str) -> bytes: ...
+    def hangup(self) -> bytes: ...
+
+
 class _Connection(asyncio.Protocol):
     """One accepted TCP connection: its bytes are parsed as they arrive and a call's frames
     handed to its CallAudio in the transport's own callback.
@@ -66,10 +96,13 @@ class _Connection(asyncio.Protocol):
     bytes) is put in `ended`, for the session's watcher.
     """
 
-    def __init__(self, on_made: Callable[[_Connection], None]) -> None:
+    def __init__(
+        self, on_made: Callable[[_Connection], None], wire: Callable[[bytes], MediaCodec]
+    ) -> None:
         self._on_made = on_made
         self.transport: asyncio.Transport | None = None
-        self.parser = FrameParser()
+        self._wire = wire
+        self.codec: MediaCodec | None = None  # chosen by the first bytes (the wire)
         self.early: list[Frame] = []
         self.error: ProtocolError | None = None  # bad bytes before the call attached
         self.failure: ProtocolError | None = None  # bad bytes that ended the call
@@ -81,6 +114,11 @@ class _Connection(asyncio.Protocol):
         self.closed: asyncio.Future[None] = loop.create_future()
         self.last_data = loop.time()  # the loop's clock at the newest bytes (idle timeout)
         self._loop = loop
+        self._socket: socket.socket | None = None  # for SO_RCVLOWAT (batched reads)
+        self._batch_lowat = 0  # bytes the kernel gathers before a read; 0: not batched
+        self._lowat = 1  # what SO_RCVLOWAT is now
+        self._rebatch = False  # the next read sets SO_RCVLOWAT back to _batch_lowat
+        self._quiet_after = 0.0  # no bytes this long (more than a batch takes): unstick
         self._audio: CallAudio | None = None
         self._kind: Kind | None = None
         self._context: contextvars.Context | None = None
@@ -92,10 +130,14 @@ class _Connection(asyncio.Protocol):
         with contextlib.suppress(OSError, AttributeError):
             sock = transport.get_extra_info("socket")
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._socket = sock
         self._on_made(self)
 
     def data_received(self, data: bytes) -> None:
         self.last_data = self._loop.time()
+        if self._rebatch:
+            self._rebatch = False
+            self._set_lowat(self._batch_lowat)
         if self._context is not None:
             self._context.run(self._feed_call, data)
         else:
@@ -124,10 +166,54 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.resume_reading()
 
-    def _feed_early(self, data: bytes) -> None:
+    # --- batched reads ---------------------------------------------------------------------
+    def batch_reads(self, frame_bytes: int, frames: int, first: int) -> bool:
+        """Have the kernel wake us once `frames` frames are waiting (`first` the first
+        time) instead of once per frame; False if the socket cannot (then nothing changed).
+
+        Why: a read per 20 ms frame is 50 wake-ups a second per call, and the model gets
+        the caller's audio a batch at a time anyway, so a batch gathered by the kernel
+        (SO_RCVLOWAT) reaches it no later (docs/architecture.md, Caller audio to the
+        model). A threshold half a frame short of the batch: a read never waits for the
+        frame after it."""
+        self._batch_lowat = frames * frame_bytes - frame_bytes // 2
+        self._quiet_after = (frames + 1) * FRAME_SECONDS
+        if not self._set_lowat(first * frame_bytes - frame_bytes // 2):
+            self._batch_lowat = 0
+            return False
+        self._rebatch = True
+        return True
+
+    def unstick(self, now: float) -> None:
+        """The far end has sent nothing for a batch and a frame: hand over what the kernel
+        holds now (the end of a talk spurt, a DTMF digit) instead of waiting for a batch
+        that is not coming; batching resumes at the next read. (Linux wakes a reader whose
+        SO_RCVLOWAT drops below what is queued, since 4.18.)"""
+        if self._lowat > 1 and now - self.last_data > self._quiet_after and self._set_lowat(1):
+            self._rebatch = True
+
+    def _set_lowat(self, size: int) -> bool:
+        sock = self._socket
+        if sock is None or self.is_closing:
+            return False
         try:
-            self.early += self.parser.feed(data)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, size)
+        except (OSError, AttributeError):
+            return False
+        self._lowat = size
+        return True
+
+    def _feed_early(self, data: bytes) -> None:
+        codec = self.codec
+        if codec is None:
+            if not data:
+                return
+            codec = self.codec = self._wire(data)
+        try:
+            self.early += codec.feed(data)
+            self._reply(codec)
         except ProtocolError as exc:
+            self._reply(codec)
             self.early += exc.frames
             self.error = exc
             assert self.transport is not None
@@ -140,10 +226,28 @@ class _Connection(asyncio.Protocol):
     def _feed_call(self, data: bytes) -> None:
         if self.ended.done():
             return
+        codec = self.codec  # chosen by the first bytes, so set once a call attached
+        assert codec is not None
         try:
-            self._hand_over(self.parser.feed(data))
+            frames = codec.feed(data)
         except ProtocolError as exc:
+            self._reply(codec)
             self._end_with(exc)
+            return
+        self._reply(codec)
+        self._hand_over(frames)
+
+    @property
+    def wire_codec(self) -> MediaCodec:
+        """The connection's codec; set by its first bytes, so always once a call attached."""
+        assert self.codec is not None
+        return self.codec
+
+    def _reply(self, codec: MediaCodec) -> None:
+        """What the wire owes the peer (a WebSocket handshake answer, a pong); AudioSocket
+        owes nothing."""
+        if reply := codec.reply():
+            self.write(reply)
 
     def _hand_over(self, frames: list[Frame]) -> None:
         assert self._audio is not None
@@ -206,6 +310,8 @@ class AudioSocketServer:
         max_write_buffer: int = 65_536,
         announce_wait: float = 0.0,
         max_unannounced: int = 16,
+        wire: Callable[[bytes], MediaCodec] = either_wire,
+        read_batch_frames: int = 1,
     ) -> None:
         """`first_frame_timeout`: Asterisk writes the UUID right after connecting, so a
         peer silent for longer is not Asterisk. Not tighter: with the event loop lagging
@@ -213,7 +319,16 @@ class AudioSocketServer:
         (a reused UUID is refused the moment it arrives, whatever this is).
         `idle_timeout`: a live call with no inbound bytes for this long is dead.
         `announce_wait`: how long an unknown UUID waits for its inbound announcement
-        (0: refused at once, as when no inbound calls are taken), `max_unannounced` at once."""
+        (0: refused at once, as when no inbound calls are taken), `max_unannounced` at once.
+        `wire`: the codec for a connection, given its first bytes; by default they pick
+        AudioSocket or Asterisk's media WebSocket (media_websocket_protocol.either_wire).
+        `read_batch_frames`: caller frames the kernel gathers per read once a call is
+        attached (the talker's batch to the model; 1: a read per frame), on a wire whose
+        frames have a known size (both, `MediaCodec.frame_bytes`)."""
+        self.wire = wire
+        self.read_batch_frames = read_batch_frames
+        self._batched: set[_Connection] = set()  # connections whose reads are batched
+        self._read_watch: asyncio.Task[None] | None = None
         self.host = host
         self._port = port
         self.first_frame_timeout = first_frame_timeout
@@ -254,7 +369,7 @@ class AudioSocketServer:
         self._owner = TaskOwner("audiosocket")
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: _Connection(self._on_connect),
+            lambda: _Connection(self._on_connect, self.wire),
             self.host,
             self._port,
             reuse_address=True,
@@ -374,17 +489,19 @@ class AudioSocketServer:
             owner = TaskOwner(f"{meta.call_id}")
             try:
                 log.info("AudioSocket call attached")
+                self._batch_reads(conn, audio)  # before the talker reads inbound_hold
                 talker = owner.spawn(_run_talker(expected.talker, audio), name="talker")
                 reason = await self._first_to_finish(owner, talker, audio, conn)
                 audio.close(reason)
                 if reason is not EndReason.FAR_END_HANGUP:
-                    conn.write(HANGUP)
+                    conn.write(conn.wire_codec.hangup())
                 await conn.close()
                 if not talker.done():  # its iterators have ended; let it return on its own
                     await asyncio.wait([talker], timeout=self.talker_grace)
             finally:
                 audio.close(reason)
                 await owner.aclose(timeout=1.0)
+                self._batched.discard(conn)
                 self.sessions_active -= 1
                 self._drop(expected, reason)
                 log.info("AudioSocket call ended", extra={"reason": str(reason)})
@@ -393,7 +510,7 @@ class AudioSocketServer:
         self, owner: TaskOwner, talker: asyncio.Task[EndReason], audio: CallAudio, conn: _Connection
     ) -> EndReason:
         assert conn.transport is not None
-        paced = PacedWriter(audio.playout, self._sender(conn.transport))
+        paced = self._writer(audio.playout, conn)
         self._writers.add(paced)
         watchers = [
             owner.spawn(self._read_loop(conn, audio), name="reader"),
@@ -426,6 +543,33 @@ class AudioSocketServer:
             log.warning("AudioSocket peer silent too long", extra={"seconds": self.idle_timeout})
         return reason
 
+    def _batch_reads(self, conn: _Connection, audio: CallAudio) -> None:
+        """Batched reads for this call, if the wire and the socket allow; the talker is
+        told how long frames may then wait (`CallAudio.inbound_hold`), before it starts.
+        Linux only: lowering SO_RCVLOWAT to hand over what a quiet far end left (unstick)
+        wakes the reader there; elsewhere a DTMF frame could wait for the next audio."""
+        frames, meta = self.read_batch_frames, audio.metadata
+        size = conn.wire_codec.frame_bytes(meta.sample_rate)
+        if frames < 2 or size is None or sys.platform != "linux":
+            return
+        if not conn.batch_reads(size, frames, first_batch(meta.call_id, frames)):
+            return
+        audio.inbound_hold = (frames + 2) * FRAME_SECONDS  # see _unstick_quiet_reads
+        self._batched.add(conn)
+        if self._read_watch is None or self._read_watch.done():
+            self._read_watch = self._owner.spawn(self._unstick_quiet_reads(), "batched-reads")
+
+    async def _unstick_quiet_reads(self) -> None:
+        """Every frame period, hand over what a quiet far end left in the kernel: one
+        task for every batched call, not a timer per call. A frame waits at most a batch
+        and two frame periods (`CallAudio.inbound_hold`)."""
+        loop = asyncio.get_running_loop()
+        while self._batched:
+            await asyncio.sleep(FRAME_SECONDS)
+            now = loop.time()
+            for conn in self._batched:
+                conn.unstick(now)
+
     async def _until_quiet(self, conn: _Connection, audio: CallAudio) -> EndReason:
         """The connection's end, or STALLED once no bytes came for `idle_timeout`. Why a
         deadline checked against the newest bytes: a timer per frame would cost a heap
@@ -445,6 +589,20 @@ class AudioSocketServer:
             if not audio.silence_expected:
                 return EndReason.STALLED
             excused = loop.time()
+
+    def _writer(self, queue: PlayoutQueue, conn: _Connection) -> PacedWriter | AheadWriter:
+        """Our own 20 ms pacing for AudioSocket; for a wire whose far end keeps the clock,
+        audio goes ahead in chunks and a barge-in flush is a command (FLUSH_MEDIA)."""
+        assert conn.transport is not None
+        send = self._sender(conn.transport)
+        codec = conn.wire_codec
+        if not codec.ahead:
+            return PacedWriter(queue, send)
+        return AheadWriter(
+            queue,
+            lambda pcm: send(codec.audio(pcm)),
+            lambda: send(codec.command("FLUSH_MEDIA")),
+        )
 
     def _sender(self, transport: asyncio.Transport) -> Callable[[bytes], None]:
         """One transport write per frame; refuse to pile audio on a peer that stopped reading."""

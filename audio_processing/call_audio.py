@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,16 @@ from audio_processing.playout import PlayoutQueue
 T = TypeVar("T")
 
 INBOUND_CAPACITY = 50  # frames: 1 s at 20 ms; older audio is worthless to a live talker
+
+
+def first_batch(call_id: str, batch: int) -> int:
+    """Frames (1..batch) in a call's first batch of caller audio, fixed per call.
+
+    Why: calls answered in step (or a load generator's) would otherwise all read and send
+    to the model on the same 20 ms frame; a first batch shorter by an amount of the call's
+    own spreads that work over the batch's frames (docs/architecture.md, Caller audio to
+    the model)."""
+    return batch - zlib.crc32(call_id.encode()) % batch
 
 
 class EndReason(StrEnum):
@@ -138,6 +149,10 @@ class CallAudio:
         self._listen_tap: Callable[[int, bytes], None] | None = None
         self.end_reason: EndReason | None = None
         self.silence_expected = False  # see expect_silence
+        # How long caller frames may wait in the kernel before they are handed over (the
+        # server reads in batches, audio_socket_server.py): a gap shorter than this is no
+        # silence. 0.0: each frame is handed over as it arrives.
+        self.inbound_hold = 0.0
 
     # --- for the talker ---------------------------------------------------------------
     def inbound(self) -> AsyncIterator[bytes]:

@@ -13,18 +13,22 @@ went out (`on_first_frame`, for the reply latency) and when its last one did
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import islice
 
 from audio_processing.audio_framer import AudioFramer
-from audio_processing.audio_socket_protocol import encode_audio, frame_bytes, kind_for_rate
+from audio_processing.audio_socket_protocol import Kind, encode_audio, frame_bytes, kind_for_rate
 from common.owned_tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 
 FRAME_MS = 20
+FRAME_SECONDS = FRAME_MS / 1000
 
 
 class PlayoutQueue:
@@ -50,6 +54,8 @@ class PlayoutQueue:
         self._idle = asyncio.Event()
         self._idle.set()
         self.tap: Callable[[bytes], None] | None = None  # sees each audio frame taken
+        self.on_flush: Callable[[], None] | None = None  # the far end must drop its queue too
+        self._sent = 0  # frames at the head already sent ahead (AheadWriter)
 
     @property
     def queued_ms(self) -> int:
@@ -62,8 +68,9 @@ class PlayoutQueue:
         if mark != self._tail_mark:
             self._seal_tail()
             self._tail_mark = mark
-        for frame in self._framer.push(pcm):
-            self._append(frame, mark, len(frame))
+        size = self.frame_size  # every pushed frame's length, as one shared int object:
+        for frame in self._framer.push(pcm):  # len(frame) would be a new one per frame
+            self._append(frame, mark, size)
         self._idle.clear()
 
     def _append(self, frame: bytes, mark: str | None, audio: int) -> None:
@@ -88,6 +95,8 @@ class PlayoutQueue:
                 self._idle.set()
                 return None
         frame, mark, audio = self._frames.popleft()
+        if self._sent:
+            self._sent -= 1
         first = mark not in self._played
         self._played[mark] = self._played.get(mark, 0) + audio
         self._queued[mark] -= 1
@@ -100,6 +109,23 @@ class PlayoutQueue:
         if self.tap is not None:
             self.tap(frame)
         return frame
+
+    def take_ahead(self, lead: int, most: int) -> tuple[bytes | None, bytes]:
+        """(the frame that plays now, audio to send the far end ahead of it).
+
+        For a far end that keeps its own 20 ms clock (chan_websocket): the frames up to
+        `lead` ahead of the playing one that were not sent yet, at most `most` of them, go
+        in one message; the queue still advances one frame per tick, so played_ms, the
+        callbacks and the tap stay on the time the callee hears them.
+        """
+        if not self._frames:
+            self._seal_tail()
+        end = min(len(self._frames), lead, self._sent + most)
+        ahead = b""
+        if end > self._sent:
+            ahead = b"".join(f for f, _, _ in islice(self._frames, self._sent, end))
+            self._sent = end
+        return self.take(), ahead
 
     def on_first_frame(self, mark: str | None, callback: Callable[[], None]) -> None:
         """Call `callback` once, when the first frame of `mark` is taken for writing.
@@ -136,12 +162,15 @@ class PlayoutQueue:
     def flush(self) -> int:
         """Drop everything not yet played (barge-in); returns the milliseconds dropped."""
         dropped = self.queued_ms
+        sent_ahead, self._sent = self._sent, 0
         self._frames.clear()
         self._framer.clear()
         self._queued.clear()
         self._first_frame.clear()  # what never played never starts playing
         self._last_frame.clear()
         self._idle.set()
+        if sent_ahead and self.on_flush is not None:
+            self.on_flush()
         return dropped
 
     def played_ms(self, mark: str | None) -> int:
@@ -152,6 +181,11 @@ class PlayoutQueue:
     def is_idle(self) -> bool:
         return self._idle.is_set()
 
+    @property
+    def sent_ahead(self) -> int:
+        """Frames at the head already sent to a far end that keeps its own clock."""
+        return self._sent
+
     async def drained(self) -> None:
         """Return once every queued frame has been written (at once if nothing is queued)."""
         await self._idle.wait()
@@ -159,6 +193,13 @@ class PlayoutQueue:
     def close(self) -> None:
         """The writer is gone: drop what is left and release `drained()` waiters."""
         self.flush()
+
+
+@functools.cache
+def _silence(frame_size: int, kind: Kind) -> bytes:
+    """One encoded silence frame per format, shared by every call's writer (an
+    AheadWriter never sends it: Asterisk plays its own)."""
+    return encode_audio(bytes(frame_size), kind)
 
 
 class PacedWriter:
@@ -180,7 +221,7 @@ class PacedWriter:
         self.queue = queue
         self._send = send
         self._kind = kind_for_rate(queue.sample_rate)
-        self._silence = encode_audio(bytes(queue.frame_size), self._kind)
+        self._silence = _silence(queue.frame_size, self._kind)
         self._period = FRAME_MS / 1000
         self._late_after = late_after
         self._resync_after = resync_frames * self._period
@@ -233,6 +274,63 @@ class PacedWriter:
         if self._last_write is not None and now - self._last_write > self._late_after:
             self.late_frames += 1
         self._last_write = now
+
+
+class AheadWriter(PacedWriter):
+    """For a far end that owns the 20 ms clock (Asterisk's chan_websocket): each tick
+    sends the audio queued since the last one in one message, up to `lead_frames` ahead
+    of what is playing, and moves the queue on by one frame so the accounting stays on
+    the callee's time. Idle calls cost no write: the far end plays silence itself. A
+    flush (barge-in) of audio already sent becomes `send_flush()` (FLUSH_MEDIA).
+
+    Why ahead and not all at once: Asterisk keeps at most ~1000 frames and ignores
+    messages over 65 500 bytes (docs/protocols.md, Media WebSocket); `most_frames` keeps
+    one message under that, `lead_frames` keeps what a flush must take back small.
+    """
+
+    def __init__(
+        self,
+        queue: PlayoutQueue,
+        send_audio: Callable[[bytes], None],
+        send_flush: Callable[[], None],
+        *,
+        lead_frames: int = 250,
+        most_frames: int = 100,
+    ) -> None:
+        super().__init__(queue, send_audio)
+        self._send_flush = send_flush
+        self.lead_frames = lead_frames
+        self.most_frames = most_frames
+        self.messages = 0
+        self._owed = 0  # ticks a stall skipped: Asterisk played on, so we count them too
+        queue.on_flush = self._flushed
+
+    def _write_one(self, now: float) -> None:
+        self.frames_written += 1
+        queue = self.queue
+        if queue.is_idle:
+            self.silence_frames += 1
+            self._owed = 0
+            return
+        frame, ahead = queue.take_ahead(self.lead_frames, self.most_frames)
+        if ahead:
+            self.messages += 1
+            self._send(ahead)
+        if frame is None:
+            self.silence_frames += 1
+        while self._owed and queue.sent_ahead:  # only what Asterisk has had to play
+            self._owed -= 1
+            queue.take()
+
+    def _resync(self, lag: float) -> None:
+        """The clock skipped the ticks of a stall; Asterisk's did not: the frames it played
+        meanwhile are counted at the next tick, so played_ms stays on the callee's time."""
+        super()._resync(lag)
+        self._owed += int(lag / self._period)
+
+    def _flushed(self) -> None:
+        with contextlib.suppress(ConnectionError):  # gone: the reader ends the call
+            self._send_flush()
 
 
 class PlayoutClock:

@@ -82,6 +82,8 @@ class DialPlan:
     transfer_context: str = "opendeep-transfer"
     transfer_template: str = ""
     detect_machine: bool = False  # run Asterisk's AMD() before the agent speaks
+    # chan_websocket client (websocket_client.conf) instead of AudioSocket(); None: AudioSocket
+    media_websocket_client: str | None = None
     recording_file: str | None = None  # MixMonitor's file on the Asterisk host (recordings.py)
 
 
@@ -171,6 +173,9 @@ class CallAttempt:
             variables["OPENDEEP_AMD"] = "1"  # the dialplan runs AMD() and reports a UserEvent
         if self.plan.recording_file:
             variables["OPENDEEP_RECORD"] = self.plan.recording_file  # MixMonitor, both sides
+        if self.plan.media_websocket_client:  # Dial(WebSocket/...), docs/protocols.md
+            variables["OPENDEEP_MEDIA"] = "websocket"
+            variables["OPENDEEP_MEDIA_CONNECTION"] = self.plan.media_websocket_client
         await self.recorder.event("originated", {"channel": self.plan.channel})
         try:
             await self.ami.originate(
@@ -201,10 +206,25 @@ class CallAttempt:
             if next_event.done():
                 over = await self._handle(next_event)
                 if over:
+                    if self.answered_at is not None and not expected.attached:
+                        await self._media_never_connected()
                     return over
             if audio_end.done():
                 await cancel_and_wait(next_event)
                 return await self._after_audio_end(events, audio_end.result())
+
+    async def _media_never_connected(self) -> None:
+        """Answered, then over before Asterisk connected the call's media to us: on
+        chan_websocket a client entry missing or pointing elsewhere does exactly this
+        (Dial fails after its retries, cause 3; docs/protocols.md, Media WebSocket)."""
+        client = self.plan.media_websocket_client
+        via = (
+            f"chan_websocket client {client} (websocket_client.conf)"
+            if client
+            else f"AudioSocket to {self.plan.audiosocket_address}"
+        )
+        log.warning("answered call ended before its media connected; check the %s", via)
+        await self.recorder.event("media_not_connected", {"via": via})
 
     async def _next_event(self, events: CallEvents) -> ami_events.AmiEvent | None:
         """The call's next AMI event; None when there was none for a while. Quiet is

@@ -76,11 +76,13 @@ class CallInitiator:
         talkers: TalkerFactory,
         metrics: PlatformMetrics | None = None,
         recordings: RecordingStore | None = None,
+        media_websocket_client: str | None = None,
     ) -> None:
         self.ami, self.audio_server, self.bus, self.slots = ami, audio_server, bus, slots
         self.sessions = sessions
         self.dial = dial
         self.audiosocket_address = audiosocket_address
+        self.media_websocket_client = media_websocket_client
         self.node_id = node_id
         self.talkers = talkers
         self.metrics = metrics or PlatformMetrics()
@@ -204,6 +206,7 @@ class CallInitiator:
             transfer_template=self.dial.channel_template,
             detect_machine=detect_machine,
             recording_file=recording_file,
+            media_websocket_client=self.media_websocket_client,
         )
 
     async def stop(self, grace: float = 4.0) -> None:

@@ -38,6 +38,10 @@ class TaskOwner:
             log.error("task %s failed", task.get_name(), exc_info=task.exception())
 
     @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
     def running(self) -> int:
         return len(self._tasks)
 

@@ -164,9 +164,30 @@ class AudioSocketSettings(BaseSettings):
         description="seconds without caller audio before a call is taken for dead (not on hold)",
     )
 
+    transport: Literal["audiosocket", "websocket"] = Field(
+        default="audiosocket",
+        description=(
+            "how calls we place reach us: AudioSocket(), or Asterisk 22's chan_websocket "
+            "(Asterisk keeps the 20 ms clock; the port speaks both; docs/protocols.md)"
+        ),
+    )
+    websocket_client: str = Field(
+        default="opendeep-media",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description=(
+            "the websocket_client.conf entry pointing at this port (with --workers N, "
+            "worker i uses <name>-<i>)"
+        ),
+    )
+
     @property
     def advertised_address(self) -> str:
         return self.advertise_host or f"{self.listen_host}:{self.listen_port}"
+
+    @property
+    def media_websocket_client(self) -> str | None:
+        """The chan_websocket client Asterisk dials for calls we place (None: AudioSocket)."""
+        return self.websocket_client if self.transport == "websocket" else None
 
 
 class RecordingSettings(BaseSettings):
@@ -246,8 +267,8 @@ class OpenAISettings(BaseSettings):
         default=5,
         ge=1,
         le=10,
-        description="20 ms caller frames per audio message to the model (1-10; more: less CPU, "
-        "later audio)",
+        description="20 ms caller frames per audio message to the model, and per media read "
+        "(1-10; more: less CPU, later audio)",
     )
 
 

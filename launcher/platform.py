@@ -258,6 +258,7 @@ class Platform:
             first_frame_timeout=listen.first_frame_timeout,
             announce_wait=ANNOUNCE_WAIT if self.settings.inbound.enabled else 0.0,
             idle_timeout=listen.idle_timeout,
+            read_batch_frames=self.settings.openai.input_batch_frames,
         )
         await self.audio_server.start()
         self._on_stop("audiosocket", self.audio_server.stop)
@@ -403,6 +404,7 @@ class Platform:
             sessions=self.sessions,
             dial=self.settings.dial,
             audiosocket_address=self.settings.audiosocket.advertised_address,
+            media_websocket_client=self.settings.audiosocket.media_websocket_client,
             node_id=self.node_id,
             talkers=talkers,
             metrics=self.metrics,

@@ -85,6 +85,8 @@ def worker_env(settings: Settings, index: int) -> dict[str, str]:
     env = {"AUDIOSOCKET_LISTEN_PORT": str(listen.listen_port + index)}
     if listen.advertise_host:
         env["AUDIOSOCKET_ADVERTISE_HOST"] = _shift_port(listen.advertise_host, index)
+    if listen.transport == "websocket":  # each worker's port has its own client entry
+        env["AUDIOSOCKET_WEBSOCKET_CLIENT"] = f"{listen.websocket_client}-{index}"
     if settings.app.node_id:
         env["NODE_ID"] = f"{settings.app.node_id}-{index}"
     return env

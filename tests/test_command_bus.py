@@ -28,6 +28,7 @@ from common.command_bus import (
 )
 from common.commands import FeedbackAnswer, Hangup, SendDtmf, Transfer, encode_command
 from common.events import CallStatusChanged
+from common.stream_server import StreamServer, close_writer
 
 WAIT = 5.0  # upper bound for a message to arrive; never reached when things work
 
@@ -275,23 +276,24 @@ class FreezableProxy:
         parts = urlsplit(upstream)
         self._upstream = (parts.hostname or "127.0.0.1", parts.port or 6379)
         self._links: list[dict[str, bool]] = []
-        self._writers: list[asyncio.StreamWriter] = []
-        self._server: asyncio.Server | None = None
+        self._server = StreamServer(self._handle, "freezable-proxy")
 
     async def start(self) -> int:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        return int(self._server.sockets[0].getsockname()[1])
+        await self._server.start()
+        return self._server.port
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection(*self._upstream)
         link = {"frozen": False}
         self._links.append(link)
-        self._writers += [writer, up_writer]
-        await asyncio.gather(
-            self._pipe(reader, up_writer, link),
-            self._pipe(up_reader, writer, link),
-            return_exceptions=True,
-        )
+        try:
+            await asyncio.gather(
+                self._pipe(reader, up_writer, link),
+                self._pipe(up_reader, writer, link),
+                return_exceptions=True,
+            )
+        finally:
+            await close_writer(up_writer)
 
     async def _pipe(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link: dict[str, bool]
@@ -307,11 +309,7 @@ class FreezableProxy:
             link["frozen"] = True
 
     async def aclose(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for writer in self._writers:
-            writer.close()
-        await self._server.wait_closed()
+        await self._server.stop()
 
 
 async def test_a_silently_dead_link_is_detected_and_replaced(

@@ -36,7 +36,7 @@ from launcher.supervisor import (
     worker_env,
 )
 from tests.support.fake_ami import FakeAmi
-from tests.support.processes import clean_env, free_port, main_command
+from tests.support.processes import clean_env, free_port, free_ports, main_command
 
 
 def settings_with(
@@ -77,6 +77,20 @@ def test_each_worker_gets_its_own_audiosocket_port_address_and_node_id() -> None
     }
     with pytest.raises(WorkerCountError, match="needs a port"):
         worker_env(settings_with("redis://x:6379/0", advertise="pbx-host"), 1)
+
+
+def test_on_chan_websocket_each_worker_names_its_own_client_entry() -> None:
+    settings = load_settings(
+        env_file=None,
+        redis=RedisSettings(url="redis://x:6379/0"),
+        audiosocket=AudioSocketSettings(listen_port=9092, transport="websocket"),
+    )
+    assert settings.audiosocket.media_websocket_client == "opendeep-media"
+    assert worker_env(settings, 1) == {
+        "AUDIOSOCKET_LISTEN_PORT": "9093",
+        "AUDIOSOCKET_WEBSOCKET_CLIENT": "opendeep-media-1",
+    }
+    assert settings_with().audiosocket.media_websocket_client is None  # AudioSocket()
 
 
 def test_a_worker_reads_back_the_role_its_supervisor_gave_it() -> None:
@@ -125,15 +139,7 @@ STARTED_WITHIN = 90.0  # two workers importing at once on a loaded 2-core box to
 
 def two_free_ports() -> int:
     """A port p with p + 1 free as well (worker 1 listens on the next port)."""
-    for _ in range(50):
-        port = free_port()
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise AssertionError("no two adjacent free ports")
+    return free_ports(2)[0]
 
 
 def listening(port: int) -> bool:

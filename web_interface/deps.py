@@ -33,6 +33,7 @@ from web_interface.body_limit import DEFAULT_LIMIT
 from web_interface.live_sockets import SocketLimit
 from web_interface.login_required import LoginRequired
 from web_interface.login_throttle import LoginThrottle
+from web_interface.private_calls import PrivateCalls
 from web_interface.security import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -82,9 +83,11 @@ class WebDeps:
     demo_line: str = ""  # the demo's telephone line, named in the badge's tooltip
     on_signup: SignupHook | None = None
     sockets: SocketLimit = field(init=False)
+    private_calls: PrivateCalls | None = field(init=False)  # shared by every live page
 
     def __post_init__(self) -> None:
         self.sockets = SocketLimit(per_user=self.max_sockets_per_user)
+        self.private_calls = None if self.sessions is None else PrivateCalls(self.sessions)
 
 
 def web_deps(conn: HTTPConnection) -> WebDeps:

@@ -154,6 +154,22 @@ wait_ready() {
     die "asterisk not ready within ${READY_TIMEOUT}s"
 }
 
+# The WebSocket media client's files (websocket_client.conf, chan_websocket.conf) are
+# reloadable too: a sandbox started from a checkout without them gets them at the next
+# `start` instead of failing every OPENDEEP_MEDIA=websocket call with "no such connection".
+reload_changed_websocket_conf() {
+    local conf="$ROOT$CONF_DIR" file module
+    for file in websocket_client.conf:res_websocket_client.so chan_websocket.conf:chan_websocket.so; do
+        module="${file#*:}"
+        file="${file%%:*}"
+        [[ -f "$HERE/conf/$file" ]] || continue
+        cmp -s "$HERE/conf/$file" "$conf/$file" && continue
+        cp "$HERE/conf/$file" "$conf/$file"
+        chroot "$ROOT" /usr/sbin/asterisk -C "$CONF_DIR/asterisk.conf" -rx "module reload $module" >/dev/null
+        log "$file changed: reloaded $module"
+    done
+}
+
 cmd_start() {
     need_root
     [[ -f "$MARKER" ]] || die "no complete root at $ROOT; run: $0 build"
@@ -162,6 +178,7 @@ cmd_start() {
     if pid="$(running_pid)"; then
         log "already running (pid $pid)"
         reload_changed_dialplan
+        reload_changed_websocket_conf
         return 0
     fi
     install_config

@@ -13,8 +13,7 @@ from typing import Any
 
 from audio_processing.call_audio import CallAudio
 from audio_processing.g711 import Resampler, slin_to_ulaw, ulaw_to_slin
-
-FRAME_SECONDS = 0.020
+from audio_processing.playout import FRAME_SECONDS
 
 
 class ModelAudio:
@@ -45,10 +44,11 @@ class CallerFrames:
 
     Why silence: without it a callee who stops talking never produces `speech_stopped`,
     and the agent never answers (seen on the sandbox after an IVR prompt). Filling starts
-    after `fill_after` seconds without a frame and then keeps pace with the clock, never
-    ahead of it. `None`: no filling. A wait that ran out while the event loop was busy
-    elsewhere is no silence if frames are waiting by the time it is handled: the callee
-    detectors would hear a pause in the middle of hold music that never was.
+    after `fill_after` seconds without a frame (at least the time the server may hold
+    frames to read them in one batch, `CallAudio.inbound_hold`) and then keeps pace with
+    the clock, never ahead of it. `None`: no filling. A wait that ran out while the event
+    loop was busy elsewhere is no silence if frames are waiting by the time it is handled:
+    the callee detectors would hear a pause in the middle of hold music that never was.
     Why runs: the bridge sends the model a few frames per message, so it asks for that
     many and is woken once per message instead of once per frame (docs/architecture.md,
     Caller audio to the model).
@@ -70,6 +70,9 @@ class CallerFrames:
         loop = asyncio.get_running_loop()
         if self._heard is None:
             self._heard = loop.time()
+        # Frames the server may still be gathering into one read are not silence yet (two
+        # frames more: the loop may run the hand-over a little late).
+        fill_after = max(fill_after, self.audio.inbound_hold + 2 * FRAME_SECONDS)
         while True:
             due = self._heard + max(fill_after, (self._filled + want) * FRAME_SECONDS)
             run = await self.audio.next_inbound_run(want, due)

@@ -22,14 +22,13 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from openai.resources.realtime.realtime import AsyncRealtimeConnection
 from websockets.exceptions import ConnectionClosed
 
-from audio_processing.call_audio import CallAudio
+from audio_processing.call_audio import CallAudio, first_batch
 from audio_processing.call_turns import Turn, TurnSink
 from audio_processing.realtime.agent_speech import AgentSpeech
 from audio_processing.realtime.audio import CallerFrames, ModelAudio
@@ -139,6 +138,8 @@ class RealtimeBridge:
             )  # fmt: skip
             fmt = self.session.config["audio"]["output"]["format"]
             self._codec = ModelAudio(fmt, audio.metadata.sample_rate)
+            if self._codec.ulaw and audio.metadata.sample_rate == 8000:
+                self.callee.watch.keep_as_ulaw()  # half the memory, the same replay
             if self.options.greet_after == 0:
                 await self.link.respond()
             ended = await self._first_to_finish(audio, conn, owner)
@@ -188,20 +189,22 @@ class RealtimeBridge:
 
     # -- caller → model ---------------------------------------------------------------------
     async def _pump_caller(self, audio: CallAudio) -> TalkerResult:
-        """Caller frames to the callee detectors, and `input_batch_frames` of them per
+        """Caller frames to the callee detectors, and about `input_batch_frames` of them per
         append to the model; woken once per append (CallerFrames).
 
-        The first append is shorter by an amount of the call's own, so calls whose audio
-        arrives in step (answered together, or the benchmark's load generator) do not all
-        wake and send on the same frame: their work is spread over the batch's frames.
+        An append holds what a run brought once the batch is due, so the appends follow the
+        server's batched reads (each read is one batch) rather than cutting across them and
+        holding the rest for a read later; a backlog goes in messages of two batches at
+        most. The first batch is shorter by an amount of the call's own (first_batch).
         """
         codec = self._codec
         assert codec is not None
         per_append = self.options.input_batch_frames
         caller = self._caller_frames(audio)
-        batch, frames = bytearray(), zlib.crc32(audio.metadata.call_id.encode()) % per_append
+        batch, frames = bytearray(), 0
+        want = first_batch(audio.metadata.call_id, per_append)
         try:
-            while (run := await caller.next(per_append - frames)) is not None:
+            while (run := await caller.next(want - frames)) is not None:
                 for frame in run:
                     if ended := await self.callee.on_frame(frame, self.link, audio, codec):
                         return ended
@@ -209,9 +212,12 @@ class RealtimeBridge:
                         continue
                     batch += codec.to_model(frame)
                     frames += 1
-                    if frames >= per_append:
+                    if frames >= 2 * per_append:
                         await self.link.append(bytes(batch))
-                        batch, frames = bytearray(), 0
+                        batch, frames, want = bytearray(), 0, per_append
+                if frames >= want:
+                    await self.link.append(bytes(batch))
+                    batch, frames, want = bytearray(), 0, per_append
         except ModelGone:
             return TalkerResult(TalkerEnd.MODEL_CLOSED)
         return TalkerResult(TalkerEnd.CALLER_HANGUP)

@@ -15,7 +15,6 @@ up by closing the socket (EOF), as Asterisk does.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -30,6 +29,7 @@ from audio_processing.audio_socket_protocol import (
     encode_uuid,
 )
 from common.owned_tasks import TaskOwner
+from common.stream_server import close_writer
 from launcher.demo import voice
 from launcher.demo.callees import CalleeLine, DemoCallee
 
@@ -104,9 +104,7 @@ class CalleeCall:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
             await self._owner.aclose(timeout=1.0)
-            writer.close()
-            with contextlib.suppress(OSError):
-                await asyncio.wait_for(writer.wait_closed(), 2)
+            await close_writer(writer)
 
     async def _speak(self, writer: asyncio.StreamWriter) -> None:
         """One frame every 20 ms on a monotonic clock: the next queued, else silence."""

@@ -14,7 +14,7 @@ import asyncio
 import logging
 
 from audio_processing.audio_socket_protocol import FrameParser, ProtocolError, UuidFrame
-from common.owned_tasks import TaskOwner
+from common.stream_server import StreamServer
 from launcher.demo.callee_call import CalleeCall
 from launcher.demo.callees import by_number
 from launcher.demo.sandbox_line import number_in_call_id
@@ -30,20 +30,17 @@ class CalleeServer:
     def __init__(self) -> None:
         self.port = 0
         self.calls: set[CalleeCall] = set()
-        self._server: asyncio.Server | None = None
-        self._owner = TaskOwner("demo-callees")
+        self._server = StreamServer(self._answer, "demo-callees")
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
+        await self._server.start()
+        self.port = self._server.port
         log.info("demo callee server listening", extra={"audiosocket_port": self.port})
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
         for call in self.calls:
             call.hang_up()
-        await self._owner.aclose(timeout=3.0)
+        await self._server.stop(timeout=3.0)
 
     async def __aenter__(self) -> CalleeServer:
         await self.start()
@@ -52,15 +49,11 @@ class CalleeServer:
     async def __aexit__(self, *_: object) -> None:
         await self.stop()
 
-    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._owner.spawn(self._answer(reader, writer), "far-end")
-
     async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             number = await _first_frame_number(reader)
         except (ProtocolError, ValueError, TimeoutError, asyncio.IncompleteReadError) as exc:
             log.warning("demo callee server: not a demo call", extra={"error": str(exc)})
-            writer.close()
             return
         callee = by_number(number)
         log.info("demo callee answers", extra={"callee": callee.key, "number": number})

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 
 from call_processor.ami.wire import HeaderValue, decode, encode, split_messages
 from common.owned_tasks import TaskOwner
+from common.stream_server import StreamServer
 from launcher.demo import ami_line
 from launcher.demo.ami_line import BadOriginate, Dialed, get
 from launcher.demo.callee_call import CalleeCall
@@ -38,22 +39,19 @@ class SimulatedLine:
         self.port = 0
         self.calls: dict[str, CalleeCall] = {}
         self._writers: list[asyncio.StreamWriter] = []  # logged-in AMI connections
-        self._server: asyncio.Server | None = None
-        self._owner = TaskOwner("demo-line")
+        self._server = StreamServer(self._session, "demo-line-ami")
+        self._owner = TaskOwner("demo-line")  # the calls
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
+        await self._server.start()
+        self.port = self._server.port
         log.info("demo telephone line listening", extra={"ami_port": self.port})
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
         for call in self.calls.values():
             call.hang_up()
-        for writer in self._writers:
-            writer.close()
         await self._owner.aclose(timeout=3.0)
+        await self._server.stop(timeout=3.0)
 
     async def __aenter__(self) -> SimulatedLine:
         await self.start()
@@ -63,9 +61,6 @@ class SimulatedLine:
         await self.stop()
 
     # -- AMI ------------------------------------------------------------------------------
-    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._owner.spawn(self._session(reader, writer), f"ami{len(self._writers)}")
-
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(ami_line.BANNER)
         buffer, logged_in = "", False
@@ -79,7 +74,6 @@ class SimulatedLine:
         finally:
             with contextlib.suppress(ValueError):
                 self._writers.remove(writer)
-            writer.close()
 
     def _handle(
         self, writer: asyncio.StreamWriter, action: dict[str, HeaderValue], ok: bool

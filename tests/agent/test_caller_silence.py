@@ -99,3 +99,25 @@ async def test_frames_come_in_runs_and_a_short_run_is_no_silence() -> None:
     assert len(quiet) >= 5  # caught up with the clock at once
     call.audio.close("caller hangup")  # type: ignore[arg-type]
     assert await frames.next(5) is None
+
+
+async def test_no_silence_is_filled_while_the_server_may_still_be_gathering_a_read() -> None:
+    """With batched reads the server may hold frames in the kernel for `inbound_hold`
+    (audio_socket_server.py): a gap that short is no silence, a longer one is."""
+    call = PacedCall()
+    call.audio.inbound_hold = 0.14  # a batch of 5 and two frames
+    loud = voice(20)
+    frames = CallerFrames(call.audio, 0.1)
+    for _ in range(5):  # one read's batch
+        call.audio.push_inbound(loud)
+    assert await frames.next(5) == [loud] * 5
+    loop = asyncio.get_running_loop()
+    heard = loop.time()
+    loop.call_later(0.15, call.audio.push_inbound, loud)  # the held frame comes
+    assert await frames.next(5) == [loud]  # past the 0.1 s fill_after: still no silence
+    assert loop.time() - heard >= 0.15
+    quiet = await frames.next(5)
+    assert quiet is not None
+    assert set(quiet) == {bytes(len(loud))}  # then quiet for longer: silence
+    assert loop.time() - heard >= 0.15 + 0.14 + 0.04
+    call.audio.close("caller hangup")  # type: ignore[arg-type]

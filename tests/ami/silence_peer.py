@@ -14,6 +14,7 @@ import struct
 import uuid
 
 from common.owned_tasks import TaskOwner
+from common.stream_server import StreamServer
 
 KIND_UUID, KIND_AUDIO = 0x01, 0x10
 SILENCE = struct.pack(">BH", KIND_AUDIO, 320) + bytes(320)
@@ -23,25 +24,21 @@ class SilencePeer:
     def __init__(self) -> None:
         self.call_ids: list[str] = []
         self.port = 0
-        self._server: asyncio.Server | None = None
-        self._tasks = TaskOwner("silence-peer")
+        self._server = StreamServer(self._call, "silence-peer")
+        self._tasks = TaskOwner("silence-peer-readers")
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     async def __aenter__(self) -> SilencePeer:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
+        await self._server.start()
+        self.port = self._server.port
         return self
 
     async def __aexit__(self, *_: object) -> None:
-        assert self._server is not None
-        self._server.close()
+        await self._server.stop(timeout=2)
         await self._tasks.aclose(timeout=2)
-
-    def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._tasks.spawn(self._call(reader, writer), f"call{len(self.call_ids)}")
 
     async def _call(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -58,9 +55,7 @@ class SilencePeer:
                 next_at += 0.020
                 await asyncio.sleep(max(0.0, next_at - loop.time()))
         except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
-            pass
-        finally:
-            writer.close()
+            pass  # the server closes the connection
 
 
 async def _discard(reader: asyncio.StreamReader) -> None:

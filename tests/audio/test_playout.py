@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from audio_processing.audio_socket_protocol import FrameParser
-from audio_processing.playout import PacedWriter, PlayoutClock, PlayoutQueue
+from audio_processing.playout import AheadWriter, PacedWriter, PlayoutClock, PlayoutQueue
 
 
 def _take_all(queue: PlayoutQueue) -> list[bytes]:
@@ -227,3 +227,72 @@ async def test_the_shared_clock_resynchronises_every_call_after_a_stall() -> Non
     assert writer.resyncs >= 1  # more only if the host stalled us again
     assert quiet.resyncs == writer.resyncs  # one clock: every call resyncs together
     assert back_to_back <= writer.resyncs
+
+
+# --- AheadWriter: a far end that keeps its own clock (chan_websocket) -------------------
+FRAME = 320
+
+
+def _ahead(lead: int = 250, most: int = 100) -> tuple[AheadWriter, list[bytes], list[str]]:
+    sent: list[bytes] = []
+    flushes: list[str] = []
+    writer = AheadWriter(
+        PlayoutQueue(), sent.append, lambda: flushes.append("FLUSH_MEDIA"),
+        lead_frames=lead, most_frames=most,
+    )  # fmt: skip
+    return writer, sent, flushes
+
+
+def _frames(n: int, start: int = 1) -> bytes:
+    return b"".join(bytes([(start + i) % 256]) * FRAME for i in range(n))
+
+
+def test_queued_audio_goes_ahead_in_one_message_and_plays_one_frame_a_tick() -> None:
+    writer, sent, _ = _ahead()
+    writer._write_one(0.0)
+    assert sent == []  # idle: the far end plays its own silence, nothing is written
+    writer.queue.enqueue(_frames(10), "reply")
+    writer._write_one(0.02)
+    assert sent == [_frames(10)]
+    assert writer.queue.played_ms("reply") == 20
+    for tick in range(9):
+        writer._write_one(0.04 + tick * 0.02)
+    assert sent == [_frames(10)]  # nothing more to send: all of it went on the first tick
+    assert writer.queue.played_ms("reply") == 200
+    assert writer.queue.is_idle
+
+
+def test_a_long_reply_goes_in_bounded_messages_never_far_ahead_of_playout() -> None:
+    writer, sent, _ = _ahead(lead=250, most=100)
+    writer.queue.enqueue(_frames(400))
+    writer._write_one(0.0)
+    writer._write_one(0.02)
+    writer._write_one(0.04)
+    assert [len(m) // FRAME for m in sent] == [100, 100, 52]  # up to 250 ahead of the playing one
+    writer._write_one(0.06)
+    assert [len(m) // FRAME for m in sent][-1] == 1  # then one a tick, as one plays
+    assert b"".join(sent) == _frames(400)[: len(b"".join(sent))]
+
+
+def test_a_flush_of_audio_already_sent_tells_the_far_end_and_one_never_sent_does_not() -> None:
+    writer, sent, flushes = _ahead()
+    writer.queue.enqueue(_frames(50), "a")
+    assert writer.queue.flush() == 1000
+    assert flushes == []  # nothing had left: nothing for Asterisk to drop
+    writer.queue.enqueue(_frames(50), "b")
+    writer._write_one(0.0)
+    writer._write_one(0.02)
+    assert [len(m) // FRAME for m in sent] == [50]  # only b's audio ever left
+    assert writer.queue.flush() == 960
+    assert flushes == ["FLUSH_MEDIA"]
+    assert writer.queue.played_ms("b") == 40
+
+
+def test_ticks_a_stall_skipped_are_counted_as_played_at_the_next_one() -> None:
+    writer, _, _ = _ahead()
+    writer.queue.enqueue(_frames(50), "reply")
+    writer._write_one(0.0)
+    writer._resync(0.1)  # the clock skipped 5 ticks; Asterisk played 5 frames meanwhile
+    writer._write_one(0.12)
+    assert writer.queue.played_ms("reply") == 7 * 20
+    assert writer.resyncs == 1

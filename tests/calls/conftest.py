@@ -8,7 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -152,12 +152,15 @@ async def call_stack(
     idle_timeout: float = 60.0,
     web_settings: WebSettings | None = None,
     webhook: WebhookSettings | None = None,
+    transport: Literal["audiosocket", "websocket"] = "audiosocket",
+    websocket_client: str = "opendeep-media",
 ) -> AsyncIterator[CallStack]:
     """The platform as `main.py run` builds it (launcher.platform.build_platform), by
     default without its web app and task engine; `make_talkers(platform)` replaces the
     recording talkers, and `tap` puts an AudioSocketTap between Asterisk and the
-    AudioSocket server."""
-    port = free_port()
+    AudioSocket server. With `transport="websocket"` Asterisk reaches the media port through
+    chan_websocket, whose sandbox client entry names a fixed port."""
+    port = sandbox.MEDIA_WEBSOCKET_PORT if transport == "websocket" else free_port()
     tapped = AudioSocketTap(port) if tap else None
     if tapped is not None:
         await tapped.start()  # its address (Asterisk's AudioSocket target) exists once bound
@@ -179,6 +182,8 @@ async def call_stack(
             idle_timeout=idle_timeout,
             web=web_settings,
             webhook=webhook,
+            transport=transport,
+            websocket_client=websocket_client,
         )
         recorders = RecorderFactory(hangup_after=hangup_after)
         overrides = PlatformOverrides(

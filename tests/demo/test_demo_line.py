@@ -23,6 +23,7 @@ from call_processor.ami import events as ami_events
 from call_processor.ami.call_events import CallEvents
 from call_processor.ami.client import AmiClient
 from call_processor.ami.errors import AmiActionFailed
+from common.stream_server import StreamServer
 from launcher.demo import ami_line, voice
 from launcher.demo.ami_line import BadOriginate, dialed
 from launcher.demo.callees import BRIGHT_SMILE, HARBOR, DemoCallee
@@ -108,8 +109,7 @@ class OurSide:
                             self.loud_frames += 1
                             self.heard.set()
         finally:
-            writer.close()
-            self.ended.set()
+            self.ended.set()  # the server closes the connection
 
     async def until_loud(self, frames: int, seconds: float) -> None:
         """Until the callee has said `frames` loud frames in all."""
@@ -128,18 +128,16 @@ class OurSide:
 @contextlib.asynccontextmanager
 async def line_and_client() -> AsyncIterator[tuple[SimulatedLine, AmiClient, OurSide]]:
     ours = OurSide()
-    server = await asyncio.start_server(ours.serve, "127.0.0.1", 0)
-    ours.port = server.sockets[0].getsockname()[1]
-    async with SimulatedLine(ring_seconds=0.1) as line:
-        client = AmiClient(
-            "127.0.0.1", line.port, line.username, SecretStr(line.secret), action_timeout=2.0
-        )
-        async with client:
-            await client.wait_connected(5)
-            yield line, client, ours
-    server.close()
-    await asyncio.wait_for(ours.ended.wait(), 5)
-    await server.wait_closed()
+    async with StreamServer(ours.serve, "our-audiosocket") as server:
+        ours.port = server.port
+        async with SimulatedLine(ring_seconds=0.1) as line:
+            client = AmiClient(
+                "127.0.0.1", line.port, line.username, SecretStr(line.secret), action_timeout=2.0
+            )
+            async with client:
+                await client.wait_connected(5)
+                yield line, client, ours
+        await asyncio.wait_for(ours.ended.wait(), 5)
 
 
 async def test_a_wrong_secret_is_refused_like_asterisk_refuses_it() -> None:

@@ -18,6 +18,8 @@ from pydantic import SecretStr
 from audio_processing.audio_socket_protocol import encode_audio
 from call_processor.ami import events as ami_events
 from call_processor.ami.client import AmiClient
+from common.owned_tasks import cancel_and_wait
+from common.stream_server import StreamServer
 from launcher.demo import sandbox_line, voice
 from launcher.demo.callee_server import CalleeServer
 from launcher.demo.callees import BRIGHT_SMILE, HARBOR, OAK_STREET, DemoCallee
@@ -147,8 +149,9 @@ async def sandbox_call(
     """One answered call to `callee` over the sandbox line: the client, our side, the call
     id and the callee server."""
     ours = Agent()
-    server = await asyncio.start_server(ours.serve, "127.0.0.1", 0)
-    ours.port = server.sockets[0].getsockname()[1]
+    server = StreamServer(ours.serve, "agent-audiosocket")
+    await server.start()
+    ours.port = server.port
     keep_alive = asyncio.create_task(ours.keep_alive())
     call_id = str(uuid.uuid4())
     client = AmiClient(
@@ -176,9 +179,8 @@ async def sandbox_call(
                 await client.hangup(call_id)
             await asyncio.wait_for(ours.ended.wait(), 5)
     finally:
-        keep_alive.cancel()
-        server.close()
-        await server.wait_closed()
+        await cancel_and_wait(keep_alive)
+        await server.stop()
 
 
 @pytest.mark.sandbox

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from common.owned_tasks import TaskOwner
+from common.stream_server import StreamServer
 from tests.support import sandbox as scenarios
 from tests.support.raw_ami import AmiMessage, RawAmi, event_is, variables
 from tests.support.sandbox import FarEndResult, Sandbox
@@ -93,26 +94,21 @@ class BareAudioSocketPeer:
     def __init__(self, outgoing: bytes | None = SILENCE) -> None:
         self.outgoing = outgoing
         self.calls: asyncio.Queue[PeerCall] = asyncio.Queue()
-        self._tasks = TaskOwner("bare-audiosocket")
-        self._server: asyncio.Server | None = None
+        self._tasks = TaskOwner("bare-audiosocket-senders")
+        self._server = StreamServer(self._serve, "bare-audiosocket")
         self.port = 0
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._on_connection, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
+        await self._server.start()
+        self.port = self._server.port
 
     async def aclose(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        await self._server.stop(timeout=2.0)
         await self._tasks.aclose(timeout=2.0)
 
     async def next_call(self, timeout: float = 10.0) -> PeerCall:
         async with asyncio.timeout(timeout):
             return await self.calls.get()
-
-    def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        # Owned here rather than by asyncio.start_server, so aclose() cancels live calls.
-        self._tasks.spawn(self._serve(reader, writer), "connection")
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         call = PeerCall()
@@ -125,7 +121,6 @@ class BareAudioSocketPeer:
             if sender is not None:
                 sender.cancel()
             call.ended.set()
-            writer.close()
 
     async def _receive(self, reader: asyncio.StreamReader, call: PeerCall) -> None:
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
@@ -148,14 +143,6 @@ class BareAudioSocketPeer:
                 writer.write(frame)
                 next_at += FRAME_SECONDS
                 await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-
-
-@pytest.fixture
-async def ami(asterisk_sandbox: Sandbox) -> AsyncIterator[RawAmi]:
-    client = await RawAmi.connect(asterisk_sandbox.ami_host, asterisk_sandbox.ami_port)
-    await client.login(asterisk_sandbox.ami_username, asterisk_sandbox.ami_secret)
-    yield client
-    await client.aclose()
 
 
 @contextlib.asynccontextmanager

@@ -10,12 +10,11 @@ forwards both ways untouched and parses a copy of what the server sends.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from dataclasses import dataclass, field
 
 from audio_processing.audio_socket_protocol import AudioFrame, FrameParser, UuidFrame
-from common.owned_tasks import TaskOwner
+from common.stream_server import StreamServer, close_writer
 
 READ_SIZE = 65_536
 
@@ -48,8 +47,7 @@ class AudioSocketTap:
         self.first_bytes_delay = 0.0  # hold each new connection back from the server this long
         self.port = 0
         self._calls: dict[str, TappedCall] = {}
-        self._server: asyncio.Server | None = None
-        self._owner = TaskOwner("audiosocket-tap")
+        self._server = StreamServer(self._forward, "audiosocket-tap", host)
 
     @property
     def address(self) -> str:
@@ -60,20 +58,17 @@ class AudioSocketTap:
         return self._calls.setdefault(call_id, TappedCall())
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._on_connect, self.host, 0)
-        self.port = self._server.sockets[0].getsockname()[1]
+        await self._server.start()
+        self.port = self._server.port
 
     async def aclose(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        await self._owner.aclose(timeout=2.0)
-
-    def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._owner.spawn(self._forward(reader, writer, time.monotonic()), "connection")
+        await self._server.stop(timeout=2.0)
 
     async def _forward(
-        self, asterisk: asyncio.StreamReader, to_asterisk: asyncio.StreamWriter, at: float
+        self, asterisk: asyncio.StreamReader, to_asterisk: asyncio.StreamWriter
     ) -> None:
+        """One call; the server closes `to_asterisk` when this returns."""
+        at = time.monotonic()
         if self.first_bytes_delay:  # e.g. so that an inbound call's announcement comes first
             await asyncio.sleep(self.first_bytes_delay)
         server, to_server = await asyncio.open_connection(self.host, self.target_port)
@@ -85,10 +80,7 @@ class AudioSocketTap:
         except* OSError:
             pass  # either side went away mid-write: the call is over
         finally:
-            for writer in (to_server, to_asterisk):
-                writer.close()
-                with contextlib.suppress(OSError):
-                    await writer.wait_closed()
+            await close_writer(to_server)
 
     async def _first_bytes(
         self, asterisk: asyncio.StreamReader, to_server: asyncio.StreamWriter, at: float

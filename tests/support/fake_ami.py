@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from call_processor.ami.wire import HeaderValue, decode, encode, split_messages
-from common.owned_tasks import TaskOwner
+from common.stream_server import StreamServer, close_writer
 
 Message = dict[str, HeaderValue]
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
@@ -126,26 +126,22 @@ class FakeAmi:
         self.connections: list[Connection] = []
         self.logins = 0
         self.transcript: list[Item] = []
-        self._server: asyncio.Server | None = None
-        self._tasks = TaskOwner("fake-ami")
+        self._server: StreamServer | None = None
         self.port = 0
         self._changed = asyncio.Event()
 
     async def start(self, port: int = 0) -> FakeAmi:
         """On `port` (0: any free one); a fixed port lets a test bring AMI back."""
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", port)
-        self.port = self._server.sockets[0].getsockname()[1]
+        self._server = StreamServer(self._session, "fake-ami", port=port)
+        await self._server.start()
+        self.port = self._server.port
         return self
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
         for conn in self.connections:
             conn.close()
-        await self._tasks.aclose(timeout=2)
         if self._server is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._server.wait_closed(), 2)
+            await self._server.stop(timeout=2)
 
     async def __aenter__(self) -> FakeAmi:
         return await self.start()
@@ -190,13 +186,10 @@ class FakeAmi:
                 await self._changed.wait()
 
     # -- serving -------------------------------------------------------------------------
-    def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = Connection(self, len(self.connections) + 1, writer)
         self.connections.append(conn)
         self._changed.set()
-        self._tasks.spawn(self._session(conn, reader), f"conn{conn.number}")
-
-    async def _session(self, conn: Connection, reader: asyncio.StreamReader) -> None:
         conn.writer.write(BANNER)
         buffer = ""
         try:
@@ -279,21 +272,15 @@ class RecordingProxy:
         self.upstream = (upstream_host, upstream_port)
         self.lines: list[str] = []
         self.port = 0
-        self._server: asyncio.Server | None = None
-        self._tasks = TaskOwner("ami-recorder")
-        self._writers: list[asyncio.StreamWriter] = []
+        self._server = StreamServer(self._session, "ami-recorder")
 
     async def start(self) -> RecordingProxy:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
+        await self._server.start()
+        self.port = self._server.port
         return self
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        for writer in self._writers:
-            writer.close()
-        await self._tasks.aclose(timeout=2)
+        await self._server.stop(timeout=2)
 
     def count(self, action: str) -> int:
         """How many times the client sent this action through the proxy."""
@@ -303,23 +290,22 @@ class RecordingProxy:
         header = "".join(f"# {line}\n" for line in comment.splitlines())
         return header + "\n".join(self.lines) + "\n"
 
-    def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.append(writer)
-        self._tasks.spawn(self._session(reader, writer), f"session{len(self._writers)}")
-
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             up_reader, up_writer = await asyncio.wait_for(
                 asyncio.open_connection(*self.upstream), 5
             )
         except (OSError, TimeoutError):
-            writer.close()  # upstream down: the client sees a refused connection, as direct
-            return
-        self._writers.append(up_writer)
-        banner = await asyncio.wait_for(up_reader.readline(), 5)
-        writer.write(banner)
-        self.lines.append("# banner: " + banner.decode().strip())
-        await asyncio.gather(self._pipe(reader, up_writer, ">"), self._pipe(up_reader, writer, "<"))
+            return  # upstream down: the client sees a closed connection, as direct
+        try:
+            banner = await asyncio.wait_for(up_reader.readline(), 5)
+            writer.write(banner)
+            self.lines.append("# banner: " + banner.decode().strip())
+            await asyncio.gather(
+                self._pipe(reader, up_writer, ">"), self._pipe(up_reader, writer, "<")
+            )
+        finally:
+            await close_writer(up_writer)
 
     async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, mark: str) -> None:
         with contextlib.suppress(ConnectionError):

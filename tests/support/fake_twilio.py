@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from common.stream_server import StreamServer
+
 
 @dataclass
 class HttpRequest:
@@ -47,7 +49,7 @@ class LocalHttpServer:
     def __init__(self, handler: Handler | None = None) -> None:
         self.handler = handler
         self.requests: list[HttpRequest] = []
-        self._server: asyncio.Server | None = None
+        self._server: StreamServer | None = None
         self.port = 0
 
     @property
@@ -55,22 +57,19 @@ class LocalHttpServer:
         return f"http://127.0.0.1:{self.port}"
 
     async def __aenter__(self) -> LocalHttpServer:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
+        self._server = StreamServer(self._serve, "local-http")
+        await self._server.start()
+        self.port = self._server.port
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         assert self._server is not None
-        self._server.close()
-        await self._server.wait_closed()
+        await self._server.stop()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request = await asyncio.wait_for(read_request(reader), 10)
-            self.requests.append(request)
-            await self.respond(request, writer)
-        finally:
-            writer.close()
+        request = await asyncio.wait_for(read_request(reader), 10)
+        self.requests.append(request)
+        await self.respond(request, writer)
 
     async def respond(self, request: HttpRequest, writer: asyncio.StreamWriter) -> None:
         assert self.handler is not None

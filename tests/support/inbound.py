@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from common.owned_tasks import TaskOwner
+from common.stream_server import StreamServer, close_writer
 from tests.support.raw_ami import AmiMessage, RawAmi, variables
 from tests.support.sandbox import Sandbox
 
@@ -89,25 +89,19 @@ class DelayingProxy:
     forwarded: list[tuple[float, bytes]] = field(default_factory=list)  # (monotonic, chunk)
 
     def __post_init__(self) -> None:
-        self._server: asyncio.Server | None = None
-        self._owner = TaskOwner("delaying-proxy")
+        self._server = StreamServer(self._session, "delaying-proxy")
 
     def forwarded_at(self, needle: bytes) -> float | None:
         """When the chunk holding `needle` reached the client, or None."""
         return next((at for at, chunk in self.forwarded if needle in chunk), None)
 
     async def __aenter__(self) -> DelayingProxy:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
+        await self._server.start()
+        self.port = self._server.port
         return self
 
     async def __aexit__(self, *_: object) -> None:
-        if self._server is not None:
-            self._server.close()
-        await self._owner.aclose(timeout=2.0)
-
-    def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._owner.spawn(self._session(reader, writer), "session")
+        await self._server.stop(timeout=2.0)
 
     async def _session(self, client: asyncio.StreamReader, to_client: asyncio.StreamWriter) -> None:
         upstream, to_upstream = await asyncio.open_connection(
@@ -122,8 +116,7 @@ class DelayingProxy:
         except* (OSError, EOFError):
             pass
         finally:
-            for writer in (to_client, to_upstream):
-                writer.close()
+            await close_writer(to_upstream)
 
     async def _read_late(
         self, upstream: asyncio.StreamReader, late: asyncio.Queue[tuple[float, bytes]]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import time
 from pathlib import Path
+from typing import Literal
 
 from pydantic import SecretStr
 
@@ -58,6 +59,8 @@ def platform_settings(
     idle_timeout: float = 60.0,
     web: WebSettings | None = None,
     webhook: WebhookSettings | None = None,
+    transport: Literal["audiosocket", "websocket"] = "audiosocket",
+    websocket_client: str = "opendeep-media",
 ) -> Settings:
     """`inbound` off unless given: a platform taking inbound calls points the sandbox's
     shared OPENDEEP_AUDIOSOCKET at itself (tests/support/inbound.py serialises those).
@@ -96,6 +99,8 @@ def platform_settings(
             listen_port=port,
             advertise_host=advertise,
             idle_timeout=idle_timeout,
+            transport=transport,
+            websocket_client=websocket_client,
         ),
         openai=OpenAISettings(api_key=SecretStr("test-key"), base_url=openai_base_url),
         calling=calling,

@@ -13,6 +13,7 @@ import itertools
 from collections.abc import Callable, Mapping, Sequence
 
 from common.owned_tasks import TaskOwner
+from common.stream_server import close_writer
 
 AmiMessage = dict[str, str]
 FieldValue = str | int | Sequence[str]
@@ -114,9 +115,7 @@ class RawAmi:
             if self._closed_reason is None:
                 await self.action("Logoff", timeout=2.0)
         await self._tasks.aclose(timeout=2.0)
-        self._writer.close()
-        with contextlib.suppress(OSError):
-            await asyncio.wait_for(self._writer.wait_closed(), 2.0)
+        await close_writer(self._writer)
 
     async def _read_loop(self) -> None:
         try:

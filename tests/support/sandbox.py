@@ -116,6 +116,8 @@ class Sandbox:
     channel_template = "PJSIP/{number}@loopback"
     agent_context = "opendeep-agent"
     agent_exten = "s"
+    # chan_websocket's client entry opendeep-media connects here (conf/websocket_client.conf)
+    MEDIA_WEBSOCKET_PORT = 18765
 
     RECORDINGS = "opt/sandbox/results/recordings"  # MixMonitor's folder inside the chroot
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from common.stream_server import StreamServer
 from common.webhook_events import WebhookEvent, decode
 
 
@@ -39,44 +40,37 @@ class WebhookReceiver:
         self.headers = headers
         self.received: list[Received] = []
         self._changed = asyncio.Condition()
-        self._server: asyncio.Server | None = None
+        self._server = StreamServer(self._handle, "webhook-receiver")
 
     async def __aenter__(self) -> WebhookReceiver:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        await self._server.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        await self._server.wait_closed()
+        await self._server.stop()
 
     @property
     def url(self) -> str:
-        assert self._server is not None
-        port = self._server.sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}/hooks/opendeep?source=test"
+        return f"http://127.0.0.1:{self._server.port}/hooks/opendeep?source=test"
 
     async def wait_for(self, done: Callable[[list[Received]], bool], timeout: float) -> None:
         async with asyncio.timeout(timeout), self._changed:
             await self._changed.wait_for(lambda: done(self.received))
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request = await self._read(reader)
-            if request is None:
-                return
-            method, path, headers, body = request
-            status = self.answer(Received(method, path, headers, body, 0, time.time()))
-            writer.write(
-                f"HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n"
-                f"{self.headers}\r\n".encode()
-            )
-            await writer.drain()
-            async with self._changed:
-                self.received.append(Received(method, path, headers, body, status, time.time()))
-                self._changed.notify_all()
-        finally:
-            writer.close()
+        request = await self._read(reader)
+        if request is None:
+            return
+        method, path, headers, body = request
+        status = self.answer(Received(method, path, headers, body, 0, time.time()))
+        writer.write(
+            f"HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n"
+            f"{self.headers}\r\n".encode()
+        )
+        await writer.drain()
+        async with self._changed:
+            self.received.append(Received(method, path, headers, body, status, time.time()))
+            self._changed.notify_all()
 
     @staticmethod
     async def _read(

@@ -57,8 +57,8 @@ async def events(ws: WebSocket) -> None:
         await ws.close(code=POLICY_VIOLATION)  # before accept: the client sees HTTP 403
         return
     assert deps.bus is not None
-    assert deps.sessions is not None
-    mask = LiveMask(deps.sessions, user_id)
+    assert deps.private_calls is not None
+    mask = LiveMask(deps.private_calls, user_id)
     async with deps.bus.subscribe_events(user_id) as subscription:
         with deps.sockets.admit(user_id) as replaced:
             await ws.accept()
