@@ -7,6 +7,9 @@ SAVEPOINTs behave (the sqlite3 module's own transaction handling breaks both).
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,11 +23,13 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.util import await_
 
 from common.events import LiveEvent
 
 SQLITE_FILE = "opendeep.sqlite3"
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+_WAL_RETRY_SECONDS = 0.05
 
 
 def database_url(url: str | None, data_dir: Path) -> URL:
@@ -64,14 +69,35 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
-        # busy_timeout first: switching to WAL needs a lock, and another process may be
-        # migrating; with the driver's 5 s default the switch failed "database is locked".
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _use_wal(cursor)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    """Switch the file to WAL (once per file: the mode is stored in it).
+
+    The switch needs the file to itself. While another process holds a write lock on a
+    new file (its first migration), SQLite answers "database is locked" at once rather
+    than through busy_timeout, since waiting while holding a read lock could deadlock.
+    So the switch is retried here until the busy timeout, yielding to the event loop
+    (this runs in SQLAlchemy's greenlet), where other connections may be the writer.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        cursor.execute("PRAGMA journal_mode")
+        if cursor.fetchone()[0] == "wal":
+            return
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+        await_(asyncio.sleep(_WAL_RETRY_SECONDS))
 
 
 def _on_sqlite_begin(connection: Connection) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import uuid
 from pathlib import Path
 
@@ -56,6 +58,25 @@ async def test_sqlite_connections_get_wal_foreign_keys_and_busy_timeout(tmp_path
         await engine.dispose()
     assert pragmas == ["wal", 1, SQLITE_BUSY_TIMEOUT_MS]
     assert (data_dir / SQLITE_FILE).is_file()
+
+
+async def test_switching_to_wal_waits_out_a_writer_that_holds_the_file(tmp_path: Path) -> None:
+    """A second process connecting while the first migrates a new (rollback-journal) file:
+    SQLite answers the WAL switch "database is locked" at once, without its busy handler
+    (holding a read lock while a writer waits would deadlock), so the switch is retried."""
+    engine = create_engine_for(None, tmp_path)
+    writer = sqlite3.connect(tmp_path / SQLITE_FILE, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("CREATE TABLE first_migration (x INTEGER)")
+        asyncio.get_running_loop().call_later(0.3, writer.execute, "COMMIT")
+        async with engine.connect() as conn:
+            mode = (await conn.execute(text("PRAGMA journal_mode"))).scalar()
+            tables = (await conn.execute(text("SELECT name FROM sqlite_master"))).scalars()
+            assert (mode, list(tables)) == ("wal", ["first_migration"])
+    finally:
+        writer.close()
+        await engine.dispose()
 
 
 async def test_rows_stay_readable_after_their_unit_of_work(backend: Backend) -> None:
