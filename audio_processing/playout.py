@@ -197,9 +197,14 @@ class PlayoutQueue:
 
 @functools.cache
 def _silence(frame_size: int, kind: Kind) -> bytes:
-    """One encoded silence frame per format, shared by every call's writer (an
-    AheadWriter never sends it: Asterisk plays its own)."""
+    """One encoded silence frame per format, shared by every call's writer."""
     return encode_audio(bytes(frame_size), kind)
+
+
+@functools.cache
+def _silence_run(size: int) -> bytes:
+    """Raw silence for an AheadWriter (its codec frames what it sends), shared likewise."""
+    return bytes(size)
 
 
 class PacedWriter:
@@ -280,12 +285,18 @@ class AheadWriter(PacedWriter):
     """For a far end that owns the 20 ms clock (Asterisk's chan_websocket): each tick
     sends the audio queued since the last one in one message, up to `lead_frames` ahead
     of what is playing, and moves the queue on by one frame so the accounting stays on
-    the callee's time. Idle calls cost no write: the far end plays silence itself. A
-    flush (barge-in) of audio already sent becomes `send_flush()` (FLUSH_MEDIA).
+    the callee's time. A flush (barge-in) of audio already sent becomes `send_flush()`
+    (FLUSH_MEDIA).
 
     Why ahead and not all at once: Asterisk keeps at most ~1000 frames and ignores
     messages over 65 500 bytes (docs/protocols.md, Media WebSocket); `most_frames` keeps
     one message under that, `lead_frames` keeps what a flush must take back small.
+
+    While the call is quiet, `silence_run_frames` of silence go every as many ticks:
+    with an empty queue chan_websocket sends the callee no RTP at all, and a trunk or
+    phone may end a call whose media stopped. When speech follows, a FLUSH_MEDIA first
+    drops the silence still queued, so it neither delays the speech nor puts the
+    accounting ahead of what the callee hears.
     """
 
     def __init__(
@@ -296,6 +307,7 @@ class AheadWriter(PacedWriter):
         *,
         lead_frames: int = 250,
         most_frames: int = 100,
+        silence_run_frames: int = 10,
     ) -> None:
         super().__init__(queue, send_audio)
         self._send_flush = send_flush
@@ -303,15 +315,22 @@ class AheadWriter(PacedWriter):
         self.most_frames = most_frames
         self.messages = 0
         self._owed = 0  # ticks a stall skipped: Asterisk played on, so we count them too
+        self._silence_run = _silence_run(queue.frame_size * silence_run_frames)
+        self._silence_every = silence_run_frames
+        self._quiet_ticks = 0
+        self._silence_queued = False  # Asterisk may still hold silence we sent
         queue.on_flush = self._flushed
 
     def _write_one(self, now: float) -> None:
         self.frames_written += 1
         queue = self.queue
         if queue.is_idle:
-            self.silence_frames += 1
-            self._owed = 0
+            self._write_quiet()
             return
+        if self._silence_queued:
+            self._silence_queued = False
+            self._quiet_ticks = 0
+            self._flushed()
         frame, ahead = queue.take_ahead(self.lead_frames, self.most_frames)
         if ahead:
             self.messages += 1
@@ -321,6 +340,15 @@ class AheadWriter(PacedWriter):
         while self._owed and queue.sent_ahead:  # only what Asterisk has had to play
             self._owed -= 1
             queue.take()
+
+    def _write_quiet(self) -> None:
+        self.silence_frames += 1
+        self._owed = 0
+        if self._quiet_ticks % self._silence_every == 0:
+            self._send(self._silence_run)
+            self.messages += 1
+            self._silence_queued = True
+        self._quiet_ticks += 1
 
     def _resync(self, lag: float) -> None:
         """The clock skipped the ticks of a stall; Asterisk's did not: the frames it played

@@ -161,7 +161,8 @@ class WsLeg(_TcpLeg):
             self._binary = not frame.fin
             if opcode is Opcode.BINARY:
                 self.messages.append(now)
-            self.playout.audio(now, len(frame.data))
+            if bytes(frame.data).count(0) != len(frame.data):  # not a quiet call's silence:
+                self.playout.audio(now, len(frame.data))  # it is flushed before speech
         elif opcode is Opcode.TEXT:
             self.messages.append(now)
             text = bytes(frame.data)

@@ -249,17 +249,42 @@ def _frames(n: int, start: int = 1) -> bytes:
 
 def test_queued_audio_goes_ahead_in_one_message_and_plays_one_frame_a_tick() -> None:
     writer, sent, _ = _ahead()
-    writer._write_one(0.0)
-    assert sent == []  # idle: the far end plays its own silence, nothing is written
     writer.queue.enqueue(_frames(10), "reply")
-    writer._write_one(0.02)
+    writer._write_one(0.0)
     assert sent == [_frames(10)]
     assert writer.queue.played_ms("reply") == 20
     for tick in range(9):
-        writer._write_one(0.04 + tick * 0.02)
+        writer._write_one(0.02 + tick * 0.02)
     assert sent == [_frames(10)]  # nothing more to send: all of it went on the first tick
     assert writer.queue.played_ms("reply") == 200
     assert writer.queue.is_idle
+
+
+def test_a_quiet_call_sends_a_run_of_silence_every_as_many_ticks() -> None:
+    """chan_websocket sends the callee no RTP while its queue is empty."""
+    writer, sent, flushes = _ahead()
+    for tick in range(25):
+        writer._write_one(tick * 0.02)
+    assert sent == [bytes(10 * FRAME)] * 3  # ticks 0, 10 and 20: 10 frames each
+    assert writer.silence_frames == 25
+    assert flushes == []
+
+
+def test_speech_after_a_quiet_spell_first_drops_the_silence_asterisk_still_holds() -> None:
+    events: list[bytes | str] = []
+    writer = AheadWriter(PlayoutQueue(), events.append, lambda: events.append("FLUSH_MEDIA"))
+    for tick in range(3):
+        writer._write_one(tick * 0.02)  # one run of silence, 7 of its frames still queued
+    writer.queue.enqueue(_frames(5), "reply")
+    writer._write_one(0.06)
+    assert events == [bytes(10 * FRAME), "FLUSH_MEDIA", _frames(5)]
+    for tick in range(4, 9):
+        writer._write_one(tick * 0.02)  # the reply plays out; the queue is idle again
+    assert events[3:] == [bytes(10 * FRAME)]  # quiet again: silence at once, no flush
+    writer.queue.enqueue(_frames(2), "next")
+    writer._write_one(0.2)
+    assert events[4:] == ["FLUSH_MEDIA", _frames(2)]
+    assert writer.queue.played_ms("reply") == 100
 
 
 def test_a_long_reply_goes_in_bounded_messages_never_far_ahead_of_playout() -> None:

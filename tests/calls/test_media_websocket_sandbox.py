@@ -48,9 +48,12 @@ class TimedTalker(ClosableRecorder):
     """Plays `play` (marked "tone"), flushes it `flush_after` seconds after its first frame
     played if set, and stamps every inbound frame with its arrival time."""
 
-    def __init__(self, play: bytes, flush_after: float | None = None) -> None:
+    def __init__(
+        self, play: bytes, flush_after: float | None = None, quiet_first: float = 0.0
+    ) -> None:
         super().__init__(play=play, mark="tone")
         self.flush_after = flush_after
+        self.quiet_first = quiet_first
         self.arrivals: list[tuple[float, bytes]] = []
         self.first_played: float | None = None
         self.playing = asyncio.Event()
@@ -59,8 +62,8 @@ class TimedTalker(ClosableRecorder):
     async def run(self, audio: CallAudio) -> None:
         self.audio = audio
         self.started.set()
-        audio.enqueue(self.play, "tone")
         audio.playout.on_first_frame("tone", self._first_frame)
+        asyncio.get_running_loop().call_later(self.quiet_first, audio.enqueue, self.play, "tone")
         flushing = asyncio.ensure_future(self._flush_later(audio))
         try:
             async for frame in audio.inbound():
@@ -89,10 +92,11 @@ class TimedTalker(ClosableRecorder):
 class Talkers:
     play: bytes
     flush_after: float | None = None
+    quiet_first: float = 0.0
     made: dict[str, TimedTalker] = field(default_factory=dict)
 
     async def prepare(self, request: CallRequest, call_id: str) -> TimedTalker:
-        self.made[call_id] = TimedTalker(self.play, self.flush_after)
+        self.made[call_id] = TimedTalker(self.play, self.flush_after, self.quiet_first)
         return self.made[call_id]
 
 
@@ -130,6 +134,28 @@ async def test_audio_sent_ahead_is_heard_whole_at_asterisks_pace(
     assert voiced[-1] - voiced[0] == pytest.approx(2.0, abs=0.4)
     assert talker.audio is not None
     assert talker.audio.played_ms("tone") == 2000
+
+
+async def test_a_quiet_agent_still_sends_the_callee_media_and_speech_after_it_is_heard_whole(
+    asterisk_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """With an empty queue chan_websocket sends the callee no RTP; the writer's silence keeps
+    it flowing (the echo callee returns only what reaches it), and the FLUSH_MEDIA before
+    the speech takes back the silence still queued, so all of the speech is heard."""
+    talkers = Talkers(play=tone(1.0), quiet_first=2.0)
+    talker, result, _ = await run_echo_call(asterisk_sandbox, tmp_path, talkers, listen=2.5)
+    assert result.status == CallStatus.COMPLETED
+    assert talker.first_played is not None
+    before = [t for t, _ in talker.arrivals if t < talker.first_played]
+    # Two quiet seconds less the answer: about 75 frames of our silence came back.
+    assert len(before) > 40, f"{len(before)} frames came back while we were quiet"
+    voiced = talker.voiced()
+    after = [t for t, _ in talker.arrivals if t > voiced[-1] + 0.3]
+    assert len(after) > 30, f"{len(after)} frames came back once the speech had ended"
+    assert len(voiced) * 0.02 == pytest.approx(1.0, abs=0.2)
+    assert voiced[-1] - voiced[0] == pytest.approx(1.0, abs=0.3)
+    assert talker.audio is not None
+    assert talker.audio.played_ms("tone") == 1000
 
 
 async def test_a_barge_in_flush_stops_what_asterisk_had_queued(
