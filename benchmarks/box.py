@@ -39,6 +39,12 @@ class Tree:
     name: str
     root: Path = ROOT
 
+    def speaks(self, wire: str) -> bool:
+        """Whether this tree's media port takes `wire` (trees before chan_websocket do not)."""
+        if wire == "websocket":
+            return (self.root / "audio_processing" / "media_websocket_protocol.py").is_file()
+        return True
+
 
 @dataclass(frozen=True)
 class Setup:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 HEADER = (
-    "| workers | N | CPU per call-second, new / old | RSS per call, new / old "
+    "| workers | N | wire | CPU per call-second, new / old | RSS per call, new / old "
     "| p99 spacing error old → new (ms) | sustained old / new |"
 )
 
@@ -33,6 +33,7 @@ def level_ratios(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return {
         "workers": new["workers"],
         "n": new["n"],
+        "wire": _wire(new),
         "cpu_per_call_second": ratio(pn["cpu_ms_per_call_second"], po["cpu_ms_per_call_second"]),
         "rss_per_call": ratio(pn["rss_kb_per_call"], po["rss_kb_per_call"]),
         "p99_error_ms": {"old": _p99(old), "new": _p99(new)},
@@ -44,14 +45,26 @@ def _p99(level: dict[str, Any]) -> float:
     return float(level["loadgen"]["spacing"]["error_ms"]["p99"])
 
 
+def _wire(level: dict[str, Any]) -> str:
+    return str(level.get("wire", "audiosocket"))  # results from before the wire was recorded
+
+
+def _keyed(levels: Sequence[dict[str, Any]]) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
+    """Each level keyed by workers, N, wire and which repeat of them it is: a level asked
+    for twice (--levels 100,100) is measured twice on each side, and pairs in order."""
+    seen: dict[tuple[Any, ...], int] = {}
+    keyed = []
+    for lv in levels:
+        key = (lv["workers"], lv["n"], _wire(lv))
+        seen[key] = seen.get(key, 0) + 1
+        keyed.append(((*key, seen[key]), lv))
+    return keyed
+
+
 def pair(old: Sequence[dict[str, Any]], new: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The levels measured on both sides (same workers and N), in this tree's order."""
-    by_key = {(lv["workers"], lv["n"]): lv for lv in old}
-    return [
-        level_ratios(by_key[(lv["workers"], lv["n"])], lv)
-        for lv in new
-        if (lv["workers"], lv["n"]) in by_key
-    ]
+    """The levels measured on both sides (same workers, N and wire), in this tree's order."""
+    by_key = dict(_keyed(old))
+    return [level_ratios(by_key[key], lv) for key, lv in _keyed(new) if key in by_key]
 
 
 def geometric_mean(values: Sequence[float | None]) -> float | None:
@@ -93,7 +106,8 @@ def markdown(part: dict[str, Any]) -> list[str]:
         err = r["p99_error_ms"]
         sustained = r["sustained"]
         lines.append(
-            f"| {r['workers']} | {r['n']} | {_x(r['cpu_per_call_second'])} "
+            f"| {r['workers']} | {r['n']} | {r.get('wire', 'audiosocket')} "
+            f"| {_x(r['cpu_per_call_second'])} "
             f"| {_x(r['rss_per_call'])} | {err['old']:.2f} → {err['new']:.2f} "
             f"| {_yes(sustained['old'])} / {_yes(sustained['new'])} |"
         )

@@ -8,9 +8,9 @@ its parent, and for a merge on main the first parent, i.e. main before the merge
 level is also measured on REV's platform in the same run, alternating which side goes
 first, and the table gets new / old ratios (benchmarks/compare.py). With `--wire
 audiosocket,websocket` every level is measured on each wire the load generator can speak
-(the media port tells them apart, so the platform is the same); an old tree has no
-WebSocket wire, so --compare pairs AudioSocket rows only, and a small table gives
-websocket / audiosocket at the same N and workers. Writes
+(the media port tells them apart, so the platform is the same), on the old tree too
+where it has that wire, and a small table gives websocket / audiosocket at the same N and
+workers. Writes
 benchmarks/results/latest.json and latest.md (or --out) and prints the table.
 """
 
@@ -59,8 +59,7 @@ async def run_calls(args: argparse.Namespace, logs: Path, old: Tree | None) -> d
     try:
         for i, n in enumerate(args.levels):
             for workers, wire in list(running):
-                # an old tree has no WebSocket wire: it is compared on AudioSocket only
-                sides = trees if wire == "audiosocket" else trees[:1]
+                sides = [tree for tree in trees if tree.speaks(wire)]
                 for tree in sides[::-1] if i % 2 == 0 else sides:
                     measured[tree.name].append(await _one_level(n, workers, tree, setup, wire))
                 if clearly_failed(measured["new"][-1]):
@@ -238,8 +237,7 @@ async def _calls_part(args: argparse.Namespace, logs: Path) -> dict[str, Any]:
     if len(args.wire) > 1:
         part["wires"] = compare.wire_pair(calls)
     if old is not None:
-        audiosocket = [lv for lv in calls if lv.get("wire", "audiosocket") == "audiosocket"]
-        rows = compare.pair(measured["old"], audiosocket)
+        rows = compare.pair(measured["old"], calls)
         part["compare"] = {
             "rev": old.rev, "commit": old.commit, "subject": old.subject,
             "old_calls": measured["old"], "rows": rows, "summary": compare.summary(rows),

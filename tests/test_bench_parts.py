@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from benchmarks import compare, old_tree, report, run
+from benchmarks.box import Tree
 from benchmarks.children import ROOT
 from benchmarks.platform_side import arrivals
 from benchmarks.playout import Playout, playout_report
@@ -198,6 +199,32 @@ def test_each_level_on_both_trees_becomes_one_row() -> None:
     assert second["sustained"] == {"old": False, "new": True}
 
 
+def test_levels_pair_by_wire_and_a_repeated_level_pairs_in_order() -> None:
+    def at(cores: float, wire: str = "audiosocket") -> dict[str, Any]:
+        return {**_level(100, 1, platform=_platform(100, cores)), "wire": wire}
+
+    old = [at(0.4), at(0.2, "websocket"), at(0.5)]
+    new = [at(0.2), at(0.2, "websocket"), at(0.4), at(0.3, "websocket")]
+
+    rows = compare.pair(old, new)
+
+    assert [(r["wire"], r["cpu_per_call_second"]) for r in rows] == [
+        ("audiosocket", 0.5),  # the first 100 against the first
+        ("websocket", 1.0),  # never against an AudioSocket level
+        ("audiosocket", 0.8),  # the repeat against the repeat
+    ]  # the second WebSocket 100 has no old twin: no row
+    assert "| 1 | 100 | websocket | 1.00 |" in "\n".join(
+        compare.markdown({"rev": "r", "commit": "c", "subject": "s", "rows": rows,
+                          "summary": compare.summary(rows)})
+    )  # fmt: skip
+
+
+def test_a_tree_before_chan_websocket_is_measured_on_audiosocket_only(tmp_path: Path) -> None:
+    assert Tree("new").speaks("websocket")
+    assert Tree("old", tmp_path).speaks("audiosocket")
+    assert not Tree("old", tmp_path).speaks("websocket")
+
+
 def test_the_summary_counts_only_levels_both_trees_sustained() -> None:
     rows = [
         {"cpu_per_call_second": 0.5, "rss_per_call": 1.0, "sustained": {"old": True, "new": True}},
@@ -250,8 +277,8 @@ def test_the_table_marks_worker_rows_and_shows_each_workers_cores() -> None:
     assert any(line.endswith("| 0.17 / 0.16 / 1.20 |") for line in lines)  # the harness's cores
     assert any(line.endswith(": 1 worker **100**, 2 workers **200**.") for line in lines)
     assert any(line.startswith("Against HEAD~1 (0123456789 Cheaper frames)") for line in lines)
-    assert "| 1 | 100 | 0.50 | 1.00 | 2.00 → 2.00 | yes / yes |" in lines
-    assert "| 2 | 200 | 1.00 | 1.00 | 2.00 → 2.00 | yes / yes |" in lines
+    assert "| 1 | 100 | audiosocket | 0.50 | 1.00 | 2.00 → 2.00 | yes / yes |" in lines
+    assert "| 2 | 200 | audiosocket | 1.00 | 1.00 | 2.00 → 2.00 | yes / yes |" in lines
     assert lines[-1].startswith("Over the 2 levels both sustained (geometric mean): CPU per")
 
 
