@@ -292,11 +292,12 @@ class AheadWriter(PacedWriter):
     messages over 65 500 bytes (docs/protocols.md, Media WebSocket); `most_frames` keeps
     one message under that, `lead_frames` keeps what a flush must take back small.
 
-    While the call is quiet, `silence_run_frames` of silence go every as many ticks:
-    with an empty queue chan_websocket sends the callee no RTP at all, and a trunk or
-    phone may end a call whose media stopped. When speech follows, a FLUSH_MEDIA first
-    drops the silence still queued, so it neither delays the speech nor puts the
-    accounting ahead of what the callee hears.
+    Once the call has been quiet for `silence_run_frames` ticks, that many frames of
+    silence go every as many ticks: with an empty queue chan_websocket sends the callee
+    no RTP at all, and a trunk or phone may end a call whose media stopped. When speech
+    follows, a FLUSH_MEDIA first drops the silence still queued, so it neither delays
+    the speech nor puts the accounting ahead of what the callee hears. A shorter pause
+    (a reply's audio arriving late, batched echo) sends neither.
     """
 
     def __init__(
@@ -319,17 +320,19 @@ class AheadWriter(PacedWriter):
         self._silence_every = silence_run_frames
         self._quiet_ticks = 0
         self._silence_queued = False  # Asterisk may still hold silence we sent
+        self._ahead_before = 0  # frames Asterisk had from us when this tick began
         queue.on_flush = self._flushed
 
     def _write_one(self, now: float) -> None:
         self.frames_written += 1
         queue = self.queue
+        self._ahead_before = queue.sent_ahead
         if queue.is_idle:
             self._write_quiet()
             return
+        self._quiet_ticks = 0
         if self._silence_queued:
             self._silence_queued = False
-            self._quiet_ticks = 0
             self._flushed()
         frame, ahead = queue.take_ahead(self.lead_frames, self.most_frames)
         if ahead:
@@ -344,17 +347,21 @@ class AheadWriter(PacedWriter):
     def _write_quiet(self) -> None:
         self.silence_frames += 1
         self._owed = 0
+        self._quiet_ticks += 1
         if self._quiet_ticks % self._silence_every == 0:
             self._send(self._silence_run)
             self.messages += 1
             self._silence_queued = True
-        self._quiet_ticks += 1
 
     def _resync(self, lag: float) -> None:
-        """The clock skipped the ticks of a stall; Asterisk's did not: the frames it played
-        meanwhile are counted at the next tick, so played_ms stays on the callee's time."""
+        """The clock skipped the ticks of a stall; Asterisk's did not. The stall came before
+        this (late) tick's write, so Asterisk played on only what it had from us before
+        it: those frames are counted at the next tick, and played_ms stays on the
+        callee's time. Silence it played out meanwhile is replaced at the next tick."""
         super()._resync(lag)
-        self._owed += int(lag / self._period)
+        self._owed += min(int(lag / self._period), max(0, self._ahead_before - 1))
+        if self._silence_queued and self.queue.is_idle:
+            self._quiet_ticks = self._silence_every - 1
 
     def _flushed(self) -> None:
         with contextlib.suppress(ConnectionError):  # gone: the reader ends the call

@@ -263,28 +263,54 @@ def test_queued_audio_goes_ahead_in_one_message_and_plays_one_frame_a_tick() -> 
 def test_a_quiet_call_sends_a_run_of_silence_every_as_many_ticks() -> None:
     """chan_websocket sends the callee no RTP while its queue is empty."""
     writer, sent, flushes = _ahead()
-    for tick in range(25):
+    for tick in range(9):
         writer._write_one(tick * 0.02)
-    assert sent == [bytes(10 * FRAME)] * 3  # ticks 0, 10 and 20: 10 frames each
-    assert writer.silence_frames == 25
+    assert sent == []  # under 200 ms of quiet: no RTP for that long harms nothing
+    for tick in range(9, 30):
+        writer._write_one(tick * 0.02)
+    assert sent == [bytes(10 * FRAME)] * 3  # the 10th, 20th and 30th quiet ticks
+    assert writer.silence_frames == 30
     assert flushes == []
+
+
+def _quiet(writer: AheadWriter, ticks: int, start: float = 0.0) -> float:
+    for tick in range(ticks):
+        writer._write_one(start + tick * 0.02)
+    return start + ticks * 0.02
 
 
 def test_speech_after_a_quiet_spell_first_drops_the_silence_asterisk_still_holds() -> None:
     events: list[bytes | str] = []
     writer = AheadWriter(PlayoutQueue(), events.append, lambda: events.append("FLUSH_MEDIA"))
-    for tick in range(3):
-        writer._write_one(tick * 0.02)  # one run of silence, 7 of its frames still queued
+    now = _quiet(writer, 13)  # one run of silence, 7 of its frames still queued
     writer.queue.enqueue(_frames(5), "reply")
-    writer._write_one(0.06)
+    writer._write_one(now)
     assert events == [bytes(10 * FRAME), "FLUSH_MEDIA", _frames(5)]
-    for tick in range(4, 9):
-        writer._write_one(tick * 0.02)  # the reply plays out; the queue is idle again
-    assert events[3:] == [bytes(10 * FRAME)]  # quiet again: silence at once, no flush
-    writer.queue.enqueue(_frames(2), "next")
-    writer._write_one(0.2)
-    assert events[4:] == ["FLUSH_MEDIA", _frames(2)]
+    now = _quiet(writer, 4, now + 0.02)  # the reply plays out
+    writer.queue.enqueue(_frames(2), "next")  # a short pause: no silence, no flush
+    writer._write_one(now)
+    assert events[3:] == [_frames(2)]
     assert writer.queue.played_ms("reply") == 100
+
+
+def test_a_stall_before_the_first_speech_counts_none_of_it_as_played() -> None:
+    writer, _, flushes = _ahead()
+    now = _quiet(writer, 10)  # silence went
+    writer.queue.enqueue(_frames(50), "reply")
+    writer._write_one(now + 0.1)  # this tick came 5 ticks late; the reply leaves now
+    writer._resync(0.1)
+    writer._write_one(now + 0.12)
+    assert flushes == ["FLUSH_MEDIA"]
+    assert writer.queue.played_ms("reply") == 40  # Asterisk had only silence to play
+
+
+def test_silence_played_out_during_a_stall_is_replaced_at_the_next_tick() -> None:
+    writer, sent, _ = _ahead()
+    now = _quiet(writer, 12)
+    assert len(sent) == 1
+    writer._resync(0.3)  # Asterisk played our 200 ms of silence out meanwhile
+    writer._write_one(now)
+    assert len(sent) == 2
 
 
 def test_a_long_reply_goes_in_bounded_messages_never_far_ahead_of_playout() -> None:
@@ -316,8 +342,9 @@ def test_a_flush_of_audio_already_sent_tells_the_far_end_and_one_never_sent_does
 def test_ticks_a_stall_skipped_are_counted_as_played_at_the_next_one() -> None:
     writer, _, _ = _ahead()
     writer.queue.enqueue(_frames(50), "reply")
-    writer._write_one(0.0)
-    writer._resync(0.1)  # the clock skipped 5 ticks; Asterisk played 5 frames meanwhile
-    writer._write_one(0.12)
-    assert writer.queue.played_ms("reply") == 7 * 20
+    writer._write_one(0.0)  # all 50 go ahead
+    writer._write_one(0.12)  # 5 ticks late: Asterisk played 5 frames meanwhile
+    writer._resync(0.1)
+    writer._write_one(0.14)
+    assert writer.queue.played_ms("reply") == 8 * 20
     assert writer.resyncs == 1
