@@ -2,7 +2,9 @@
 
 Why: on the media WebSocket wire Asterisk owns the 20 ms clock (docs/protocols.md, Media
 WebSocket). The platform sends audio ahead in chunks, Asterisk queues it in 20 ms frames,
-plays one per tick and plays silence when the queue is empty; FLUSH_MEDIA empties it. So
+plays one per tick and sends the callee nothing when the queue is empty (so a quiet call
+gets silence from the platform, which the load generator leaves out of this queue);
+FLUSH_MEDIA empties it. So
 what a caller hears go wrong is not the spacing of our writes (Asterisk paces them) but an
 **underrun**: the queue ran dry in the middle of a reply because the next chunk came late.
 Counted as a tick with an empty queue right after a tick that played audio, when audio
@@ -50,7 +52,11 @@ class Playout:
         self.queued += whole
 
     def flush(self) -> None:
-        """FLUSH_MEDIA (barge-in): the reply was cut on purpose, so no underrun follows."""
+        """FLUSH_MEDIA (barge-in): the reply was cut on purpose, so no underrun follows.
+        With nothing queued it cut no reply (the platform drops a quiet call's silence
+        before speech that way): a gap already open stays open."""
+        if not (self.queued or self.partial):
+            return
         self.queued = self.partial = 0
         self.playing = False
         self.gap_start = None

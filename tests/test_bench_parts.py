@@ -195,13 +195,15 @@ def test_each_level_on_both_trees_becomes_one_row() -> None:
     first, second = rows
     assert first["cpu_per_call_second"] == pytest.approx(5.0 / 6.0, abs=0.001)
     assert first["rss_per_call"] == 0.9
-    assert second["p99_error_ms"] == {"old": 9.0, "new": 3.0}
+    assert second["pacing"] == {"old": 9.0, "new": 3.0}
     assert second["sustained"] == {"old": False, "new": True}
 
 
 def test_levels_pair_by_wire_and_a_repeated_level_pairs_in_order() -> None:
     def at(cores: float, wire: str = "audiosocket") -> dict[str, Any]:
-        return {**_level(100, 1, platform=_platform(100, cores)), "wire": wire}
+        if wire == "websocket":
+            return _ws_level(100, platform=_platform(100, cores))
+        return _level(100, 1, platform=_platform(100, cores))
 
     old = [at(0.4), at(0.2, "websocket"), at(0.5)]
     new = [at(0.2), at(0.2, "websocket"), at(0.4), at(0.3, "websocket")]
@@ -213,10 +215,11 @@ def test_levels_pair_by_wire_and_a_repeated_level_pairs_in_order() -> None:
         ("websocket", 1.0),  # never against an AudioSocket level
         ("audiosocket", 0.8),  # the repeat against the repeat
     ]  # the second WebSocket 100 has no old twin: no row
-    assert "| 1 | 100 | websocket | 1.00 |" in "\n".join(
+    table = "\n".join(
         compare.markdown({"rev": "r", "commit": "c", "subject": "s", "rows": rows,
                           "summary": compare.summary(rows)})
     )  # fmt: skip
+    assert "| 1 | 100 | websocket | 1.00 | 1.00 | 0 → 0 | yes / yes |" in table
 
 
 def test_a_tree_before_chan_websocket_is_measured_on_audiosocket_only(tmp_path: Path) -> None:
@@ -326,6 +329,17 @@ def test_a_flush_and_partial_chunks_are_no_underrun() -> None:
     queue.audio(0.13, 160)
     assert queue.queued == 1
     assert len(queue.underruns) == 0
+
+
+def test_a_flush_of_an_empty_queue_leaves_an_open_gap_an_underrun() -> None:
+    """The platform flushes a quiet call's silence before speech; if the queue had run
+    dry mid-reply, that flush cut nothing and the gap is still an underrun."""
+    queue = Playout()
+    queue.audio(0.0, 320 * 3)
+    _ticks(queue, 0, 4)  # runs dry at tick 3 (0.06 s)
+    queue.flush()
+    queue.audio(0.25, 320 * 5)
+    assert list(queue.underruns) == [pytest.approx(0.06)]
 
 
 def test_the_playout_report_counts_inside_the_window() -> None:
