@@ -119,6 +119,18 @@ async def run_echo_call(
         return talker, result, far
 
 
+def assert_heard_whole(
+    talker: TimedTalker, seconds: float, *, length_within: float, span_within: float
+) -> None:
+    voiced = talker.voiced()
+    # All of the tone came back (the callee heard every frame we sent ahead) ...
+    assert len(voiced) * 0.02 == pytest.approx(seconds, abs=length_within)
+    # ... spread over its length: Asterisk played it at 20 ms, not in one burst.
+    assert voiced[-1] - voiced[0] == pytest.approx(seconds, abs=span_within)
+    assert talker.audio is not None
+    assert talker.audio.played_ms("tone") == round(seconds * 1000)
+
+
 async def test_audio_sent_ahead_is_heard_whole_at_asterisks_pace(
     asterisk_sandbox: Sandbox, tmp_path: Path
 ) -> None:
@@ -127,13 +139,7 @@ async def test_audio_sent_ahead_is_heard_whole_at_asterisks_pace(
     assert result.status == CallStatus.COMPLETED
     assert result.answered
     assert far.has("hangup")
-    voiced = talker.voiced()
-    # All two seconds came back (the callee heard every frame we sent ahead) ...
-    assert len(voiced) * 0.02 == pytest.approx(2.0, abs=0.3)
-    # ... spread over two seconds: Asterisk played them at 20 ms, not in one burst.
-    assert voiced[-1] - voiced[0] == pytest.approx(2.0, abs=0.4)
-    assert talker.audio is not None
-    assert talker.audio.played_ms("tone") == 2000
+    assert_heard_whole(talker, 2.0, length_within=0.3, span_within=0.4)
 
 
 async def test_a_quiet_agent_still_sends_the_callee_media_and_speech_after_it_is_heard_whole(
@@ -149,13 +155,10 @@ async def test_a_quiet_agent_still_sends_the_callee_media_and_speech_after_it_is
     before = [t for t, _ in talker.arrivals if t < talker.first_played]
     # Two quiet seconds less the answer: about 75 frames of our silence came back.
     assert len(before) > 40, f"{len(before)} frames came back while we were quiet"
-    voiced = talker.voiced()
-    after = [t for t, _ in talker.arrivals if t > voiced[-1] + 0.3]
+    ended = talker.voiced()[-1]
+    after = [t for t, _ in talker.arrivals if t > ended + 0.3]
     assert len(after) > 30, f"{len(after)} frames came back once the speech had ended"
-    assert len(voiced) * 0.02 == pytest.approx(1.0, abs=0.2)
-    assert voiced[-1] - voiced[0] == pytest.approx(1.0, abs=0.3)
-    assert talker.audio is not None
-    assert talker.audio.played_ms("tone") == 1000
+    assert_heard_whole(talker, 1.0, length_within=0.2, span_within=0.3)
 
 
 async def test_a_barge_in_flush_stops_what_asterisk_had_queued(
