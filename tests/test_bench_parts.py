@@ -356,9 +356,8 @@ def test_the_playout_report_counts_inside_the_window() -> None:
 
 
 def _ws_level(n: int = 100, underruns: int = 0, lag: float = 1.0, **over: Any) -> dict[str, Any]:
-    level = _level(n, 1, platform=_platform(n, 0.3 * n / 100, loop_lag_ms=_summary(0.2, lag, 9, 5)))
-    level["wire"] = "websocket"
-    level["loadgen"] = {
+    """A media WebSocket level: `_level` with the playout report instead of spacing."""
+    loadgen = {
         "wire": "websocket",
         "spacing": None,
         "playout": {
@@ -370,9 +369,8 @@ def _ws_level(n: int = 100, underruns: int = 0, lag: float = 1.0, **over: Any) -
         "closed_early": 0,
         "calls_without_frames": 0,
     }
-    level.update(over)
-    level["passed"] = passed(level)
-    return level
+    platform = _platform(n, 0.3 * n / 100, loop_lag_ms=_summary(0.2, lag, 9, 5))
+    return _level(n, 1, **{"platform": platform, "wire": "websocket", "loadgen": loadgen, **over})
 
 
 def test_a_websocket_level_is_sustained_without_underruns_and_with_a_prompt_loop() -> None:
